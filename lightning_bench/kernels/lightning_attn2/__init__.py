@@ -1,0 +1,6 @@
+"""Lightning Attention-2: Triton kernels (``kernel``) and float64 references (``reference``)."""
+
+from .kernel import BLOCK_N, kernel_impl_name, lightning_attn
+from .reference import lightning_attn_reference
+
+__all__ = ["BLOCK_N", "kernel_impl_name", "lightning_attn", "lightning_attn_reference"]

@@ -1,0 +1,398 @@
+"""Lightning Attention-2 in Triton: forward (paper Algorithm 1) and backward (Algorithm 2).
+
+Causal linear attention with optional per-head decay λ_h = exp(−slope_h) (arXiv 2401.04658 §3.2):
+within a block of B rows the left product ``(Q_i K_iᵀ ⊙ D) V_i`` (intra), across blocks the right product against a
+running d×e state ``S`` kept on chip in fp32 (inter). The conventions (state entering block i is S_{iB−1}, the
+partial last block uses its true length L, decay exponents only in the safe form exp(−slope·k), k ≥ 0) are those of
+the shared docs ``lightning-attention.md`` §2–§3.
+
+Programs:
+- forward: one program per (batch·head, value-dim tile); blocks walked in order.
+- backward: three independent kernels (sweep F → dQ per head-dim tile; sweep R → dK per head-dim tile and dV per
+  value-dim tile), none reading another's output, so no read-modify-write and no double rounding.
+
+seq_len is a runtime argument (no recompilation per length); offsets into q/k/v/o are 64-bit.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from .._validate import canonical_shapes, canonical_slopes, check_kernel_device, interpreter_enabled
+
+BLOCK_N = 64  # rows per block B (shared docs §2: B = 64 balances intra FLOPs against sequential steps)
+
+
+@triton.jit
+def _dot(a, b, IEEE: tl.constexpr):
+    if IEEE:
+        return tl.dot(a, b, input_precision="ieee")
+    else:
+        return tl.dot(a, b)
+
+
+@triton.jit
+def _decay_factors(slope, L, BLOCK_N: tl.constexpr, HAS_DECAY: tl.constexpr):
+    """a[c] = λ^(c+1), g[c] = λ^(L−1−c) (0 for c ≥ L), D[c1,c2] = λ^(c1−c2) (0 above the diagonal), λ^L."""
+    c = tl.arange(0, BLOCK_N)
+    causal = c[:, None] >= c[None, :]
+    if HAS_DECAY:
+        diff = (c[:, None] - c[None, :]).to(tl.float32)
+        dmat = tl.exp(tl.where(causal, -slope * diff, float("-inf")))
+        a = tl.exp(-slope * (c + 1).to(tl.float32))
+        g = tl.exp(tl.where(c < L, -slope * (L - 1 - c).to(tl.float32), float("-inf")))
+        lam_l = tl.exp(-slope * L)
+    else:
+        dmat = tl.where(causal, 1.0, 0.0)
+        a = tl.full([BLOCK_N], 1.0, tl.float32)
+        g = tl.where(c < L, 1.0, 0.0)
+        lam_l = 1.0
+    return a, g, dmat, lam_l
+
+
+@triton.jit
+def _la2_fwd_kernel(
+    Q, K, V, O, SLOPES,
+    sqb, sqh, sqn, sqd,
+    skb, skh, skn, skd,
+    svb, svh, svn, sve,
+    sob, soh, son, soe,
+    H, N, D, E,
+    HAS_DECAY: tl.constexpr, IEEE: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
+):
+    pid_bh = tl.program_id(0)
+    pid_e = tl.program_id(1)
+    b = (pid_bh // H).to(tl.int64)
+    h = pid_bh % H
+    q_base = Q + b * sqb + h.to(tl.int64) * sqh
+    k_base = K + b * skb + h.to(tl.int64) * skh
+    v_base = V + b * svb + h.to(tl.int64) * svh
+    o_base = O + b * sob + h.to(tl.int64) * soh
+    offs_c = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, BLOCK_D)
+    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
+    mask_d = offs_d < D
+    mask_e = offs_e < E
+    slope = 0.0
+    if HAS_DECAY:
+        slope = tl.load(SLOPES + h)
+    # S: the d × e_tile state S_{iB-1} (fp32, on chip)
+    S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
+    a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
+    num_blocks = tl.cdiv(N, BLOCK_N)
+    for i in range(0, num_blocks):
+        rows = (i * BLOCK_N + offs_c).to(tl.int64)
+        mask_n = rows < N
+        Q_i = tl.load(q_base + rows[:, None] * sqn + offs_d[None, :] * sqd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
+        K_i = tl.load(k_base + rows[:, None] * skn + offs_d[None, :] * skd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
+        V_i = tl.load(v_base + rows[:, None] * svn + offs_e[None, :] * sve, mask=mask_n[:, None] & mask_e[None, :], other=0.0)
+        L = tl.minimum(N - i * BLOCK_N, BLOCK_N)
+        if L < BLOCK_N:  # partial last block: decays use the true length L (shared docs §2)
+            a, g, dmat, lam_l = _decay_factors(slope, L, BLOCK_N, HAS_DECAY)
+        else:
+            lam_l = lam_b
+        # intra: (Q_i K_iᵀ ⊙ D) V_i  (Algorithm 1, left product)
+        scores = _dot(Q_i, tl.trans(K_i), IEEE) * dmat
+        O_i = _dot(scores.to(V_i.dtype), V_i, IEEE)
+        # inter: diag(a) Q_i S  (Algorithm 1, right product against the state)
+        O_i += a[:, None] * _dot(Q_i, S.to(Q_i.dtype), IEEE)
+        tl.store(o_base + rows[:, None] * son + offs_e[None, :] * soe, O_i.to(O.dtype.element_ty),
+                 mask=mask_n[:, None] & mask_e[None, :])
+        # S ← λ^L S + (diag(g) K_i)ᵀ V_i
+        Kg = (K_i * g[:, None]).to(K_i.dtype)
+        S = lam_l * S + _dot(tl.trans(Kg), V_i, IEEE)
+
+
+@triton.jit
+def _la2_bwd_dq_kernel(
+    K, V, DO, DQ, SLOPES,
+    skb, skh, skn, skd,
+    svb, svh, svn, sve,
+    sdob, sdoh, sdon, sdoe,
+    sdqb, sdqh, sdqn, sdqd,
+    H, N, D, E,
+    HAS_DECAY: tl.constexpr, IEEE: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
+):
+    """Sweep F (blocks ascending): dQ_i = ((dO_i V_iᵀ) ⊙ D) K_i + diag(a) dO_i Sᵀ, one program per head-dim tile."""
+    pid_bh = tl.program_id(0)
+    pid_d = tl.program_id(1)
+    b = (pid_bh // H).to(tl.int64)
+    h = pid_bh % H
+    k_base = K + b * skb + h.to(tl.int64) * skh
+    v_base = V + b * svb + h.to(tl.int64) * svh
+    do_base = DO + b * sdob + h.to(tl.int64) * sdoh
+    dq_base = DQ + b * sdqb + h.to(tl.int64) * sdqh
+    offs_c = tl.arange(0, BLOCK_N)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_e = tl.arange(0, BLOCK_E)
+    mask_d = offs_d < D
+    mask_e = offs_e < E
+    slope = 0.0
+    if HAS_DECAY:
+        slope = tl.load(SLOPES + h)
+    S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)  # S[d_tile, :]
+    a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
+    num_blocks = tl.cdiv(N, BLOCK_N)
+    for i in range(0, num_blocks):
+        rows = (i * BLOCK_N + offs_c).to(tl.int64)
+        mask_n = rows < N
+        K_i = tl.load(k_base + rows[:, None] * skn + offs_d[None, :] * skd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
+        V_i = tl.load(v_base + rows[:, None] * svn + offs_e[None, :] * sve, mask=mask_n[:, None] & mask_e[None, :], other=0.0)
+        dO_i = tl.load(do_base + rows[:, None] * sdon + offs_e[None, :] * sdoe, mask=mask_n[:, None] & mask_e[None, :], other=0.0)
+        L = tl.minimum(N - i * BLOCK_N, BLOCK_N)
+        if L < BLOCK_N:
+            a, g, dmat, lam_l = _decay_factors(slope, L, BLOCK_N, HAS_DECAY)
+        else:
+            lam_l = lam_b
+        dov = _dot(dO_i, tl.trans(V_i), IEEE) * dmat
+        dQ_i = _dot(dov.to(K_i.dtype), K_i, IEEE)
+        dQ_i += a[:, None] * _dot(dO_i, tl.trans(S.to(dO_i.dtype)), IEEE)
+        tl.store(dq_base + rows[:, None] * sdqn + offs_d[None, :] * sdqd, dQ_i.to(DQ.dtype.element_ty),
+                 mask=mask_n[:, None] & mask_d[None, :])
+        Kg = (K_i * g[:, None]).to(K_i.dtype)
+        S = lam_l * S + _dot(tl.trans(Kg), V_i, IEEE)
+
+
+@triton.jit
+def _la2_bwd_dk_kernel(
+    Q, V, DO, DK, SLOPES,
+    sqb, sqh, sqn, sqd,
+    svb, svh, svn, sve,
+    sdob, sdoh, sdon, sdoe,
+    sdkb, sdkh, sdkn, sdkd,
+    H, N, D, E,
+    HAS_DECAY: tl.constexpr, IEEE: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
+):
+    """Sweep R (blocks descending): dK_i = ((dO_i V_iᵀ) ⊙ D)ᵀ Q_i + diag(g) V_i Rᵀ, one program per head-dim tile."""
+    pid_bh = tl.program_id(0)
+    pid_d = tl.program_id(1)
+    b = (pid_bh // H).to(tl.int64)
+    h = pid_bh % H
+    q_base = Q + b * sqb + h.to(tl.int64) * sqh
+    v_base = V + b * svb + h.to(tl.int64) * svh
+    do_base = DO + b * sdob + h.to(tl.int64) * sdoh
+    dk_base = DK + b * sdkb + h.to(tl.int64) * sdkh
+    offs_c = tl.arange(0, BLOCK_N)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_e = tl.arange(0, BLOCK_E)
+    mask_d = offs_d < D
+    mask_e = offs_e < E
+    slope = 0.0
+    if HAS_DECAY:
+        slope = tl.load(SLOPES + h)
+    R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)  # R[d_tile, :]
+    a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
+    num_blocks = tl.cdiv(N, BLOCK_N)
+    for j in range(0, num_blocks):
+        i = num_blocks - 1 - j
+        rows = (i * BLOCK_N + offs_c).to(tl.int64)
+        mask_n = rows < N
+        Q_i = tl.load(q_base + rows[:, None] * sqn + offs_d[None, :] * sqd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
+        V_i = tl.load(v_base + rows[:, None] * svn + offs_e[None, :] * sve, mask=mask_n[:, None] & mask_e[None, :], other=0.0)
+        dO_i = tl.load(do_base + rows[:, None] * sdon + offs_e[None, :] * sdoe, mask=mask_n[:, None] & mask_e[None, :], other=0.0)
+        L = tl.minimum(N - i * BLOCK_N, BLOCK_N)
+        if L < BLOCK_N:
+            a2, g2, dmat2, lam_l = _decay_factors(slope, L, BLOCK_N, HAS_DECAY)
+        else:
+            a2, g2, dmat2, lam_l = a, g, dmat, lam_b
+        dov = _dot(dO_i, tl.trans(V_i), IEEE) * dmat2
+        dK_i = _dot(tl.trans(dov.to(Q_i.dtype)), Q_i, IEEE)
+        dK_i += g2[:, None] * _dot(V_i, tl.trans(R.to(V_i.dtype)), IEEE)
+        tl.store(dk_base + rows[:, None] * sdkn + offs_d[None, :] * sdkd, dK_i.to(DK.dtype.element_ty),
+                 mask=mask_n[:, None] & mask_d[None, :])
+        # R ← λ^L R + (diag(a) Q_i)ᵀ dO_i
+        Qa = (Q_i * a2[:, None]).to(Q_i.dtype)
+        R = lam_l * R + _dot(tl.trans(Qa), dO_i, IEEE)
+
+
+@triton.jit
+def _la2_bwd_dv_kernel(
+    Q, K, DO, DV, SLOPES,
+    sqb, sqh, sqn, sqd,
+    skb, skh, skn, skd,
+    sdob, sdoh, sdon, sdoe,
+    sdvb, sdvh, sdvn, sdve,
+    H, N, D, E,
+    HAS_DECAY: tl.constexpr, IEEE: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
+):
+    """Sweep R (blocks descending): dV_i = ((Q_i K_iᵀ) ⊙ D)ᵀ dO_i + diag(g) K_i R, one program per value-dim tile."""
+    pid_bh = tl.program_id(0)
+    pid_e = tl.program_id(1)
+    b = (pid_bh // H).to(tl.int64)
+    h = pid_bh % H
+    q_base = Q + b * sqb + h.to(tl.int64) * sqh
+    k_base = K + b * skb + h.to(tl.int64) * skh
+    do_base = DO + b * sdob + h.to(tl.int64) * sdoh
+    dv_base = DV + b * sdvb + h.to(tl.int64) * sdvh
+    offs_c = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, BLOCK_D)
+    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
+    mask_d = offs_d < D
+    mask_e = offs_e < E
+    slope = 0.0
+    if HAS_DECAY:
+        slope = tl.load(SLOPES + h)
+    R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)  # R[:, e_tile]
+    a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
+    num_blocks = tl.cdiv(N, BLOCK_N)
+    for j in range(0, num_blocks):
+        i = num_blocks - 1 - j
+        rows = (i * BLOCK_N + offs_c).to(tl.int64)
+        mask_n = rows < N
+        Q_i = tl.load(q_base + rows[:, None] * sqn + offs_d[None, :] * sqd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
+        K_i = tl.load(k_base + rows[:, None] * skn + offs_d[None, :] * skd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
+        dO_i = tl.load(do_base + rows[:, None] * sdon + offs_e[None, :] * sdoe, mask=mask_n[:, None] & mask_e[None, :], other=0.0)
+        L = tl.minimum(N - i * BLOCK_N, BLOCK_N)
+        if L < BLOCK_N:
+            a2, g2, dmat2, lam_l = _decay_factors(slope, L, BLOCK_N, HAS_DECAY)
+        else:
+            a2, g2, dmat2, lam_l = a, g, dmat, lam_b
+        scores = _dot(Q_i, tl.trans(K_i), IEEE) * dmat2
+        dV_i = _dot(tl.trans(scores.to(dO_i.dtype)), dO_i, IEEE)
+        dV_i += g2[:, None] * _dot(K_i, R.to(K_i.dtype), IEEE)
+        tl.store(dv_base + rows[:, None] * sdvn + offs_e[None, :] * sdve, dV_i.to(DV.dtype.element_ty),
+                 mask=mask_n[:, None] & mask_e[None, :])
+        Qa = (Q_i * a2[:, None]).to(Q_i.dtype)
+        R = lam_l * R + _dot(tl.trans(Qa), dO_i, IEEE)
+
+
+def _pow2(x: int) -> int:
+    return max(16, triton.next_power_of_2(x))
+
+
+def _strides(x: torch.Tensor, layout: str) -> tuple[int, int, int, int]:
+    """(batch, heads, seq_len, dim) strides of a tensor in either layout."""
+    sb, s1, s2, sd = x.stride()
+    return (sb, s1, s2, sd) if layout == "bhnd" else (sb, s2, s1, sd)
+
+
+def _empty(b, h, n, dim, layout, like: torch.Tensor) -> torch.Tensor:
+    shape = (b, h, n, dim) if layout == "bhnd" else (b, n, h, dim)
+    return torch.empty(shape, dtype=like.dtype, device=like.device)
+
+
+class _Config:
+    """Launch parameters for one (head_dim, value_dim, dtype); seq_len is never part of it."""
+
+    def __init__(self, d: int, e: int, block_n: int):
+        self.block_n = block_n
+        self.bd = _pow2(d)
+        self.be = _pow2(e)
+        # forward: value-dim tiles of ≤ 64 columns, keeping the fp32 state at ≤ 8192 elements per program
+        self.fwd_be = min(self.be, 64, max(16, 8192 // self.bd))
+        # backward: dQ/dK carry S/R[d_tile, :] (full e), dV carries R[:, e_tile] (full d)
+        self.bwd_bd = min(self.bd, max(16, 8192 // self.be), 64)
+        self.bwd_be = min(self.be, max(16, 8192 // self.bd), 64)
+        self.num_warps = 4 if max(self.bd, self.be) <= 128 else 8
+
+
+def _fwd(q, k, v, slopes, layout, block_n):
+    b, h, n, d, e = canonical_shapes(q, k, v, layout)
+    cfg = _Config(d, e, block_n)
+    o = _empty(b, h, n, e, layout, q)
+    ieee = q.dtype == torch.float32
+    grid = (b * h, triton.cdiv(e, cfg.fwd_be))
+    _la2_fwd_kernel[grid](
+        q, k, v, o, slopes if slopes is not None else q,
+        *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(o, layout),
+        h, n, d, e,
+        HAS_DECAY=slopes is not None, IEEE=ieee,
+        BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps,
+    )
+    return o
+
+
+def _bwd(q, k, v, do, slopes, layout, block_n):
+    b, h, n, d, e = canonical_shapes(q, k, v, layout)
+    cfg = _Config(d, e, block_n)
+    dq = _empty(b, h, n, d, layout, q)
+    dk = _empty(b, h, n, d, layout, q)
+    dv = _empty(b, h, n, e, layout, q)
+    ieee = q.dtype == torch.float32
+    sl = slopes if slopes is not None else q
+    common = dict(HAS_DECAY=slopes is not None, IEEE=ieee, BLOCK_N=cfg.block_n, num_warps=cfg.num_warps)
+    sq, sk, sv, sdo = _strides(q, layout), _strides(k, layout), _strides(v, layout), _strides(do, layout)
+    nd = triton.cdiv(d, cfg.bwd_bd)
+    ne = triton.cdiv(e, cfg.bwd_be)
+    _la2_bwd_dq_kernel[(b * h, nd)](
+        k, v, do, dq, sl, *sk, *sv, *sdo, *_strides(dq, layout), h, n, d, e,
+        BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, **common,
+    )
+    _la2_bwd_dk_kernel[(b * h, nd)](
+        q, v, do, dk, sl, *sq, *sv, *sdo, *_strides(dk, layout), h, n, d, e,
+        BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, **common,
+    )
+    _la2_bwd_dv_kernel[(b * h, ne)](
+        q, k, do, dv, sl, *sq, *sk, *sdo, *_strides(dv, layout), h, n, d, e,
+        BLOCK_D=cfg.bd, BLOCK_E=cfg.bwd_be, **common,
+    )
+    return dq, dk, dv
+
+
+class _LightningAttn2(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, slopes, layout, block_n):
+        o = _fwd(q, k, v, slopes, layout, block_n)
+        ctx.save_for_backward(q, k, v, slopes)
+        ctx.layout = layout
+        ctx.block_n = block_n
+        return o
+
+    @staticmethod
+    def backward(ctx, do):
+        q, k, v, slopes = ctx.saved_tensors
+        dq, dk, dv = _bwd(q, k, v, do, slopes, ctx.layout, ctx.block_n)
+        return dq, dk, dv, None, None, None
+
+
+def lightning_attn(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    slopes: torch.Tensor | None = None,
+    *,
+    layout: str = "bhnd",
+    block_n: int = BLOCK_N,
+) -> torch.Tensor:
+    """Causal Lightning Attention-2 (Triton), differentiable: ``O = (Q Kᵀ ⊙ M) V``.
+
+    ``M[s, t] = exp(−slope_h · (s − t))`` for s ≥ t and 0 otherwise; no softmax, no 1/√d scale, no normaliser
+    (paper arXiv 2401.04658 §3.2, Algorithms 1 and 2; contract in shared docs §1).
+
+    Args:
+        q, k: ``[batch, heads, seq_len, head_dim]`` for ``layout="bhnd"``, ``[batch, seq_len, heads, head_dim]`` for
+            ``"bnhd"``; any strides (no copy is made).
+        v: same layout with its own last dim ``value_dim``.
+        slopes: None (no decay, dedicated kernel) or fp32 ``[heads]`` (``[heads, 1, 1]`` accepted), finite, ≥ 0;
+            the per-step decay is exp(−slope). Must not require grad.
+        layout: "bhnd" or "bnhd"; o uses the same layout.
+        block_n: rows per block B (16, 32, 64 or 128; tests use small blocks).
+
+    Dtypes: fp16, bf16 (tensor-core dots, fp32 accumulation and state) or fp32 (IEEE dots). seq_len ≥ 1;
+    16 ≤ head_dim, value_dim ≤ 256.
+
+    Returns:
+        o with v's dtype, ``[batch, heads, seq_len, value_dim]`` (or the "bnhd" equivalent).
+
+    Raises:
+        ValueError: wrong rank, mismatched batch/heads/seq_len/head_dim, unsupported dims or dtype, mixed devices,
+            a non-CUDA tensor without ``TRITON_INTERPRET=1``, bad slopes, bad block_n.
+        TypeError: arguments that are not tensors.
+    """
+    b, h, n, d, e = canonical_shapes(q, k, v, layout)
+    check_kernel_device(q)
+    if block_n not in (16, 32, 64, 128):
+        raise ValueError(f"block_n must be one of 16, 32, 64, 128, got {block_n}")
+    s = canonical_slopes(slopes, h, q.device)
+    return _LightningAttn2.apply(q, k, v, s, layout, block_n)
+
+
+def kernel_impl_name() -> str:
+    """Name of what actually runs: the compiled Triton kernels or Triton's CPU interpreter."""
+    return "triton-interpreter" if interpreter_enabled() else "triton"
