@@ -9,7 +9,7 @@ import torch
 LAYOUTS = ("bhnd", "bnhd")
 DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 MIN_HEAD_DIM = 16
-MAX_HEAD_DIM = 256
+MAX_HEAD_DIM = 128  # 256 compiles but faults on the H200 (triton 3.6); see docs/perf-notes.md
 
 
 def interpreter_enabled() -> bool:

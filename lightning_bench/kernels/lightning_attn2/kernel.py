@@ -290,6 +290,8 @@ class _Config:
         self.bwd_bd = min(self.bd, max(16, 8192 // self.be), 64)
         self.bwd_be = min(self.be, max(16, 8192 // self.bd), 64)
         self.num_warps = 4 if max(self.bd, self.be) <= 128 else 8
+        # head dims above 128: one pipeline stage keeps the 64 × 256 tiles within 227 KiB of shared memory
+        self.num_stages = 2 if max(self.bd, self.be) <= 128 else 1
 
 
 def _fwd(q, k, v, slopes, layout, block_n):
@@ -303,7 +305,7 @@ def _fwd(q, k, v, slopes, layout, block_n):
         *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(o, layout),
         h, n, d, e,
         HAS_DECAY=slopes is not None, IEEE=ieee,
-        BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps,
+        BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )
     return o
 
@@ -316,7 +318,8 @@ def _bwd(q, k, v, do, slopes, layout, block_n):
     dv = _empty(b, h, n, e, layout, q)
     ieee = q.dtype == torch.float32
     sl = slopes if slopes is not None else q
-    common = dict(HAS_DECAY=slopes is not None, IEEE=ieee, BLOCK_N=cfg.block_n, num_warps=cfg.num_warps)
+    common = dict(HAS_DECAY=slopes is not None, IEEE=ieee, BLOCK_N=cfg.block_n, num_warps=cfg.num_warps,
+                  num_stages=cfg.num_stages)
     sq, sk, sv, sdo = _strides(q, layout), _strides(k, layout), _strides(v, layout), _strides(do, layout)
     nd = triton.cdiv(d, cfg.bwd_bd)
     ne = triton.cdiv(e, cfg.bwd_be)
