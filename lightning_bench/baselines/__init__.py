@@ -7,13 +7,29 @@ library lazily and says whether it is available here, and why not.
 
 from __future__ import annotations
 
-from .base import Case, Prepared, Provider, Unsupported, get_provider, list_providers, register
+from .base import (
+    Case,
+    Inputs,
+    Prepared,
+    Provider,
+    Unsupported,
+    clear_availability_cache,
+    get_provider,
+    list_providers,
+    register,
+)
 
 # Adapters register themselves on import (order = display order).
-from . import la2 as _la2  # noqa: F401,E402
-from . import torch_linear as _torch_linear  # noqa: F401,E402
-from . import fla as _fla  # noqa: F401,E402
-from . import la2_reference as _la2_reference  # noqa: F401,E402
-from . import softmax as _softmax  # noqa: F401,E402
+from . import la2, naive_linear, recurrent_linear, fla, la2_reference, flash_attn2, xformers, sdpa_cudnn  # noqa: E402,F401
 
-__all__ = ["Case", "Prepared", "Provider", "Unsupported", "get_provider", "list_providers", "register"]
+__all__ = [
+    "Case",
+    "Inputs",
+    "Prepared",
+    "Provider",
+    "Unsupported",
+    "clear_availability_cache",
+    "get_provider",
+    "list_providers",
+    "register",
+]

@@ -1,0 +1,91 @@
+"""Presets and the case grid: preset / CLI options → a list of :class:`Case`."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+
+from .baselines.base import DTYPES, Case
+from .flops import MODES
+
+DECAYS = ("none", "alibi", "alibi_layer", "linear")
+
+
+@dataclass
+class SweepSpec:
+    """What to sweep: every combination of the lists below, for every provider and mode."""
+
+    seq_len: list[int]
+    batch: list[int] = field(default_factory=lambda: [2])
+    heads: list[int] = field(default_factory=lambda: [16])
+    head_dim: list[int] = field(default_factory=lambda: [128])
+    value_dim: list[int | None] = field(default_factory=lambda: [None])  # None: same as head_dim
+    dtype: list[str] = field(default_factory=lambda: ["bf16"])
+    decay: list[str] = field(default_factory=lambda: ["alibi"])
+    modes: list[str] = field(default_factory=lambda: ["fwd", "fwd_bwd"])
+    providers: list[str] | None = None  # None: all registered
+    description: str = ""
+
+    def validate(self) -> None:
+        for name in ("seq_len", "batch", "heads", "head_dim"):
+            vals = getattr(self, name)
+            if not vals:
+                raise ValueError(f"{name} must list at least one value")
+            bad = [v for v in vals if not isinstance(v, int) or v < 1]
+            if bad:
+                raise ValueError(f"{name} values must be integers ≥ 1, got {bad}")
+        bad = [v for v in self.value_dim if v is not None and (not isinstance(v, int) or v < 1)]
+        if bad:
+            raise ValueError(f"value_dim values must be integers ≥ 1, got {bad}")
+        bad = [d for d in self.dtype if d not in DTYPES]
+        if bad:
+            raise ValueError(f"dtype must be among {sorted(DTYPES)}, got {bad}")
+        bad = [d for d in self.decay if d not in DECAYS]
+        if bad:
+            raise ValueError(f"decay must be among {DECAYS}, got {bad}")
+        bad = [m for m in self.modes if m not in MODES]
+        if bad or not self.modes:
+            raise ValueError(f"mode must be among {MODES}, got {self.modes}")
+
+    def cases(self) -> list[Case]:
+        self.validate()
+        out = []
+        for b, h, d, e, dt, dec, n in itertools.product(self.batch, self.heads, self.head_dim, self.value_dim,
+                                                          self.dtype, self.decay, self.seq_len):
+            out.append(Case(batch=b, heads=h, seq_len=n, head_dim=d, value_dim=e if e is not None else d, dtype=dt,
+                            decay=dec))
+        return out
+
+
+def _pow2(lo: int, hi: int) -> list[int]:
+    out, n = [], lo
+    while n <= hi:
+        out.append(n)
+        n *= 2
+    return out
+
+
+PRESETS: dict[str, SweepSpec] = {
+    "default": SweepSpec(
+        seq_len=_pow2(1024, 16384), batch=[2], heads=[16], head_dim=[128], modes=["fwd", "fwd_bwd"],
+        description="batch 2, heads 16, head_dim 128, bf16, ALiBi decay, seq_len 1K..16K, fwd and fwd_bwd",
+    ),
+    "quick": SweepSpec(
+        seq_len=[1024, 4096], batch=[2], heads=[16], head_dim=[128], modes=["fwd", "fwd_bwd"],
+        description="smoke test on a GPU: batch 2, heads 16, head_dim 128, bf16, seq_len 1K and 4K",
+    ),
+    "paper": SweepSpec(
+        seq_len=_pow2(512, 32768), batch=[4], heads=[32], head_dim=[128], modes=["fwd", "bwd", "fwd_bwd"],
+        description="the reference repository's benchmark: batch 4, heads 32, head_dim 128, bf16, seq_len 512..32K",
+    ),
+    "cpu": SweepSpec(
+        seq_len=[64, 128, 256], batch=[1], heads=[2], head_dim=[32], dtype=["fp32"], modes=["fwd", "fwd_bwd"],
+        description="no CUDA: batch 1, heads 2, head_dim 32, fp32, seq_len 64..256; CPU timings, kernels interpreted",
+    ),
+}
+
+
+def preset(name: str) -> SweepSpec:
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
+    return replace(PRESETS[name])

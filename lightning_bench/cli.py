@@ -1,0 +1,171 @@
+"""``lightning-bench``: the command-line entry point (thin: each command calls one library function)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+from pathlib import Path
+
+import click
+
+
+def _ints(text: str | None, name: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        vals = [int(x) for x in text.replace(" ", "").split(",") if x]
+    except ValueError:
+        raise click.BadParameter(f"{name} must be a comma-separated list of integers, got {text!r}") from None
+    if not vals:
+        raise click.BadParameter(f"{name} must list at least one integer")
+    return vals
+
+
+def _strs(text: str | None) -> list[str] | None:
+    return None if text is None else [x for x in text.replace(" ", "").split(",") if x]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lightning-bench")
+def main():
+    """lightning-bench: Lightning Attention-2 kernels and the benchmark suite around them."""
+
+
+@main.command()
+@click.option("--preset", type=click.Choice(["default", "quick", "paper", "cpu"]), default=None,
+              help="Starting configuration; options below override its fields. default: 'default' on a GPU "
+                   "(batch 2, heads 16, head_dim 128, bf16, seq_len 1K..16K), 'cpu' without CUDA. "
+                   "'paper' = batch 4, heads 32, head_dim 128, bf16, seq_len 512..32768, fwd/bwd/fwd_bwd "
+                   "(the reference repository's published benchmark); 'quick' = 2 seq_lens for a smoke test.")
+@click.option("--seq-len", help="Comma-separated sequence lengths, e.g. 1024,4096.")
+@click.option("--batch", help="Comma-separated batch sizes.")
+@click.option("--heads", help="Comma-separated head counts.")
+@click.option("--head-dim", help="Comma-separated head_dim values (q and k feature size d).")
+@click.option("--value-dim", help="Comma-separated value_dim values (v feature size e); default = head_dim.")
+@click.option("--dtype", help="Comma-separated dtypes among bf16, fp16, fp32.")
+@click.option("--mode", "modes", help="Comma-separated modes among fwd, bwd (backward alone), fwd_bwd.")
+@click.option("--decay", help="Comma-separated decay settings: none, alibi (default), alibi_layer, linear "
+                               "(slope schemes of decay_slopes; per-layer schemes use layer 0 of 24).")
+@click.option("--providers", help="Comma-separated providers (see `lightning-bench providers`); default: all.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Run directory to create. Default: results/runs/<UTC timestamp>/ (ignored by git).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Continue RUN_DIR: rows already in its rows.csv are skipped, new rows appended.")
+@click.option("--min-samples", type=click.IntRange(1), default=None, help="Minimum timed samples per row (10).")
+@click.option("--max-samples", type=click.IntRange(1), default=None, help="Maximum timed samples per row (100).")
+@click.option("--max-time", type=click.FloatRange(min=0.001), default=None,
+              help="Target seconds of timed samples per row (0.5); the count is clipped to the bounds above.")
+@click.option("--warmup", type=click.FloatRange(min=0), default=None,
+              help="Seconds of warm-up calls after the first call (0.1; at least 3 calls).")
+@click.option("--energy-window", type=click.FloatRange(min=0), default=None,
+              help="Seconds of back-to-back calls for the NVML energy reading per row (0.5 on GPU; 0 disables).")
+@click.option("--no-flush", is_flag=True, help="Do not flush L2 between samples (warm-L2 timings, labelled so).")
+@click.option("--no-check", is_flag=True, help="Skip the float64 correctness check before timing (not advised).")
+@click.option("--no-plots", is_flag=True, help="Do not write plots at the end.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
+@click.option("--quiet", is_flag=True, help="No progress bar or per-row lines; summary only.")
+def sweep(preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes, decay, providers, out_dir, resume_dir,
+          min_samples, max_samples, max_time, warmup, energy_window, no_flush, no_check, no_plots, seed, quiet):
+    """Sweep seq_len, batch, heads and head dims across our kernels and the baselines.
+
+    Each row (provider × mode × config) records time (median, p20/p80, samples, first call), peak memory over
+    the inputs, FLOPs, TFLOP/s, tokens/s and NVML telemetry; rows are appended to RUN_DIR/rows.csv as they finish,
+    failures become status rows, and Ctrl-C leaves a valid CSV (continue with --resume RUN_DIR).
+    """
+    from rich.console import Console
+
+    from .cases import preset as get_preset
+    from .sweep import SweepOptions, prepare_cpu_interpreter, run_sweep
+    from .timing import TimingConfig
+
+    console = Console()
+    on_cpu = prepare_cpu_interpreter()
+    name = preset or ("cpu" if on_cpu else "default")
+    if on_cpu:
+        console.print("[yellow]No CUDA device found: running a small CPU sweep "
+                      f"(preset '{name}'). CPU timings only; our Triton kernels run under the interpreter.[/yellow]")
+    spec = get_preset(name)
+    for field, text, conv in (("seq_len", seq_len, "ints"), ("batch", batch, "ints"), ("heads", heads, "ints"),
+                              ("head_dim", head_dim, "ints"), ("value_dim", value_dim, "ints"),
+                              ("dtype", dtype, "strs"), ("modes", modes, "strs"), ("decay", decay, "strs"),
+                              ("providers", providers, "strs")):
+        if text is not None:
+            setattr(spec, field, _ints(text, "--" + field.replace("_", "-")) if conv == "ints" else _strs(text))
+    try:
+        spec.validate()
+        if spec.providers:
+            from .baselines import get_provider
+
+            for p in spec.providers:
+                get_provider(p)
+        defaults = TimingConfig()
+        timing = TimingConfig(
+            warmup_s=defaults.warmup_s if warmup is None else warmup,
+            min_samples=min_samples or (3 if on_cpu else defaults.min_samples),
+            max_samples=max_samples or (10 if on_cpu else defaults.max_samples),
+            max_time_s=max_time or (0.2 if on_cpu else defaults.max_time_s),
+            flush_l2=not no_flush,
+        )
+    except ValueError as ex:
+        raise click.UsageError(str(ex)) from None
+    if resume_dir is not None and out_dir is not None and Path(out_dir) != Path(resume_dir):
+        raise click.UsageError("give either --out or --resume (the run directory to continue), not both")
+    run_dir = resume_dir or out_dir or Path("results/runs") / _dt.datetime.now(_dt.timezone.utc).strftime(
+        "%Y%m%dT%H%M%SZ")
+    opts = SweepOptions(out_dir=Path(run_dir), resume=resume_dir is not None, timing=timing,
+                        energy_window_s=(0.0 if on_cpu else 0.5) if energy_window is None else energy_window,
+                        check=not no_check, seed=seed, plots=not no_plots, quiet=quiet)
+    console.print(f"run directory: {run_dir}  ({spec.description or 'custom'})")
+    try:
+        res = run_sweep(spec, opts)
+    except ValueError as ex:
+        raise click.UsageError(str(ex)) from None
+    from .summary import print_summary
+
+    print_summary(res.run_dir, console)
+    console.print(f"{res.rows_written} rows written ({res.rows_skipped_resume} already done) → {res.run_dir}/rows.csv")
+    if res.interrupted:
+        sys.exit(130)
+
+
+@main.command()
+def providers():
+    """List the providers, whether each is available here, and why not."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .sweep import prepare_cpu_interpreter
+
+    prepare_cpu_interpreter()
+    from .baselines import list_providers
+
+    t = Table(title="providers")
+    for c in ("provider", "family", "available", "reason / note", "description"):
+        t.add_column(c)
+    for p in list_providers():
+        ok, why = p.available()
+        t.add_row(p.name, p.family, "yes" if ok else "no", why, p.description)
+    Console().print(t)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def plot(run_dir):
+    """(Re)draw the plots of RUN_DIR from its rows.csv."""
+    from .plots import make_plots
+
+    for p in make_plots(run_dir):
+        click.echo(p)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def summary(run_dir):
+    """Print the summary tables of RUN_DIR."""
+    from .summary import print_summary
+
+    print_summary(run_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""FLOP models per provider family (shared docs ``lightning-attention.md`` §5).
+
+One [M×K]·[K×N] product = 2MKN FLOPs; decay/mask elementwise work is ignored. Each row names its model; time stays
+the primary number. Never rate a linear-attention kernel with the n² softmax formula.
+"""
+
+from __future__ import annotations
+
+MODES = ("fwd", "bwd", "fwd_bwd")
+LA2_BLOCK = 64  # B of the chunked model (ours, the reference and fla all use 64-row blocks)
+
+MODELS = {
+    "la2_chunk": "LA2 chunked model FLOPs, B=64: fwd bhn[2B(d+e)+4de], bwd bhn[2B(3d+2e)+10de]",
+    "linear_minimum": "algorithmic minimum of causal linear attention: fwd 4bhnde, bwd 10bhnde",
+    "naive_quadratic": "dense n×n linear attention: fwd 2bhn²(d+e), bwd 4bhn²(d+e)",
+    "softmax_causal": "causal softmax, FlashAttention convention: fwd bhn²(d+e) (= 4bhn²d/2 for e=d), bwd 2.5× fwd",
+}
+
+
+def flops(model: str, mode: str, batch: int, heads: int, seq_len: int, head_dim: int, value_dim: int,
+          block: int = LA2_BLOCK) -> float:
+    """FLOPs of one call under ``model`` for ``mode`` ("fwd", "bwd" or "fwd_bwd").
+
+    Raises:
+        ValueError: unknown model or mode, or a non-positive dimension.
+    """
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {sorted(MODELS)}, got {model!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    for name, val in (("batch", batch), ("heads", heads), ("seq_len", seq_len), ("head_dim", head_dim),
+                      ("value_dim", value_dim), ("block", block)):
+        if val < 1:
+            raise ValueError(f"{name} must be ≥ 1, got {val}")
+    bh, n, d, e, B = batch * heads, seq_len, head_dim, value_dim, block
+    if model == "la2_chunk":
+        fwd = bh * n * (2 * B * (d + e) + 4 * d * e)
+        bwd = bh * n * (2 * B * (3 * d + 2 * e) + 10 * d * e)
+    elif model == "linear_minimum":
+        fwd = 4 * bh * n * d * e
+        bwd = 10 * bh * n * d * e
+    elif model == "naive_quadratic":
+        fwd = 2 * bh * n * n * (d + e)
+        bwd = 4 * bh * n * n * (d + e)
+    else:  # softmax_causal
+        fwd = bh * n * n * (d + e)
+        bwd = 2.5 * fwd
+    return float({"fwd": fwd, "bwd": bwd, "fwd_bwd": fwd + bwd}[mode])

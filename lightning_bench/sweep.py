@@ -1,0 +1,369 @@
+"""The sweep: cases × providers × modes → one CSV row each, written as soon as it is measured.
+
+Data flow (shared docs architecture.md): a :class:`SweepSpec` gives the cases; for each case the canonical inputs
+are built once; each provider prepares its call (its own layout, outside the timed region), is checked against a
+float64 reference, then timed per mode (:mod:`timing`), its peak memory taken (delta over the inputs) and an NVML
+energy window run (:mod:`telemetry`). Failures become status rows and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .cases import SweepSpec
+
+NAN = float("nan")
+TOLERANCE_O = {"fp32": 1e-5, "fp32_tf32": 5e-3, "fp16": 5e-3, "bf16": 1e-2}  # shared docs §6 tolerance table
+
+
+@dataclass
+class SweepOptions:
+    """How to run a sweep.
+
+    Attributes:
+        out_dir: run directory (created); rows are appended to ``rows.csv`` there.
+        resume: skip rows whose key is already in ``out_dir/rows.csv``.
+        timing: :class:`lightning_bench.timing.TimingConfig`.
+        energy_window_s: seconds of back-to-back calls per row for the NVML energy reading (0 disables).
+        check: compare each provider's output with a float64 reference before timing it.
+        seed: base seed of the random inputs (case i uses seed + i).
+        plots: write plots at the end.
+    """
+
+    out_dir: Path
+    resume: bool = False
+    timing: object = None
+    energy_window_s: float = 0.5
+    check: bool = True
+    seed: int = 0
+    plots: bool = True
+    quiet: bool = False
+
+
+@dataclass
+class SweepResult:
+    run_dir: Path
+    rows_written: int = 0
+    rows_skipped_resume: int = 0
+    interrupted: bool = False
+    status_counts: dict = field(default_factory=dict)
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+
+
+def prepare_cpu_interpreter() -> bool:
+    """On a machine without CUDA, route our Triton kernels through the CPU interpreter. Returns True if on CPU."""
+    if torch.cuda.is_available():
+        return False
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+    return True
+
+
+def _first_line(ex: BaseException) -> str:
+    msg = str(ex).strip().splitlines()
+    text = msg[0] if msg else ""
+    for line in msg:  # Triton and CUDA put the useful part on a later line
+        if "out of resource" in line or "illegal" in line or "No available kernel" in line:
+            text = line.strip()
+            break
+    return f"{type(ex).__name__}: {text}"[:300]
+
+
+def classify(ex: BaseException) -> str:
+    """Map an exception to a row status (shared docs §7 rule 16)."""
+    if isinstance(ex, torch.OutOfMemoryError) or "out of memory" in str(ex).lower():
+        return "oom"
+    name = type(ex).__name__
+    mod = type(ex).__module__ or ""
+    if "triton" in mod and ("Compil" in name or "OutOfResources" in name):
+        return "compile_failed"
+    from .baselines.base import Unsupported
+
+    if isinstance(ex, (Unsupported, NotImplementedError)) or "No available kernel" in str(ex):
+        return "unsupported"
+    if isinstance(ex, ValueError) and "must" in str(ex):
+        return "unsupported"
+    return "error"
+
+
+def make_inputs(case, device, seed: int):
+    from .baselines.base import Inputs
+    from .kernels.slopes import decay_slopes
+
+    g = torch.Generator(device=device).manual_seed(seed)
+    dt = case.torch_dtype
+    b, h, n, d, e = case.batch, case.heads, case.seq_len, case.head_dim, case.value_dim
+    q = torch.randn(b, h, n, d, device=device, dtype=dt, generator=g)
+    k = torch.randn(b, h, n, d, device=device, dtype=dt, generator=g)
+    v = torch.randn(b, h, n, e, device=device, dtype=dt, generator=g)
+    do = torch.randn(b, h, n, e, device=device, dtype=dt, generator=g)
+    if case.decay == "none":
+        slopes = None
+    elif case.decay == "alibi":
+        slopes = decay_slopes(h, "alibi").to(device)
+    else:  # per-layer schemes: first layer of a 24-layer model (the strongest decay)
+        slopes = decay_slopes(h, case.decay, layer_idx=0, num_layers=24).to(device)
+    return Inputs(q=q, k=k, v=v, do=do, slopes=slopes)
+
+
+def _softmax_reference(q, k, v):
+    d = q.shape[-1]
+    s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(d)
+    n = q.shape[-2]
+    mask = torch.ones(n, n, dtype=torch.bool, device=q.device).tril()
+    s = s.masked_fill(~mask, float("-inf"))
+    return torch.matmul(torch.softmax(s, dim=-1), v)
+
+
+def check_output(provider, case, prepared, inputs) -> tuple[str, float]:
+    """Compare one (batch 0, last head) slice of the provider's o with a float64 reference.
+
+    Returns (check, rel_l2) where check is "passed", "failed: …" or "not_checked: …".
+    """
+    from .kernels import lightning_attn_reference
+
+    with torch.no_grad():
+        o = prepared.to_bhnd(prepared.forward())
+        if not bool(torch.isfinite(o).all()):
+            return "failed: non-finite values in o", NAN
+        hh = case.heads - 1
+        sl = slice(hh, hh + 1)
+        q64, k64, v64 = (x[0:1, sl].double() for x in (inputs.q, inputs.k, inputs.v))
+        if provider.family == "linear":
+            s = None if inputs.slopes is None else inputs.slopes[sl].contiguous()
+            ref = lightning_attn_reference(q64, k64, v64, s, method="dense" if case.seq_len <= 1024 else "chunk")
+        else:
+            if case.seq_len > 8192:
+                return "not_checked: softmax reference limited to seq_len ≤ 8192", NAN
+            ref = _softmax_reference(q64, k64, v64)
+        got = o[0:1, sl].double()
+        rel = float((got - ref).norm() / ref.norm().clamp_min(1e-300))
+    key = case.dtype
+    if case.dtype == "fp32" and (provider.tf32 or provider.family == "softmax"):
+        key = "fp32_tf32"
+    tol = TOLERANCE_O[key]
+    if not rel <= tol:
+        return f"failed: o rel-L2 {rel:.2e} > {tol:.0e} (batch 0, head {hh})", rel
+    return "passed", rel
+
+
+def _mode_callables(mode: str, prepared):
+    leaves = prepared.leaves
+
+    def clear():
+        for t in leaves:
+            t.grad = None
+
+    if mode == "fwd":
+        def fn():
+            with torch.no_grad():
+                return prepared.forward()
+        return fn, None, None
+    if mode == "fwd_bwd":
+        def fn():
+            o = prepared.forward()
+            o.backward(prepared.grad_out)
+            return None
+        return fn, clear, None
+    # bwd: forward once (graph retained), time the backward alone
+    o = prepared.forward()
+
+    def fn():
+        torch.autograd.backward(o, prepared.grad_out, retain_graph=True)
+        return None
+    return fn, clear, o
+
+
+def _base_row(provider, case, mode: str, device, order: int) -> dict:
+    row = dict(provider=provider.name, impl="", mode=mode, family=provider.family, flop_model=provider.flop_model,
+               device=str(device), order=order,
+               timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    row.update(case.as_dict())
+    return row
+
+
+def run_sweep(spec: SweepSpec, opts: SweepOptions) -> SweepResult:
+    """Run the sweep described by ``spec``; see :class:`SweepOptions`. Returns a :class:`SweepResult`.
+
+    Raises:
+        ValueError: bad spec (names the field and the rule), unknown provider names, or a run directory whose
+            rows.csv is not ours.
+    """
+    on_cpu = prepare_cpu_interpreter()
+    from . import baselines, envinfo, results
+    from .flops import flops as flop_count
+    from .telemetry import Telemetry
+    from .timing import TimingConfig, measure, peak_memory_mib
+
+    cases = spec.cases()
+    names = spec.providers or [p.name for p in baselines.list_providers()]
+    providers = [baselines.get_provider(n) for n in names]
+    timing = opts.timing or TimingConfig()
+    device = default_device()
+    run_dir = Path(opts.out_dir)
+    done = results.done_keys(run_dir) if opts.resume else set()
+    if not opts.resume and (run_dir / results.ROWS_FILE).exists():
+        raise ValueError(f"--out {run_dir} already holds a rows.csv; pass --resume to continue it or choose a new dir")
+    writer = results.ResultWriter(run_dir)
+    telem = Telemetry(device)
+    env = envinfo.collect(device, telem)
+    env["spec"] = {k: v for k, v in spec.__dict__.items()}
+    env["timing"] = timing.__dict__
+    env["energy_window_s"] = opts.energy_window_s
+    env["providers"] = {p.name: {"available": p.available()[0], "reason": p.available()[1], "family": p.family,
+                                 "flop_model": p.flop_model} for p in providers}
+    results.write_env(run_dir, env)
+
+    from .progress import Reporter
+
+    total = len(cases) * len(providers) * len(spec.modes)
+    rep = Reporter(total=total, quiet=opts.quiet)
+    res = SweepResult(run_dir=run_dir)
+    if on_cpu:
+        rep.note("No CUDA device: CPU sweep. Timings are CPU timings (PyTorch CPU baselines; our kernels under the "
+                 "Triton interpreter, correctness only): not GPU performance numbers.")
+
+    def emit(row, samples=None):
+        writer.write(row, samples)
+        res.rows_written += 1
+        res.status_counts[row["status"]] = res.status_counts.get(row["status"], 0) + 1
+        rep.row(row)
+
+    try:
+        for ci, case in enumerate(cases):
+            todo = [(p, m) for p in providers for m in spec.modes
+                    if results.row_key({**case.as_dict(), "provider": p.name, "mode": m}) not in done]
+            skipped_here = len(providers) * len(spec.modes) - len(todo)
+            res.rows_skipped_resume += skipped_here
+            rep.advance(skipped_here)
+            if not todo:
+                continue
+            try:
+                inputs = make_inputs(case, device, opts.seed + ci)
+            except Exception as ex:  # e.g. the inputs alone do not fit
+                for order, (p, m) in enumerate(todo):
+                    emit({**_base_row(p, case, m, device, order), "status": classify(ex), "reason": _first_line(ex)})
+                _cleanup(device)
+                continue
+            rot = ci % len(providers)
+            ordered = providers[rot:] + providers[:rot]  # round-robin order per case (thermal fairness)
+            for order, p in enumerate(ordered):
+                modes = [m for m in spec.modes if (p, m) in todo]
+                if modes:
+                    _run_provider(p, case, modes, inputs, device, order, timing, opts, telem, emit, flop_count,
+                                  measure, peak_memory_mib)
+                    _cleanup(device)
+            del inputs
+            _cleanup(device)
+    except KeyboardInterrupt:
+        res.interrupted = True
+        rep.note("Interrupted: rows measured so far are in the CSV; continue with --resume.")
+    finally:
+        writer.close()
+        rep.close()
+    if opts.plots:
+        try:
+            from .plots import make_plots
+
+            make_plots(run_dir)
+        except Exception as ex:  # plots must never cost the measurements
+            rep.note(f"plotting failed: {_first_line(ex)}")
+    return res
+
+
+def _cleanup(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.empty_cache()
+
+
+def _run_provider(p, case, modes, inputs, device, order, timing, opts, telem, emit, flop_count, measure,
+                  peak_memory_mib):
+    ok, why = p.available()
+    if not ok:
+        for m in modes:
+            emit({**_base_row(p, case, m, device, order), "status": "skipped", "reason": why})
+        return
+    try:
+        prepared = p.prepare(case, inputs)
+    except Exception as ex:
+        st = classify(ex)
+        for m in modes:
+            emit({**_base_row(p, case, m, device, order), "status": st, "reason": _first_line(ex)})
+        return
+    check, rel = "not_checked: --no-check", NAN
+    if opts.check:
+        try:
+            check, rel = check_output(p, case, prepared, inputs)
+        except Exception as ex:
+            st = classify(ex)
+            for m in modes:
+                emit({**_base_row(p, case, m, device, order), "impl": prepared.impl, "status": st,
+                      "reason": _first_line(ex), "check": "error"})
+            return
+        if check.startswith("failed"):
+            for m in modes:
+                emit({**_base_row(p, case, m, device, order), "impl": prepared.impl, "status": "numerics_failed",
+                      "reason": check, "check": check, "rel_l2": rel})
+            return
+    note = ""
+    if device.type != "cuda":
+        note = "CPU timing" + (" under the Triton interpreter (not a speed)" if "interpreter" in prepared.impl else "")
+    for m in modes:
+        row = {**_base_row(p, case, m, device, order), "impl": prepared.impl, "check": check, "rel_l2": rel,
+               "note": note}
+        kept = None
+        try:
+            fn, pre, kept = _mode_callables(m, prepared)
+            meas = measure(fn, pre=pre, device=device, config=timing)
+            peak, peak_res = peak_memory_mib(fn, pre=pre, device=device)
+
+            def run_calls(k, fn=fn, pre=pre):
+                for _ in range(k):
+                    if pre:
+                        pre()
+                    fn()
+
+            sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+            win = telem.window(run_calls, opts.energy_window_s, sync)
+        except Exception as ex:
+            st = classify(ex)
+            row.update(status=st, reason=_first_line(ex))
+            if st == "error" and os.environ.get("LIGHTNING_BENCH_TRACEBACK"):
+                traceback.print_exc(file=sys.stderr)
+            kept = None
+            emit(row)
+            _cleanup(device)
+            continue
+        finally:
+            for t in prepared.leaves:
+                t.grad = None
+        del kept
+        med = meas.median_ms
+        fl = flop_count(p.flop_model, m, case.batch, case.heads, case.seq_len, case.head_dim, case.value_dim)
+        tokens = case.batch * case.seq_len
+        row.update(
+            status="ok", reason="", n_samples=meas.n_samples, median_ms=med, p20_ms=meas.quantile(0.2),
+            p80_ms=meas.quantile(0.8), iqr_ms=meas.quantile(0.75) - meas.quantile(0.25), mean_ms=meas.mean_ms,
+            min_ms=min(meas.samples_ms), max_ms=max(meas.samples_ms), first_call_ms=meas.first_call_ms,
+            timer=meas.timer, l2_policy=meas.l2_policy, warmup_calls=meas.warmup_calls, flops=fl,
+            tflops=fl / (med * 1e-3) / 1e12, tokens_per_s=tokens / (med * 1e-3), peak_mem_mib=peak,
+            peak_reserved_mib=peak_res, energy_j=win.energy_j, avg_power_w=win.avg_power_w,
+            sm_clock_mhz=win.sm_clock_mhz, temp_c=win.temp_c, throttle_reasons=win.throttle_reasons,
+            power_violation_ms=win.power_violation_ms, thermal_violation_ms=win.thermal_violation_ms,
+            window_ms_per_call=win.window_ms_per_call, window_calls=win.window_calls,
+            energy_per_token_j=win.energy_j / tokens if not math.isnan(win.energy_j) else NAN,
+        )
+        if win.note and device.type == "cuda":
+            row["note"] = (row["note"] + "; " if row["note"] else "") + win.note
+        emit(row, meas.samples_ms)
