@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 
 import torch
 
@@ -89,8 +90,18 @@ def canonical_slopes(slopes, heads: int, device: torch.device) -> torch.Tensor |
     if slopes.device != device:
         raise ValueError(f"slopes must be on q's device {device}, got {slopes.device}")
     flat = slopes.reshape(heads)
-    if not bool(torch.isfinite(flat).all()):
-        raise ValueError("slopes must be finite (no NaN or inf)")
-    if bool((flat < 0).any()):
-        raise ValueError("slopes must be ≥ 0 (per-step decay exp(-slope) ≤ 1)")
+    # The value checks read the tensor back to the host (a device sync on CUDA). Do them once per tensor object and
+    # version, so a training loop or a timed call passing the same slopes never syncs (in-place edits bump _version).
+    seen = _CHECKED.get(id(slopes))
+    if seen is None or seen[0]() is not slopes or seen[1] != slopes._version:
+        if not bool(torch.isfinite(flat).all()):
+            raise ValueError("slopes must be finite (no NaN or inf)")
+        if bool((flat < 0).any()):
+            raise ValueError("slopes must be ≥ 0 (per-step decay exp(-slope) ≤ 1)")
+        if len(_CHECKED) > 256:
+            _CHECKED.clear()
+        _CHECKED[id(slopes)] = (weakref.ref(slopes), slopes._version)
     return flat.contiguous()
+
+
+_CHECKED: dict[int, tuple] = {}
