@@ -24,20 +24,29 @@ def package_versions() -> dict[str, str | None]:
             out[p] = importlib.metadata.version(p)
         except importlib.metadata.PackageNotFoundError:
             out[p] = None
+    if out["lightning-bench"] is None:  # running from a source tree that is not pip-installed
+        from . import __version__
+
+        out["lightning-bench"] = f"{__version__} (source tree)"
     return out
 
 
 def git_commit() -> dict:
+    """Commit of the source tree, or of ``LIGHTNING_BENCH_GIT_COMMIT`` when the tree was copied without .git."""
     root = Path(__file__).resolve().parent.parent
-    info = {"commit": None, "dirty": None}
+    info = {"commit": None, "dirty": None, "source": None}
     try:
-        info["commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                        timeout=5).stdout.strip() or None
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, timeout=5).stdout
-        info["dirty"] = bool(status.strip()) if info["commit"] else None
+        r = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=root, capture_output=True, text=True,
+                           timeout=5)
+        if r.returncode == 0 and r.stdout.strip():
+            info["commit"], info["source"] = r.stdout.strip(), "git"
+            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                    capture_output=True, text=True, timeout=5).stdout
+            info["dirty"] = bool(status.strip())
     except Exception:
         pass
+    if info["commit"] is None and os.environ.get("LIGHTNING_BENCH_GIT_COMMIT"):
+        info["commit"], info["source"] = os.environ["LIGHTNING_BENCH_GIT_COMMIT"], "LIGHTNING_BENCH_GIT_COMMIT"
     return info
 
 
