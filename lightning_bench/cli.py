@@ -62,10 +62,13 @@ def main():
 @click.option("--no-flush", is_flag=True, help="Do not flush L2 between samples (warm-L2 timings, labelled so).")
 @click.option("--no-check", is_flag=True, help="Skip the float64 correctness check before timing (not advised).")
 @click.option("--no-plots", is_flag=True, help="Do not write plots at the end.")
+@click.option("--no-ceilings", is_flag=True,
+              help="On a GPU, skip measuring copy bandwidth and bf16 matmul rate into RUN_DIR/ceilings.json.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("--quiet", is_flag=True, help="No progress bar or per-row lines; summary only.")
 def sweep(preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes, decay, providers, out_dir, resume_dir,
-          min_samples, max_samples, max_time, warmup, energy_window, no_flush, no_check, no_plots, seed, quiet):
+          min_samples, max_samples, max_time, warmup, energy_window, no_flush, no_check, no_plots, no_ceilings, seed,
+          quiet):
     """Sweep seq_len, batch, heads and head dims across our kernels and the baselines.
 
     Each row (provider × mode × config) records time (median, p20/p80, samples, first call), peak memory over
@@ -114,7 +117,8 @@ def sweep(preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes, deca
         "%Y%m%dT%H%M%SZ")
     opts = SweepOptions(out_dir=Path(run_dir), resume=resume_dir is not None, timing=timing,
                         energy_window_s=(0.0 if on_cpu else 0.5) if energy_window is None else energy_window,
-                        check=not no_check, seed=seed, plots=not no_plots, quiet=quiet)
+                        check=not no_check, seed=seed, plots=not no_plots, quiet=quiet,
+                        ceilings=not no_ceilings)
     console.print(f"run directory: {run_dir}  ({spec.description or 'custom'})")
     try:
         res = run_sweep(spec, opts)
@@ -149,6 +153,50 @@ def providers():
 
 
 @main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to write the report. Default: RUN_DIR/report (first run directory).")
+@click.option("--format", "formats", default="pdf,png", show_default=True,
+              help="Figure formats, comma-separated (pdf is vector).")
+@click.option("--min-fit-seq-len", type=click.IntRange(1), default=2048, show_default=True,
+              help="Smallest seq_len used in the scaling-exponent fit (short sequences are latency-bound).")
+@click.option("--title", default="lightning-bench report", show_default=True)
+def report(run_dirs, out_dir, formats, min_fit_seq_len, title):
+    """Markdown + HTML report, LaTeX (booktabs) tables and PDF/PNG figures from one or more RUN_DIRs.
+
+    Tables give the median with p20–p80 per cell and mark the best; the analysis fits time ∝ seq_len^k per provider
+    (with a 95% CI) and finds where each linear provider overtakes each softmax provider; a roofline uses the run's
+    ceilings.json (or the H200 reference ceilings, labelled so).
+    """
+    from .report import build_report
+
+    fmts = tuple(f for f in formats.replace(" ", "").split(",") if f)
+    bad = [f for f in fmts if f not in ("pdf", "png", "svg")]
+    if bad or not fmts:
+        raise click.BadParameter(f"--format must list pdf, png or svg, got {formats!r}")
+    try:
+        rep = build_report(list(run_dirs), out_dir or Path(run_dirs[0]) / "report", formats=fmts,
+                           min_fit_seq_len=min_fit_seq_len, title=title)
+    except ValueError as ex:
+        raise click.UsageError(str(ex)) from None
+    click.echo(f"report: {rep.markdown}\nhtml:   {rep.html}\nlatex:  {rep.latex} (document: {rep.latex_doc})\n"
+               f"figures: {len(rep.figures)} in {rep.out_dir}")
+
+
+@main.command()
+def ceilings():
+    """Measure this GPU's copy bandwidth and bf16 matmul rate (roofline ceilings) and print them as JSON."""
+    import json
+
+    from .ceilings import measure_ceilings
+
+    try:
+        click.echo(json.dumps(measure_ceilings(), indent=2))
+    except ValueError as ex:
+        raise click.UsageError(str(ex)) from None
+
+
+@main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 def plot(run_dir):
     """(Re)draw the plots of RUN_DIR from its rows.csv."""
@@ -165,6 +213,44 @@ def summary(run_dir):
     from .summary import print_summary
 
     print_summary(run_dir)
+
+
+@main.command()
+@click.argument("run_a", type=click.Path(path_type=Path))
+@click.argument("run_b", type=click.Path(path_type=Path))
+@click.option("--metric", type=click.Choice(["median_ms", "tokens_per_s", "peak_mem_mib"]), default="median_ms",
+              show_default=True, help="What to compare: time (B/A > 1: B slower), tokens/s (B/A > 1: B faster) "
+                                      "or peak memory (no samples: a relative threshold only).")
+@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+              show_default=True, help="Level of the bootstrap confidence interval of B/A.")
+@click.option("--min-effect", type=click.FloatRange(min=0), default=0.02, show_default=True,
+              help="Smallest relative change reported as a difference (0.02 = 2%), even when the CI excludes 1.")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the comparison as Markdown to FILE.")
+@click.option("--provider", "providers", multiple=True,
+              help="Only this provider (repeat the option, or comma-separate, for several).")
+def compare(run_a, run_b, metric, confidence, min_effect, markdown_path, providers):
+    """Compare run RUN_B against run RUN_A, config by config.
+
+    Per config ok in both runs: A, B, the ratio B/A of medians with a bootstrap confidence interval from the raw
+    samples (samples.jsonl), a Mann-Whitney U p-value and a verdict (faster / slower only when the CI excludes 1 and
+    the change exceeds --min-effect). Configs in one run only and status changes (e.g. ok -> oom) are listed too.
+    """
+    from .compare import compare_runs, print_terminal, to_markdown
+
+    names = [p for text in providers for p in text.replace(" ", "").split(",") if p] or None
+    try:
+        df = compare_runs(run_a, run_b, metric=metric, confidence=confidence, min_effect=min_effect,
+                          providers=names)
+    except ValueError as ex:
+        raise click.UsageError(str(ex)) from None
+    print_terminal(df)
+    if markdown_path is not None:
+        try:
+            markdown_path.write_text(to_markdown(df))
+        except OSError as ex:
+            raise click.FileError(str(markdown_path), hint=ex.strerror or str(ex)) from None
+        click.echo(f"markdown → {markdown_path}")
 
 
 if __name__ == "__main__":

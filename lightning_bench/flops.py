@@ -46,3 +46,32 @@ def flops(model: str, mode: str, batch: int, heads: int, seq_len: int, head_dim:
         fwd = bh * n * n * (d + e)
         bwd = 2.5 * fwd
     return float({"fwd": fwd, "bwd": bwd, "fwd_bwd": fwd + bwd}[mode])
+
+
+BYTES_MODEL = ("minimum I/O: fwd reads q, k, v and writes o; bwd reads q, k, v, do and writes dq, dk, dv "
+               "(s·bhn(2d+2e) fwd, s·bhn(4d+3e) bwd); intermediates (scores, states) are not counted")
+
+
+def io_bytes(mode: str, batch: int, heads: int, seq_len: int, head_dim: int, value_dim: int,
+             bytes_per_element: int) -> float:
+    """Minimum HBM bytes of one call (each input read once, each output written once), shared docs §5.
+
+    The same model serves every provider, so achieved bytes/s compares implementations on one scale; a provider
+    that materialises n×n scores or per-token states moves more than this.
+
+    Raises:
+        ValueError: unknown mode or a non-positive argument.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    for name, val in (("batch", batch), ("heads", heads), ("seq_len", seq_len), ("head_dim", head_dim),
+                      ("value_dim", value_dim), ("bytes_per_element", bytes_per_element)):
+        if val < 1:
+            raise ValueError(f"{name} must be ≥ 1, got {val}")
+    bhn, d, e = batch * heads * seq_len, head_dim, value_dim
+    fwd = bhn * (2 * d + 2 * e)
+    bwd = bhn * (4 * d + 3 * e)
+    return float(bytes_per_element * {"fwd": fwd, "bwd": bwd, "fwd_bwd": fwd + bwd}[mode])
+
+
+BYTES_PER_ELEMENT = {"bf16": 2, "fp16": 2, "fp32": 4}

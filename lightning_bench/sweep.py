@@ -36,6 +36,8 @@ class SweepOptions:
         check: compare each provider's output with a float64 reference before timing it.
         seed: base seed of the random inputs (case i uses seed + i).
         plots: write plots at the end.
+        ceilings: on CUDA, measure copy bandwidth and bf16 matmul rate into ``ceilings.json`` (roofline reference),
+            unless the run directory already has one.
     """
 
     out_dir: Path
@@ -46,6 +48,7 @@ class SweepOptions:
     seed: int = 0
     plots: bool = True
     quiet: bool = False
+    ceilings: bool = True
 
 
 @dataclass
@@ -223,6 +226,13 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> SweepResult:
     env["providers"] = {p.name: {"available": p.available()[0], "reason": p.available()[1], "family": p.family,
                                  "flop_model": p.flop_model} for p in providers}
     results.write_env(run_dir, env)
+    if opts.ceilings and device.type == "cuda" and not (run_dir / "ceilings.json").exists():
+        from .ceilings import measure_ceilings, write_ceilings
+
+        try:
+            write_ceilings(run_dir / "ceilings.json", measure_ceilings(device))
+        except Exception as ex:  # a failed ceiling measurement must not stop the sweep
+            print(f"ceilings not measured: {_first_line(ex)}", file=sys.stderr)
 
     from .progress import Reporter
 

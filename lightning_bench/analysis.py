@@ -1,0 +1,132 @@
+"""Derived analysis of result sets: scaling exponents and crossover sequence lengths (reads CSVs only).
+
+- Scaling exponent: least-squares fit of log(time) = a + k·log(seq_len) per provider × mode × shape group, with a
+  Student-t confidence interval on k (k ≈ 1 for linear attention, ≈ 2 for softmax attention).
+- Crossover: the seq_len from which a linear provider is faster than a softmax provider for every larger measured
+  seq_len, interpolated in log–log between the two bracketing measurements.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+GROUP = ["batch", "heads", "head_dim", "value_dim", "dtype", "decay"]
+
+
+@dataclass
+class ScalingFit:
+    exponent: float
+    ci_low: float
+    ci_high: float
+    n_points: int
+    seq_min: int
+    seq_max: int
+    r2: float
+
+
+def fit_scaling(seq_len, time_ms, confidence: float = 0.95) -> ScalingFit:
+    """Fit time ∝ seq_len^k in log–log; returns k with its ``confidence`` interval.
+
+    Raises:
+        ValueError: fewer than 3 points, non-positive values, or a confidence outside (0, 1).
+    """
+    x = np.asarray(seq_len, dtype=float)
+    y = np.asarray(time_ms, dtype=float)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if x.shape != y.shape or x.size < 3:
+        raise ValueError(f"need at least 3 (seq_len, time) points of equal count, got {x.size} and {y.size}")
+    if (x <= 0).any() or (y <= 0).any():
+        raise ValueError("seq_len and time must be > 0 for a log–log fit")
+    if np.unique(x).size < 2:
+        raise ValueError("need at least two distinct seq_len values")
+    r = stats.linregress(np.log(x), np.log(y))
+    dof = x.size - 2
+    if dof > 0 and np.isfinite(r.stderr):
+        half = stats.t.ppf(0.5 + confidence / 2, dof) * r.stderr
+    else:
+        half = math.nan
+    return ScalingFit(float(r.slope), float(r.slope - half), float(r.slope + half), int(x.size), int(x.min()),
+                      int(x.max()), float(r.rvalue**2))
+
+
+def scaling_table(df: pd.DataFrame, min_seq_len: int = 2048, confidence: float = 0.95) -> pd.DataFrame:
+    """One row per shape group × provider × mode with the fitted exponent (ok rows with seq_len ≥ min_seq_len).
+
+    Short sequences are excluded by default: there launch latency, not the algorithm, sets the time.
+    """
+    ok = df[(df["status"] == "ok") & (df["seq_len"] >= min_seq_len)]
+    out = []
+    for key, g in ok.groupby(GROUP + ["provider", "mode"], sort=False):
+        g = g.groupby("seq_len", as_index=False)["median_ms"].median()
+        if len(g) < 3:
+            continue
+        f = fit_scaling(g["seq_len"], g["median_ms"], confidence)
+        out.append(dict(zip(GROUP + ["provider", "mode"], key), exponent=f.exponent, ci_low=f.ci_low,
+                        ci_high=f.ci_high, n_points=f.n_points, seq_min=f.seq_min, seq_max=f.seq_max, r2=f.r2))
+    return pd.DataFrame(out)
+
+
+@dataclass
+class Crossover:
+    kind: str  # "crosses", "always_faster", "never_faster"
+    seq_len: float  # interpolated crossover (NaN unless kind == "crosses"; the first measured n for always_faster)
+    bracket: tuple  # (n_lo, n_hi) measured points around the crossover
+
+
+def crossover(seq_len, t_linear, t_softmax) -> Crossover:
+    """Seq_len from which the linear provider is faster than the softmax one at every larger common seq_len.
+
+    Inputs are aligned arrays over the seq_lens both providers measured. Interpolates the sign change of
+    log(t_linear / t_softmax) linearly in log(seq_len).
+
+    Raises:
+        ValueError: empty or misaligned inputs, or non-positive times.
+    """
+    n = np.asarray(seq_len, dtype=float)
+    a = np.asarray(t_linear, dtype=float)
+    b = np.asarray(t_softmax, dtype=float)
+    if n.size == 0 or not (n.shape == a.shape == b.shape):
+        raise ValueError("seq_len, t_linear and t_softmax must be non-empty and aligned")
+    if (a <= 0).any() or (b <= 0).any():
+        raise ValueError("times must be > 0")
+    order = np.argsort(n)
+    n, a, b = n[order], a[order], b[order]
+    diff = np.log(a) - np.log(b)  # < 0: linear faster
+    faster = diff < 0
+    if faster.all():
+        return Crossover("always_faster", float(n[0]), (float(n[0]), float(n[0])))
+    if not faster[-1]:
+        return Crossover("never_faster", math.nan, (float(n[-1]), float(n[-1])))
+    last_slow = int(np.nonzero(~faster)[0].max())  # faster from last_slow + 1 on
+    n0, n1 = n[last_slow], n[last_slow + 1]
+    d0, d1 = diff[last_slow], diff[last_slow + 1]
+    frac = d0 / (d0 - d1) if d0 != d1 else 0.5
+    x = math.exp(math.log(n0) + frac * (math.log(n1) - math.log(n0)))
+    return Crossover("crosses", float(x), (float(n0), float(n1)))
+
+
+def crossover_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Every linear provider against every softmax provider, per shape group and mode."""
+    ok = df[df["status"] == "ok"]
+    if "family" not in ok:
+        return pd.DataFrame()
+    out = []
+    for key, g in ok.groupby(GROUP + ["mode"], sort=False):
+        med = g.pivot_table(index="seq_len", columns="provider", values="median_ms", aggfunc="median")
+        fam = g.drop_duplicates("provider").set_index("provider")["family"]
+        for lin in [p for p in med.columns if fam.get(p) == "linear"]:
+            for soft in [p for p in med.columns if fam.get(p) == "softmax"]:
+                both = med[[lin, soft]].dropna()
+                if both.empty:
+                    continue
+                c = crossover(both.index.values, both[lin].values, both[soft].values)
+                out.append(dict(zip(GROUP + ["mode"], key), linear=lin, softmax=soft, kind=c.kind,
+                                crossover_seq_len=c.seq_len, n_lo=c.bracket[0], n_hi=c.bracket[1],
+                                seq_min=int(both.index.min()), seq_max=int(both.index.max())))
+    return pd.DataFrame(out)
