@@ -25,12 +25,39 @@ from .._validate import canonical_shapes, canonical_slopes, check_kernel_device,
 BLOCK_N = 64  # rows per block B (shared docs §2: B = 64 balances intra FLOPs against sequential steps)
 
 
+# PREC: how dots are computed. 0 = bf16 (operands in bf16, fp32 accumulation); 1 = fp32 inputs (exact fp32 dots);
+# 2 = fp16 inputs: products of two input tiles use fp16 operands, but products with an fp32-valued tile (the state
+# S or R, or a decayed score tile) keep that tile in fp32 and run as TF32 (fp16's 10-bit mantissa, fp32's range), so
+# an intermediate above 65504 cannot overflow where the true output is representable (shared docs §6).
 @triton.jit
-def _dot(a, b, IEEE: tl.constexpr):
-    if IEEE:
+def _dot(a, b, PREC: tl.constexpr):
+    """a, b in the input dtype."""
+    if PREC == 1:
         return tl.dot(a, b, input_precision="ieee")
     else:
         return tl.dot(a, b)
+
+
+@triton.jit
+def _dot_wa(a, b, PREC: tl.constexpr):
+    """a is fp32-valued (scores, state), b in the input dtype."""
+    if PREC == 0:
+        return tl.dot(a.to(b.dtype), b)
+    elif PREC == 1:
+        return tl.dot(a, b, input_precision="ieee")
+    else:
+        return tl.dot(a, b.to(tl.float32), input_precision="tf32")
+
+
+@triton.jit
+def _dot_wb(a, b, PREC: tl.constexpr):
+    """a in the input dtype, b is fp32-valued (state)."""
+    if PREC == 0:
+        return tl.dot(a, b.to(a.dtype))
+    elif PREC == 1:
+        return tl.dot(a, b, input_precision="ieee")
+    else:
+        return tl.dot(a.to(tl.float32), b, input_precision="tf32")
 
 
 @triton.jit
@@ -54,17 +81,18 @@ def _decay_factors(slope, L, BLOCK_N: tl.constexpr, HAS_DECAY: tl.constexpr):
 
 @triton.jit
 def _la2_fwd_kernel(
-    Q, K, V, O, SLOPES,
+    Q, K, V, O, SLOPES, S0, HT,
     sqb, sqh, sqn, sqd,
     skb, skh, skn, skd,
     svb, svh, svn, sve,
     sob, soh, son, soe,
     H, N, D, E,
-    HAS_DECAY: tl.constexpr, IEEE: tl.constexpr,
+    HAS_DECAY: tl.constexpr, PREC: tl.constexpr, HAS_S0: tl.constexpr, STORE_HT: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
     pid_bh = tl.program_id(0)
     pid_e = tl.program_id(1)
+    state_off = pid_bh.to(tl.int64) * D * E  # states are contiguous fp32 [batch, heads, D, E]
     b = (pid_bh // H).to(tl.int64)
     h = pid_bh % H
     q_base = Q + b * sqb + h.to(tl.int64) * sqh
@@ -79,8 +107,13 @@ def _la2_fwd_kernel(
     slope = 0.0
     if HAS_DECAY:
         slope = tl.load(SLOPES + h)
-    # S: the d × e_tile state S_{iB-1} (fp32, on chip)
-    S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
+    # S: the d × e_tile state S_{iB-1} (fp32, on chip), starting from the initial state S_{-1} = S0
+    s_ptrs = offs_d[:, None] * E + offs_e[None, :]
+    s_mask = mask_d[:, None] & mask_e[None, :]
+    if HAS_S0:
+        S = tl.load(S0 + state_off + s_ptrs, mask=s_mask, other=0.0)
+    else:
+        S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     num_blocks = tl.cdiv(N, BLOCK_N)
     for i in range(0, num_blocks):
@@ -95,26 +128,28 @@ def _la2_fwd_kernel(
         else:
             lam_l = lam_b
         # intra: (Q_i K_iᵀ ⊙ D) V_i  (Algorithm 1, left product)
-        scores = _dot(Q_i, tl.trans(K_i), IEEE) * dmat
-        O_i = _dot(scores.to(V_i.dtype), V_i, IEEE)
+        scores = _dot(Q_i, tl.trans(K_i), PREC) * dmat
+        O_i = _dot_wa(scores, V_i, PREC)
         # inter: diag(a) Q_i S  (Algorithm 1, right product against the state)
-        O_i += a[:, None] * _dot(Q_i, S.to(Q_i.dtype), IEEE)
+        O_i += a[:, None] * _dot_wb(Q_i, S, PREC)
         tl.store(o_base + rows[:, None] * son + offs_e[None, :] * soe, O_i.to(O.dtype.element_ty),
                  mask=mask_n[:, None] & mask_e[None, :])
         # S ← λ^L S + (diag(g) K_i)ᵀ V_i
         Kg = (K_i * g[:, None]).to(K_i.dtype)
-        S = lam_l * S + _dot(tl.trans(Kg), V_i, IEEE)
+        S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
+    if STORE_HT:  # the state after the last token, S_{n-1}
+        tl.store(HT + state_off + s_ptrs, S, mask=s_mask)
 
 
 @triton.jit
 def _la2_bwd_dq_kernel(
-    K, V, DO, DQ, SLOPES,
+    K, V, DO, DQ, SLOPES, S0,
     skb, skh, skn, skd,
     svb, svh, svn, sve,
     sdob, sdoh, sdon, sdoe,
     sdqb, sdqh, sdqn, sdqd,
     H, N, D, E,
-    HAS_DECAY: tl.constexpr, IEEE: tl.constexpr,
+    HAS_DECAY: tl.constexpr, PREC: tl.constexpr, HAS_S0: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
     """Sweep F (blocks ascending): dQ_i = ((dO_i V_iᵀ) ⊙ D) K_i + diag(a) dO_i Sᵀ, one program per head-dim tile."""
@@ -134,7 +169,11 @@ def _la2_bwd_dq_kernel(
     slope = 0.0
     if HAS_DECAY:
         slope = tl.load(SLOPES + h)
-    S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)  # S[d_tile, :]
+    if HAS_S0:  # S[d_tile, :], starting from S0
+        S = tl.load(S0 + pid_bh.to(tl.int64) * D * E + offs_d[:, None] * E + offs_e[None, :],
+                    mask=mask_d[:, None] & mask_e[None, :], other=0.0)
+    else:
+        S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     num_blocks = tl.cdiv(N, BLOCK_N)
     for i in range(0, num_blocks):
@@ -148,24 +187,24 @@ def _la2_bwd_dq_kernel(
             a, g, dmat, lam_l = _decay_factors(slope, L, BLOCK_N, HAS_DECAY)
         else:
             lam_l = lam_b
-        dov = _dot(dO_i, tl.trans(V_i), IEEE) * dmat
-        dQ_i = _dot(dov.to(K_i.dtype), K_i, IEEE)
-        dQ_i += a[:, None] * _dot(dO_i, tl.trans(S.to(dO_i.dtype)), IEEE)
+        dov = _dot(dO_i, tl.trans(V_i), PREC) * dmat
+        dQ_i = _dot_wa(dov, K_i, PREC)
+        dQ_i += a[:, None] * _dot_wb(dO_i, tl.trans(S), PREC)
         tl.store(dq_base + rows[:, None] * sdqn + offs_d[None, :] * sdqd, dQ_i.to(DQ.dtype.element_ty),
                  mask=mask_n[:, None] & mask_d[None, :])
         Kg = (K_i * g[:, None]).to(K_i.dtype)
-        S = lam_l * S + _dot(tl.trans(Kg), V_i, IEEE)
+        S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
 
 
 @triton.jit
 def _la2_bwd_dk_kernel(
-    Q, V, DO, DK, SLOPES,
+    Q, V, DO, DK, SLOPES, DHT,
     sqb, sqh, sqn, sqd,
     svb, svh, svn, sve,
     sdob, sdoh, sdon, sdoe,
     sdkb, sdkh, sdkn, sdkd,
     H, N, D, E,
-    HAS_DECAY: tl.constexpr, IEEE: tl.constexpr,
+    HAS_DECAY: tl.constexpr, PREC: tl.constexpr, HAS_DHT: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
     """Sweep R (blocks descending): dK_i = ((dO_i V_iᵀ) ⊙ D)ᵀ Q_i + diag(g) V_i Rᵀ, one program per head-dim tile."""
@@ -185,7 +224,11 @@ def _la2_bwd_dk_kernel(
     slope = 0.0
     if HAS_DECAY:
         slope = tl.load(SLOPES + h)
-    R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)  # R[d_tile, :]
+    if HAS_DHT:  # R[d_tile, :], starting from the gradient of the returned final state
+        R = tl.load(DHT + pid_bh.to(tl.int64) * D * E + offs_d[:, None] * E + offs_e[None, :],
+                    mask=mask_d[:, None] & mask_e[None, :], other=0.0)
+    else:
+        R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     num_blocks = tl.cdiv(N, BLOCK_N)
     for j in range(0, num_blocks):
@@ -200,25 +243,25 @@ def _la2_bwd_dk_kernel(
             a2, g2, dmat2, lam_l = _decay_factors(slope, L, BLOCK_N, HAS_DECAY)
         else:
             a2, g2, dmat2, lam_l = a, g, dmat, lam_b
-        dov = _dot(dO_i, tl.trans(V_i), IEEE) * dmat2
-        dK_i = _dot(tl.trans(dov.to(Q_i.dtype)), Q_i, IEEE)
-        dK_i += g2[:, None] * _dot(V_i, tl.trans(R.to(V_i.dtype)), IEEE)
+        dov = _dot(dO_i, tl.trans(V_i), PREC) * dmat2
+        dK_i = _dot_wa(tl.trans(dov), Q_i, PREC)
+        dK_i += g2[:, None] * _dot_wb(V_i, tl.trans(R), PREC)
         tl.store(dk_base + rows[:, None] * sdkn + offs_d[None, :] * sdkd, dK_i.to(DK.dtype.element_ty),
                  mask=mask_n[:, None] & mask_d[None, :])
         # R ← λ^L R + (diag(a) Q_i)ᵀ dO_i
         Qa = (Q_i * a2[:, None]).to(Q_i.dtype)
-        R = lam_l * R + _dot(tl.trans(Qa), dO_i, IEEE)
+        R = lam_l * R + _dot(tl.trans(Qa), dO_i, PREC)
 
 
 @triton.jit
 def _la2_bwd_dv_kernel(
-    Q, K, DO, DV, SLOPES,
+    Q, K, DO, DV, SLOPES, DHT, DS0,
     sqb, sqh, sqn, sqd,
     skb, skh, skn, skd,
     sdob, sdoh, sdon, sdoe,
     sdvb, sdvh, sdvn, sdve,
     H, N, D, E,
-    HAS_DECAY: tl.constexpr, IEEE: tl.constexpr,
+    HAS_DECAY: tl.constexpr, PREC: tl.constexpr, HAS_DHT: tl.constexpr, STORE_DS0: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
     """Sweep R (blocks descending): dV_i = ((Q_i K_iᵀ) ⊙ D)ᵀ dO_i + diag(g) K_i R, one program per value-dim tile."""
@@ -238,7 +281,12 @@ def _la2_bwd_dv_kernel(
     slope = 0.0
     if HAS_DECAY:
         slope = tl.load(SLOPES + h)
-    R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)  # R[:, e_tile]
+    r_ptrs = pid_bh.to(tl.int64) * D * E + offs_d[:, None] * E + offs_e[None, :]
+    r_mask = mask_d[:, None] & mask_e[None, :]
+    if HAS_DHT:  # R[:, e_tile], starting from the gradient of the returned final state
+        R = tl.load(DHT + r_ptrs, mask=r_mask, other=0.0)
+    else:
+        R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     num_blocks = tl.cdiv(N, BLOCK_N)
     for j in range(0, num_blocks):
@@ -253,13 +301,15 @@ def _la2_bwd_dv_kernel(
             a2, g2, dmat2, lam_l = _decay_factors(slope, L, BLOCK_N, HAS_DECAY)
         else:
             a2, g2, dmat2, lam_l = a, g, dmat, lam_b
-        scores = _dot(Q_i, tl.trans(K_i), IEEE) * dmat2
-        dV_i = _dot(tl.trans(scores.to(dO_i.dtype)), dO_i, IEEE)
-        dV_i += g2[:, None] * _dot(K_i, R.to(K_i.dtype), IEEE)
+        scores = _dot(Q_i, tl.trans(K_i), PREC) * dmat2
+        dV_i = _dot_wa(tl.trans(scores), dO_i, PREC)
+        dV_i += g2[:, None] * _dot_wb(K_i, R, PREC)
         tl.store(dv_base + rows[:, None] * sdvn + offs_e[None, :] * sdve, dV_i.to(DV.dtype.element_ty),
                  mask=mask_n[:, None] & mask_e[None, :])
         Qa = (Q_i * a2[:, None]).to(Q_i.dtype)
-        R = lam_l * R + _dot(tl.trans(Qa), dO_i, IEEE)
+        R = lam_l * R + _dot(tl.trans(Qa), dO_i, PREC)
+    if STORE_DS0:  # gradient of the initial state: R measured from row −1
+        tl.store(DS0 + r_ptrs, R, mask=r_mask)
 
 
 def _pow2(x: int) -> int:
@@ -294,64 +344,88 @@ class _Config:
         self.num_stages = 2 if max(self.bd, self.be) <= 128 else 1
 
 
-def _fwd(q, k, v, slopes, layout, block_n):
+def _prec(dtype: torch.dtype) -> int:
+    return {torch.bfloat16: 0, torch.float32: 1, torch.float16: 2}[dtype]
+
+
+def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n):
     b, h, n, d, e = canonical_shapes(q, k, v, layout)
     cfg = _Config(d, e, block_n)
     o = _empty(b, h, n, e, layout, q)
-    ieee = q.dtype == torch.float32
+    ht = torch.empty(b, h, d, e, dtype=torch.float32, device=q.device) if want_ht else None
     grid = (b * h, triton.cdiv(e, cfg.fwd_be))
     _la2_fwd_kernel[grid](
-        q, k, v, o, slopes if slopes is not None else q,
+        q, k, v, o, slopes if slopes is not None else q, s0 if s0 is not None else q, ht if ht is not None else q,
         *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(o, layout),
         h, n, d, e,
-        HAS_DECAY=slopes is not None, IEEE=ieee,
+        HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), HAS_S0=s0 is not None, STORE_HT=want_ht,
         BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )
-    return o
+    return o, ht
 
 
-def _bwd(q, k, v, do, slopes, layout, block_n):
+def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n):
     b, h, n, d, e = canonical_shapes(q, k, v, layout)
     cfg = _Config(d, e, block_n)
     dq = _empty(b, h, n, d, layout, q)
     dk = _empty(b, h, n, d, layout, q)
     dv = _empty(b, h, n, e, layout, q)
-    ieee = q.dtype == torch.float32
+    ds0 = torch.empty(b, h, d, e, dtype=torch.float32, device=q.device) if want_ds0 else None
     sl = slopes if slopes is not None else q
-    common = dict(HAS_DECAY=slopes is not None, IEEE=ieee, BLOCK_N=cfg.block_n, num_warps=cfg.num_warps,
+    common = dict(HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), BLOCK_N=cfg.block_n, num_warps=cfg.num_warps,
                   num_stages=cfg.num_stages)
     sq, sk, sv, sdo = _strides(q, layout), _strides(k, layout), _strides(v, layout), _strides(do, layout)
     nd = triton.cdiv(d, cfg.bwd_bd)
     ne = triton.cdiv(e, cfg.bwd_be)
     _la2_bwd_dq_kernel[(b * h, nd)](
-        k, v, do, dq, sl, *sk, *sv, *sdo, *_strides(dq, layout), h, n, d, e,
-        BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, **common,
+        k, v, do, dq, sl, s0 if s0 is not None else q, *sk, *sv, *sdo, *_strides(dq, layout), h, n, d, e,
+        HAS_S0=s0 is not None, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, **common,
     )
     _la2_bwd_dk_kernel[(b * h, nd)](
-        q, v, do, dk, sl, *sq, *sv, *sdo, *_strides(dk, layout), h, n, d, e,
-        BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, **common,
+        q, v, do, dk, sl, dht if dht is not None else q, *sq, *sv, *sdo, *_strides(dk, layout), h, n, d, e,
+        HAS_DHT=dht is not None, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, **common,
     )
     _la2_bwd_dv_kernel[(b * h, ne)](
-        q, k, do, dv, sl, *sq, *sk, *sdo, *_strides(dv, layout), h, n, d, e,
-        BLOCK_D=cfg.bd, BLOCK_E=cfg.bwd_be, **common,
+        q, k, do, dv, sl, dht if dht is not None else q, ds0 if ds0 is not None else q,
+        *sq, *sk, *sdo, *_strides(dv, layout), h, n, d, e,
+        HAS_DHT=dht is not None, STORE_DS0=want_ds0, BLOCK_D=cfg.bd, BLOCK_E=cfg.bwd_be, **common,
     )
-    return dq, dk, dv
+    return dq, dk, dv, ds0
 
 
 class _LightningAttn2(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, slopes, layout, block_n):
-        o = _fwd(q, k, v, slopes, layout, block_n)
-        ctx.save_for_backward(q, k, v, slopes)
+    def forward(ctx, q, k, v, slopes, s0, layout, block_n, want_ht):
+        o, ht = _fwd(q, k, v, slopes, s0, want_ht, layout, block_n)
+        ctx.save_for_backward(q, k, v, slopes, s0)
         ctx.layout = layout
         ctx.block_n = block_n
-        return o
+        return o, ht
 
     @staticmethod
-    def backward(ctx, do):
-        q, k, v, slopes = ctx.saved_tensors
-        dq, dk, dv = _bwd(q, k, v, do, slopes, ctx.layout, ctx.block_n)
-        return dq, dk, dv, None, None, None
+    def backward(ctx, do, dht):
+        q, k, v, slopes, s0 = ctx.saved_tensors
+        if dht is not None:
+            dht = dht.float().contiguous()
+        want_ds0 = s0 is not None and ctx.needs_input_grad[4]
+        dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, ctx.layout, ctx.block_n)
+        return dq, dk, dv, None, ds0, None, None, None
+
+
+def canonical_state(state, b: int, h: int, d: int, e: int, device, name: str = "initial_state"):
+    """Validate an fp32 [batch, heads, head_dim, value_dim] state; returns it contiguous (or None)."""
+    if state is None:
+        return None
+    if not isinstance(state, torch.Tensor):
+        raise TypeError(f"{name} must be None or a torch.Tensor, got {type(state).__name__}")
+    if tuple(state.shape) != (b, h, d, e):
+        raise ValueError(f"{name} must have shape [batch, heads, head_dim, value_dim] = {[b, h, d, e]}, "
+                         f"got {list(state.shape)}")
+    if state.dtype != torch.float32:
+        raise ValueError(f"{name} must be float32 (the state is kept in fp32), got {state.dtype}")
+    if state.device != device:
+        raise ValueError(f"{name} must be on q's device {device}, got {state.device}")
+    return state.contiguous()
 
 
 def lightning_attn(
@@ -361,12 +435,15 @@ def lightning_attn(
     slopes: torch.Tensor | None = None,
     *,
     layout: str = "bhnd",
+    initial_state: torch.Tensor | None = None,
+    output_final_state: bool = False,
     block_n: int = BLOCK_N,
-) -> torch.Tensor:
+):
     """Causal Lightning Attention-2 (Triton), differentiable: ``O = (Q Kᵀ ⊙ M) V``.
 
     ``M[s, t] = exp(−slope_h · (s − t))`` for s ≥ t and 0 otherwise; no softmax, no 1/√d scale, no normaliser
-    (paper arXiv 2401.04658 §3.2, Algorithms 1 and 2; contract in shared docs §1).
+    (paper arXiv 2401.04658 §3.2, Algorithms 1 and 2; contract in shared docs §1). Recurrent form (eqs. 4–5):
+    ``S_t = λ·S_{t−1} + k_tᵀ v_t``, ``o_t = q_t S_t`` with ``S_{−1} = initial_state`` (0 by default).
 
     Args:
         q, k: ``[batch, heads, seq_len, head_dim]`` for ``layout="bhnd"``, ``[batch, seq_len, heads, head_dim]`` for
@@ -375,17 +452,23 @@ def lightning_attn(
         slopes: None (no decay, dedicated kernel) or fp32 ``[heads]`` (``[heads, 1, 1]`` accepted), finite, ≥ 0;
             the per-step decay is exp(−slope). Must not require grad.
         layout: "bhnd" or "bnhd"; o uses the same layout.
+        initial_state: optional fp32 ``[batch, heads, head_dim, value_dim]``, the state before position 0;
+            differentiable.
+        output_final_state: also return ``S_{n−1}``, fp32 ``[batch, heads, head_dim, value_dim]`` (differentiable),
+            so that a sequence split into pieces, each fed the previous piece's final state, gives the same outputs.
         block_n: rows per block B (16, 32, 64 or 128; tests use small blocks).
 
-    Dtypes: fp16, bf16 (tensor-core dots, fp32 accumulation and state) or fp32 (IEEE dots). seq_len ≥ 1;
-    16 ≤ head_dim, value_dim ≤ 256.
+    Dtypes: bf16 (tensor-core dots, fp32 accumulation and state), fp16 (fp16 dots between inputs; TF32 dots against
+    the fp32 state and score tiles, so nothing overflows where the output is representable) or fp32 (IEEE dots).
+    seq_len ≥ 1; 16 ≤ head_dim, value_dim ≤ 128.
 
     Returns:
-        o with v's dtype, ``[batch, heads, seq_len, value_dim]`` (or the "bnhd" equivalent).
+        o with v's dtype, ``[batch, heads, seq_len, value_dim]`` (or the "bnhd" equivalent); with
+        ``output_final_state=True`` the tuple ``(o, final_state)``.
 
     Raises:
         ValueError: wrong rank, mismatched batch/heads/seq_len/head_dim, unsupported dims or dtype, mixed devices,
-            a non-CUDA tensor without ``TRITON_INTERPRET=1``, bad slopes, bad block_n.
+            a non-CUDA tensor without ``TRITON_INTERPRET=1``, bad slopes, a bad initial_state, bad block_n.
         TypeError: arguments that are not tensors.
     """
     b, h, n, d, e = canonical_shapes(q, k, v, layout)
@@ -393,7 +476,9 @@ def lightning_attn(
     if block_n not in (16, 32, 64, 128):
         raise ValueError(f"block_n must be one of 16, 32, 64, 128, got {block_n}")
     s = canonical_slopes(slopes, h, q.device)
-    return _LightningAttn2.apply(q, k, v, s, layout, block_n)
+    s0 = canonical_state(initial_state, b, h, d, e, q.device)
+    o, ht = _LightningAttn2.apply(q, k, v, s, s0, layout, block_n, bool(output_final_state))
+    return (o, ht) if output_final_state else o
 
 
 def kernel_impl_name() -> str:

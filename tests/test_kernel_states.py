@@ -1,0 +1,142 @@
+"""initial_state / output_final_state (with gradients), split sequences, and the decode step (CPU interpreter; GPU
+when available). Oracles: float64 dense and chunked references (shared docs §6, "carried state across a split")."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lightning_bench.kernels import decay_slopes, lightning_attn, lightning_attn_decode, lightning_attn_reference
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+DTYPES = [torch.float32, torch.float16] + ([torch.bfloat16] if DEVICE == "cuda" else [])
+TOL = {torch.float32: (1e-5, 1e-5), torch.float16: (5e-3, 1e-2), torch.bfloat16: (1e-2, 2e-2)}
+BLOCK = 32
+
+
+def rel(x, ref):
+    x, ref = x.detach().double().cpu(), ref.detach().double().cpu()
+    return float((x - ref).norm() / ref.norm().clamp_min(1e-300))
+
+
+def _inputs(b, h, n, d, e, dtype, layout="bhnd", seed=0):
+    g = torch.Generator().manual_seed(seed)
+    shp = (lambda x: (b, h, n, x)) if layout == "bhnd" else (lambda x: (b, n, h, x))
+    q, k, v = (torch.randn(shp(x), generator=g).to(DEVICE, dtype).requires_grad_() for x in (d, d, e))
+    s0 = torch.randn(b, h, d, e, generator=g).to(DEVICE).requires_grad_()
+    return q, k, v, s0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("decay", [False, True])
+@pytest.mark.parametrize("layout", ["bhnd", "bnhd"])
+@pytest.mark.parametrize("n", [1, 33, 70])
+def test_states_and_their_gradients_match_reference(dtype, decay, layout, n):
+    b, h, d, e = 2, 2, 32, 48
+    q, k, v, s0 = _inputs(b, h, n, d, e, dtype, layout, seed=n)
+    sl = decay_slopes(h).to(DEVICE) if decay else None
+    o, ht = lightning_attn(q, k, v, sl, layout=layout, initial_state=s0, output_final_state=True, block_n=BLOCK)
+    assert ht.dtype == torch.float32 and ht.shape == (b, h, d, e)
+    do, dht = torch.randn_like(o), torch.randn_like(ht)
+    grads = torch.autograd.grad((o, ht), (q, k, v, s0), (do, dht))
+    ref_in = [x.detach().double().requires_grad_() for x in (q, k, v, s0)]
+    o_r, ht_r = lightning_attn_reference(*ref_in[:3], sl, layout=layout, initial_state=ref_in[3],
+                                         output_final_state=True, method="dense")
+    grads_r = torch.autograd.grad((o_r, ht_r), ref_in, (do.double(), dht.double()))
+    tol_o, tol_g = TOL[dtype]
+    assert rel(o, o_r) <= tol_o
+    assert rel(ht, ht_r) <= tol_o
+    for name, g, gr in zip(("dq", "dk", "dv", "d_initial_state"), grads, grads_r):
+        assert torch.isfinite(g).all(), name
+        assert rel(g, gr) <= tol_g, (name, rel(g, gr))
+    assert grads[3].dtype == torch.float32
+
+
+@pytest.mark.parametrize("decay", [False, True])
+def test_split_sequence_equals_whole(decay):
+    """Feeding piece 1's final state into piece 2 (split at a non-block offset) reproduces the whole run."""
+    b, h, n, d, e, cut = 1, 3, 150, 32, 32, 37
+    q, k, v, _ = _inputs(b, h, n, d, e, torch.float32, seed=7)
+    sl = decay_slopes(h).to(DEVICE) if decay else None
+    o, ht = lightning_attn(q, k, v, sl, output_final_state=True, block_n=BLOCK)
+    o1, h1 = lightning_attn(q[:, :, :cut], k[:, :, :cut], v[:, :, :cut], sl, output_final_state=True, block_n=BLOCK)
+    o2, h2 = lightning_attn(q[:, :, cut:], k[:, :, cut:], v[:, :, cut:], sl, initial_state=h1,
+                            output_final_state=True, block_n=BLOCK)
+    assert rel(torch.cat([o1, o2], dim=2), o) <= 1e-5
+    assert rel(h2, ht) <= 1e-5
+    # gradients flow through the carried state: the split graph gives the whole run's gradients
+    do = torch.randn_like(o)
+    g_whole = torch.autograd.grad(o, (q, k, v), do)
+    g_split = torch.autograd.grad(torch.cat([o1, o2], dim=2), (q, k, v), do)
+    for gw, gs in zip(g_whole, g_split):
+        assert rel(gs, gw) <= 1e-5
+
+
+def test_final_state_matches_chunked_reference_and_reference_methods_agree():
+    b, h, n, d, e = 1, 2, 300, 16, 24
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(b, h, n, x, generator=g, dtype=torch.float64) for x in (d, d, e))
+    s0 = torch.randn(b, h, d, e, generator=g, dtype=torch.float64)
+    sl = torch.tensor([0.05, 0.7])
+    od, hd = lightning_attn_reference(q, k, v, sl, initial_state=s0, output_final_state=True, method="dense")
+    oc, hc = lightning_attn_reference(q, k, v, sl, initial_state=s0, output_final_state=True, method="chunk",
+                                      block=64)
+    assert rel(oc, od) <= 1e-12 and rel(hc, hd) <= 1e-12
+    # token-by-token recurrence as a third oracle
+    lam = torch.exp(-sl.double()).view(1, h, 1, 1)
+    state = s0.clone()
+    for t in range(n):
+        state = lam * state + k[:, :, t, :, None] * v[:, :, t, None, :]
+    assert rel(hd, state) <= 1e-12
+    out = lightning_attn(q.float().to(DEVICE), k.float().to(DEVICE), v.float().to(DEVICE), sl.to(DEVICE),
+                         initial_state=s0.float().to(DEVICE), output_final_state=True, block_n=BLOCK)
+    assert rel(out[1], hd) <= 1e-5
+
+
+@pytest.mark.parametrize("bad,match", [
+    (lambda b, h, d, e: torch.zeros(b, h, d, e + 1), "initial_state.*shape"),
+    (lambda b, h, d, e: torch.zeros(b, h, d, e, dtype=torch.float16), "initial_state.*float32"),
+    (lambda b, h, d, e: torch.zeros(b, h, e, d), "initial_state.*shape"),
+    (lambda b, h, d, e: [[0.0]], "initial_state"),
+])
+def test_initial_state_validation(bad, match):
+    q, k, v, _ = _inputs(1, 2, 8, 16, 32, torch.float32)
+    with pytest.raises((ValueError, TypeError), match=match):
+        lightning_attn(q, k, v, initial_state=bad(1, 2, 16, 32))
+
+
+# ---------------------------------------------------------------- decode
+@pytest.mark.parametrize("decay", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_decode_continues_a_prefill_exactly(decay, dtype):
+    b, h, n, d, e, steps = 2, 3, 45, 16, 32, 5
+    g = torch.Generator().manual_seed(11)
+    q, k, v = (torch.randn(b, h, n + steps, x, generator=g).to(DEVICE, dtype) for x in (d, d, e))
+    sl = decay_slopes(h).to(DEVICE) if decay else None
+    o_full = lightning_attn_reference(q, k, v, sl)  # float64 over the whole sequence
+    _, state = lightning_attn(q[:, :, :n], k[:, :, :n], v[:, :, :n], sl, output_final_state=True, block_n=BLOCK)
+    for t in range(n, n + steps):
+        o_t, state = lightning_attn_decode(q[:, :, t], k[:, :, t], v[:, :, t], state, sl)
+        assert o_t.dtype == dtype and o_t.shape == (b, h, e)
+        assert rel(o_t, o_full[:, :, t]) <= TOL[dtype][0]
+    # the token-axis form gives the same answer
+    o4, s4 = lightning_attn_decode(q[:, :, -1:], k[:, :, -1:], v[:, :, -1:], state, sl)
+    assert o4.shape == (b, h, 1, e) and s4.shape == state.shape
+
+
+def test_decode_validation():
+    q = torch.randn(1, 2, 16)
+    v = torch.randn(1, 2, 8)
+    st = torch.zeros(1, 2, 16, 8)
+    with pytest.raises(ValueError, match="state.*shape"):
+        lightning_attn_decode(q, q, v, torch.zeros(1, 2, 8, 16))
+    with pytest.raises(ValueError, match="state.*float32"):
+        lightning_attn_decode(q, q, v, st.double())
+    with pytest.raises(ValueError, match="k must have"):
+        lightning_attn_decode(q, torch.randn(1, 2, 15), v, st)
+    with pytest.raises(ValueError, match=r"\[batch, heads, 1, dim\]"):
+        lightning_attn_decode(torch.randn(1, 2, 2, 16), torch.randn(1, 2, 2, 16), torch.randn(1, 2, 2, 8), st)
+    with pytest.raises(ValueError, match="slopes"):
+        lightning_attn_decode(q, q, v, st, torch.tensor([-1.0, 0.1]))
+    with pytest.raises(TypeError, match="state"):
+        lightning_attn_decode(q, q, v, None)
