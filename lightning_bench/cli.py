@@ -253,5 +253,59 @@ def compare(run_a, run_b, metric, confidence, min_effect, markdown_path, provide
         click.echo(f"markdown → {markdown_path}")
 
 
+@main.command("profile")
+@click.option("--provider", "providers", required=True,
+              help="Provider to profile (see `lightning-bench providers`); a comma-separated list profiles each "
+                   "into DIR/<provider>/ and writes DIR/dispatch_summary.csv.")
+@click.option("--seq-len", type=click.IntRange(1), default=None, help="Sequence length (GPU: 4096; CPU: 64).")
+@click.option("--batch", type=click.IntRange(1), default=None, help="Batch size (GPU: 2; CPU: 1).")
+@click.option("--heads", type=click.IntRange(1), default=None, help="Heads (GPU: 16; CPU: 2).")
+@click.option("--head-dim", type=click.IntRange(1), default=None, help="q/k feature size d (GPU: 128; CPU: 32).")
+@click.option("--value-dim", type=click.IntRange(1), default=None, help="v feature size e (default: head_dim).")
+@click.option("--dtype", type=click.Choice(["bf16", "fp16", "fp32"]), default=None, help="GPU: bf16; CPU: fp32.")
+@click.option("--decay", type=click.Choice(["none", "alibi", "alibi_layer", "linear"]), default=None,
+              help="Decay slopes (default alibi).")
+@click.option("--mode", type=click.Choice(["fwd", "bwd", "fwd_bwd"]), default="fwd_bwd", show_default=True)
+@click.option("--warmup", type=click.IntRange(0), default=3, show_default=True,
+              help="Unprofiled calls first (JIT compile, autotune).")
+@click.option("--iters", type=click.IntRange(1), default=5, show_default=True, help="Profiled calls.")
+@click.option("--no-flush", is_flag=True, help="Do not flush L2 before each profiled call (GPU).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory. Default: results/runs/profile-<UTC timestamp>-<provider>-<mode>/.")
+@click.option("--ncu", is_flag=True, help="Also capture our Triton kernels (la2) under Nsight Compute when ncu and "
+                                          "a GPU are present: DRAM bytes, duration, GB/s, instruction rates.")
+@click.option("--top", type=click.IntRange(1), default=25, show_default=True, help="Table rows to print.")
+def profile_cmd(providers, seq_len, batch, heads, head_dim, value_dim, dtype, decay, mode, warmup, iters, no_flush,
+                seed, out_dir, ncu, top):
+    """Profile one provider on one config: torch.profiler trace, per-kernel table, kernel-dispatch check.
+
+    Writes DIR/trace.json (Chrome trace: chrome://tracing or ui.perfetto.dev), DIR/kernels.csv (name, calls,
+    total_us, mean_us, share) and DIR/dispatch.json (did the provider launch the kernels it claims, e.g. SDPA's flash
+    backend a flash kernel). Without CUDA it is a small CPU profile (CPU ops; our kernels under the Triton
+    interpreter) and the dispatch check is skipped. Exit status 1 when a dispatch check fails.
+    """
+    from rich.console import Console
+
+    from .sweep import prepare_cpu_interpreter
+
+    on_cpu = prepare_cpu_interpreter()
+    from .profile import default_case, run_profile_command
+
+    names = _strs(providers) or []
+    try:
+        case = default_case(on_cpu, seq_len=seq_len, batch=batch, heads=heads, head_dim=head_dim,
+                            value_dim=value_dim, dtype=dtype, decay=decay)
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        out = out_dir or Path("results/runs") / f"profile-{stamp}-{'+'.join(names) or 'none'}-{mode}"
+        status = run_profile_command(names, case, mode, out, warmup=warmup, iters=iters, flush_l2=not no_flush,
+                                     seed=seed, ncu=ncu, on_cpu=on_cpu, console=Console(), top=top)
+    except ValueError as ex:
+        raise click.UsageError(str(ex)) from None
+    except RuntimeError as ex:
+        raise click.ClickException(str(ex)) from None
+    sys.exit(status)
+
+
 if __name__ == "__main__":
     main()
