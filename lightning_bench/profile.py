@@ -537,6 +537,7 @@ def ncu_command(ncu: str, provider_name: str, case, mode: str, *, log_file,
 _UNIT_SCALE = {
     "": 1.0, "byte": 1.0, "kbyte": 1e3, "mbyte": 1e6, "gbyte": 1e9, "tbyte": 1e12,
     "nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3, "second": 1e6,  # → microseconds
+    "ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6,  # ncu 2025 prints short units with --print-units base
     "inst": 1.0, "kinst": 1e3, "minst": 1e6, "ginst": 1e9, "warp": 1.0,
 }
 
@@ -575,7 +576,10 @@ def parse_ncu_csv(text: str) -> pd.DataFrame:
         key = (row.get("ID", ""), row.get("Kernel Name", ""))
         unit = (row.get("Metric Unit") or "").strip().lower()
         val = _num(row.get("Metric Value", ""))
-        val *= _UNIT_SCALE.get(unit, 1.0)
+        if unit not in _UNIT_SCALE:  # a silent 1.0 once read ns as µs (H200 run, 2026-11-29)
+            raise ValueError(f"ncu metric {row.get('Metric Name')!r} has unit {unit!r}, which this parser does not "
+                             f"know; known: {sorted(_UNIT_SCALE)}")
+        val *= _UNIT_SCALE[unit]
         per.setdefault(key, {})[row["Metric Name"].strip()] = val
     recs = []
     for (kid, kname), m in per.items():

@@ -453,3 +453,23 @@ def test_cli_profile_errors(tmp_path):
     if not CUDA:
         r = CliRunner().invoke(main, ["profile", "--provider", "sdpa_cudnn", "--out", str(tmp_path)])
         assert r.exit_code == 1 and "not available here" in r.output
+
+
+def test_ncu_short_units_from_the_h200_run():
+    """ncu 2025.3 on the H200 printed durations as "ns" with --print-units base (seen 2026-11-29)."""
+    from lightning_bench.profile import parse_ncu_csv, summarize_ncu
+
+    text = "\n".join([
+        '"ID","Process ID","Process Name","Host Name","Kernel Name","Context","Stream","Block Size","Grid Size",'
+        '"Device","CC","Section Name","Metric Name","Metric Unit","Metric Value"',
+        '"0","762","python3.12","h","_la2_fwd_kernel","1","7","(128, 1, 1)","(32, 2, 1)","0","9.0","m",'
+        '"dram__bytes.sum","byte","127,385,088"',
+        '"0","762","python3.12","h","_la2_fwd_kernel","1","7","(128, 1, 1)","(32, 2, 1)","0","9.0","m",'
+        '"gpu__time_duration.sum","ns","158,176"',
+    ])
+    table = summarize_ncu(parse_ncu_csv(text))
+    row = table.iloc[0]
+    assert row.mean_duration_us == pytest.approx(158.176)
+    assert row.bandwidth_gbs == pytest.approx(127385088 / 158.176e-6 / 1e9)
+    with pytest.raises(ValueError, match="unit"):
+        parse_ncu_csv(text.replace('"ns"', '"fortnights"'))
