@@ -85,6 +85,25 @@ PRESETS: dict[str, SweepSpec] = {
 }
 
 
+def spec_from_run(run_dir) -> SweepSpec:
+    """The :class:`SweepSpec` a run directory was started with (its ``env.json``), for ``--resume``.
+
+    Raises:
+        ValueError: no env.json, or one without a spec.
+    """
+    import json
+    from pathlib import Path
+
+    path = Path(run_dir) / "env.json"
+    if not path.exists():
+        raise ValueError(f"--resume {run_dir}: no env.json there to read the run's configuration from")
+    saved = json.loads(path.read_text()).get("spec")
+    if not isinstance(saved, dict):
+        raise ValueError(f"--resume {run_dir}: env.json has no 'spec'; give the options explicitly with --preset")
+    fields = {f for f in SweepSpec.__dataclass_fields__}
+    return SweepSpec(**{k: v for k, v in saved.items() if k in fields})
+
+
 def preset(name: str) -> SweepSpec:
     if name not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")

@@ -50,11 +50,15 @@ def main():
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Run directory to create. Default: results/runs/<UTC timestamp>/ (ignored by git).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="Continue RUN_DIR: rows already in its rows.csv are skipped, new rows appended.")
-@click.option("--min-samples", type=click.IntRange(1), default=None, help="Minimum timed samples per row (10).")
-@click.option("--max-samples", type=click.IntRange(1), default=None, help="Maximum timed samples per row (100).")
+              help="Continue RUN_DIR with the configuration it was started with (from its env.json; options given "
+                   "now override it): rows already in its rows.csv are skipped, new rows appended.")
+@click.option("--min-samples", type=click.IntRange(1), default=None,
+              help="Minimum timed samples per row (10 on a GPU, 3 on the CPU).")
+@click.option("--max-samples", type=click.IntRange(1), default=None,
+              help="Maximum timed samples per row (100 on a GPU, 10 on the CPU).")
 @click.option("--max-time", type=click.FloatRange(min=0.001), default=None,
-              help="Target seconds of timed samples per row (0.5); the count is clipped to the bounds above.")
+              help="Target seconds of timed samples per row (0.5 on a GPU, 0.2 on the CPU); the count is clipped to "
+                   "the bounds above.")
 @click.option("--warmup", type=click.FloatRange(min=0), default=None,
               help="Seconds of warm-up calls after the first call (0.1; at least 3 calls).")
 @click.option("--energy-window", type=click.FloatRange(min=0), default=None,
@@ -83,17 +87,34 @@ def sweep(preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes, deca
 
     console = Console()
     on_cpu = prepare_cpu_interpreter()
-    name = preset or ("cpu" if on_cpu else "default")
+    if resume_dir is not None and preset is None:
+        # continue with the configuration the run was started with (its env.json); options given now override it
+        from .cases import spec_from_run
+
+        try:
+            spec = spec_from_run(resume_dir)
+        except ValueError as ex:
+            raise click.UsageError(str(ex)) from None
+        name = "resumed"
+    else:
+        name = preset or ("cpu" if on_cpu else "default")
+        spec = get_preset(name)
     if on_cpu:
-        console.print("[yellow]No CUDA device found: running a small CPU sweep "
+        console.print("[yellow]No CUDA device found: CPU sweep "
                       f"(preset '{name}'). CPU timings only; our Triton kernels run under the interpreter.[/yellow]")
-    spec = get_preset(name)
+        if name in ("default", "quick", "paper"):
+            console.print(f"[yellow]Preset '{name}' is sized for a GPU: under the CPU interpreter it can take hours; "
+                          "the 'cpu' preset (the default without CUDA) is sized for this machine.[/yellow]")
+    overridden = []
     for field, text, conv in (("seq_len", seq_len, "ints"), ("batch", batch, "ints"), ("heads", heads, "ints"),
                               ("head_dim", head_dim, "ints"), ("value_dim", value_dim, "ints"),
                               ("dtype", dtype, "strs"), ("modes", modes, "strs"), ("decay", decay, "strs"),
                               ("providers", providers, "strs")):
         if text is not None:
             setattr(spec, field, _ints(text, "--" + field.replace("_", "-")) if conv == "ints" else _strs(text))
+            overridden.append(field)
+    if overridden:
+        spec.description = f"preset '{name}' with {', '.join(overridden)} from the command line"
     try:
         spec.validate()
         if spec.providers:

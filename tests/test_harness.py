@@ -382,3 +382,46 @@ def test_cli_help_explains_options():
     for opt in ("--seq-len", "--batch", "--heads", "--head-dim", "--value-dim", "--dtype", "--mode", "--decay",
                 "--providers", "--out", "--resume", "--preset", "paper"):
         assert opt in r.output
+
+
+def test_cli_resume_continues_with_the_runs_own_configuration(tmp_path):
+    """--resume without options must reuse the spec saved in env.json (seq_len 96 here is not in the CPU preset)."""
+    out = tmp_path / "run"
+    base = ["--heads", "2", "--head-dim", "16", "--providers", "naive_linear", "--min-samples", "2",
+            "--max-samples", "2", "--max-time", "0.01", "--warmup", "0", "--no-plots", "--quiet"]
+    r = CliRunner().invoke(main, ["sweep", "--seq-len", "32", *base, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    env = json.loads((out / "env.json").read_text())
+    env["spec"]["seq_len"] = [32, 96]  # as if the run had been started with both and interrupted after 32
+    (out / "env.json").write_text(json.dumps(env))
+    r = CliRunner().invoke(main, ["sweep", "--resume", str(out), "--min-samples", "2", "--max-samples", "2",
+                                  "--max-time", "0.01", "--warmup", "0", "--no-plots", "--quiet"])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(out / "rows.csv")
+    assert sorted(df["seq_len"].unique().tolist()) == [32, 96]
+    assert set(df["provider"]) == {"naive_linear"} and set(df["head_dim"]) == {16}
+
+
+def test_cli_resume_without_env_json_is_a_clear_error(tmp_path):
+    (tmp_path / "rows.csv").write_text(",".join(results.COLUMNS) + "\n")
+    r = CliRunner().invoke(main, ["sweep", "--resume", str(tmp_path)])
+    assert r.exit_code == 2 and "env.json" in r.output
+
+
+def test_la2_bf16_on_the_cpu_is_unsupported_with_the_reason():
+    from lightning_bench.baselines.base import Case, Unsupported
+    from lightning_bench.sweep import make_inputs
+
+    if torch.cuda.is_available():
+        pytest.skip("CPU-only behaviour")
+    case = Case(batch=1, heads=2, seq_len=16, head_dim=16, value_dim=16, dtype="bf16", decay="none")
+    with pytest.raises(Unsupported, match="interpreter"):
+        baselines.get_provider("la2").prepare(case, make_inputs(case, torch.device("cpu"), 0))
+
+
+def test_reference_has_no_kernel_head_dim_limit():
+    from lightning_bench.kernels import lightning_attn_reference
+
+    q = torch.randn(1, 1, 5, 8, dtype=torch.float64)
+    o = lightning_attn_reference(q, q, torch.randn(1, 1, 5, 300, dtype=torch.float64))
+    assert o.shape == (1, 1, 5, 300)

@@ -464,7 +464,8 @@ def test_validation_errors(case):
     [
         (lambda: lightning_attn_reference(*_qkv(), method="fast"), r"method"),
         (lambda: lightning_attn_reference(*_qkv(), layout="nhd"), r"layout"),
-        (lambda: lightning_attn_reference(*_qkv(shape_q=(1, 2, 8, 8))), r"head_dim"),
+        # the reference has no kernel head-dim limit (any dim ≥ 1), but q and k must still agree
+        (lambda: lightning_attn_reference(*_qkv(shape_q=(1, 2, 8, 8), shape_k=(1, 2, 8, 16))), r"head_dim"),
         (lambda: lightning_attn_reference(*_qkv(), torch.tensor([0.5, -1.0], device=DEVICE)), r"slopes"),
     ],
     ids=["method", "layout", "head_dim", "slopes"],

@@ -27,6 +27,9 @@ def _prepare(case: Case, inputs: Inputs) -> Prepared:
     for name, dim in (("head_dim", case.head_dim), ("value_dim", case.value_dim)):
         if not MIN_HEAD_DIM <= dim <= MAX_HEAD_DIM:
             raise Unsupported(f"{name}={dim} outside the supported range {MIN_HEAD_DIM}..{MAX_HEAD_DIM}")
+    if case.dtype == "bf16" and not inputs.q.is_cuda:
+        raise Unsupported("bf16 under the Triton CPU interpreter: its bf16 dots return wrong values "
+                          "(triton 3.9, torch 2.13); use fp32 or fp16 on the CPU, bf16 on a GPU")
     q, k, v = leaf(inputs.q), leaf(inputs.k), leaf(inputs.v)
     slopes = inputs.slopes
     return Prepared(

@@ -18,7 +18,8 @@ def interpreter_enabled() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-def canonical_shapes(q, k, v, layout: str, dtypes=DTYPES) -> tuple[int, int, int, int, int]:
+def canonical_shapes(q, k, v, layout: str, dtypes=DTYPES, dim_range=(MIN_HEAD_DIM, MAX_HEAD_DIM)
+                     ) -> tuple[int, int, int, int, int]:
     """Validate q, k, v and return (batch, heads, seq_len, head_dim, value_dim)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
@@ -46,11 +47,10 @@ def canonical_shapes(q, k, v, layout: str, dtypes=DTYPES) -> tuple[int, int, int
         raise ValueError(f"seq_len must be ≥ 1, got {n}")
     if b < 1 or h < 1:
         raise ValueError(f"batch and heads must be ≥ 1, got batch={b}, heads={h}")
+    lo, hi = dim_range
     for name, dim in (("head_dim", d), ("value_dim", e)):
-        if not MIN_HEAD_DIM <= dim <= MAX_HEAD_DIM:
-            raise ValueError(
-                f"{name} must be between {MIN_HEAD_DIM} and {MAX_HEAD_DIM} (inclusive), got {dim}"
-            )
+        if not lo <= dim <= hi:
+            raise ValueError(f"{name} must be between {lo} and {hi} (inclusive), got {dim}")
     if q.dtype not in dtypes:
         names = ", ".join(str(t).replace("torch.", "") for t in dtypes)
         raise ValueError(f"q must have one of the dtypes {names}, got {q.dtype}")

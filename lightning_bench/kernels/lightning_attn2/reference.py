@@ -56,7 +56,7 @@ def lightning_attn_reference(
     Raises:
         ValueError / TypeError: as ``lightning_attn`` for bad shapes, dtypes, devices, layouts or slopes.
     """
-    b, h, n, d, e = canonical_shapes(q, k, v, layout, dtypes=DTYPES + (torch.float64,))
+    b, h, n, d, e = canonical_shapes(q, k, v, layout, dtypes=DTYPES + (torch.float64,), dim_range=(1, 1 << 16))
     s = canonical_slopes(slopes, h, q.device)
     if method not in ("auto", "dense", "chunk"):
         raise ValueError(f"method must be 'auto', 'dense' or 'chunk', got {method!r}")
