@@ -16,6 +16,8 @@ seq_len is a runtime argument (no recompilation per length); offsets into q/k/v/
 
 from __future__ import annotations
 
+import os
+
 import torch
 import triton
 import triton.language as tl
@@ -361,7 +363,35 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n):
         HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), HAS_S0=s0 is not None, STORE_HT=want_ht,
         BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )
+    _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e)
     return o, ht
+
+
+PLANTED_SLOWDOWN_ENV = "LIGHTNING_BENCH_PLANTED_SLOWDOWN"
+
+
+def _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e):
+    """Test-only switch for calibrating regression gates (issue #6): with ``LIGHTNING_BENCH_PLANTED_SLOWDOWN=f``
+    (0 < f ≤ 1) the forward kernel runs a second time over the first ⌈f·batch·heads⌉ (batch, head) pairs into a
+    scratch buffer, making the forward about f slower without changing any result. Unset in normal use."""
+    frac = os.environ.get(PLANTED_SLOWDOWN_ENV)
+    if not frac:
+        return
+    try:
+        f = float(frac)
+    except ValueError:
+        raise ValueError(f"{PLANTED_SLOWDOWN_ENV} must be a number in (0, 1], got {frac!r}") from None
+    if not 0 < f <= 1:
+        raise ValueError(f"{PLANTED_SLOWDOWN_ENV} must be in (0, 1], got {f}")
+    scratch = _empty(b, h, n, e, layout, q)
+    pairs = max(1, round(f * b * h))
+    _la2_fwd_kernel[(pairs, triton.cdiv(e, cfg.fwd_be))](
+        q, k, v, scratch, slopes if slopes is not None else q, q, q,
+        *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(scratch, layout),
+        h, n, d, e,
+        HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), HAS_S0=False, STORE_HT=False,
+        BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+    )
 
 
 def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n):
