@@ -88,19 +88,27 @@ def _la2_fwd_kernel(
     skb, skh, skn, skd,
     svb, svh, svn, sve,
     sob, soh, son, soe,
-    H, N, D, E,
-    HAS_DECAY: tl.constexpr, PREC: tl.constexpr, HAS_S0: tl.constexpr, STORE_HT: tl.constexpr,
+    H, N_ARG, D, E, CU,
+    HAS_DECAY: tl.constexpr, PREC: tl.constexpr, IS_VARLEN: tl.constexpr, HAS_S0: tl.constexpr, STORE_HT: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
     pid_bh = tl.program_id(0)
     pid_e = tl.program_id(1)
-    state_off = pid_bh.to(tl.int64) * D * E  # states are contiguous fp32 [batch, heads, D, E]
-    b = (pid_bh // H).to(tl.int64)
+    state_off = pid_bh.to(tl.int64) * D * E  # states are contiguous fp32 [batch (or sequence), heads, D, E]
+    if IS_VARLEN:  # packed sequences (cu_seqlens): program pid_bh works on sequence pid_bh // H, batch index 0
+        seq = pid_bh // H
+        bos = tl.load(CU + seq).to(tl.int64)
+        N = (tl.load(CU + seq + 1).to(tl.int64) - bos).to(tl.int32)
+        b = 0
+    else:
+        b = (pid_bh // H).to(tl.int64)
+        bos = 0
+        N = N_ARG
     h = pid_bh % H
-    q_base = Q + b * sqb + h.to(tl.int64) * sqh
-    k_base = K + b * skb + h.to(tl.int64) * skh
-    v_base = V + b * svb + h.to(tl.int64) * svh
-    o_base = O + b * sob + h.to(tl.int64) * soh
+    q_base = Q + b * sqb + h.to(tl.int64) * sqh + bos * sqn
+    k_base = K + b * skb + h.to(tl.int64) * skh + bos * skn
+    v_base = V + b * svb + h.to(tl.int64) * svh + bos * svn
+    o_base = O + b * sob + h.to(tl.int64) * soh + bos * son
     offs_c = tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, BLOCK_D)
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
@@ -150,19 +158,27 @@ def _la2_bwd_dq_kernel(
     svb, svh, svn, sve,
     sdob, sdoh, sdon, sdoe,
     sdqb, sdqh, sdqn, sdqd,
-    H, N, D, E,
-    HAS_DECAY: tl.constexpr, PREC: tl.constexpr, HAS_S0: tl.constexpr,
+    H, N_ARG, D, E, CU,
+    HAS_DECAY: tl.constexpr, PREC: tl.constexpr, IS_VARLEN: tl.constexpr, HAS_S0: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
     """Sweep F (blocks ascending): dQ_i = ((dO_i V_iᵀ) ⊙ D) K_i + diag(a) dO_i Sᵀ, one program per head-dim tile."""
     pid_bh = tl.program_id(0)
     pid_d = tl.program_id(1)
-    b = (pid_bh // H).to(tl.int64)
+    if IS_VARLEN:  # packed sequences (cu_seqlens): program pid_bh works on sequence pid_bh // H, batch index 0
+        seq = pid_bh // H
+        bos = tl.load(CU + seq).to(tl.int64)
+        N = (tl.load(CU + seq + 1).to(tl.int64) - bos).to(tl.int32)
+        b = 0
+    else:
+        b = (pid_bh // H).to(tl.int64)
+        bos = 0
+        N = N_ARG
     h = pid_bh % H
-    k_base = K + b * skb + h.to(tl.int64) * skh
-    v_base = V + b * svb + h.to(tl.int64) * svh
-    do_base = DO + b * sdob + h.to(tl.int64) * sdoh
-    dq_base = DQ + b * sdqb + h.to(tl.int64) * sdqh
+    k_base = K + b * skb + h.to(tl.int64) * skh + bos * skn
+    v_base = V + b * svb + h.to(tl.int64) * svh + bos * svn
+    do_base = DO + b * sdob + h.to(tl.int64) * sdoh + bos * sdon
+    dq_base = DQ + b * sdqb + h.to(tl.int64) * sdqh + bos * sdqn
     offs_c = tl.arange(0, BLOCK_N)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_e = tl.arange(0, BLOCK_E)
@@ -205,19 +221,27 @@ def _la2_bwd_dk_kernel(
     svb, svh, svn, sve,
     sdob, sdoh, sdon, sdoe,
     sdkb, sdkh, sdkn, sdkd,
-    H, N, D, E,
-    HAS_DECAY: tl.constexpr, PREC: tl.constexpr, HAS_DHT: tl.constexpr,
+    H, N_ARG, D, E, CU,
+    HAS_DECAY: tl.constexpr, PREC: tl.constexpr, IS_VARLEN: tl.constexpr, HAS_DHT: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
     """Sweep R (blocks descending): dK_i = ((dO_i V_iᵀ) ⊙ D)ᵀ Q_i + diag(g) V_i Rᵀ, one program per head-dim tile."""
     pid_bh = tl.program_id(0)
     pid_d = tl.program_id(1)
-    b = (pid_bh // H).to(tl.int64)
+    if IS_VARLEN:  # packed sequences (cu_seqlens): program pid_bh works on sequence pid_bh // H, batch index 0
+        seq = pid_bh // H
+        bos = tl.load(CU + seq).to(tl.int64)
+        N = (tl.load(CU + seq + 1).to(tl.int64) - bos).to(tl.int32)
+        b = 0
+    else:
+        b = (pid_bh // H).to(tl.int64)
+        bos = 0
+        N = N_ARG
     h = pid_bh % H
-    q_base = Q + b * sqb + h.to(tl.int64) * sqh
-    v_base = V + b * svb + h.to(tl.int64) * svh
-    do_base = DO + b * sdob + h.to(tl.int64) * sdoh
-    dk_base = DK + b * sdkb + h.to(tl.int64) * sdkh
+    q_base = Q + b * sqb + h.to(tl.int64) * sqh + bos * sqn
+    v_base = V + b * svb + h.to(tl.int64) * svh + bos * svn
+    do_base = DO + b * sdob + h.to(tl.int64) * sdoh + bos * sdon
+    dk_base = DK + b * sdkb + h.to(tl.int64) * sdkh + bos * sdkn
     offs_c = tl.arange(0, BLOCK_N)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_e = tl.arange(0, BLOCK_E)
@@ -262,19 +286,27 @@ def _la2_bwd_dv_kernel(
     skb, skh, skn, skd,
     sdob, sdoh, sdon, sdoe,
     sdvb, sdvh, sdvn, sdve,
-    H, N, D, E,
-    HAS_DECAY: tl.constexpr, PREC: tl.constexpr, HAS_DHT: tl.constexpr, STORE_DS0: tl.constexpr,
+    H, N_ARG, D, E, CU,
+    HAS_DECAY: tl.constexpr, PREC: tl.constexpr, IS_VARLEN: tl.constexpr, HAS_DHT: tl.constexpr, STORE_DS0: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
     """Sweep R (blocks descending): dV_i = ((Q_i K_iᵀ) ⊙ D)ᵀ dO_i + diag(g) K_i R, one program per value-dim tile."""
     pid_bh = tl.program_id(0)
     pid_e = tl.program_id(1)
-    b = (pid_bh // H).to(tl.int64)
+    if IS_VARLEN:  # packed sequences (cu_seqlens): program pid_bh works on sequence pid_bh // H, batch index 0
+        seq = pid_bh // H
+        bos = tl.load(CU + seq).to(tl.int64)
+        N = (tl.load(CU + seq + 1).to(tl.int64) - bos).to(tl.int32)
+        b = 0
+    else:
+        b = (pid_bh // H).to(tl.int64)
+        bos = 0
+        N = N_ARG
     h = pid_bh % H
-    q_base = Q + b * sqb + h.to(tl.int64) * sqh
-    k_base = K + b * skb + h.to(tl.int64) * skh
-    do_base = DO + b * sdob + h.to(tl.int64) * sdoh
-    dv_base = DV + b * sdvb + h.to(tl.int64) * sdvh
+    q_base = Q + b * sqb + h.to(tl.int64) * sqh + bos * sqn
+    k_base = K + b * skb + h.to(tl.int64) * skh + bos * skn
+    do_base = DO + b * sdob + h.to(tl.int64) * sdoh + bos * sdon
+    dv_base = DV + b * sdvb + h.to(tl.int64) * sdvh + bos * sdvn
     offs_c = tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, BLOCK_D)
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
@@ -350,20 +382,23 @@ def _prec(dtype: torch.dtype) -> int:
     return {torch.bfloat16: 0, torch.float32: 1, torch.float16: 2}[dtype]
 
 
-def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n):
+def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None):
     b, h, n, d, e = canonical_shapes(q, k, v, layout)
     cfg = _Config(d, e, block_n)
     o = _empty(b, h, n, e, layout, q)
-    ht = torch.empty(b, h, d, e, dtype=torch.float32, device=q.device) if want_ht else None
-    grid = (b * h, triton.cdiv(e, cfg.fwd_be))
+    nseq = b if cu is None else cu.numel() - 1
+    ht = torch.empty(nseq, h, d, e, dtype=torch.float32, device=q.device) if want_ht else None
+    grid = (nseq * h, triton.cdiv(e, cfg.fwd_be))
     _la2_fwd_kernel[grid](
         q, k, v, o, slopes if slopes is not None else q, s0 if s0 is not None else q, ht if ht is not None else q,
         *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(o, layout),
-        h, n, d, e,
-        HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), HAS_S0=s0 is not None, STORE_HT=want_ht,
+        h, n, d, e, cu if cu is not None else q,
+        HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), IS_VARLEN=cu is not None, HAS_S0=s0 is not None,
+        STORE_HT=want_ht,
         BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )
-    _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e)
+    if cu is None:
+        _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e)
     return o, ht
 
 
@@ -388,36 +423,38 @@ def _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e):
     _la2_fwd_kernel[(pairs, triton.cdiv(e, cfg.fwd_be))](
         q, k, v, scratch, slopes if slopes is not None else q, q, q,
         *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(scratch, layout),
-        h, n, d, e,
-        HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), HAS_S0=False, STORE_HT=False,
+        h, n, d, e, q,
+        HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), IS_VARLEN=False, HAS_S0=False, STORE_HT=False,
         BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )
 
 
-def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n):
+def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None):
     b, h, n, d, e = canonical_shapes(q, k, v, layout)
     cfg = _Config(d, e, block_n)
     dq = _empty(b, h, n, d, layout, q)
     dk = _empty(b, h, n, d, layout, q)
     dv = _empty(b, h, n, e, layout, q)
-    ds0 = torch.empty(b, h, d, e, dtype=torch.float32, device=q.device) if want_ds0 else None
+    nseq = b if cu is None else cu.numel() - 1
+    ds0 = torch.empty(nseq, h, d, e, dtype=torch.float32, device=q.device) if want_ds0 else None
     sl = slopes if slopes is not None else q
-    common = dict(HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), BLOCK_N=cfg.block_n, num_warps=cfg.num_warps,
-                  num_stages=cfg.num_stages)
+    common = dict(HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), IS_VARLEN=cu is not None, BLOCK_N=cfg.block_n,
+                  num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+    cu_arg = cu if cu is not None else q
     sq, sk, sv, sdo = _strides(q, layout), _strides(k, layout), _strides(v, layout), _strides(do, layout)
     nd = triton.cdiv(d, cfg.bwd_bd)
     ne = triton.cdiv(e, cfg.bwd_be)
-    _la2_bwd_dq_kernel[(b * h, nd)](
-        k, v, do, dq, sl, s0 if s0 is not None else q, *sk, *sv, *sdo, *_strides(dq, layout), h, n, d, e,
+    _la2_bwd_dq_kernel[(nseq * h, nd)](
+        k, v, do, dq, sl, s0 if s0 is not None else q, *sk, *sv, *sdo, *_strides(dq, layout), h, n, d, e, cu_arg,
         HAS_S0=s0 is not None, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, **common,
     )
-    _la2_bwd_dk_kernel[(b * h, nd)](
-        q, v, do, dk, sl, dht if dht is not None else q, *sq, *sv, *sdo, *_strides(dk, layout), h, n, d, e,
+    _la2_bwd_dk_kernel[(nseq * h, nd)](
+        q, v, do, dk, sl, dht if dht is not None else q, *sq, *sv, *sdo, *_strides(dk, layout), h, n, d, e, cu_arg,
         HAS_DHT=dht is not None, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, **common,
     )
-    _la2_bwd_dv_kernel[(b * h, ne)](
+    _la2_bwd_dv_kernel[(nseq * h, ne)](
         q, k, do, dv, sl, dht if dht is not None else q, ds0 if ds0 is not None else q,
-        *sq, *sk, *sdo, *_strides(dv, layout), h, n, d, e,
+        *sq, *sk, *sdo, *_strides(dv, layout), h, n, d, e, cu_arg,
         HAS_DHT=dht is not None, STORE_DS0=want_ds0, BLOCK_D=cfg.bd, BLOCK_E=cfg.bwd_be, **common,
     )
     return dq, dk, dv, ds0
@@ -425,21 +462,21 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n):
 
 class _LightningAttn2(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, slopes, s0, layout, block_n, want_ht):
-        o, ht = _fwd(q, k, v, slopes, s0, want_ht, layout, block_n)
-        ctx.save_for_backward(q, k, v, slopes, s0)
+    def forward(ctx, q, k, v, slopes, s0, layout, block_n, want_ht, cu):
+        o, ht = _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu)
+        ctx.save_for_backward(q, k, v, slopes, s0, cu)
         ctx.layout = layout
         ctx.block_n = block_n
         return o, ht
 
     @staticmethod
     def backward(ctx, do, dht):
-        q, k, v, slopes, s0 = ctx.saved_tensors
+        q, k, v, slopes, s0, cu = ctx.saved_tensors
         if dht is not None:
             dht = dht.float().contiguous()
         want_ds0 = s0 is not None and ctx.needs_input_grad[4]
-        dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, ctx.layout, ctx.block_n)
-        return dq, dk, dv, None, ds0, None, None, None
+        dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, ctx.layout, ctx.block_n, cu)
+        return dq, dk, dv, None, ds0, None, None, None, None
 
 
 def canonical_state(state, b: int, h: int, d: int, e: int, device, name: str = "initial_state"):
@@ -467,6 +504,7 @@ def lightning_attn(
     layout: str = "bhnd",
     initial_state: torch.Tensor | None = None,
     output_final_state: bool = False,
+    cu_seqlens: torch.Tensor | None = None,
     block_n: int = BLOCK_N,
 ):
     """Causal Lightning Attention-2 (Triton), differentiable: ``O = (Q Kᵀ ⊙ M) V``.
@@ -486,6 +524,10 @@ def lightning_attn(
             differentiable.
         output_final_state: also return ``S_{n−1}``, fp32 ``[batch, heads, head_dim, value_dim]`` (differentiable),
             so that a sequence split into pieces, each fed the previous piece's final state, gives the same outputs.
+        cu_seqlens: variable-length packed sequences (the FlashAttention convention): int32/int64 ``[num_seqs + 1]``
+            cumulative lengths starting at 0 and ending at the packed seq_len; q, k, v then have batch 1 and every
+            sequence is computed independently (no state crosses a boundary). States are then
+            ``[num_seqs, heads, head_dim, value_dim]``. Validating cu_seqlens reads it on the host once per call.
         block_n: rows per block B (16, 32, 64 or 128; tests use small blocks).
 
     Dtypes: bf16 (tensor-core dots, fp32 accumulation and state), fp16 (fp16 dots between inputs; TF32 dots against
@@ -506,9 +548,34 @@ def lightning_attn(
     if block_n not in (16, 32, 64, 128):
         raise ValueError(f"block_n must be one of 16, 32, 64, 128, got {block_n}")
     s = canonical_slopes(slopes, h, q.device)
-    s0 = canonical_state(initial_state, b, h, d, e, q.device)
-    o, ht = _LightningAttn2.apply(q, k, v, s, s0, layout, block_n, bool(output_final_state))
+    cu = canonical_cu_seqlens(cu_seqlens, b, n, q.device)
+    nseq = b if cu is None else cu.numel() - 1
+    s0 = canonical_state(initial_state, nseq, h, d, e, q.device)
+    o, ht = _LightningAttn2.apply(q, k, v, s, s0, layout, block_n, bool(output_final_state), cu)
     return (o, ht) if output_final_state else o
+
+
+def canonical_cu_seqlens(cu_seqlens, batch: int, seq_len: int, device):
+    """Validate FlashAttention-style cumulative sequence lengths; returns an int32 tensor on ``device`` (or None)."""
+    if cu_seqlens is None:
+        return None
+    if not isinstance(cu_seqlens, torch.Tensor):
+        raise TypeError(f"cu_seqlens must be None or a torch.Tensor, got {type(cu_seqlens).__name__}")
+    if cu_seqlens.dim() != 1 or cu_seqlens.numel() < 2:
+        raise ValueError(f"cu_seqlens must be 1-D [num_seqs + 1] with at least 2 entries, got {tuple(cu_seqlens.shape)}")
+    if cu_seqlens.dtype not in (torch.int32, torch.int64):
+        raise ValueError(f"cu_seqlens must be int32 or int64, got {cu_seqlens.dtype}")
+    if cu_seqlens.device != device:
+        raise ValueError(f"cu_seqlens must be on q's device {device}, got {cu_seqlens.device}")
+    if batch != 1:
+        raise ValueError(f"with cu_seqlens, q, k and v must be packed into batch 1, got batch {batch}")
+    vals = cu_seqlens.tolist()
+    if vals[0] != 0 or vals[-1] != seq_len:
+        raise ValueError(f"cu_seqlens must start at 0 and end at the packed seq_len {seq_len}, "
+                         f"got {vals[0]} … {vals[-1]}")
+    if any(b < a for a, b in zip(vals, vals[1:])):
+        raise ValueError("cu_seqlens must be non-decreasing")
+    return cu_seqlens.to(torch.int32).contiguous()
 
 
 def kernel_impl_name() -> str:
