@@ -75,7 +75,7 @@ def check_kernel_device(q: torch.Tensor) -> None:
     )
 
 
-def canonical_slopes(slopes, heads: int, device: torch.device) -> torch.Tensor | None:
+def canonical_slopes(slopes, heads: int, device: torch.device, check_values: bool = True) -> torch.Tensor | None:
     """Validate ``slopes`` (None or fp32 [heads], finite, ≥ 0, no grad) and return it flattened."""
     if slopes is None:
         return None
@@ -90,6 +90,8 @@ def canonical_slopes(slopes, heads: int, device: torch.device) -> torch.Tensor |
     if slopes.device != device:
         raise ValueError(f"slopes must be on q's device {device}, got {slopes.device}")
     flat = slopes.reshape(heads)
+    if not check_values:  # inside torch.compile: reading values would be a graph break
+        return flat.contiguous()
     # The value checks read the tensor back to the host (a device sync on CUDA). Do them once per tensor object and
     # version, so a training loop or a timed call passing the same slopes never syncs (in-place edits bump _version).
     seen = _CHECKED.get(id(slopes))

@@ -479,6 +479,71 @@ class _LightningAttn2(torch.autograd.Function):
         return dq, dk, dv, None, ds0, None, None, None, None
 
 
+# ---------------------------------------------------------------- torch.library custom ops (torch.compile)
+# Under torch.compile the kernels are reached through these opaque custom ops (with fake implementations for shape
+# propagation and a registered autograd formula), so a compiled model has no graph break at the attention call.
+# Eager calls keep the plain autograd.Function path, which has less per-call overhead.
+_EMPTY = (0,)
+
+
+@torch.library.custom_op("lightning_bench::la2_fwd", mutates_args=())
+def _la2_fwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, slopes: torch.Tensor | None,
+                s0: torch.Tensor | None, cu: torch.Tensor | None, layout: str, block_n: int,
+                want_ht: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    o, ht = _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu)
+    return o, (ht if ht is not None else q.new_empty(_EMPTY, dtype=torch.float32))
+
+
+@_la2_fwd_op.register_fake
+def _la2_fwd_fake(q, k, v, slopes, s0, cu, layout, block_n, want_ht):
+    b, h, n, d, e = _dims(q, v, layout)
+    nseq = b if cu is None else cu.shape[0] - 1
+    o = q.new_empty((b, h, n, e) if layout == "bhnd" else (b, n, h, e))
+    ht = q.new_empty((nseq, h, d, e) if want_ht else _EMPTY, dtype=torch.float32)
+    return o, ht
+
+
+@torch.library.custom_op("lightning_bench::la2_bwd", mutates_args=())
+def _la2_bwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, do: torch.Tensor, slopes: torch.Tensor | None,
+                s0: torch.Tensor | None, dht: torch.Tensor | None, cu: torch.Tensor | None, layout: str,
+                block_n: int, want_ds0: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu)
+    return dq, dk, dv, (ds0 if ds0 is not None else q.new_empty(_EMPTY, dtype=torch.float32))
+
+
+@_la2_bwd_op.register_fake
+def _la2_bwd_fake(q, k, v, do, slopes, s0, dht, cu, layout, block_n, want_ds0):
+    b, h, n, d, e = _dims(q, v, layout)
+    nseq = b if cu is None else cu.shape[0] - 1
+    ds0 = q.new_empty((nseq, h, d, e) if want_ds0 else _EMPTY, dtype=torch.float32)
+    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), ds0
+
+
+def _dims(q, v, layout):
+    if layout == "bhnd":
+        b, h, n, d = q.shape
+    else:
+        b, n, h, d = q.shape
+    return b, h, n, d, v.shape[-1]
+
+
+def _op_setup_context(ctx, inputs, output):
+    q, k, v, slopes, s0, cu, layout, block_n, want_ht = inputs
+    ctx.save_for_backward(q, k, v, slopes, s0, cu)
+    ctx.layout, ctx.block_n, ctx.want_ht = layout, block_n, want_ht
+
+
+def _op_backward(ctx, do, dht):
+    q, k, v, slopes, s0, cu = ctx.saved_tensors
+    dht_arg = dht.float().contiguous() if (ctx.want_ht and dht is not None) else None
+    want_ds0 = s0 is not None and ctx.needs_input_grad[4]
+    dq, dk, dv, ds0 = _la2_bwd_op(q, k, v, do, slopes, s0, dht_arg, cu, ctx.layout, ctx.block_n, want_ds0)
+    return dq, dk, dv, None, (ds0 if want_ds0 else None), None, None, None, None
+
+
+_la2_fwd_op.register_autograd(_op_backward, setup_context=_op_setup_context)
+
+
 def canonical_state(state, b: int, h: int, d: int, e: int, device, name: str = "initial_state"):
     """Validate an fp32 [batch, heads, head_dim, value_dim] state; returns it contiguous (or None)."""
     if state is None:
@@ -547,6 +612,15 @@ def lightning_attn(
     check_kernel_device(q)
     if block_n not in (16, 32, 64, 128):
         raise ValueError(f"block_n must be one of 16, 32, 64, 128, got {block_n}")
+    if torch.compiler.is_compiling():
+        # traced by torch.compile: shape/dtype/device checks only (value checks would read device memory, a graph
+        # break), then the custom op
+        s = canonical_slopes(slopes, h, q.device, check_values=False)
+        cu = canonical_cu_seqlens(cu_seqlens, b, n, q.device, check_values=False)
+        nseq = b if cu is None else cu.shape[0] - 1
+        s0 = canonical_state(initial_state, nseq, h, d, e, q.device)
+        o, ht = torch.ops.lightning_bench.la2_fwd(q, k, v, s, s0, cu, layout, block_n, bool(output_final_state))
+        return (o, ht) if output_final_state else o
     s = canonical_slopes(slopes, h, q.device)
     cu = canonical_cu_seqlens(cu_seqlens, b, n, q.device)
     nseq = b if cu is None else cu.numel() - 1
@@ -555,7 +629,7 @@ def lightning_attn(
     return (o, ht) if output_final_state else o
 
 
-def canonical_cu_seqlens(cu_seqlens, batch: int, seq_len: int, device):
+def canonical_cu_seqlens(cu_seqlens, batch: int, seq_len: int, device, check_values: bool = True):
     """Validate FlashAttention-style cumulative sequence lengths; returns an int32 tensor on ``device`` (or None)."""
     if cu_seqlens is None:
         return None
@@ -569,6 +643,8 @@ def canonical_cu_seqlens(cu_seqlens, batch: int, seq_len: int, device):
         raise ValueError(f"cu_seqlens must be on q's device {device}, got {cu_seqlens.device}")
     if batch != 1:
         raise ValueError(f"with cu_seqlens, q, k and v must be packed into batch 1, got batch {batch}")
+    if not check_values:
+        return cu_seqlens.to(torch.int32).contiguous()
     vals = cu_seqlens.tolist()
     if vals[0] != 0 or vals[-1] != seq_len:
         raise ValueError(f"cu_seqlens must start at 0 and end at the packed seq_len {seq_len}, "
