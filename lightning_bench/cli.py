@@ -328,5 +328,45 @@ def profile_cmd(providers, seq_len, batch, heads, head_dim, value_dim, dtype, de
     sys.exit(status)
 
 
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory for verify.csv and verify.md (default: results/runs/verify-<UTC timestamp>/).")
+@click.option("--quick", is_flag=True, help="On a GPU: skip the long (≥ 16384) and huge (> 2^31 elements) cases.")
+def verify(out_dir, quick):
+    """Correctness matrix of our kernels on this device: rel-L2 of o and every gradient vs float64 oracles, pass/fail
+    against the tolerance table (bf16/fp16/fp32 on a GPU; small fp32/fp16 cases under the interpreter on the CPU),
+    with fla's chunk_simple_gla on the same inputs where installed. Exit code 1 if any case fails."""
+    import datetime as _dt2
+
+    from rich.console import Console
+
+    from .sweep import prepare_cpu_interpreter
+
+    on_cpu = prepare_cpu_interpreter()
+    from .verify import rows_to_frame, run_verify, to_markdown
+
+    console = Console()
+    if on_cpu:
+        console.print("[yellow]No CUDA device: small fp32/fp16 cases under the Triton interpreter.[/yellow]")
+    out = Path(out_dir or Path("results/runs") / ("verify-" + _dt2.datetime.now(_dt2.timezone.utc).strftime(
+        "%Y%m%dT%H%M%SZ")))
+    out.mkdir(parents=True, exist_ok=True)
+
+    def progress(case, rows):
+        mine = [r for r in rows if r.case is case]
+        bad = [r for r in mine if not r.passed]
+        console.print(f"{'PASS' if not bad else 'FAIL'} {case.name}: "
+                      + ", ".join(f"{r.tensor} {r.rel_l2:.1e}" for r in mine[:6]), highlight=False, markup=False)
+
+    rows = run_verify(quick=quick, progress=progress)
+    df = rows_to_frame(rows)
+    df.to_csv(out / "verify.csv", index=False)
+    (out / "verify.md").write_text(to_markdown(df) + "\n")
+    n_fail = int((~df["pass"]).sum())
+    console.print(f"{len(df) - n_fail}/{len(df)} tensor checks passed → {out}/verify.csv")
+    if n_fail:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()
