@@ -21,7 +21,8 @@ def test_closed_form_matches_float64_reference():
         sl = None if slope == 0 else torch.tensor([slope])
         o = lightning_attn_reference(q, k, v, sl)
         dq, dk, dv = torch.autograd.grad(o, (q, k, v), torch.ones_like(o))
-        exp = _closed_form(a, b, g, slope, n, d, e, "cpu")
+        s32 = float(torch.tensor(slope, dtype=torch.float32))  # the kernels take fp32 slopes
+        exp = _closed_form(a, b, g, s32, n, d, e, "cpu")
         for got, want in zip((o, dq, dk, dv), exp):
             torch.testing.assert_close(got[0, 0, :, 0], want, rtol=1e-10, atol=1e-12)
 
