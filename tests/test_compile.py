@@ -41,9 +41,11 @@ def test_custom_ops_pass_opcheck():
     q, k, v = (torch.randn(1, 2, 20, 16, generator=g).to(DEVICE) for _ in range(3))
     sl = decay_slopes(2).to(DEVICE)
     s0 = torch.randn(1, 2, 16, 16, generator=g).to(DEVICE)
-    for args in ((q, k, v, sl, None, None, "bhnd", 16, False), (q, k, v, sl, s0, None, "bhnd", 16, True),
-                 (q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), None, None, None, "bnhd", 16, True)):
+    qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
+    for args in ((q, k, v, sl, None, None, "bhnd", 16, False, "ieee"),
+                 (q, k, v, sl, s0, None, "bhnd", 16, True, "tf32"),
+                 (qt, kt, vt, None, None, None, "bnhd", 16, True, "ieee")):
         torch.library.opcheck(torch.ops.lightning_bench.la2_fwd.default, args)
     do = torch.randn_like(q)
     torch.library.opcheck(torch.ops.lightning_bench.la2_bwd.default,
-                          (q, k, v, do, sl, s0, None, None, "bhnd", 16, True))
+                          (q, k, v, do, sl, s0, None, None, "bhnd", 16, True, "ieee"))

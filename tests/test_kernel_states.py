@@ -214,3 +214,17 @@ def test_varlen_validation(cu, match):
         lightning_attn(q2, q2, q2, cu_seqlens=torch.tensor([0, 20], device=DEVICE))
     with pytest.raises(ValueError, match="int32 or int64"):
         lightning_attn(q, q, q, cu_seqlens=torch.tensor([0.0, 20.0], device=DEVICE))
+
+
+def test_fp32_tf32_dots_are_opt_in_and_within_the_tf32_tolerance():
+    q, k, v, _ = _inputs(1, 2, 70, 32, 32, torch.float32, seed=9)
+    sl = decay_slopes(2).to(DEVICE)
+    ref = lightning_attn_reference(q.detach().double(), k.detach().double(), v.detach().double(), sl)
+    o_ieee = lightning_attn(q, k, v, sl, block_n=BLOCK)
+    o_tf32 = lightning_attn(q, k, v, sl, fp32_dot="tf32", block_n=BLOCK)
+    assert rel(o_ieee, ref) <= 1e-5
+    assert rel(o_tf32, ref) <= 5e-3  # TF32 on a GPU; exact under the CPU interpreter
+    g = torch.autograd.grad(o_tf32, (q, k, v), torch.ones_like(o_tf32))
+    assert all(torch.isfinite(x).all() for x in g)
+    with pytest.raises(ValueError, match="fp32_dot"):
+        lightning_attn(q, k, v, fp32_dot="fast")

@@ -28,6 +28,7 @@ BLOCK_N = 64  # rows per block B (shared docs §2: B = 64 balances intra FLOPs a
 
 
 # PREC: how dots are computed. 0 = bf16 (operands in bf16, fp32 accumulation); 1 = fp32 inputs (exact fp32 dots);
+# 3 = fp32 inputs with TF32 dots (opt-in, fp32_dot="tf32");
 # 2 = fp16 inputs: products of two input tiles use fp16 operands, but products with an fp32-valued tile (the state
 # S or R, or a decayed score tile) keep that tile in fp32 and run as TF32 (fp16's 10-bit mantissa, fp32's range), so
 # an intermediate above 65504 cannot overflow where the true output is representable (shared docs §6).
@@ -36,6 +37,8 @@ def _dot(a, b, PREC: tl.constexpr):
     """a, b in the input dtype."""
     if PREC == 1:
         return tl.dot(a, b, input_precision="ieee")
+    elif PREC == 3:
+        return tl.dot(a, b, input_precision="tf32")
     else:
         return tl.dot(a, b)
 
@@ -47,6 +50,8 @@ def _dot_wa(a, b, PREC: tl.constexpr):
         return tl.dot(a.to(b.dtype), b)
     elif PREC == 1:
         return tl.dot(a, b, input_precision="ieee")
+    elif PREC == 3:
+        return tl.dot(a, b, input_precision="tf32")
     else:
         return tl.dot(a, b.to(tl.float32), input_precision="tf32")
 
@@ -58,6 +63,8 @@ def _dot_wb(a, b, PREC: tl.constexpr):
         return tl.dot(a, b.to(a.dtype))
     elif PREC == 1:
         return tl.dot(a, b, input_precision="ieee")
+    elif PREC == 3:
+        return tl.dot(a, b, input_precision="tf32")
     else:
         return tl.dot(a.to(tl.float32), b, input_precision="tf32")
 
@@ -378,11 +385,16 @@ class _Config:
         self.num_stages = 2 if max(self.bd, self.be) <= 128 else 1
 
 
-def _prec(dtype: torch.dtype) -> int:
+FP32_DOTS = ("ieee", "tf32")
+
+
+def _prec(dtype: torch.dtype, fp32_dot: str = "ieee") -> int:
+    if dtype == torch.float32 and fp32_dot == "tf32":
+        return 3
     return {torch.bfloat16: 0, torch.float32: 1, torch.float16: 2}[dtype]
 
 
-def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None):
+def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"):
     b, h, n, d, e = canonical_shapes(q, k, v, layout)
     cfg = _Config(d, e, block_n)
     o = _empty(b, h, n, e, layout, q)
@@ -393,7 +405,7 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None):
         q, k, v, o, slopes if slopes is not None else q, s0 if s0 is not None else q, ht if ht is not None else q,
         *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(o, layout),
         h, n, d, e, cu if cu is not None else q,
-        HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), IS_VARLEN=cu is not None, HAS_S0=s0 is not None,
+        HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot), IS_VARLEN=cu is not None, HAS_S0=s0 is not None,
         STORE_HT=want_ht,
         BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )
@@ -429,7 +441,7 @@ def _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e):
     )
 
 
-def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None):
+def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_dot="ieee"):
     b, h, n, d, e = canonical_shapes(q, k, v, layout)
     cfg = _Config(d, e, block_n)
     dq = _empty(b, h, n, d, layout, q)
@@ -438,7 +450,7 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None):
     nseq = b if cu is None else cu.numel() - 1
     ds0 = torch.empty(nseq, h, d, e, dtype=torch.float32, device=q.device) if want_ds0 else None
     sl = slopes if slopes is not None else q
-    common = dict(HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), IS_VARLEN=cu is not None, BLOCK_N=cfg.block_n,
+    common = dict(HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot), IS_VARLEN=cu is not None, BLOCK_N=cfg.block_n,
                   num_warps=cfg.num_warps, num_stages=cfg.num_stages)
     cu_arg = cu if cu is not None else q
     sq, sk, sv, sdo = _strides(q, layout), _strides(k, layout), _strides(v, layout), _strides(do, layout)
@@ -462,11 +474,12 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None):
 
 class _LightningAttn2(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, slopes, s0, layout, block_n, want_ht, cu):
-        o, ht = _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu)
+    def forward(ctx, q, k, v, slopes, s0, layout, block_n, want_ht, cu, fp32_dot):
+        o, ht = _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu, fp32_dot)
         ctx.save_for_backward(q, k, v, slopes, s0, cu)
         ctx.layout = layout
         ctx.block_n = block_n
+        ctx.fp32_dot = fp32_dot
         return o, ht
 
     @staticmethod
@@ -475,8 +488,8 @@ class _LightningAttn2(torch.autograd.Function):
         if dht is not None:
             dht = dht.float().contiguous()
         want_ds0 = s0 is not None and ctx.needs_input_grad[4]
-        dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, ctx.layout, ctx.block_n, cu)
-        return dq, dk, dv, None, ds0, None, None, None, None
+        dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, ctx.layout, ctx.block_n, cu, ctx.fp32_dot)
+        return dq, dk, dv, None, ds0, None, None, None, None, None
 
 
 # ---------------------------------------------------------------- torch.library custom ops (torch.compile)
@@ -489,13 +502,13 @@ _EMPTY = (0,)
 @torch.library.custom_op("lightning_bench::la2_fwd", mutates_args=())
 def _la2_fwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, slopes: torch.Tensor | None,
                 s0: torch.Tensor | None, cu: torch.Tensor | None, layout: str, block_n: int,
-                want_ht: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    o, ht = _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu)
+                want_ht: bool, fp32_dot: str) -> tuple[torch.Tensor, torch.Tensor]:
+    o, ht = _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu, fp32_dot)
     return o, (ht if ht is not None else q.new_empty(_EMPTY, dtype=torch.float32))
 
 
 @_la2_fwd_op.register_fake
-def _la2_fwd_fake(q, k, v, slopes, s0, cu, layout, block_n, want_ht):
+def _la2_fwd_fake(q, k, v, slopes, s0, cu, layout, block_n, want_ht, fp32_dot):
     b, h, n, d, e = _dims(q, v, layout)
     nseq = b if cu is None else cu.shape[0] - 1
     o = q.new_empty((b, h, n, e) if layout == "bhnd" else (b, n, h, e))
@@ -506,13 +519,14 @@ def _la2_fwd_fake(q, k, v, slopes, s0, cu, layout, block_n, want_ht):
 @torch.library.custom_op("lightning_bench::la2_bwd", mutates_args=())
 def _la2_bwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, do: torch.Tensor, slopes: torch.Tensor | None,
                 s0: torch.Tensor | None, dht: torch.Tensor | None, cu: torch.Tensor | None, layout: str,
-                block_n: int, want_ds0: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu)
+                block_n: int, want_ds0: bool, fp32_dot: str
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu, fp32_dot)
     return dq, dk, dv, (ds0 if ds0 is not None else q.new_empty(_EMPTY, dtype=torch.float32))
 
 
 @_la2_bwd_op.register_fake
-def _la2_bwd_fake(q, k, v, do, slopes, s0, dht, cu, layout, block_n, want_ds0):
+def _la2_bwd_fake(q, k, v, do, slopes, s0, dht, cu, layout, block_n, want_ds0, fp32_dot):
     b, h, n, d, e = _dims(q, v, layout)
     nseq = b if cu is None else cu.shape[0] - 1
     ds0 = q.new_empty((nseq, h, d, e) if want_ds0 else _EMPTY, dtype=torch.float32)
@@ -528,17 +542,18 @@ def _dims(q, v, layout):
 
 
 def _op_setup_context(ctx, inputs, output):
-    q, k, v, slopes, s0, cu, layout, block_n, want_ht = inputs
+    q, k, v, slopes, s0, cu, layout, block_n, want_ht, fp32_dot = inputs
     ctx.save_for_backward(q, k, v, slopes, s0, cu)
-    ctx.layout, ctx.block_n, ctx.want_ht = layout, block_n, want_ht
+    ctx.layout, ctx.block_n, ctx.want_ht, ctx.fp32_dot = layout, block_n, want_ht, fp32_dot
 
 
 def _op_backward(ctx, do, dht):
     q, k, v, slopes, s0, cu = ctx.saved_tensors
     dht_arg = dht.float().contiguous() if (ctx.want_ht and dht is not None) else None
     want_ds0 = s0 is not None and ctx.needs_input_grad[4]
-    dq, dk, dv, ds0 = _la2_bwd_op(q, k, v, do, slopes, s0, dht_arg, cu, ctx.layout, ctx.block_n, want_ds0)
-    return dq, dk, dv, None, (ds0 if want_ds0 else None), None, None, None, None
+    dq, dk, dv, ds0 = _la2_bwd_op(q, k, v, do, slopes, s0, dht_arg, cu, ctx.layout, ctx.block_n, want_ds0,
+                                  ctx.fp32_dot)
+    return dq, dk, dv, None, (ds0 if want_ds0 else None), None, None, None, None, None
 
 
 _la2_fwd_op.register_autograd(_op_backward, setup_context=_op_setup_context)
@@ -570,6 +585,7 @@ def lightning_attn(
     initial_state: torch.Tensor | None = None,
     output_final_state: bool = False,
     cu_seqlens: torch.Tensor | None = None,
+    fp32_dot: str = "ieee",
     block_n: int = BLOCK_N,
 ):
     """Causal Lightning Attention-2 (Triton), differentiable: ``O = (Q Kᵀ ⊙ M) V``.
@@ -593,6 +609,8 @@ def lightning_attn(
             cumulative lengths starting at 0 and ending at the packed seq_len; q, k, v then have batch 1 and every
             sequence is computed independently (no state crosses a boundary). States are then
             ``[num_seqs, heads, head_dim, value_dim]``. Validating cu_seqlens reads it on the host once per call.
+        fp32_dot: for fp32 inputs, "ieee" (exact fp32 dots, default; rel-L2 ≤ 1e-5) or "tf32" (tensor-core TF32
+            dots, faster, rel-L2 ≤ 5e-3 per the shared docs' table); ignored for bf16/fp16.
         block_n: rows per block B (16, 32, 64 or 128; tests use small blocks).
 
     Dtypes: bf16 (tensor-core dots, fp32 accumulation and state), fp16 (fp16 dots between inputs; TF32 dots against
@@ -612,6 +630,8 @@ def lightning_attn(
     check_kernel_device(q)
     if block_n not in (16, 32, 64, 128):
         raise ValueError(f"block_n must be one of 16, 32, 64, 128, got {block_n}")
+    if fp32_dot not in FP32_DOTS:
+        raise ValueError(f"fp32_dot must be one of {FP32_DOTS}, got {fp32_dot!r}")
     if torch.compiler.is_compiling():
         # traced by torch.compile: shape/dtype/device checks only (value checks would read device memory, a graph
         # break), then the custom op
@@ -619,13 +639,14 @@ def lightning_attn(
         cu = canonical_cu_seqlens(cu_seqlens, b, n, q.device, check_values=False)
         nseq = b if cu is None else cu.shape[0] - 1
         s0 = canonical_state(initial_state, nseq, h, d, e, q.device)
-        o, ht = torch.ops.lightning_bench.la2_fwd(q, k, v, s, s0, cu, layout, block_n, bool(output_final_state))
+        o, ht = torch.ops.lightning_bench.la2_fwd(q, k, v, s, s0, cu, layout, block_n, bool(output_final_state),
+                                                  fp32_dot)
         return (o, ht) if output_final_state else o
     s = canonical_slopes(slopes, h, q.device)
     cu = canonical_cu_seqlens(cu_seqlens, b, n, q.device)
     nseq = b if cu is None else cu.numel() - 1
     s0 = canonical_state(initial_state, nseq, h, d, e, q.device)
-    o, ht = _LightningAttn2.apply(q, k, v, s, s0, layout, block_n, bool(output_final_state), cu)
+    o, ht = _LightningAttn2.apply(q, k, v, s, s0, layout, block_n, bool(output_final_state), cu, fp32_dot)
     return (o, ht) if output_final_state else o
 
 
