@@ -21,6 +21,7 @@ import torch
 from .kernels import decay_slopes, lightning_attn, lightning_attn_reference
 
 TOL = {"fp32": (1e-5, 1e-5), "fp16": (5e-3, 1e-2), "bf16": (1e-2, 2e-2)}
+TOL_TF32 = (5e-3, 1e-2)
 DT = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -40,6 +41,11 @@ class VerifyCase:
     states: bool = False
     varlen: tuple = ()
     kind: str = "random"
+    fp32_dot: str = "ieee"
+
+    @property
+    def tol(self) -> tuple[float, float]:
+        return TOL_TF32 if (self.dtype == "fp32" and self.fp32_dot == "tf32") else TOL[self.dtype]
 
     @property
     def elements(self) -> int:
@@ -105,6 +111,7 @@ def default_cases(device: torch.device, quick: bool = False) -> list[VerifyCase]
         cases.append(VerifyCase(f"{dt}-dims-80x96", dt, 2, 4, 1000, 80, 96, "alibi", "bnhd"))
         cases.append(VerifyCase(f"{dt}-states", dt, 2, 4, 3001, 64, 128, "alibi", states=True))
         cases.append(VerifyCase(f"{dt}-varlen", dt, 1, 4, 5000, 128, 64, "alibi", varlen=(1, 999, 0, 2500, 1500)))
+    cases.append(VerifyCase("fp32-tf32-alibi-n4097", "fp32", 2, 6, 4097, 128, 128, "alibi", fp32_dot="tf32"))
     if quick:
         return cases
     for n in (16384, 65535, 65536, 65537, 131072):
@@ -155,7 +162,7 @@ def _run_closed(case: VerifyCase, device) -> list[VerifyRow]:
         for name, x, ref in zip(("o", "dq", "dk", "dv"), (o, dq, dk, dv), exp):
             got = x[0, hh, :, 0].double()
             rel = _rel(got, ref)
-            tol = TOL[case.dtype][0 if name == "o" else 1]
+            tol = case.tol[0 if name == "o" else 1]
             finite = bool(torch.isfinite(x[0, hh]).all())
             rows.append(VerifyRow(case, f"{name}[head {hh}]", rel, tol, finite and rel <= tol, seconds=secs,
                                   note="R-closed" + ("" if finite else "; non-finite values")))
@@ -199,7 +206,7 @@ def _run_random(case: VerifyCase, device) -> list[VerifyRow]:
     s0 = (torch.randn(nseq, h, d, e, device=device, generator=g).requires_grad_() if case.states else None)
     t0 = time.perf_counter()
     out = lightning_attn(q, k, v, sl, layout=case.layout, initial_state=s0, output_final_state=case.states,
-                         cu_seqlens=cu)
+                         cu_seqlens=cu, fp32_dot=case.fp32_dot)
     o, ht = out if case.states else (out, None)
     do = torch.randn(o.shape, device=device, generator=g).to(dt)
     leaves = [q, k, v] + ([s0] if case.states else [])
@@ -245,7 +252,7 @@ def _run_random(case: VerifyCase, device) -> list[VerifyRow]:
     rows = []
     for name, x, ref in list(zip(names, outs, refs_out)) + list(zip(gnames, grads, rgrads)):
         rel = _rel(x, ref)
-        tol = TOL[case.dtype][0 if name in ("o", "final_state") else 1]
+        tol = case.tol[0 if name in ("o", "final_state") else 1]
         per_head = (_rel_per_head(x, ref, head_axis if name in ("o", "dq", "dk", "dv") else 1)
                     if case.decay != "none" else math.nan)
         finite = bool(torch.isfinite(x).all())
@@ -278,7 +285,7 @@ def rows_to_frame(rows: list[VerifyRow]):
     import pandas as pd
 
     return pd.DataFrame([{
-        "case": r.case.name, "dtype": r.case.dtype, "batch": r.case.batch, "heads": r.case.heads,
+        "case": r.case.name, "dtype": r.case.dtype + ("/tf32" if r.case.fp32_dot == "tf32" else ""), "batch": r.case.batch, "heads": r.case.heads,
         "seq_len": r.case.seq_len, "head_dim": r.case.head_dim, "value_dim": r.case.value_dim,
         "decay": r.case.decay, "layout": r.case.layout, "states": r.case.states, "varlen": bool(r.case.varlen),
         "elements": r.case.elements, "tensor": r.tensor, "rel_l2": r.rel_l2, "worst_head_rel_l2": r.worst_head_rel_l2,
