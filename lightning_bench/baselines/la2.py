@@ -20,7 +20,7 @@ def _availability() -> tuple[bool, str]:
     return False, "no CUDA GPU and TRITON_INTERPRET is not 1"
 
 
-def _prepare(case: Case, inputs: Inputs) -> Prepared:
+def _prepare(case: Case, inputs: Inputs, seq_split=1) -> Prepared:
     from ..kernels import kernel_impl_name, lightning_attn
     from ..kernels._validate import MAX_HEAD_DIM, MIN_HEAD_DIM
 
@@ -33,10 +33,10 @@ def _prepare(case: Case, inputs: Inputs) -> Prepared:
     q, k, v = leaf(inputs.q), leaf(inputs.k), leaf(inputs.v)
     slopes = inputs.slopes
     return Prepared(
-        forward=lambda: lightning_attn(q, k, v, slopes),
+        forward=lambda: lightning_attn(q, k, v, slopes, seq_split=seq_split),
         leaves=[q, k, v],
         grad_out=inputs.do,
-        impl=f"lightning_bench {kernel_impl_name()} (bhnd)",
+        impl=f"lightning_bench {kernel_impl_name()} (bhnd" + ("" if seq_split == 1 else f", seq_split={seq_split}") + ")",
         layout="bhnd",
     )
 
@@ -49,5 +49,17 @@ PROVIDER = register(
         description="ours: Lightning Attention-2 Triton kernels (fwd Alg. 1, bwd Alg. 2)",
         availability=_availability,
         prepare=_prepare,
+    )
+)
+
+
+SPLIT_PROVIDER = register(
+    Provider(
+        name="la2_split",
+        family="linear",
+        flop_model="la2_chunk",
+        description="ours, forward with seq_split='auto' (sequence segments + prefix combine for small batch·heads)",
+        availability=_availability,
+        prepare=lambda case, inputs: _prepare(case, inputs, seq_split="auto"),
     )
 )

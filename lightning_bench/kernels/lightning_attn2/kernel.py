@@ -90,15 +90,19 @@ def _decay_factors(slope, L, BLOCK_N: tl.constexpr, HAS_DECAY: tl.constexpr):
 
 @triton.jit
 def _la2_fwd_kernel(
-    Q, K, V, O, SLOPES, S0, HT,
+    Q, K, V, O, SLOPES, S0, HT, SEG_END,
     sqb, sqh, sqn, sqd,
     skb, skh, skn, skd,
     svb, svh, svn, sve,
     sob, soh, son, soe,
-    H, N_ARG, D, E, CU,
+    H, N_ARG, D, E, CU, SEG, NSEG,
     HAS_DECAY: tl.constexpr, PREC: tl.constexpr, IS_VARLEN: tl.constexpr, HAS_S0: tl.constexpr, STORE_HT: tl.constexpr,
+    SPLIT: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
+    """Algorithm 1. With SPLIT, program axis 2 is a segment p of SEG rows (a multiple of BLOCK_N): its entering state
+    is combined from the segments before it, S_in[p] = λ^(pSEG)·S0 + Σ_{j<p} λ^((p−1−j)SEG)·E_j, where E_j is segment j's
+    local end state written by ``_la2_fwd_seg_end_kernel`` (sequence split inside one GPU, shared docs §4)."""
     pid_bh = tl.program_id(0)
     pid_e = tl.program_id(1)
     state_off = pid_bh.to(tl.int64) * D * E  # states are contiguous fp32 [batch (or sequence), heads, D, E]
@@ -132,8 +136,22 @@ def _la2_fwd_kernel(
     else:
         S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
-    num_blocks = tl.cdiv(N, BLOCK_N)
-    for i in range(0, num_blocks):
+    if SPLIT:
+        p = tl.program_id(2)
+        first_block = p * (SEG // BLOCK_N)
+        end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
+        if HAS_DECAY:
+            S = tl.exp(-slope * (p * SEG).to(tl.float32)) * S
+        for j in range(0, p):  # prefix combine of the earlier segments' local end states (exponents ≥ 0)
+            E_j = tl.load(SEG_END + (pid_bh.to(tl.int64) * NSEG + j) * D * E + s_ptrs, mask=s_mask, other=0.0)
+            if HAS_DECAY:
+                S += tl.exp(-slope * ((p - 1 - j) * SEG).to(tl.float32)) * E_j
+            else:
+                S += E_j
+    else:
+        first_block = 0
+        end_block = tl.cdiv(N, BLOCK_N)
+    for i in range(first_block, end_block):
         rows = (i * BLOCK_N + offs_c).to(tl.int64)
         mask_n = rows < N
         Q_i = tl.load(q_base + rows[:, None] * sqn + offs_d[None, :] * sqd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
@@ -154,8 +172,57 @@ def _la2_fwd_kernel(
         # S ← λ^L S + (diag(g) K_i)ᵀ V_i
         Kg = (K_i * g[:, None]).to(K_i.dtype)
         S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
-    if STORE_HT:  # the state after the last token, S_{n-1}
-        tl.store(HT + state_off + s_ptrs, S, mask=s_mask)
+    if STORE_HT:  # the state after the last token, S_{n-1} (with SPLIT: written by the last segment only)
+        if SPLIT:
+            if tl.program_id(2) == NSEG - 1:
+                tl.store(HT + state_off + s_ptrs, S, mask=s_mask)
+        else:
+            tl.store(HT + state_off + s_ptrs, S, mask=s_mask)
+
+
+@triton.jit
+def _la2_fwd_seg_end_kernel(
+    K, V, SLOPES, SEG_END,
+    skb, skh, skn, skd,
+    svb, svh, svn, sve,
+    H, N, D, E, SEG, NSEG,
+    HAS_DECAY: tl.constexpr, PREC: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
+):
+    """Local end state of segment p: E_p = Σ_{t in p} λ^(end_p − t) k_tᵀ v_t (the §2 state update from zero)."""
+    pid_bh = tl.program_id(0)
+    pid_e = tl.program_id(1)
+    p = tl.program_id(2)
+    b = (pid_bh // H).to(tl.int64)
+    h = pid_bh % H
+    k_base = K + b * skb + h.to(tl.int64) * skh
+    v_base = V + b * svb + h.to(tl.int64) * svh
+    offs_c = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, BLOCK_D)
+    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
+    mask_d = offs_d < D
+    mask_e = offs_e < E
+    slope = 0.0
+    if HAS_DECAY:
+        slope = tl.load(SLOPES + h)
+    a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
+    S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
+    first_block = p * (SEG // BLOCK_N)
+    end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
+    for i in range(first_block, end_block):
+        rows = (i * BLOCK_N + offs_c).to(tl.int64)
+        mask_n = rows < N
+        K_i = tl.load(k_base + rows[:, None] * skn + offs_d[None, :] * skd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
+        V_i = tl.load(v_base + rows[:, None] * svn + offs_e[None, :] * sve, mask=mask_n[:, None] & mask_e[None, :], other=0.0)
+        L = tl.minimum(N - i * BLOCK_N, BLOCK_N)
+        if L < BLOCK_N:
+            a, g, dmat, lam_l = _decay_factors(slope, L, BLOCK_N, HAS_DECAY)
+        else:
+            lam_l = lam_b
+        Kg = (K_i * g[:, None]).to(K_i.dtype)
+        S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
+    tl.store(SEG_END + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :], S,
+             mask=mask_d[:, None] & mask_e[None, :])
 
 
 @triton.jit
@@ -394,19 +461,46 @@ def _prec(dtype: torch.dtype, fp32_dot: str = "ieee") -> int:
     return {torch.bfloat16: 0, torch.float32: 1, torch.float16: 2}[dtype]
 
 
-def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"):
+def seq_split_segments(seq_split, batch_heads: int, e_tiles: int, seq_len: int, block_n: int) -> int:
+    """Number of sequence segments for the forward: an int ≥ 1, or "auto" (enough programs for ~2 per SM of a
+    132-SM GPU, keeping ≥ 8 blocks per segment; shared docs §4)."""
+    n_blocks = triton.cdiv(seq_len, block_n)
+    if seq_split == "auto":
+        want = triton.cdiv(264, max(1, batch_heads * e_tiles))
+        return max(1, min(want, n_blocks // 8, 64))
+    if not isinstance(seq_split, int) or seq_split < 1:
+        raise ValueError(f"seq_split must be an integer ≥ 1 or 'auto', got {seq_split!r}")
+    return max(1, min(seq_split, n_blocks))
+
+
+def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1):
     b, h, n, d, e = canonical_shapes(q, k, v, layout)
     cfg = _Config(d, e, block_n)
     o = _empty(b, h, n, e, layout, q)
     nseq = b if cu is None else cu.numel() - 1
     ht = torch.empty(nseq, h, d, e, dtype=torch.float32, device=q.device) if want_ht else None
-    grid = (nseq * h, triton.cdiv(e, cfg.fwd_be))
+    e_tiles = triton.cdiv(e, cfg.fwd_be)
+    nseg = 1 if cu is not None else seq_split_segments(seq_split, b * h, e_tiles, n, block_n)
+    seg = triton.cdiv(triton.cdiv(n, nseg), block_n) * block_n  # rows per segment, a multiple of the block
+    nseg = triton.cdiv(n, seg)
+    seg_end = q
+    if nseg > 1:
+        seg_end = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
+        _la2_fwd_seg_end_kernel[(b * h, e_tiles, nseg - 1)](
+            k, v, slopes if slopes is not None else q, seg_end,
+            *_strides(k, layout), *_strides(v, layout), h, n, d, e, seg, nseg,
+            HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot),
+            BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps,
+            num_stages=cfg.num_stages,
+        )
+    grid = (nseq * h, e_tiles, nseg)
     _la2_fwd_kernel[grid](
         q, k, v, o, slopes if slopes is not None else q, s0 if s0 is not None else q, ht if ht is not None else q,
+        seg_end,
         *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(o, layout),
-        h, n, d, e, cu if cu is not None else q,
+        h, n, d, e, cu if cu is not None else q, seg, nseg,
         HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot), IS_VARLEN=cu is not None, HAS_S0=s0 is not None,
-        STORE_HT=want_ht,
+        STORE_HT=want_ht, SPLIT=nseg > 1,
         BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )
     if cu is None:
@@ -432,11 +526,11 @@ def _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e):
         raise ValueError(f"{PLANTED_SLOWDOWN_ENV} must be in (0, 1], got {f}")
     scratch = _empty(b, h, n, e, layout, q)
     pairs = max(1, round(f * b * h))
-    _la2_fwd_kernel[(pairs, triton.cdiv(e, cfg.fwd_be))](
-        q, k, v, scratch, slopes if slopes is not None else q, q, q,
+    _la2_fwd_kernel[(pairs, triton.cdiv(e, cfg.fwd_be), 1)](
+        q, k, v, scratch, slopes if slopes is not None else q, q, q, q,
         *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(scratch, layout),
-        h, n, d, e, q,
-        HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), IS_VARLEN=False, HAS_S0=False, STORE_HT=False,
+        h, n, d, e, q, n, 1,
+        HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), IS_VARLEN=False, HAS_S0=False, STORE_HT=False, SPLIT=False,
         BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )
 
@@ -474,8 +568,8 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
 
 class _LightningAttn2(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, slopes, s0, layout, block_n, want_ht, cu, fp32_dot):
-        o, ht = _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu, fp32_dot)
+    def forward(ctx, q, k, v, slopes, s0, layout, block_n, want_ht, cu, fp32_dot, seq_split):
+        o, ht = _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu, fp32_dot, seq_split)
         ctx.save_for_backward(q, k, v, slopes, s0, cu)
         ctx.layout = layout
         ctx.block_n = block_n
@@ -489,7 +583,7 @@ class _LightningAttn2(torch.autograd.Function):
             dht = dht.float().contiguous()
         want_ds0 = s0 is not None and ctx.needs_input_grad[4]
         dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, ctx.layout, ctx.block_n, cu, ctx.fp32_dot)
-        return dq, dk, dv, None, ds0, None, None, None, None, None
+        return dq, dk, dv, None, ds0, None, None, None, None, None, None
 
 
 # ---------------------------------------------------------------- torch.library custom ops (torch.compile)
@@ -586,6 +680,7 @@ def lightning_attn(
     output_final_state: bool = False,
     cu_seqlens: torch.Tensor | None = None,
     fp32_dot: str = "ieee",
+    seq_split: int | str = 1,
     block_n: int = BLOCK_N,
 ):
     """Causal Lightning Attention-2 (Triton), differentiable: ``O = (Q Kᵀ ⊙ M) V``.
@@ -611,6 +706,10 @@ def lightning_attn(
             ``[num_seqs, heads, head_dim, value_dim]``. Validating cu_seqlens reads it on the host once per call.
         fp32_dot: for fp32 inputs, "ieee" (exact fp32 dots, default; rel-L2 ≤ 1e-5) or "tf32" (tensor-core TF32
             dots, faster, rel-L2 ≤ 5e-3 per the shared docs' table); ignored for bf16/fp16.
+        seq_split: forward only — split each sequence into this many segments run by separate programs (local end
+            states + a prefix combine, shared docs §4), or "auto" (~2 programs per SM when batch·heads is small).
+            1 (default) runs one program per (batch·head, value tile); same result either way up to rounding.
+            Not applied to packed (cu_seqlens) input, nor under torch.compile (the custom op runs unsplit).
         block_n: rows per block B (16, 32, 64 or 128; tests use small blocks).
 
     Dtypes: bf16 (tensor-core dots, fp32 accumulation and state), fp16 (fp16 dots between inputs; TF32 dots against
@@ -646,7 +745,10 @@ def lightning_attn(
     cu = canonical_cu_seqlens(cu_seqlens, b, n, q.device)
     nseq = b if cu is None else cu.numel() - 1
     s0 = canonical_state(initial_state, nseq, h, d, e, q.device)
-    o, ht = _LightningAttn2.apply(q, k, v, s, s0, layout, block_n, bool(output_final_state), cu, fp32_dot)
+    if seq_split != 1:
+        seq_split_segments(seq_split, b * h, 1, n, block_n)  # validates
+    o, ht = _LightningAttn2.apply(q, k, v, s, s0, layout, block_n, bool(output_final_state), cu, fp32_dot,
+                                  seq_split)
     return (o, ht) if output_final_state else o
 
 
