@@ -11,6 +11,10 @@ LA2_BLOCK = 64  # B of the chunked model (ours, the reference and fla all use 64
 
 MODELS = {
     "la2_chunk": "LA2 chunked model FLOPs, B=64: fwd bhn[2B(d+e)+4de], bwd bhn[2B(3d+2e)+10de]",
+    "la1_causal": "LA1 block-causal left product, B=64: each query block i meets key blocks j ≤ i, so "
+                  "Σ_i (i+1)B² = n²/2 + nB/2 (query, key) pairs (exact when B divides n), 2(d+e) FLOPs each: "
+                  "fwd 2bh(n²/2+nB/2)(d+e), bwd 2× fwd (the dP, dQ, dK, dV products; recomputing QKᵀ and dO Vᵀ, "
+                  "as our kernels do, executes 3× fwd)",
     "linear_minimum": "algorithmic minimum of causal linear attention: fwd 4bhnde, bwd 10bhnde",
     "naive_quadratic": "dense n×n linear attention: fwd 2bhn²(d+e), bwd 4bhn²(d+e)",
     "softmax_causal": "causal softmax, FlashAttention convention: fwd bhn²(d+e) (= 4bhn²d/2 for e=d), bwd 2.5× fwd",
@@ -36,6 +40,9 @@ def flops(model: str, mode: str, batch: int, heads: int, seq_len: int, head_dim:
     if model == "la2_chunk":
         fwd = bh * n * (2 * B * (d + e) + 4 * d * e)
         bwd = bh * n * (2 * B * (3 * d + 2 * e) + 10 * d * e)
+    elif model == "la1_causal":
+        fwd = bh * n * (n + B) * (d + e)  # = 2·bh·(n²/2 + n·B/2)·(d+e)
+        bwd = 2 * fwd
     elif model == "linear_minimum":
         fwd = 4 * bh * n * d * e
         bwd = 10 * bh * n * d * e

@@ -20,6 +20,7 @@ MODE_ORDER = ["fwd", "bwd", "fwd_bwd"]
 GROUP = ["batch", "heads", "head_dim", "value_dim", "dtype", "decay"]
 STYLE = {  # consistent per-provider style across figures
     "la2": dict(color="#d62728", marker="o", lw=2.2),
+    "la1": dict(color="#e377c2", marker="*", lw=1.8),
     "fla": dict(color="#1f77b4", marker="s"),
     "la2_reference": dict(color="#ff7f0e", marker="^"),
     "naive_linear": dict(color="#7f7f7f", marker="x", ls=":"),

@@ -66,6 +66,15 @@ EXPECTED_KERNELS: dict[str, dict[str, tuple[str, ...]]] = {
         "bwd": (r"^_la2_bwd_dq_kernel" + _TRITON_TAIL, r"^_la2_bwd_dk_kernel" + _TRITON_TAIL,
                 r"^_la2_bwd_dv_kernel" + _TRITON_TAIL),
     },
+    "la2_split": {  # ours with the forward sequence split: the segment-end kernel runs when P > 1
+        "fwd": (r"^_la2_fwd_kernel" + _TRITON_TAIL,),
+        "bwd": (r"^_la2_bwd_dq_kernel" + _TRITON_TAIL, r"^_la2_bwd_dk_kernel" + _TRITON_TAIL,
+                r"^_la2_bwd_dv_kernel" + _TRITON_TAIL),
+    },
+    "la1": {
+        "fwd": (r"^_la1_fwd_kernel" + _TRITON_TAIL,),
+        "bwd": (r"^_la1_bwd_dq_kernel" + _TRITON_TAIL, r"^_la1_bwd_dkdv_kernel" + _TRITON_TAIL),
+    },
     "la2_reference": {  # OpenNLPLab lightning_attn: _fwd_kernel, _bwd_intra_kernel, _bwd_inter_kernel
         "fwd": (r"^_fwd_kernel" + _TRITON_TAIL,),
         "bwd": (r"^_bwd_intra_kernel" + _TRITON_TAIL, r"^_bwd_inter_kernel" + _TRITON_TAIL),
