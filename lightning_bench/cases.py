@@ -82,6 +82,17 @@ PRESETS: dict[str, SweepSpec] = {
         seq_len=[64, 128, 256], batch=[1], heads=[2], head_dim=[32], dtype=["fp32"], modes=["fwd", "fwd_bwd"],
         description="no CUDA: batch 1, heads 2, head_dim 32, fp32, seq_len 64..256; CPU timings, kernels interpreted",
     ),
+    # CI performance gate (issue #6; `lightning-bench gate`): our kernel only, 16 rows, about a minute on an H200 with
+    # --energy-window 0 (estimate in results/baselines/README.md). batch 2 × heads 16 (32 (batch, head) programs, under
+    # one wave of 132 SMs) and batch 8 × heads 16 (128); head_dim 64 and 128 compile different block configurations.
+    # Long sequences on purpose: la2 calls under ~0.7 ms are launch-bound and 15–25 % noisy on the H200 (IQR/median of
+    # the committed paper run), too noisy to see 10 %; these cells take ~0.1–15 ms (35–100 samples each).
+    "gate": SweepSpec(
+        seq_len=[32768, 65536], batch=[2, 8], heads=[16], head_dim=[64, 128], dtype=["bf16"],
+        decay=["alibi"], modes=["fwd", "fwd_bwd"], providers=["la2"],
+        description="performance gate: la2, bf16, ALiBi, batch 2/8, heads 16, head_dim 64/128, seq_len 32K/64K, "
+                    "fwd and fwd_bwd (16 rows)",
+    ),
 }
 
 

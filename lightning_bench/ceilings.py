@@ -3,6 +3,11 @@
 Copy: ``b.copy_(a)`` on a 1 GiB buffer, bytes read + written over the median CUDA-event time. Matmul: 8192³ bf16
 ``torch.matmul`` on random (not zero) data, 2·8192³ FLOPs over the median time (shared device notes: zeros run
 faster than random data).
+
+The same two workloads are the sweep's *reference workload* for drift normalisation (issue #6): a CUDA sweep
+records their median times at its start (``reference_start``) and at its end (``reference_end``) in
+``ceilings.json``, and ``lightning-bench gate --normalize`` divides a cell's candidate/baseline ratio by the
+candidate/baseline ratio of the reference time (copy for memory-bound kernels, matmul for compute-bound).
 """
 
 from __future__ import annotations
@@ -63,3 +68,26 @@ def write_ceilings(path: Path, ceilings: dict) -> Path:
     path = Path(path)
     path.write_text(json.dumps(ceilings, indent=2) + "\n")
     return path
+
+
+REFERENCE_FIELDS = ("copy_median_ms", "matmul_median_ms")
+
+
+def reference_point(ceilings: dict) -> dict:
+    """The reference-workload part of one ceilings measurement: {copy_median_ms, matmul_median_ms, timestamp_utc}."""
+    out = {k: ceilings[k] for k in REFERENCE_FIELDS if k in ceilings}
+    out["timestamp_utc"] = ceilings.get("timestamp_utc")
+    return out
+
+
+def record_reference(path: Path, which: str, device: torch.device | None = None) -> dict:
+    """Measure the reference workload now and store it as ``reference_<which>`` ("start" or "end") in the
+    ceilings.json at ``path`` (created, with the ceilings, when missing). Returns the stored point."""
+    if which not in ("start", "end"):
+        raise ValueError(f"which must be 'start' or 'end', got {which!r}")
+    path = Path(path)
+    measured = measure_ceilings(device)
+    data = json.loads(path.read_text()) if path.exists() else dict(measured)
+    data[f"reference_{which}"] = reference_point(measured)
+    write_ceilings(path, data)
+    return data[f"reference_{which}"]

@@ -32,11 +32,12 @@ def main():
 
 
 @main.command()
-@click.option("--preset", type=click.Choice(["default", "quick", "paper", "cpu"]), default=None,
+@click.option("--preset", type=click.Choice(["default", "quick", "paper", "gate", "cpu"]), default=None,
               help="Starting configuration; options below override its fields. default: 'default' on a GPU "
                    "(batch 2, heads 16, head_dim 128, bf16, seq_len 1K..16K), 'cpu' without CUDA. "
                    "'paper' = batch 4, heads 32, head_dim 128, bf16, seq_len 512..32768, fwd/bwd/fwd_bwd "
-                   "(the reference repository's published benchmark); 'quick' = 2 seq_lens for a smoke test.")
+                   "(the reference repository's published benchmark); 'quick' = 2 seq_lens for a smoke test; 'gate' = the "
+                   "regression-gate configs (our kernels, fwd and fwd_bwd, ~1 min on an H200).")
 @click.option("--seq-len", help="Comma-separated sequence lengths, e.g. 1024,4096.")
 @click.option("--batch", help="Comma-separated batch sizes.")
 @click.option("--heads", help="Comma-separated head counts.")
@@ -102,7 +103,7 @@ def sweep(preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes, deca
     if on_cpu:
         console.print("[yellow]No CUDA device found: CPU sweep "
                       f"(preset '{name}'). CPU timings only; our Triton kernels run under the interpreter.[/yellow]")
-        if name in ("default", "quick", "paper"):
+        if name in ("default", "quick", "paper", "gate"):
             console.print(f"[yellow]Preset '{name}' is sized for a GPU: under the CPU interpreter it can take hours; "
                           "the 'cpu' preset (the default without CUDA) is sized for this machine.[/yellow]")
     overridden = []
@@ -366,6 +367,209 @@ def verify(out_dir, quick):
     console.print(f"{len(df) - n_fail}/{len(df)} tensor checks passed → {out}/verify.csv")
     if n_fail:
         sys.exit(1)
+
+
+# ---------------------------------------------------------------- performance gate (issue #6; lightning_bench/gate.py)
+def _gate_invalid(message: str, json_path=None):
+    """Exit 2 with a clear message (and the error as JSON when --json was given)."""
+    import json
+
+    from .gate import EXIT_INVALID, error_json
+
+    click.echo(f"lightning-bench gate: invalid input: {message}", err=True)
+    if json_path is not None:
+        try:
+            Path(json_path).write_text(json.dumps(error_json(message), indent=2) + "\n")
+        except OSError:
+            pass
+    sys.exit(EXIT_INVALID)
+
+
+def _gate_settings(metrics, min_effect, confidence, correction, n_boot, seed, min_samples, normalize, reference,
+                   providers):
+    from .gate import GateSettings
+
+    names = [p for text in providers for p in text.replace(" ", "").split(",") if p] or None
+    return GateSettings(metrics=metrics, min_effect=min_effect, confidence=confidence, correction=correction,
+                        n_boot=n_boot, seed=seed, min_samples=min_samples, normalize=normalize, reference=reference,
+                        providers=None if names is None else tuple(names))
+
+
+_GATE_STATS_OPTIONS = [
+    click.option("--metrics", default="time", show_default=True,
+                 help="Metrics to gate, comma-separated: time (median ms, from the raw samples), tokens_per_s, "
+                      "peak_mem (deterministic: a relative threshold only)."),
+    click.option("--min-effect", default="time=0.05,tokens_per_s=0.05,peak_mem=0.10", show_default=True,
+                 help="Smallest relative change that can fail the gate, per metric (METRIC=X,...), or one number for "
+                      "time and tokens/s. A statistically real change below it passes."),
+    click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.99,
+                 show_default=True, help="Bootstrap CI level; alpha = 1 - confidence is the family-wise level of the "
+                                         "correction over the cells of a metric."),
+    click.option("--correction", type=click.Choice(["holm", "bonferroni", "none"]), default="holm",
+                 show_default=True, help="Multiple-comparison correction of the Mann-Whitney p-values over the cells."),
+    click.option("--n-boot", type=click.IntRange(100), default=4000, show_default=True,
+                 help="Bootstrap resamples per cell."),
+    click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Bootstrap seed."),
+    click.option("--min-samples", type=click.IntRange(2), default=5, show_default=True,
+                 help="Fewer raw samples on a side: the cell is inconclusive (not gated)."),
+    click.option("--provider", "providers", multiple=True,
+                 help="Only this provider (repeat, or comma-separate, for several)."),
+]
+
+
+def _with_gate_stats(fn):
+    for opt in reversed(_GATE_STATS_OPTIONS):
+        fn = opt(fn)
+    return fn
+
+
+@main.command("gate")
+@click.option("--baseline", type=str, default=None,
+              help="Baseline result set: a run directory (rows.csv + samples.jsonl [+ ceilings.json]), "
+                   "results/baselines/<gpu>/ (or <gpu>.csv, read as that directory), or the root results/baselines "
+                   "(the candidate's GPU picks the subdirectory). With --update-baseline: the target.")
+@click.option("--candidate", type=str, default=None, help="Candidate result set (the run to judge).")
+@_with_gate_stats
+@click.option("--normalize", is_flag=True,
+              help="Divide the candidate's times by the candidate/baseline ratio of the reference workload measured "
+                   "in each run (ceilings.json reference_start/_end), so a slower machine or clock is not a "
+                   "regression. Missing reference: no normalisation, with a note.")
+@click.option("--reference", type=click.Choice(["copy", "matmul"]), default="copy", show_default=True,
+              help="Reference workload for --normalize: copy (memory-bound kernels, ours) or matmul (compute-bound).")
+@click.option("--rerun", is_flag=True,
+              help="Re-measure the flagged configs with the current checkout (fresh run directory; candidate side "
+                   "only) and keep a regression only when the re-measurement alone shows it again.")
+@click.option("--rerun-rounds", type=click.IntRange(1), default=1, show_default=True,
+              help="Re-measurement rounds (each measures every flagged config once; samples pooled).")
+@click.option("--rerun-out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory for the re-measurement. Default: CANDIDATE/rerun-<UTC timestamp>/.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the result as JSON to FILE (schema lightning-bench-gate/1).")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the result as Markdown to FILE (it is also appended to $GITHUB_STEP_SUMMARY when set).")
+@click.option("--update-baseline", is_flag=True,
+              help="Instead of gating: copy --candidate into the baseline directory (default "
+                   "results/baselines/<gpu-slug>/), printing what changed. Refuses to overwrite without --force.")
+@click.option("--force", is_flag=True, help="With --update-baseline: replace an existing baseline.")
+def gate_cmd(baseline, candidate, metrics, min_effect, confidence, correction, n_boot, seed, min_samples, providers,
+             normalize, reference, rerun, rerun_rounds, rerun_out, json_path, markdown_path, update_baseline, force):
+    """CI performance-regression gate: CANDIDATE against BASELINE, cell by cell.
+
+    A matched cell is a regression when the Holm-adjusted Mann-Whitney p-value of the raw samples is <= 1 -
+    confidence, the bootstrap CI of the ratio of medians lies above 1 and the change exceeds --min-effect; an ok ->
+    failed status change is a regression too. Exit status: 0 no (confirmed) regression, 1 regression, 2 invalid
+    input (missing file, schema mismatch, no overlapping cells). Output: this table, Markdown ($GITHUB_STEP_SUMMARY,
+    --markdown) and JSON (--json).
+    """
+    from rich.console import Console
+
+    from . import gate as g
+
+    try:
+        settings = _gate_settings(metrics, min_effect, confidence, correction, n_boot, seed, min_samples, normalize,
+                                  reference, providers)
+    except g.GateInputError as ex:
+        _gate_invalid(str(ex), json_path)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=170)
+    if update_baseline:
+        if candidate is None:
+            _gate_invalid("--update-baseline needs --candidate RUN_DIR (the run to keep as the baseline)", json_path)
+        try:
+            info = g.update_baseline(candidate, baseline, force=force, settings=settings)
+        except g.GateInputError as ex:
+            _gate_invalid(str(ex), json_path)
+        except OSError as ex:
+            _gate_invalid(f"cannot write the baseline: {ex}", json_path)
+        prev = info["previous"]
+        if prev is None:
+            click.echo(f"new baseline {info['target']} ({info['gpu']}, {info['rows']} rows) from {candidate}")
+        else:
+            click.echo(f"replaced baseline {info['target']}: was {prev['gpu']} commit {prev['commit']} "
+                       f"({prev['timestamp_utc']}), now {info['gpu']}, {info['rows']} rows from {candidate}")
+            ch = info["changes"]
+            if ch is not None:
+                click.echo("what changed (previous baseline -> new):")
+                g.print_terminal(ch, console)
+                click.echo(f"configs added: {len(ch.only_candidate)}, removed: {len(ch.only_baseline)}, status "
+                           f"changes: {len(ch.status_changes)}")
+            elif prev.get("compare_error"):
+                click.echo(f"(not comparable with the previous baseline: {prev['compare_error']})")
+        click.echo("files: " + ", ".join(info["files"]))
+        sys.exit(0)
+    if baseline is None or candidate is None:
+        _gate_invalid("give both --baseline and --candidate (result-set directories)", json_path)
+    try:
+        res = g.run_gate(baseline, candidate, settings, rerun=rerun, rerun_rounds=rerun_rounds, rerun_out=rerun_out)
+    except g.GateInputError as ex:
+        _gate_invalid(str(ex), json_path)
+    g.print_terminal(res, console)
+    try:
+        written = g.write_outputs(res, json_path=json_path, markdown_path=markdown_path)
+    except OSError as ex:
+        _gate_invalid(f"cannot write the output: {ex}", json_path)
+    for w in written:
+        click.echo(f"written: {w}")
+    sys.exit(res.exit_code)
+
+
+@main.command("gate-calibrate")
+@click.argument("run_dir", type=str)
+@_with_gate_stats
+@click.option("--mode", "modes", multiple=True, help="Only this mode (repeat for several).")
+@click.option("--reps", type=click.IntRange(10), default=500, show_default=True,
+              help="A/A repetitions (0 of 300 gives a 95% upper bound of 1.0%).")
+@click.option("--power-reps", type=click.IntRange(10), default=200, show_default=True,
+              help="Repetitions of each power estimate.")
+@click.option("--factor", type=click.FloatRange(min=1.0, min_open=True), default=1.10, show_default=True,
+              help="Planted slowdown for the power estimate.")
+@click.option("--small-factor", type=click.FloatRange(min=1.0, min_open=True), default=1.03, show_default=True,
+              help="A change that should not be flagged (below --min-effect): its flag rate is reported.")
+@click.option("--method", type=click.Choice(["resample", "split"]), default="resample", show_default=True,
+              help="Pseudo-runs per cell: two bootstrap draws of the full size, or a random split into halves.")
+@click.option("--plant", type=click.Choice(["each", "all"]), default="each", show_default=True,
+              help="Slow one cell at a time (the others A/A; conservative) or every cell at once.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the estimates as JSON to FILE.")
+def gate_calibrate_cmd(run_dir, metrics, min_effect, confidence, correction, n_boot, seed, min_samples, providers,
+                       modes, reps, power_reps, factor, small_factor, method, plant, json_path):
+    """Calibrate the gate on one run's raw samples (no GPU needed): the A/A false-alarm rate by resampling, the
+    power to catch a planted --factor slowdown, and how often a --small-factor change is flagged. Same decision
+    code as `gate`; resampling sees within-run noise only (compare two real runs for run-to-run effects)."""
+    import json
+
+    from . import gate as g
+
+    try:
+        st = _gate_settings(metrics, min_effect, confidence, correction, n_boot, seed, min_samples, False, "copy",
+                            providers)
+        samples = g.load_samples(run_dir, providers=st.providers, modes=[m for m in modes if m] or None,
+                                 min_samples=max(st.min_samples, 2 * st.min_samples if method == "split" else 0))
+        aa = g.estimate_false_alarm_rate(samples, reps=reps, method=method, settings=st, seed=seed)
+        pw = g.estimate_power(samples, factor=factor, reps=power_reps, method=method, plant=plant, settings=st,
+                              seed=seed + 1)
+        small = g.estimate_power(samples, factor=small_factor, reps=power_reps, method=method, plant=plant,
+                                 settings=st, seed=seed + 2)
+    except g.GateInputError as ex:
+        _gate_invalid(str(ex), json_path)
+    click.echo(f"{run_dir}: {aa['cells']} cells, method {method}, alpha {st.alpha:g} ({st.correction}), min effect "
+               f"{100 * st.min_effect['time']:g}%")
+    click.echo(f"A/A false alarm (any regression in a gate run): {aa['gate_false_alarm_rate']:.4f} over {reps} reps "
+               f"(95% upper bound {aa['gate_false_alarm_upper95']:.4f}); per cell {aa['cell_false_alarm_rate']:.5f}; "
+               f"either direction {aa['any_direction_rate']:.4f}")
+    click.echo(f"power at x{factor:g} ({plant}): min {pw['power_min']:.3f} (95% lower bound "
+               f"{pw['power_min_lower95']:.3f}), median {pw['power_median']:.3f}, cells >= 0.95: "
+               f"{100 * pw['cells_power_ge_95']:.1f}%"
+               + ("" if pw["gate_power"] is None else f"; gate fails in {100 * pw['gate_power']:.1f}% of runs"))
+    for w in pw["weakest"]:
+        click.echo(f"  weak: {w['cell']} power {w['power']:.3f} (n {w['n']}, IQR/median {w['iqr_over_median']:.3f})")
+    click.echo(f"flag rate at x{small_factor:g}: max {small['power_max']:.3f}, "
+               f"mean {small['power_mean']:.4f}")
+    if json_path is not None:
+        Path(json_path).write_text(json.dumps({"run": str(run_dir), "false_alarm": aa, "power": pw,
+                                               "small_change": small}, indent=2) + "\n")
+        click.echo(f"written: {json_path}")
 
 
 if __name__ == "__main__":

@@ -227,10 +227,12 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> SweepResult:
                                  "flop_model": p.flop_model} for p in providers}
     results.write_env(run_dir, env)
     if opts.ceilings and device.type == "cuda" and not (run_dir / "ceilings.json").exists():
-        from .ceilings import measure_ceilings, write_ceilings
+        from .ceilings import measure_ceilings, reference_point, write_ceilings
 
         try:
-            write_ceilings(run_dir / "ceilings.json", measure_ceilings(device))
+            ceil = measure_ceilings(device)
+            ceil["reference_start"] = reference_point(ceil)  # drift reference for `lightning-bench gate`
+            write_ceilings(run_dir / "ceilings.json", ceil)
         except Exception as ex:  # a failed ceiling measurement must not stop the sweep
             print(f"ceilings not measured: {_first_line(ex)}", file=sys.stderr)
 
@@ -281,6 +283,13 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> SweepResult:
     finally:
         writer.close()
         rep.close()
+    if opts.ceilings and device.type == "cuda" and not res.interrupted and (run_dir / "ceilings.json").exists():
+        from .ceilings import record_reference
+
+        try:  # the reference workload again at the end: the gate's drift normalisation uses start and end
+            record_reference(run_dir / "ceilings.json", "end", device)
+        except Exception as ex:  # must never cost the measurements
+            rep.note(f"reference workload (end) not measured: {_first_line(ex)}")
     if opts.plots:
         try:
             from .plots import make_plots
