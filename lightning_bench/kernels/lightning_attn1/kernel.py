@@ -34,33 +34,16 @@ import torch
 import triton
 import triton.language as tl
 
+from .._common import dot_in as _dot
+from .._common import dot_wa as _dot_wa
+from .._common import empty as _empty
+from .._common import pow2 as _pow2
+from .._common import prec as _prec
+from .._common import strides as _strides
 from .._validate import canonical_shapes, canonical_slopes, check_kernel_device, interpreter_enabled
 
 BLOCK_N = 64  # rows per block B, for query and key blocks alike
 MAX_GRID_BLOCKS = 65535  # CUDA's limit on grid axes 1 and 2, which carry the block index
-
-
-# PREC (as in lightning_attn2/kernel.py): 0 = bf16 (bf16 operands, fp32 accumulation); 1 = fp32 (IEEE dots);
-# 2 = fp16: products of two input tiles use fp16 operands; a product with an fp32-valued decayed score tile keeps
-# the tile in fp32 and runs as TF32 (fp32's range, so a score above 65504 cannot overflow; shared docs §6).
-@triton.jit
-def _dot(a, b, PREC: tl.constexpr):
-    """a, b in the input dtype."""
-    if PREC == 1:
-        return tl.dot(a, b, input_precision="ieee")
-    else:
-        return tl.dot(a, b)
-
-
-@triton.jit
-def _dot_wa(a, b, PREC: tl.constexpr):
-    """a is fp32-valued (a decayed score tile), b in the input dtype."""
-    if PREC == 0:
-        return tl.dot(a.to(b.dtype), b)
-    elif PREC == 1:
-        return tl.dot(a, b, input_precision="ieee")
-    else:
-        return tl.dot(a, b.to(tl.float32), input_precision="tf32")
 
 
 @triton.jit
@@ -258,25 +241,6 @@ def _la1_bwd_dkdv_kernel(
              mask=mask_j[:, None] & mask_d[None, :])
     tl.store(dv_base + rows_j[:, None] * sdvn + offs_e[None, :] * sdve, dV.to(DV.dtype.element_ty),
              mask=mask_j[:, None] & mask_e[None, :])
-
-
-def _pow2(x: int) -> int:
-    return max(16, triton.next_power_of_2(x))
-
-
-def _strides(x: torch.Tensor, layout: str) -> tuple[int, int, int, int]:
-    """(batch, heads, seq_len, dim) strides of a tensor in either layout."""
-    sb, s1, s2, sd = x.stride()
-    return (sb, s1, s2, sd) if layout == "bhnd" else (sb, s2, s1, sd)
-
-
-def _empty(b, h, n, dim, layout, like: torch.Tensor) -> torch.Tensor:
-    shape = (b, h, n, dim) if layout == "bhnd" else (b, n, h, dim)
-    return torch.empty(shape, dtype=like.dtype, device=like.device)
-
-
-def _prec(dtype: torch.dtype) -> int:
-    return {torch.bfloat16: 0, torch.float32: 1, torch.float16: 2}[dtype]
 
 
 class _Config:

@@ -22,51 +22,17 @@ import torch
 import triton
 import triton.language as tl
 
+from .._common import FP32_DOTS
+from .._common import dot_in as _dot
+from .._common import dot_wa as _dot_wa
+from .._common import dot_wb as _dot_wb
+from .._common import empty as _empty
+from .._common import pow2 as _pow2
+from .._common import prec as _prec
+from .._common import strides as _strides
 from .._validate import canonical_shapes, canonical_slopes, check_kernel_device, interpreter_enabled
 
 BLOCK_N = 64  # rows per block B (shared docs §2: B = 64 balances intra FLOPs against sequential steps)
-
-
-# PREC: how dots are computed. 0 = bf16 (operands in bf16, fp32 accumulation); 1 = fp32 inputs (exact fp32 dots);
-# 3 = fp32 inputs with TF32 dots (opt-in, fp32_dot="tf32");
-# 2 = fp16 inputs: products of two input tiles use fp16 operands, but products with an fp32-valued tile (the state
-# S or R, or a decayed score tile) keep that tile in fp32 and run as TF32 (fp16's 10-bit mantissa, fp32's range), so
-# an intermediate above 65504 cannot overflow where the true output is representable (shared docs §6).
-@triton.jit
-def _dot(a, b, PREC: tl.constexpr):
-    """a, b in the input dtype."""
-    if PREC == 1:
-        return tl.dot(a, b, input_precision="ieee")
-    elif PREC == 3:
-        return tl.dot(a, b, input_precision="tf32")
-    else:
-        return tl.dot(a, b)
-
-
-@triton.jit
-def _dot_wa(a, b, PREC: tl.constexpr):
-    """a is fp32-valued (scores, state), b in the input dtype."""
-    if PREC == 0:
-        return tl.dot(a.to(b.dtype), b)
-    elif PREC == 1:
-        return tl.dot(a, b, input_precision="ieee")
-    elif PREC == 3:
-        return tl.dot(a, b, input_precision="tf32")
-    else:
-        return tl.dot(a, b.to(tl.float32), input_precision="tf32")
-
-
-@triton.jit
-def _dot_wb(a, b, PREC: tl.constexpr):
-    """a in the input dtype, b is fp32-valued (state)."""
-    if PREC == 0:
-        return tl.dot(a, b.to(a.dtype))
-    elif PREC == 1:
-        return tl.dot(a, b, input_precision="ieee")
-    elif PREC == 3:
-        return tl.dot(a, b, input_precision="tf32")
-    else:
-        return tl.dot(a.to(tl.float32), b, input_precision="tf32")
 
 
 @triton.jit
@@ -420,21 +386,6 @@ def _la2_bwd_dv_kernel(
         tl.store(DS0 + r_ptrs, R, mask=r_mask)
 
 
-def _pow2(x: int) -> int:
-    return max(16, triton.next_power_of_2(x))
-
-
-def _strides(x: torch.Tensor, layout: str) -> tuple[int, int, int, int]:
-    """(batch, heads, seq_len, dim) strides of a tensor in either layout."""
-    sb, s1, s2, sd = x.stride()
-    return (sb, s1, s2, sd) if layout == "bhnd" else (sb, s2, s1, sd)
-
-
-def _empty(b, h, n, dim, layout, like: torch.Tensor) -> torch.Tensor:
-    shape = (b, h, n, dim) if layout == "bhnd" else (b, n, h, dim)
-    return torch.empty(shape, dtype=like.dtype, device=like.device)
-
-
 class _Config:
     """Launch parameters for one (head_dim, value_dim, dtype); seq_len is never part of it."""
 
@@ -450,15 +401,6 @@ class _Config:
         self.num_warps = 4 if max(self.bd, self.be) <= 128 else 8
         # head dims above 128: one pipeline stage keeps the 64 × 256 tiles within 227 KiB of shared memory
         self.num_stages = 2 if max(self.bd, self.be) <= 128 else 1
-
-
-FP32_DOTS = ("ieee", "tf32")
-
-
-def _prec(dtype: torch.dtype, fp32_dot: str = "ieee") -> int:
-    if dtype == torch.float32 and fp32_dot == "tf32":
-        return 3
-    return {torch.bfloat16: 0, torch.float32: 1, torch.float16: 2}[dtype]
 
 
 def seq_split_segments(seq_split, batch_heads: int, e_tiles: int, seq_len: int, block_n: int) -> int:

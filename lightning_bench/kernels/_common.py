@@ -1,0 +1,75 @@
+"""Helpers shared by the Lightning Attention kernels: dot precision (Triton) and launch-side tensor plumbing."""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+# PREC: how dots are computed. 0 = bf16 (operands in bf16, fp32 accumulation); 1 = fp32 inputs (exact fp32 dots);
+# 3 = fp32 inputs with TF32 dots (opt-in, fp32_dot="tf32");
+# 2 = fp16 inputs: products of two input tiles use fp16 operands, but products with an fp32-valued tile (the state
+# S or R, or a decayed score tile) keep that tile in fp32 and run as TF32 (fp16's 10-bit mantissa, fp32's range), so
+# an intermediate above 65504 cannot overflow where the true output is representable (shared docs §6).
+FP32_DOTS = ("ieee", "tf32")
+
+
+def prec(dtype: torch.dtype, fp32_dot: str = "ieee") -> int:
+    """The PREC constexpr for an input dtype and fp32 dot choice."""
+    if dtype == torch.float32 and fp32_dot == "tf32":
+        return 3
+    return {torch.bfloat16: 0, torch.float32: 1, torch.float16: 2}[dtype]
+
+
+@triton.jit
+def dot_in(a, b, PREC: tl.constexpr):
+    """a, b in the input dtype."""
+    if PREC == 1:
+        return tl.dot(a, b, input_precision="ieee")
+    elif PREC == 3:
+        return tl.dot(a, b, input_precision="tf32")
+    else:
+        return tl.dot(a, b)
+
+
+@triton.jit
+def dot_wa(a, b, PREC: tl.constexpr):
+    """a is fp32-valued (scores, state), b in the input dtype."""
+    if PREC == 0:
+        return tl.dot(a.to(b.dtype), b)
+    elif PREC == 1:
+        return tl.dot(a, b, input_precision="ieee")
+    elif PREC == 3:
+        return tl.dot(a, b, input_precision="tf32")
+    else:
+        return tl.dot(a, b.to(tl.float32), input_precision="tf32")
+
+
+@triton.jit
+def dot_wb(a, b, PREC: tl.constexpr):
+    """a in the input dtype, b is fp32-valued (state)."""
+    if PREC == 0:
+        return tl.dot(a, b.to(a.dtype))
+    elif PREC == 1:
+        return tl.dot(a, b, input_precision="ieee")
+    elif PREC == 3:
+        return tl.dot(a, b, input_precision="tf32")
+    else:
+        return tl.dot(a.to(tl.float32), b, input_precision="tf32")
+
+
+def pow2(x: int) -> int:
+    """Tile width for a dim: the next power of two, at least 16 (tl.dot's minimum)."""
+    return max(16, triton.next_power_of_2(x))
+
+
+def strides(x: torch.Tensor, layout: str) -> tuple[int, int, int, int]:
+    """(batch, heads, seq_len, dim) strides of a tensor in either layout."""
+    sb, s1, s2, sd = x.stride()
+    return (sb, s1, s2, sd) if layout == "bhnd" else (sb, s2, s1, sd)
+
+
+def empty(b, h, n, dim, layout, like: torch.Tensor) -> torch.Tensor:
+    """An uninitialised [b, h, n, dim] (bhnd) or [b, n, h, dim] (bnhd) tensor like ``like``."""
+    shape = (b, h, n, dim) if layout == "bhnd" else (b, n, h, dim)
+    return torch.empty(shape, dtype=like.dtype, device=like.device)
