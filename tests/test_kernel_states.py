@@ -256,3 +256,18 @@ def test_seq_split_validation():
     for bad in (0, -1, "fast", 1.5):
         with pytest.raises(ValueError, match="seq_split"):
             lightning_attn(q, q, q, seq_split=bad)
+
+
+def test_planted_slowdown_switch_changes_no_result(monkeypatch):
+    """The gate-calibration switch (issue #6) only adds work: outputs and gradients stay bit-identical."""
+    q, k, v, _ = _inputs(1, 2, 50, 16, 16, torch.float32, seed=4)
+    sl = decay_slopes(2).to(DEVICE)
+    o_ref = lightning_attn(q, k, v, sl, block_n=16)
+    g_ref = torch.autograd.grad(o_ref, (q, k, v), torch.ones_like(o_ref))
+    monkeypatch.setenv("LIGHTNING_BENCH_PLANTED_SLOWDOWN", "0.1")
+    o = lightning_attn(q, k, v, sl, block_n=16)
+    g = torch.autograd.grad(o, (q, k, v), torch.ones_like(o))
+    assert torch.equal(o, o_ref) and all(torch.equal(a, b) for a, b in zip(g, g_ref))
+    monkeypatch.setenv("LIGHTNING_BENCH_PLANTED_SLOWDOWN", "2")
+    with pytest.raises(ValueError, match="PLANTED_SLOWDOWN"):
+        lightning_attn(q, k, v, sl, block_n=16)

@@ -16,6 +16,7 @@ seq_len is a runtime argument (no recompilation per length); offsets into q/k/v/
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -455,8 +456,10 @@ PLANTED_SLOWDOWN_ENV = "LIGHTNING_BENCH_PLANTED_SLOWDOWN"
 
 def _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e):
     """Test-only switch for calibrating regression gates (issue #6): with ``LIGHTNING_BENCH_PLANTED_SLOWDOWN=f``
-    (0 < f ≤ 1) the forward kernel runs a second time over the first ⌈f·batch·heads⌉ (batch, head) pairs into a
-    scratch buffer, making the forward about f slower without changing any result. Unset in normal use."""
+    (0 < f ≤ 1) the forward kernel runs a second time, on the first ⌈f·seq_len⌉ rows of every (batch, head), into a
+    scratch buffer. The extra launch has the same grid as the real one and its time is linear in the rows it walks,
+    so the forward becomes about (1 + f)× slower at any batch·heads, without changing any result. Unset in normal use.
+    """
     frac = os.environ.get(PLANTED_SLOWDOWN_ENV)
     if not frac:
         return
@@ -466,12 +469,12 @@ def _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e):
         raise ValueError(f"{PLANTED_SLOWDOWN_ENV} must be a number in (0, 1], got {frac!r}") from None
     if not 0 < f <= 1:
         raise ValueError(f"{PLANTED_SLOWDOWN_ENV} must be in (0, 1], got {f}")
+    rows = max(1, math.ceil(f * n))
     scratch = _empty(b, h, n, e, layout, q)
-    pairs = max(1, round(f * b * h))
-    _la2_fwd_kernel[(pairs, triton.cdiv(e, cfg.fwd_be), 1)](
+    _la2_fwd_kernel[(b * h, triton.cdiv(e, cfg.fwd_be), 1)](
         q, k, v, scratch, slopes if slopes is not None else q, q, q, q,
         *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(scratch, layout),
-        h, n, d, e, q, n, 1,
+        h, rows, d, e, q, rows, 1,
         HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), IS_VARLEN=False, HAS_S0=False, STORE_HT=False, SPLIT=False,
         BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )
