@@ -67,13 +67,16 @@ def main():
 @click.option("--no-flush", is_flag=True, help="Do not flush L2 between samples (warm-L2 timings, labelled so).")
 @click.option("--no-check", is_flag=True, help="Skip the float64 correctness check before timing (not advised).")
 @click.option("--no-plots", is_flag=True, help="Do not write plots at the end.")
+@click.option("--verify-dispatch", is_flag=True,
+              help="On a GPU, profile one call per row and record the kernels launched and whether they are the "
+                   "provider's own (columns dispatch, kernels); e.g. that SDPA's flash backend ran a flash kernel.")
 @click.option("--no-ceilings", is_flag=True,
               help="On a GPU, skip measuring copy bandwidth and bf16 matmul rate into RUN_DIR/ceilings.json.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("--quiet", is_flag=True, help="No progress bar or per-row lines; summary only.")
 def sweep(preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes, decay, providers, out_dir, resume_dir,
-          min_samples, max_samples, max_time, warmup, energy_window, no_flush, no_check, no_plots, no_ceilings, seed,
-          quiet):
+          min_samples, max_samples, max_time, warmup, energy_window, no_flush, no_check, no_plots, verify_dispatch,
+          no_ceilings, seed, quiet):
     """Sweep seq_len, batch, heads and head dims across our kernels and the baselines.
 
     Each row (provider × mode × config) records time (median, p20/p80, samples, first call), peak memory over
@@ -140,7 +143,7 @@ def sweep(preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes, deca
     opts = SweepOptions(out_dir=Path(run_dir), resume=resume_dir is not None, timing=timing,
                         energy_window_s=(0.0 if on_cpu else 0.5) if energy_window is None else energy_window,
                         check=not no_check, seed=seed, plots=not no_plots, quiet=quiet,
-                        ceilings=not no_ceilings)
+                        ceilings=not no_ceilings, verify_dispatch=verify_dispatch)
     console.print(f"run directory: {run_dir}  ({spec.description or 'custom'})")
     try:
         res = run_sweep(spec, opts)

@@ -480,6 +480,32 @@ def profile_provider(provider_name: str, case, mode: str, *, out_dir, warmup: in
     return result
 
 
+def dispatch_of_call(provider_name: str, impl: str, mode: str, fn, pre, device: torch.device
+                     ) -> tuple[bool | None, str, list[str]]:
+    """Profile one call of an already-warm ``fn`` (the sweep's timed callable) and verify its dispatch.
+
+    Returns (ok, message, kernel names) as :func:`verify_dispatch`; used by ``lightning-bench sweep
+    --verify-dispatch`` so every row can say which kernels its provider really launched.
+    """
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    cuda = device.type == "cuda"
+    if not cuda:
+        return None, "dispatch verification needs CUDA kernels", []
+    if pre:
+        pre()
+    torch.cuda.synchronize(device)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=False) as prof:
+        with record_function(CALL_LABEL):
+            fn()
+        torch.cuda.synchronize(device)
+    table, _ = table_from_events(prof.events(), cuda=True)
+    result = ProfileResult(provider=provider_name, impl=impl, mode=mode, device=str(device), table=table,
+                           kernel_names=list(table["name"]))
+    ok, message = verify_dispatch(result)
+    return ok, message, list(table["name"])
+
+
 def write_dispatch_json(result: ProfileResult, path) -> Path:
     import dataclasses
 

@@ -21,6 +21,7 @@ EXTRA_COLUMNS = [
     "family", "flop_model", "mean_ms", "min_ms", "max_ms", "iqr_ms", "timer", "l2_policy", "warmup_calls",
     "peak_reserved_mib", "check", "rel_l2", "energy_per_token_j", "window_ms_per_call", "window_calls",
     "throttle_reasons", "power_violation_ms", "thermal_violation_ms", "device", "order", "timestamp", "note",
+    "dispatch", "kernels",
 ]
 COLUMNS = REQUIRED_COLUMNS + EXTRA_COLUMNS
 KEY_COLUMNS = ["provider", "mode", "batch", "heads", "seq_len", "head_dim", "value_dim", "dtype", "decay"]

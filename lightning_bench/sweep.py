@@ -36,6 +36,8 @@ class SweepOptions:
         check: compare each provider's output with a float64 reference before timing it.
         seed: base seed of the random inputs (case i uses seed + i).
         plots: write plots at the end.
+        verify_dispatch: on CUDA, profile one call per row and record the kernels launched and whether they are the
+            ones the provider claims (columns ``dispatch``, ``kernels``; see :mod:`lightning_bench.profile`).
         ceilings: on CUDA, measure copy bandwidth and bf16 matmul rate into ``ceilings.json`` (roofline reference),
             unless the run directory already has one.
     """
@@ -49,6 +51,7 @@ class SweepOptions:
     plots: bool = True
     quiet: bool = False
     ceilings: bool = True
+    verify_dispatch: bool = False
 
 
 @dataclass
@@ -355,6 +358,15 @@ def _run_provider(p, case, modes, inputs, device, order, timing, opts, telem, em
 
             sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
             win = telem.window(run_calls, opts.energy_window_s, sync)
+            if opts.verify_dispatch and device.type == "cuda":
+                from .profile import dispatch_of_call, short_kernel_name
+
+                try:  # a profiler failure must not cost the row its measurement
+                    ok, message, names = dispatch_of_call(p.name, prepared.impl, m, fn, pre, device)
+                    row["dispatch"] = {True: "ok", False: "mismatch", None: "undecided"}[ok] + ": " + message
+                    row["kernels"] = "; ".join(short_kernel_name(n) for n in names[:20])
+                except Exception as ex:
+                    row["dispatch"] = f"not verified: {_first_line(ex)}"
         except Exception as ex:
             st = classify(ex)
             row.update(status=st, reason=_first_line(ex))

@@ -473,3 +473,10 @@ def test_ncu_short_units_from_the_h200_run():
     assert row.bandwidth_gbs == pytest.approx(127385088 / 158.176e-6 / 1e9)
     with pytest.raises(ValueError, match="unit"):
         parse_ncu_csv(text.replace('"ns"', '"fortnights"'))
+
+
+def test_dispatch_of_call_on_the_cpu_is_undecided():
+    from lightning_bench.profile import dispatch_of_call
+
+    ok, message, names = dispatch_of_call("la2", "x", "fwd", lambda: None, None, torch.device("cpu"))
+    assert ok is None and "CUDA" in message and names == []
