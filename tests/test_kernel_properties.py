@@ -42,20 +42,22 @@ def problems(draw):
     block_n = draw(st.sampled_from([16, 32]))
     decay = draw(st.one_of(st.none(), st.lists(st.floats(0.0, 5.0, allow_nan=False), min_size=h, max_size=h)))
     states = draw(st.booleans())
+    seq_split = draw(st.sampled_from([1, 1, 2, 3, "auto"]))
     seed = draw(st.integers(0, 2**31 - 1))
-    return b, h, n, d, e, layout, block_n, decay, states, seed
+    return b, h, n, d, e, layout, block_n, decay, states, seq_split, seed
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems())
 def test_random_problems_match_reference(p):
-    b, h, n, d, e, layout, block_n, decay, states, seed = p
+    b, h, n, d, e, layout, block_n, decay, states, seq_split, seed = p
     g = torch.Generator().manual_seed(seed)
     shp = (lambda x: (b, h, n, x)) if layout == "bhnd" else (lambda x: (b, n, h, x))
     q, k, v = (torch.randn(shp(x), generator=g).to(DEVICE).requires_grad_() for x in (d, d, e))
     sl = None if decay is None else torch.tensor(decay, dtype=torch.float32, device=DEVICE)
     s0 = torch.randn(b, h, d, e, generator=g).to(DEVICE).requires_grad_() if states else None
-    out = lightning_attn(q, k, v, sl, layout=layout, initial_state=s0, output_final_state=states, block_n=block_n)
+    out = lightning_attn(q, k, v, sl, layout=layout, initial_state=s0, output_final_state=states, block_n=block_n,
+                         seq_split=seq_split)
     o, ht = out if states else (out, None)
     leaves = [q, k, v] + ([s0] if states else [])
     outs = [o] + ([ht] if states else [])

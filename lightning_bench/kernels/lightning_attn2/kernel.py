@@ -194,13 +194,14 @@ def _la2_fwd_seg_end_kernel(
 
 @triton.jit
 def _la2_bwd_dq_kernel(
-    K, V, DO, DQ, SLOPES, S0,
+    K, V, DO, DQ, SLOPES, S0, SEG_END,
     skb, skh, skn, skd,
     svb, svh, svn, sve,
     sdob, sdoh, sdon, sdoe,
     sdqb, sdqh, sdqn, sdqd,
-    H, N_ARG, D, E, CU,
+    H, N_ARG, D, E, CU, SEG, NSEG,
     HAS_DECAY: tl.constexpr, PREC: tl.constexpr, IS_VARLEN: tl.constexpr, HAS_S0: tl.constexpr,
+    SPLIT: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
     """Sweep F (blocks ascending): dQ_i = ((dO_i V_iᵀ) ⊙ D) K_i + diag(a) dO_i Sᵀ, one program per head-dim tile."""
@@ -234,8 +235,23 @@ def _la2_bwd_dq_kernel(
     else:
         S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
-    num_blocks = tl.cdiv(N, BLOCK_N)
-    for i in range(0, num_blocks):
+    if SPLIT:  # segment p: S_in[p] from S0 and the earlier segments' local end states (as in the forward)
+        p = tl.program_id(2)
+        first_block = p * (SEG // BLOCK_N)
+        end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
+        if HAS_DECAY:
+            S = tl.exp(-slope * (p * SEG).to(tl.float32)) * S
+        for j in range(0, p):
+            E_j = tl.load(SEG_END + (pid_bh.to(tl.int64) * NSEG + j) * D * E + offs_d[:, None] * E + offs_e[None, :],
+                          mask=mask_d[:, None] & mask_e[None, :], other=0.0)
+            if HAS_DECAY:
+                S += tl.exp(-slope * ((p - 1 - j) * SEG).to(tl.float32)) * E_j
+            else:
+                S += E_j
+    else:
+        first_block = 0
+        end_block = tl.cdiv(N, BLOCK_N)
+    for i in range(first_block, end_block):
         rows = (i * BLOCK_N + offs_c).to(tl.int64)
         mask_n = rows < N
         K_i = tl.load(k_base + rows[:, None] * skn + offs_d[None, :] * skd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
@@ -257,13 +273,14 @@ def _la2_bwd_dq_kernel(
 
 @triton.jit
 def _la2_bwd_dk_kernel(
-    Q, V, DO, DK, SLOPES, DHT,
+    Q, V, DO, DK, SLOPES, DHT, SEG_R,
     sqb, sqh, sqn, sqd,
     svb, svh, svn, sve,
     sdob, sdoh, sdon, sdoe,
     sdkb, sdkh, sdkn, sdkd,
-    H, N_ARG, D, E, CU,
+    H, N_ARG, D, E, CU, SEG, NSEG,
     HAS_DECAY: tl.constexpr, PREC: tl.constexpr, IS_VARLEN: tl.constexpr, HAS_DHT: tl.constexpr,
+    SPLIT: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
     """Sweep R (blocks descending): dK_i = ((dO_i V_iᵀ) ⊙ D)ᵀ Q_i + diag(g) V_i Rᵀ, one program per head-dim tile."""
@@ -297,9 +314,25 @@ def _la2_bwd_dk_kernel(
     else:
         R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
-    num_blocks = tl.cdiv(N, BLOCK_N)
-    for j in range(0, num_blocks):
-        i = num_blocks - 1 - j
+    if SPLIT:  # segment p: R entering from the right = decayed final-state gradient + later segments' local R
+        p = tl.program_id(2)
+        first_block = p * (SEG // BLOCK_N)
+        end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
+        end_row = tl.minimum((p + 1) * SEG, N)
+        if HAS_DECAY:
+            R = tl.exp(-slope * (N - end_row).to(tl.float32)) * R
+        for jj in range(p + 1, NSEG):
+            F_j = tl.load(SEG_R + (pid_bh.to(tl.int64) * NSEG + jj) * D * E + offs_d[:, None] * E + offs_e[None, :],
+                          mask=mask_d[:, None] & mask_e[None, :], other=0.0)
+            if HAS_DECAY:
+                R += tl.exp(-slope * ((jj - p - 1) * SEG).to(tl.float32)) * F_j
+            else:
+                R += F_j
+    else:
+        first_block = 0
+        end_block = tl.cdiv(N, BLOCK_N)
+    for j in range(0, end_block - first_block):
+        i = end_block - 1 - j
         rows = (i * BLOCK_N + offs_c).to(tl.int64)
         mask_n = rows < N
         Q_i = tl.load(q_base + rows[:, None] * sqn + offs_d[None, :] * sqd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
@@ -322,13 +355,14 @@ def _la2_bwd_dk_kernel(
 
 @triton.jit
 def _la2_bwd_dv_kernel(
-    Q, K, DO, DV, SLOPES, DHT, DS0,
+    Q, K, DO, DV, SLOPES, DHT, DS0, SEG_R,
     sqb, sqh, sqn, sqd,
     skb, skh, skn, skd,
     sdob, sdoh, sdon, sdoe,
     sdvb, sdvh, sdvn, sdve,
-    H, N_ARG, D, E, CU,
+    H, N_ARG, D, E, CU, SEG, NSEG,
     HAS_DECAY: tl.constexpr, PREC: tl.constexpr, IS_VARLEN: tl.constexpr, HAS_DHT: tl.constexpr, STORE_DS0: tl.constexpr,
+    SPLIT: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
     """Sweep R (blocks descending): dV_i = ((Q_i K_iᵀ) ⊙ D)ᵀ dO_i + diag(g) K_i R, one program per value-dim tile."""
@@ -363,9 +397,25 @@ def _la2_bwd_dv_kernel(
     else:
         R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
-    num_blocks = tl.cdiv(N, BLOCK_N)
-    for j in range(0, num_blocks):
-        i = num_blocks - 1 - j
+    if SPLIT:  # segment p: R entering from the right = decayed final-state gradient + later segments' local R
+        p = tl.program_id(2)
+        first_block = p * (SEG // BLOCK_N)
+        end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
+        end_row = tl.minimum((p + 1) * SEG, N)
+        if HAS_DECAY:
+            R = tl.exp(-slope * (N - end_row).to(tl.float32)) * R
+        for jj in range(p + 1, NSEG):
+            F_j = tl.load(SEG_R + (pid_bh.to(tl.int64) * NSEG + jj) * D * E + offs_d[:, None] * E + offs_e[None, :],
+                          mask=mask_d[:, None] & mask_e[None, :], other=0.0)
+            if HAS_DECAY:
+                R += tl.exp(-slope * ((jj - p - 1) * SEG).to(tl.float32)) * F_j
+            else:
+                R += F_j
+    else:
+        first_block = 0
+        end_block = tl.cdiv(N, BLOCK_N)
+    for j in range(0, end_block - first_block):
+        i = end_block - 1 - j
         rows = (i * BLOCK_N + offs_c).to(tl.int64)
         mask_n = rows < N
         Q_i = tl.load(q_base + rows[:, None] * sqn + offs_d[None, :] * sqd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
@@ -383,8 +433,59 @@ def _la2_bwd_dv_kernel(
                  mask=mask_n[:, None] & mask_e[None, :])
         Qa = (Q_i * a2[:, None]).to(Q_i.dtype)
         R = lam_l * R + _dot(tl.trans(Qa), dO_i, PREC)
-    if STORE_DS0:  # gradient of the initial state: R measured from row −1
-        tl.store(DS0 + r_ptrs, R, mask=r_mask)
+    if STORE_DS0:  # gradient of the initial state: R measured from row −1 (with SPLIT: segment 0's)
+        if SPLIT:
+            if tl.program_id(2) == 0:
+                tl.store(DS0 + r_ptrs, R, mask=r_mask)
+        else:
+            tl.store(DS0 + r_ptrs, R, mask=r_mask)
+
+
+@triton.jit
+def _la2_bwd_seg_r_kernel(
+    Q, DO, SLOPES, SEG_R,
+    sqb, sqh, sqn, sqd,
+    sdob, sdoh, sdon, sdoe,
+    H, N, D, E, SEG, NSEG,
+    HAS_DECAY: tl.constexpr, PREC: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
+):
+    """Local R of segment p ≥ 1 (program axis 2 is p − 1): F_p = Σ_{t in p} λ^(t − start_p + 1) q_tᵀ do_t, the §3
+    R update run from zero over the segment's blocks, descending."""
+    pid_bh = tl.program_id(0)
+    pid_e = tl.program_id(1)
+    p = tl.program_id(2) + 1
+    b = (pid_bh // H).to(tl.int64)
+    h = pid_bh % H
+    q_base = Q + b * sqb + h.to(tl.int64) * sqh
+    do_base = DO + b * sdob + h.to(tl.int64) * sdoh
+    offs_c = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, BLOCK_D)
+    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
+    mask_d = offs_d < D
+    mask_e = offs_e < E
+    slope = 0.0
+    if HAS_DECAY:
+        slope = tl.load(SLOPES + h)
+    a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
+    R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
+    first_block = p * (SEG // BLOCK_N)
+    end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
+    for j in range(0, end_block - first_block):
+        i = end_block - 1 - j
+        rows = (i * BLOCK_N + offs_c).to(tl.int64)
+        mask_n = rows < N
+        Q_i = tl.load(q_base + rows[:, None] * sqn + offs_d[None, :] * sqd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
+        dO_i = tl.load(do_base + rows[:, None] * sdon + offs_e[None, :] * sdoe, mask=mask_n[:, None] & mask_e[None, :], other=0.0)
+        L = tl.minimum(N - i * BLOCK_N, BLOCK_N)
+        if L < BLOCK_N:
+            a2, g2, dmat2, lam_l = _decay_factors(slope, L, BLOCK_N, HAS_DECAY)
+        else:
+            a2, g2, dmat2, lam_l = a, g, dmat, lam_b
+        Qa = (Q_i * a2[:, None]).to(Q_i.dtype)
+        R = lam_l * R + _dot(tl.trans(Qa), dO_i, PREC)
+    tl.store(SEG_R + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :], R,
+             mask=mask_d[:, None] & mask_e[None, :])
 
 
 class _Config:
@@ -480,7 +581,7 @@ def _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e):
     )
 
 
-def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_dot="ieee"):
+def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1):
     b, h, n, d, e = canonical_shapes(q, k, v, layout)
     cfg = _Config(d, e, block_n)
     dq = _empty(b, h, n, d, layout, q)
@@ -495,17 +596,39 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
     sq, sk, sv, sdo = _strides(q, layout), _strides(k, layout), _strides(v, layout), _strides(do, layout)
     nd = triton.cdiv(d, cfg.bwd_bd)
     ne = triton.cdiv(e, cfg.bwd_be)
-    _la2_bwd_dq_kernel[(nseq * h, nd)](
-        k, v, do, dq, sl, s0 if s0 is not None else q, *sk, *sv, *sdo, *_strides(dq, layout), h, n, d, e, cu_arg,
+    # sequence split (same segments as the forward would use): local end states E_p for sweep F, local R F_p for R
+    nseg = 1 if cu is not None else seq_split_segments(seq_split, b * h, min(nd, ne), n, block_n)
+    seg = triton.cdiv(triton.cdiv(n, nseg), block_n) * block_n
+    nseg = triton.cdiv(n, seg)
+    seg_end = seg_r = q
+    if nseg > 1:
+        e_tiles = triton.cdiv(e, cfg.fwd_be)
+        seg_end = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
+        _la2_fwd_seg_end_kernel[(b * h, e_tiles, nseg - 1)](
+            k, v, sl, seg_end, *sk, *sv, h, n, d, e, seg, nseg,
+            HAS_DECAY=slopes is not None, PREC=common["PREC"], BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd,
+            BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        )
+        seg_r = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
+        _la2_bwd_seg_r_kernel[(b * h, ne, nseg - 1)](
+            q, do, sl, seg_r, *sq, *sdo, h, n, d, e, seg, nseg,
+            HAS_DECAY=slopes is not None, PREC=common["PREC"], BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd,
+            BLOCK_E=cfg.bwd_be, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        )
+    common["SPLIT"] = nseg > 1
+    _la2_bwd_dq_kernel[(nseq * h, nd, nseg)](
+        k, v, do, dq, sl, s0 if s0 is not None else q, seg_end, *sk, *sv, *sdo, *_strides(dq, layout), h, n, d, e,
+        cu_arg, seg, nseg,
         HAS_S0=s0 is not None, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, **common,
     )
-    _la2_bwd_dk_kernel[(nseq * h, nd)](
-        q, v, do, dk, sl, dht if dht is not None else q, *sq, *sv, *sdo, *_strides(dk, layout), h, n, d, e, cu_arg,
+    _la2_bwd_dk_kernel[(nseq * h, nd, nseg)](
+        q, v, do, dk, sl, dht if dht is not None else q, seg_r, *sq, *sv, *sdo, *_strides(dk, layout), h, n, d, e,
+        cu_arg, seg, nseg,
         HAS_DHT=dht is not None, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, **common,
     )
-    _la2_bwd_dv_kernel[(nseq * h, ne)](
-        q, k, do, dv, sl, dht if dht is not None else q, ds0 if ds0 is not None else q,
-        *sq, *sk, *sdo, *_strides(dv, layout), h, n, d, e, cu_arg,
+    _la2_bwd_dv_kernel[(nseq * h, ne, nseg)](
+        q, k, do, dv, sl, dht if dht is not None else q, ds0 if ds0 is not None else q, seg_r,
+        *sq, *sk, *sdo, *_strides(dv, layout), h, n, d, e, cu_arg, seg, nseg,
         HAS_DHT=dht is not None, STORE_DS0=want_ds0, BLOCK_D=cfg.bd, BLOCK_E=cfg.bwd_be, **common,
     )
     return dq, dk, dv, ds0
@@ -519,6 +642,7 @@ class _LightningAttn2(torch.autograd.Function):
         ctx.layout = layout
         ctx.block_n = block_n
         ctx.fp32_dot = fp32_dot
+        ctx.seq_split = seq_split
         return o, ht
 
     @staticmethod
@@ -527,7 +651,8 @@ class _LightningAttn2(torch.autograd.Function):
         if dht is not None:
             dht = dht.float().contiguous()
         want_ds0 = s0 is not None and ctx.needs_input_grad[4]
-        dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, ctx.layout, ctx.block_n, cu, ctx.fp32_dot)
+        dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, ctx.layout, ctx.block_n, cu, ctx.fp32_dot,
+                               ctx.seq_split)
         return dq, dk, dv, None, ds0, None, None, None, None, None, None
 
 
@@ -651,8 +776,9 @@ def lightning_attn(
             ``[num_seqs, heads, head_dim, value_dim]``. Validating cu_seqlens reads it on the host once per call.
         fp32_dot: for fp32 inputs, "ieee" (exact fp32 dots, default; rel-L2 ≤ 1e-5) or "tf32" (tensor-core TF32
             dots, faster, rel-L2 ≤ 5e-3 per the shared docs' table); ignored for bf16/fp16.
-        seq_split: forward only — split each sequence into this many segments run by separate programs (local end
-            states + a prefix combine, shared docs §4), or "auto" (~2 programs per SM when batch·heads is small).
+        seq_split: split each sequence into this many segments run by separate programs, forward and backward
+            (local end states + a prefix combine for the forward and sweep F; local R + a suffix combine for sweep R;
+            shared docs §4), or "auto" (~2 programs per SM when batch·heads is small).
             1 (default) runs one program per (batch·head, value tile); same result either way up to rounding.
             Not applied to packed (cu_seqlens) input, nor under torch.compile (the custom op runs unsplit).
         block_n: rows per block B (16, 32, 64 or 128; tests use small blocks).
