@@ -58,7 +58,7 @@ SPLIT_PROVIDER = register(
         name="la2_split",
         family="linear",
         flop_model="la2_chunk",
-        description="ours, forward with seq_split='auto' (sequence segments + prefix combine for small batch·heads)",
+        description="ours with seq_split='auto': sequence segments in parallel (fwd and bwd) for small batch·heads",
         availability=_availability,
         prepare=lambda case, inputs: _prepare(case, inputs, seq_split="auto"),
     )
