@@ -109,6 +109,8 @@ def default_cases(device: torch.device, quick: bool = False) -> list[VerifyCase]
         cases.append(VerifyCase(f"{dt}-partial-n1", dt, 2, 4, 1, 128, 128, "alibi"))
         cases.append(VerifyCase(f"{dt}-partial-n63", dt, 2, 4, 63, 128, 128, "alibi", "bnhd"))
         cases.append(VerifyCase(f"{dt}-dims-80x96", dt, 2, 4, 1000, 80, 96, "alibi", "bnhd"))
+        cases.append(VerifyCase(f"{dt}-dims-160x192", dt, 1, 4, 1500, 160, 192, "alibi"))
+        cases.append(VerifyCase(f"{dt}-dims-256", dt, 1, 4, 2049, 256, 256, "alibi", "bnhd", states=True))
         cases.append(VerifyCase(f"{dt}-states", dt, 2, 4, 3001, 64, 128, "alibi", states=True))
         cases.append(VerifyCase(f"{dt}-varlen", dt, 1, 4, 5000, 128, 64, "alibi", varlen=(1, 999, 0, 2500, 1500)))
     cases.append(VerifyCase("fp32-tf32-alibi-n4097", "fp32", 2, 6, 4097, 128, 128, "alibi", fp32_dot="tf32"))

@@ -272,3 +272,28 @@ def test_planted_slowdown_switch_changes_no_result(monkeypatch):
     monkeypatch.setenv("LIGHTNING_BENCH_PLANTED_SLOWDOWN", "2")
     with pytest.raises(ValueError, match="PLANTED_SLOWDOWN"):
         lightning_attn(q, k, v, sl, block_n=16)
+
+
+# ---------------------------------------------------------------- head dims above 128 (≤ 128-wide chunks)
+@pytest.mark.parametrize("d,e", [(160, 192), (256, 48), (48, 256), (136, 130)])
+@pytest.mark.parametrize("layout", ["bhnd", "bnhd"])
+def test_wide_heads_match_reference_with_states(d, e, layout):
+    n, h = 37, 2
+    q, k, v, s0 = _inputs(1, h, n, d, e, torch.float32, layout, seed=d + e)
+    sl = decay_slopes(h).to(DEVICE)
+    o, ht = lightning_attn(q, k, v, sl, layout=layout, initial_state=s0, output_final_state=True, block_n=16)
+    assert o.shape[-1] == e and ht.shape == (1, h, d, e)
+    do, dht = torch.randn_like(o), torch.randn_like(ht)
+    grads = torch.autograd.grad((o, ht), (q, k, v, s0), (do, dht))
+    r = [x.detach().double().requires_grad_() for x in (q, k, v, s0)]
+    o_r, ht_r = lightning_attn_reference(*r[:3], sl, layout=layout, initial_state=r[3], output_final_state=True)
+    g_r = torch.autograd.grad((o_r, ht_r), r, (do.double(), dht.double()))
+    assert rel(o, o_r) <= 1e-5 and rel(ht, ht_r) <= 1e-5
+    for name, a, b in zip(("dq", "dk", "dv", "d_initial_state"), grads, g_r):
+        assert a.shape == b.shape and rel(a, b) <= 1e-5, name
+
+
+def test_head_dim_above_256_is_rejected_with_the_rule():
+    q = torch.randn(1, 1, 8, 272, device=DEVICE)
+    with pytest.raises(ValueError, match=r"head_dim must be between 16 and 256"):
+        lightning_attn(q, q, q)

@@ -32,7 +32,7 @@ TOL = {  # (o, grads), shared docs §6
 DTYPE_IDS = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 CPU_DTYPES = [torch.float32, torch.float16]
 BLOCK = 32
-MIN_DIM, MAX_DIM = _validate.MIN_HEAD_DIM, _validate.MAX_HEAD_DIM
+MIN_DIM, MAX_DIM = _validate.MIN_HEAD_DIM, _validate.KERNEL_MAX_DIM  # LA1 has no wide-head chunking
 NAMES = ("o", "dq", "dk", "dv")
 
 

@@ -26,7 +26,8 @@ def _availability() -> tuple[bool, str]:
 
 def _prepare(case: Case, inputs: Inputs) -> Prepared:
     from ..kernels import kernel_impl_name, lightning_attn1
-    from ..kernels._validate import MAX_HEAD_DIM, MIN_HEAD_DIM
+    from ..kernels._validate import KERNEL_MAX_DIM as MAX_HEAD_DIM
+    from ..kernels._validate import MIN_HEAD_DIM
 
     for name, dim in (("head_dim", case.head_dim), ("value_dim", case.value_dim)):
         if not MIN_HEAD_DIM <= dim <= MAX_HEAD_DIM:

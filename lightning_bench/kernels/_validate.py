@@ -10,7 +10,8 @@ import torch
 LAYOUTS = ("bhnd", "bnhd")
 DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 MIN_HEAD_DIM = 16
-MAX_HEAD_DIM = 128  # 256 compiles but faults on the H200 (triton 3.6); see docs/perf-notes.md
+KERNEL_MAX_DIM = 128  # widest tile one program takes; 256 compiled but faulted on the H200 (triton 3.6)
+MAX_HEAD_DIM = 256  # wider heads run as ≤ 128-wide chunks (lightning_attn2.kernel._wide)
 
 
 def interpreter_enabled() -> bool:
@@ -18,7 +19,7 @@ def interpreter_enabled() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-def canonical_shapes(q, k, v, layout: str, dtypes=DTYPES, dim_range=(MIN_HEAD_DIM, MAX_HEAD_DIM)
+def canonical_shapes(q, k, v, layout: str, dtypes=DTYPES, dim_range=(MIN_HEAD_DIM, KERNEL_MAX_DIM)
                      ) -> tuple[int, int, int, int, int]:
     """Validate q, k, v and return (batch, heads, seq_len, head_dim, value_dim)."""
     if layout not in LAYOUTS:

@@ -31,7 +31,15 @@ from .._common import empty as _empty
 from .._common import pow2 as _pow2
 from .._common import prec as _prec
 from .._common import strides as _strides
-from .._validate import canonical_shapes, canonical_slopes, check_kernel_device, interpreter_enabled
+from .._validate import (
+    KERNEL_MAX_DIM,
+    MAX_HEAD_DIM,
+    MIN_HEAD_DIM,
+    canonical_shapes,
+    canonical_slopes,
+    check_kernel_device,
+    interpreter_enabled,
+)
 
 BLOCK_N = 64  # rows per block B (shared docs §2: B = 64 balances intra FLOPs against sequential steps)
 
@@ -785,7 +793,7 @@ def lightning_attn(
 
     Dtypes: bf16 (tensor-core dots, fp32 accumulation and state), fp16 (fp16 dots between inputs; TF32 dots against
     the fp32 state and score tiles, so nothing overflows where the output is representable) or fp32 (IEEE dots).
-    seq_len ≥ 1; 16 ≤ head_dim, value_dim ≤ 128.
+    seq_len ≥ 1; 16 ≤ head_dim, value_dim ≤ 256 (above 128 as ≤ 128-wide chunks, see ``_wide``).
 
     Returns:
         o with v's dtype, ``[batch, heads, seq_len, value_dim]`` (or the "bnhd" equivalent); with
@@ -796,12 +804,15 @@ def lightning_attn(
             a non-CUDA tensor without ``TRITON_INTERPRET=1``, bad slopes, a bad initial_state, bad block_n.
         TypeError: arguments that are not tensors.
     """
-    b, h, n, d, e = canonical_shapes(q, k, v, layout)
+    b, h, n, d, e = canonical_shapes(q, k, v, layout, dim_range=(MIN_HEAD_DIM, MAX_HEAD_DIM))
     check_kernel_device(q)
     if block_n not in (16, 32, 64, 128):
         raise ValueError(f"block_n must be one of 16, 32, 64, 128, got {block_n}")
     if fp32_dot not in FP32_DOTS:
         raise ValueError(f"fp32_dot must be one of {FP32_DOTS}, got {fp32_dot!r}")
+    if d > KERNEL_MAX_DIM or e > KERNEL_MAX_DIM:
+        return _wide(q, k, v, slopes, layout, initial_state, output_final_state, cu_seqlens, fp32_dot, seq_split,
+                     block_n, b, h, d, e)
     if torch.compiler.is_compiling():
         # traced by torch.compile: shape/dtype/device checks only (value checks would read device memory, a graph
         # break), then the custom op
@@ -821,6 +832,42 @@ def lightning_attn(
     o, ht = _LightningAttn2.apply(q, k, v, s, s0, layout, block_n, bool(output_final_state), cu, fp32_dot,
                                   seq_split)
     return (o, ht) if output_final_state else o
+
+
+def _chunks(dim: int) -> list[tuple[int, int]]:
+    """Split a head dim into ⌈dim/128⌉ near-equal chunks (each ≥ 16 since 128 < dim ≤ 256 gives ≥ 64)."""
+    parts = -(-dim // KERNEL_MAX_DIM)
+    edges = [round(i * dim / parts) for i in range(parts + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _wide(q, k, v, slopes, layout, initial_state, output_final_state, cu_seqlens, fp32_dot, seq_split, block_n,
+          b, h, d, e):
+    """head_dim or value_dim above 128: O = Σ_c (Q_c K_cᵀ ⊙ M) V over ≤ 128-wide head-dim chunks c (QKᵀ is a sum over
+    d), computed per ≤ 128-wide value-dim chunk (o's columns are independent); the state splits into the matching
+    [d_c, e_c] blocks, each carried by its own call. Chunk outputs are summed in fp32. Differentiable through
+    autograd (slices, sums and concatenations of differentiable calls); no copies of q, k, v (strided views)."""
+    nseq = b if cu_seqlens is None else cu_seqlens.numel() - 1
+    if initial_state is not None:
+        initial_state = canonical_state(initial_state, nseq, h, d, e, q.device)
+    o_cols, ht_cols = [], []
+    for e0, e1 in _chunks(e):
+        acc, ht_rows = None, []
+        for d0, d1 in _chunks(d):
+            s0 = None if initial_state is None else initial_state[:, :, d0:d1, e0:e1]
+            out = lightning_attn(q[..., d0:d1], k[..., d0:d1], v[..., e0:e1], slopes, layout=layout,
+                                 initial_state=s0, output_final_state=output_final_state, cu_seqlens=cu_seqlens,
+                                 fp32_dot=fp32_dot, seq_split=seq_split, block_n=block_n)
+            o_c, ht_c = out if output_final_state else (out, None)
+            acc = o_c.float() if acc is None else acc + o_c.float()
+            ht_rows.append(ht_c)
+        o_cols.append(acc.to(q.dtype))
+        if output_final_state:
+            ht_cols.append(torch.cat(ht_rows, dim=2))
+    o = torch.cat(o_cols, dim=-1) if len(o_cols) > 1 else o_cols[0]
+    if output_final_state:
+        return o, torch.cat(ht_cols, dim=3)
+    return o
 
 
 def canonical_cu_seqlens(cu_seqlens, batch: int, seq_len: int, device, check_values: bool = True):
