@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Optional, Tuple  # explicit forms for torch.library's schema inference (torch 2.4+)
 
 import torch
 import triton
@@ -671,64 +672,79 @@ class _LightningAttn2(torch.autograd.Function):
 _EMPTY = (0,)
 
 
-@torch.library.custom_op("lightning_bench::la2_fwd", mutates_args=())
-def _la2_fwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, slopes: torch.Tensor | None,
-                s0: torch.Tensor | None, cu: torch.Tensor | None, layout: str, block_n: int,
-                want_ht: bool, fp32_dot: str) -> tuple[torch.Tensor, torch.Tensor]:
-    o, ht = _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu, fp32_dot)
-    return o, (ht if ht is not None else q.new_empty(_EMPTY, dtype=torch.float32))
+def _register_custom_ops() -> bool:
+    """Define the custom ops; returns False (the compile path then uses the autograd.Function) where this torch
+    lacks torch.library.custom_op or rejects the schema, so an old or unusual torch never breaks the import."""
+    global _la2_fwd_op, _la2_bwd_op
+    @torch.library.custom_op("lightning_bench::la2_fwd", mutates_args=())
+    def _la2_fwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, slopes: Optional[torch.Tensor],
+                    s0: Optional[torch.Tensor], cu: Optional[torch.Tensor], layout: str, block_n: int,
+                    want_ht: bool, fp32_dot: str) -> Tuple[torch.Tensor, torch.Tensor]:
+        o, ht = _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu, fp32_dot)
+        return o, (ht if ht is not None else q.new_empty(_EMPTY, dtype=torch.float32))
 
 
-@_la2_fwd_op.register_fake
-def _la2_fwd_fake(q, k, v, slopes, s0, cu, layout, block_n, want_ht, fp32_dot):
-    b, h, n, d, e = _dims(q, v, layout)
-    nseq = b if cu is None else cu.shape[0] - 1
-    o = q.new_empty((b, h, n, e) if layout == "bhnd" else (b, n, h, e))
-    ht = q.new_empty((nseq, h, d, e) if want_ht else _EMPTY, dtype=torch.float32)
-    return o, ht
+    @_la2_fwd_op.register_fake
+    def _la2_fwd_fake(q, k, v, slopes, s0, cu, layout, block_n, want_ht, fp32_dot):
+        b, h, n, d, e = _dims(q, v, layout)
+        nseq = b if cu is None else cu.shape[0] - 1
+        o = q.new_empty((b, h, n, e) if layout == "bhnd" else (b, n, h, e))
+        ht = q.new_empty((nseq, h, d, e) if want_ht else _EMPTY, dtype=torch.float32)
+        return o, ht
 
 
-@torch.library.custom_op("lightning_bench::la2_bwd", mutates_args=())
-def _la2_bwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, do: torch.Tensor, slopes: torch.Tensor | None,
-                s0: torch.Tensor | None, dht: torch.Tensor | None, cu: torch.Tensor | None, layout: str,
-                block_n: int, want_ds0: bool, fp32_dot: str
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu, fp32_dot)
-    return dq, dk, dv, (ds0 if ds0 is not None else q.new_empty(_EMPTY, dtype=torch.float32))
+    @torch.library.custom_op("lightning_bench::la2_bwd", mutates_args=())
+    def _la2_bwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, do: torch.Tensor, slopes: Optional[torch.Tensor],
+                    s0: Optional[torch.Tensor], dht: Optional[torch.Tensor], cu: Optional[torch.Tensor], layout: str,
+                    block_n: int, want_ds0: bool, fp32_dot: str
+                    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu, fp32_dot)
+        return dq, dk, dv, (ds0 if ds0 is not None else q.new_empty(_EMPTY, dtype=torch.float32))
 
 
-@_la2_bwd_op.register_fake
-def _la2_bwd_fake(q, k, v, do, slopes, s0, dht, cu, layout, block_n, want_ds0, fp32_dot):
-    b, h, n, d, e = _dims(q, v, layout)
-    nseq = b if cu is None else cu.shape[0] - 1
-    ds0 = q.new_empty((nseq, h, d, e) if want_ds0 else _EMPTY, dtype=torch.float32)
-    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), ds0
+    @_la2_bwd_op.register_fake
+    def _la2_bwd_fake(q, k, v, do, slopes, s0, dht, cu, layout, block_n, want_ds0, fp32_dot):
+        b, h, n, d, e = _dims(q, v, layout)
+        nseq = b if cu is None else cu.shape[0] - 1
+        ds0 = q.new_empty((nseq, h, d, e) if want_ds0 else _EMPTY, dtype=torch.float32)
+        return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), ds0
 
 
-def _dims(q, v, layout):
-    if layout == "bhnd":
-        b, h, n, d = q.shape
-    else:
-        b, n, h, d = q.shape
-    return b, h, n, d, v.shape[-1]
+    def _dims(q, v, layout):
+        if layout == "bhnd":
+            b, h, n, d = q.shape
+        else:
+            b, n, h, d = q.shape
+        return b, h, n, d, v.shape[-1]
 
 
-def _op_setup_context(ctx, inputs, output):
-    q, k, v, slopes, s0, cu, layout, block_n, want_ht, fp32_dot = inputs
-    ctx.save_for_backward(q, k, v, slopes, s0, cu)
-    ctx.layout, ctx.block_n, ctx.want_ht, ctx.fp32_dot = layout, block_n, want_ht, fp32_dot
+    def _op_setup_context(ctx, inputs, output):
+        q, k, v, slopes, s0, cu, layout, block_n, want_ht, fp32_dot = inputs
+        ctx.save_for_backward(q, k, v, slopes, s0, cu)
+        ctx.layout, ctx.block_n, ctx.want_ht, ctx.fp32_dot = layout, block_n, want_ht, fp32_dot
 
 
-def _op_backward(ctx, do, dht):
-    q, k, v, slopes, s0, cu = ctx.saved_tensors
-    dht_arg = dht.float().contiguous() if (ctx.want_ht and dht is not None) else None
-    want_ds0 = s0 is not None and ctx.needs_input_grad[4]
-    dq, dk, dv, ds0 = _la2_bwd_op(q, k, v, do, slopes, s0, dht_arg, cu, ctx.layout, ctx.block_n, want_ds0,
-                                  ctx.fp32_dot)
-    return dq, dk, dv, None, (ds0 if want_ds0 else None), None, None, None, None, None
+    def _op_backward(ctx, do, dht):
+        q, k, v, slopes, s0, cu = ctx.saved_tensors
+        dht_arg = dht.float().contiguous() if (ctx.want_ht and dht is not None) else None
+        want_ds0 = s0 is not None and ctx.needs_input_grad[4]
+        dq, dk, dv, ds0 = _la2_bwd_op(q, k, v, do, slopes, s0, dht_arg, cu, ctx.layout, ctx.block_n, want_ds0,
+                                      ctx.fp32_dot)
+        return dq, dk, dv, None, (ds0 if want_ds0 else None), None, None, None, None, None
 
 
-_la2_fwd_op.register_autograd(_op_backward, setup_context=_op_setup_context)
+    _la2_fwd_op.register_autograd(_op_backward, setup_context=_op_setup_context)
+    return True
+
+
+try:
+    _HAS_CUSTOM_OPS = _register_custom_ops()
+except Exception as _ex:  # pragma: no cover - depends on the torch build
+    import warnings as _warnings
+
+    _warnings.warn(f"lightning_bench: torch.library custom ops not registered ({_ex}); torch.compile will trace the "
+                   "autograd.Function instead", stacklevel=1)
+    _HAS_CUSTOM_OPS = False
 
 
 def canonical_state(state, b: int, h: int, d: int, e: int, device, name: str = "initial_state"):
@@ -813,7 +829,7 @@ def lightning_attn(
     if d > KERNEL_MAX_DIM or e > KERNEL_MAX_DIM:
         return _wide(q, k, v, slopes, layout, initial_state, output_final_state, cu_seqlens, fp32_dot, seq_split,
                      block_n, b, h, d, e)
-    if torch.compiler.is_compiling():
+    if _HAS_CUSTOM_OPS and torch.compiler.is_compiling():
         # traced by torch.compile: shape/dtype/device checks only (value checks would read device memory, a graph
         # break), then the custom op
         s = canonical_slopes(slopes, h, q.device, check_values=False)
