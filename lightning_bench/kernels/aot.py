@@ -1,0 +1,146 @@
+"""Ahead-of-time compilation of every Triton kernel variant for a GPU target, without a GPU.
+
+``python -m lightning_bench.kernels.aot [--arch 90]`` compiles each kernel with the constexpr combinations and launch
+parameters the wrappers use (bf16/fp16/fp32/tf32, decay on/off, states, varlen, sequence split, head dims 64/128)
+down to a cubin for the given compute capability, using the installed Triton's bundled ptxas. It catches compile
+errors, out-of-resource shared-memory sizes and Triton-version incompatibilities on a CPU-only machine (CI, or with
+another Triton on PYTHONPATH, e.g. the GPU's version). It does not run anything: correctness stays with the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+import triton
+
+H100_SMEM = 232448  # bytes of shared memory per block on sm_90 (the H200 reported this limit)
+_FP32_PTRS = {"SLOPES", "S0", "HT", "SEG_END", "SEG_R", "DHT", "DS0"}
+_DATA_PTRS = {"Q", "K", "V", "O", "DO", "DQ", "DK", "DV"}
+
+
+@dataclass
+class Variant:
+    kernel: object
+    dtype: str  # "bf16", "fp16", "fp32"
+    constexprs: dict
+    num_warps: int
+    num_stages: int
+
+    @property
+    def name(self) -> str:
+        flags = ",".join(f"{k}={v}" for k, v in self.constexprs.items() if not k.startswith("BLOCK"))
+        blocks = "x".join(str(self.constexprs[k]) for k in ("BLOCK_N", "BLOCK_D", "BLOCK_E") if k in self.constexprs)
+        return f"{self.kernel.__name__}[{self.dtype} {blocks} {flags} w{self.num_warps}s{self.num_stages}]"
+
+
+def _signature(kernel, dtype: str, constexprs: dict) -> dict:
+    sig = {}
+    for p in kernel.arg_names:
+        if p in constexprs:
+            sig[p] = "constexpr"
+        elif p in _FP32_PTRS:
+            sig[p] = "*fp32"
+        elif p in _DATA_PTRS:
+            sig[p] = f"*{dtype}"
+        elif p == "CU":
+            sig[p] = "*i32"
+        elif p[0] == "s":  # strides
+            sig[p] = "i64"
+        else:  # H, N, D, E, SEG, NSEG, N_ARG
+            sig[p] = "i32"
+    return sig
+
+
+def variants(quick: bool = False) -> list[Variant]:
+    """Every variant the wrappers launch (head dims 64 and 128), or with ``quick`` one of each kernel and precision
+    path at head dim 128 (what CI compiles)."""
+    from .lightning_attn1 import kernel as k1
+    from .lightning_attn2 import kernel as k2
+
+    out = []
+    precs = {"bf16": (torch.bfloat16, "ieee"), "fp16": (torch.float16, "ieee"), "fp32": (torch.float32, "ieee"),
+             "tf32": (torch.float32, "tf32")}
+    for dim in ((128,) if quick else (64, 128)):
+        cfg = k2._Config(dim, dim, k2.BLOCK_N)
+        launch = dict(num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+        for label, (dt, fp32_dot) in precs.items():
+            dtype = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}[dt]
+            prec = k2._prec(dt, fp32_dot)
+            for decay in (False, True):
+                base = dict(HAS_DECAY=decay, PREC=prec, BLOCK_N=cfg.block_n)
+                for states, varlen, split in ((False, False, False), (True, False, True), (True, True, False)):
+                    if label in ("fp16", "fp32", "tf32") and (states or not decay) and (dim == 64 or quick):
+                        continue  # keep the matrix small: the precision paths do not depend on these flags
+                    if quick and label == "bf16" and not decay:
+                        continue
+                    out.append(Variant(k2._la2_fwd_kernel, dtype, dict(
+                        base, IS_VARLEN=varlen, HAS_S0=states, STORE_HT=states, SPLIT=split, BLOCK_D=cfg.bd,
+                        BLOCK_E=cfg.fwd_be), **launch))
+                    out.append(Variant(k2._la2_bwd_dq_kernel, dtype, dict(
+                        base, IS_VARLEN=varlen, HAS_S0=states, SPLIT=split, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be),
+                        **launch))
+                    out.append(Variant(k2._la2_bwd_dk_kernel, dtype, dict(
+                        base, IS_VARLEN=varlen, HAS_DHT=states, SPLIT=split, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be),
+                        **launch))
+                    out.append(Variant(k2._la2_bwd_dv_kernel, dtype, dict(
+                        base, IS_VARLEN=varlen, HAS_DHT=states, STORE_DS0=states, SPLIT=split, BLOCK_D=cfg.bd,
+                        BLOCK_E=cfg.bwd_be), **launch))
+                if quick and label != "bf16":
+                    continue
+                out.append(Variant(k2._la2_fwd_seg_end_kernel, dtype, dict(
+                    base, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be), **launch))
+                out.append(Variant(k2._la2_bwd_seg_r_kernel, dtype, dict(
+                    base, BLOCK_D=cfg.bd, BLOCK_E=cfg.bwd_be), **launch))
+        la1_dtypes = (("bf16", torch.bfloat16),) if quick else (("bf16", torch.bfloat16), ("fp16", torch.float16),
+                                                                 ("fp32", torch.float32))
+        for dtype, dt in la1_dtypes:
+            c1 = k1._Config(dim, dim, k1.BLOCK_N, dt)
+            l1 = dict(num_warps=c1.num_warps, num_stages=c1.num_stages)
+            b1 = dict(HAS_DECAY=True, PREC=k1._prec(dt), BLOCK_N=k1.BLOCK_N)
+            out.append(Variant(k1._la1_fwd_kernel, dtype, dict(b1, BLOCK_D=c1.bd, BLOCK_E=c1.be), **l1))
+            out.append(Variant(k1._la1_bwd_dq_kernel, dtype, dict(b1, BLOCK_E=c1.be, BLOCK_D=c1.bd), **l1))
+            out.append(Variant(k1._la1_bwd_dkdv_kernel, dtype, dict(b1, BLOCK_D=c1.bd, BLOCK_E=c1.be), **l1))
+    return out
+
+
+def compile_variant(v: Variant, arch: int = 90):
+    """Compile one variant to a cubin for ``sm_{arch}``; returns the compiled kernel (raises on failure)."""
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    src = ASTSource(fn=v.kernel, signature=_signature(v.kernel, v.dtype, v.constexprs), constexprs=v.constexprs)
+    return triton.compile(src, target=GPUTarget("cuda", arch, 32),
+                          options={"num_warps": v.num_warps, "num_stages": v.num_stages})
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", type=int, default=90, help="compute capability ×10 (90 = Hopper: H100/H200)")
+    ap.add_argument("--filter", default="", help="only kernels whose name contains this")
+    ap.add_argument("--quick", action="store_true", help="one variant per kernel and precision path (CI)")
+    args = ap.parse_args(argv)
+    fails = 0
+    vs = [v for v in variants(args.quick) if args.filter in v.kernel.__name__]
+    print(f"triton {triton.__version__}, sm_{args.arch}: {len(vs)} variants")
+    for v in vs:
+        t0 = time.perf_counter()
+        try:
+            k = compile_variant(v, args.arch)
+            smem = k.metadata.shared
+            ok = smem <= H100_SMEM
+            fails += not ok
+            print(f"{'OK ' if ok else 'BIG'} {v.name}: {smem} B shared, {time.perf_counter() - t0:.1f} s")
+        except Exception as ex:  # report and go on
+            fails += 1
+            msg = str(ex).strip().splitlines()
+            print(f"ERR {v.name}: {type(ex).__name__}: {msg[-1] if msg else ''}")
+    print(f"{len(vs) - fails}/{len(vs)} compiled within the sm_{args.arch} shared-memory limit")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
