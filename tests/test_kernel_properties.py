@@ -13,17 +13,7 @@ from lightning_bench.kernels import lightning_attn, lightning_attn_reference
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@pytest.fixture(autouse=True)
-def _poison_uninitialized_memory():
-    """torch.empty* returns NaN-filled memory, so any output row a kernel never writes shows up as NaN."""
-    import torch.utils.deterministic as det
-
-    prev, prev_fill = torch.are_deterministic_algorithms_enabled(), det.fill_uninitialized_memory
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    det.fill_uninitialized_memory = True
-    yield
-    torch.use_deterministic_algorithms(prev, warn_only=True)
-    det.fill_uninitialized_memory = prev_fill
+pytestmark = pytest.mark.usefixtures("nan_poison")  # fixture in conftest.py
 
 
 def rel(x, ref):

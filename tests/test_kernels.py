@@ -37,19 +37,7 @@ requires_cuda = pytest.mark.skipif(not CUDA, reason="needs CUDA (bf16 dots are u
 # helpers
 
 
-@pytest.fixture(autouse=True)
-def nan_poison():
-    """NaN-poison every ``torch.empty`` (shared docs §6): rows a kernel never writes read as NaN, not as stale zeros."""
-    prev_det = torch.are_deterministic_algorithms_enabled()
-    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    prev_fill = torch.utils.deterministic.fill_uninitialized_memory
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.utils.deterministic.fill_uninitialized_memory = True
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*deterministic.*")
-        yield
-    torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
-    torch.utils.deterministic.fill_uninitialized_memory = prev_fill
+pytestmark = pytest.mark.usefixtures("nan_poison")  # fixture in conftest.py
 
 
 def rel_l2(x: torch.Tensor, ref: torch.Tensor) -> float:
