@@ -150,3 +150,46 @@ def cuda_only() -> tuple[bool, str]:
     if not torch.cuda.is_available():
         return False, "needs a CUDA GPU (none visible)"
     return True, ""
+
+
+def our_triton_availability() -> tuple[bool, str]:
+    """Availability of our Triton kernels (la2, la1): a CUDA GPU, or the CPU interpreter with TRITON_INTERPRET=1."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("triton") is None:
+        return False, "triton is not installed"
+    if torch.cuda.is_available():
+        return True, ""
+    if os.environ.get("TRITON_INTERPRET", "0") == "1":
+        return True, "no CUDA: runs under the Triton CPU interpreter (correctness only, not a speed)"
+    return False, "no CUDA GPU and TRITON_INTERPRET is not 1"
+
+
+def check_our_triton_case(case: Case, inputs: Inputs, max_dim: int) -> None:
+    """Raise :class:`Unsupported` for a case our Triton kernels cannot run (head dims, bf16 under the interpreter)."""
+    from ..kernels._validate import MIN_HEAD_DIM
+
+    for name, dim in (("head_dim", case.head_dim), ("value_dim", case.value_dim)):
+        if not MIN_HEAD_DIM <= dim <= max_dim:
+            raise Unsupported(f"{name}={dim} outside the supported range {MIN_HEAD_DIM}..{max_dim}")
+    if case.dtype == "bf16" and not inputs.q.is_cuda:
+        raise Unsupported("bf16 under the Triton CPU interpreter: its bf16 dots return wrong values "
+                          "(triton 3.9, torch 2.13); use fp32 or fp16 on the CPU, bf16 on a GPU")
+
+
+def cuda_library_availability(module: str, install_hint: str, what: str, probe) -> tuple[bool, str]:
+    """Availability of an optional GPU library: installed (``module`` importable), a CUDA GPU, and ``probe()``
+    (the import the adapter needs) succeeding; otherwise the reason."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        return False, f"{install_hint} is not installed (pip install 'lightning-bench[{what}]')"
+    ok, why = cuda_only()
+    if not ok:
+        return False, f"{module}'s Triton kernels {why}"
+    try:
+        probe()
+    except Exception as ex:
+        return False, f"{module} import failed: {type(ex).__name__}: {ex}"
+    return True, ""

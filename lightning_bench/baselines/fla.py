@@ -7,22 +7,16 @@ exactly Lightning Attention's function (shared docs §1: ``scale=None`` would me
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 
-from .base import Case, Inputs, Prepared, Provider, cuda_only, leaf_bnhd, register
+from .base import Case, Inputs, Prepared, Provider, cuda_library_availability, leaf_bnhd, register
+
+
+def _probe() -> None:
+    from fla.ops.simple_gla import chunk_simple_gla  # noqa: F401
 
 
 def _availability() -> tuple[bool, str]:
-    if importlib.util.find_spec("fla") is None:
-        return False, "fla-core is not installed (pip install 'lightning-bench[fla]')"
-    ok, why = cuda_only()
-    if not ok:
-        return False, "fla's Triton kernels " + why
-    try:
-        from fla.ops.simple_gla import chunk_simple_gla  # noqa: F401
-    except Exception as ex:
-        return False, f"fla import failed: {type(ex).__name__}: {ex}"
-    return True, ""
+    return cuda_library_availability("fla", "fla-core", "fla", _probe)
 
 
 def _prepare(case: Case, inputs: Inputs) -> Prepared:

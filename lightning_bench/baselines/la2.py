@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
-import torch
-
-from .base import Case, Inputs, Prepared, Provider, Unsupported, leaf, register
-
-
-def _availability() -> tuple[bool, str]:
-    if importlib.util.find_spec("triton") is None:
-        return False, "triton is not installed"
-    if torch.cuda.is_available():
-        return True, ""
-    if os.environ.get("TRITON_INTERPRET", "0") == "1":
-        return True, "no CUDA: runs under the Triton CPU interpreter (correctness only, not a speed)"
-    return False, "no CUDA GPU and TRITON_INTERPRET is not 1"
+from .base import Case, Inputs, Prepared, Provider, check_our_triton_case, leaf, our_triton_availability, register
 
 
 def _prepare(case: Case, inputs: Inputs, seq_split=1) -> Prepared:
     from ..kernels import kernel_impl_name, lightning_attn
-    from ..kernels._validate import MAX_HEAD_DIM, MIN_HEAD_DIM
+    from ..kernels._validate import MAX_HEAD_DIM
 
-    for name, dim in (("head_dim", case.head_dim), ("value_dim", case.value_dim)):
-        if not MIN_HEAD_DIM <= dim <= MAX_HEAD_DIM:
-            raise Unsupported(f"{name}={dim} outside the supported range {MIN_HEAD_DIM}..{MAX_HEAD_DIM}")
-    if case.dtype == "bf16" and not inputs.q.is_cuda:
-        raise Unsupported("bf16 under the Triton CPU interpreter: its bf16 dots return wrong values "
-                          "(triton 3.9, torch 2.13); use fp32 or fp16 on the CPU, bf16 on a GPU")
+    check_our_triton_case(case, inputs, MAX_HEAD_DIM)
     q, k, v = leaf(inputs.q), leaf(inputs.k), leaf(inputs.v)
     slopes = inputs.slopes
     return Prepared(
@@ -47,7 +27,7 @@ PROVIDER = register(
         family="linear",
         flop_model="la2_chunk",
         description="ours: Lightning Attention-2 Triton kernels (fwd Alg. 1, bwd Alg. 2)",
-        availability=_availability,
+        availability=our_triton_availability,
         prepare=_prepare,
     )
 )
@@ -59,7 +39,7 @@ SPLIT_PROVIDER = register(
         family="linear",
         flop_model="la2_chunk",
         description="ours with seq_split='auto': sequence segments in parallel (fwd and bwd) for small batch·heads",
-        availability=_availability,
+        availability=our_triton_availability,
         prepare=lambda case, inputs: _prepare(case, inputs, seq_split="auto"),
     )
 )

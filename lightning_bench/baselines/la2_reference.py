@@ -8,22 +8,16 @@ Without decay the interface's ``s=None`` path raises ``UnboundLocalError`` for h
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 
-from .base import Case, Inputs, Prepared, Provider, Unsupported, cuda_only, leaf, register
+from .base import Case, Inputs, Prepared, Provider, Unsupported, cuda_library_availability, leaf, register
+
+
+def _probe() -> None:
+    import lightning_attn.ops  # noqa: F401
 
 
 def _availability() -> tuple[bool, str]:
-    if importlib.util.find_spec("lightning_attn") is None:
-        return False, "lightning-attn is not installed (pip install 'lightning-bench[reference]')"
-    ok, why = cuda_only()
-    if not ok:
-        return False, "the reference's Triton kernels " + why
-    try:
-        import lightning_attn.ops  # noqa: F401
-    except Exception as ex:
-        return False, f"lightning_attn import failed: {type(ex).__name__}: {ex}"
-    return True, ""
+    return cuda_library_availability("lightning_attn", "lightning-attn", "reference", _probe)
 
 
 def _prepare(case: Case, inputs: Inputs) -> Prepared:
