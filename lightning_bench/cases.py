@@ -25,6 +25,9 @@ class SweepSpec:
     modes: list[str] = field(default_factory=lambda: ["fwd", "fwd_bwd"])
     providers: list[str] | None = None  # None: all registered
     description: str = ""
+    # further grids swept with the same providers and modes: each dict replaces some of the fields above
+    # (e.g. [{"batch": [8], "head_dim": [64]}]), so one preset can hold shapes that are not a single product
+    parts: list[dict] = field(default_factory=list)
 
     def validate(self) -> None:
         for name in ("seq_len", "batch", "heads", "head_dim"):
@@ -49,6 +52,17 @@ class SweepSpec:
 
     def cases(self) -> list[Case]:
         self.validate()
+        out = []
+        grids = [self] + [replace(self, parts=[], **part) for part in self.parts]
+        for g in grids[1:]:
+            g.validate()
+        for g in grids:
+            for c in g._grid():
+                if c not in out:
+                    out.append(c)
+        return out
+
+    def _grid(self) -> list[Case]:
         out = []
         for b, h, d, e, dt, dec, n in itertools.product(self.batch, self.heads, self.head_dim, self.value_dim,
                                                           self.dtype, self.decay, self.seq_len):
@@ -87,6 +101,16 @@ PRESETS: dict[str, SweepSpec] = {
     # one wave of 132 SMs) and batch 8 × heads 16 (128); head_dim 64 and 128 compile different block configurations.
     # Long sequences on purpose: la2 calls under ~0.7 ms are launch-bound and 15–25 % noisy on the H200 (IQR/median of
     # the committed paper run), too noisy to see 10 %; these cells take ~0.1–15 ms (35–100 samples each).
+    # issue #4's target table: small batch·heads (b2 h16, 32 (batch, head) pairs for 132 SMs) from 1K to 128K tokens,
+    # plus the large-batch training shape (b8 h16 = 128 pairs, head_dim 64); our kernel, fla, the OpenNLPLab reference
+    # and the two softmax kernels it must beat from 2K up. About 5 minutes on an H200 (fla autotunes once per shape).
+    "perf": SweepSpec(
+        seq_len=_pow2(1024, 131072), batch=[2], heads=[16], head_dim=[128], modes=["fwd", "fwd_bwd"],
+        providers=["la2", "fla", "la2_reference", "flash_attn2", "sdpa_cudnn"],
+        parts=[{"batch": [8], "head_dim": [64], "seq_len": [4096, 16384, 65536]}],
+        description="performance targets: b2 h16 d128 bf16 ALiBi, seq_len 1K..128K, and b8 h16 d64 at 4K/16K/64K; "
+                    "la2, fla, OpenNLPLab, SDPA flash (FA2), SDPA cuDNN; fwd and fwd_bwd",
+    ),
     "gate": SweepSpec(
         seq_len=[32768, 65536], batch=[2, 8], heads=[16], head_dim=[64, 128], dtype=["bf16"],
         decay=["alibi"], modes=["fwd", "fwd_bwd"], providers=["la2"],

@@ -32,7 +32,7 @@ def main():
 
 
 @main.command()
-@click.option("--preset", type=click.Choice(["default", "quick", "paper", "gate", "cpu"]), default=None,
+@click.option("--preset", type=click.Choice(["default", "quick", "paper", "perf", "gate", "cpu"]), default=None,
               help="Starting configuration; options below override its fields. default: 'default' on a GPU "
                    "(batch 2, heads 16, head_dim 128, bf16, seq_len 1K..16K), 'cpu' without CUDA. "
                    "'paper' = batch 4, heads 32, head_dim 128, bf16, seq_len 512..32768, fwd/bwd/fwd_bwd "
@@ -106,7 +106,7 @@ def sweep(preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes, deca
     if on_cpu:
         console.print("[yellow]No CUDA device found: CPU sweep "
                       f"(preset '{name}'). CPU timings only; our Triton kernels run under the interpreter.[/yellow]")
-        if name in ("default", "quick", "paper", "gate"):
+        if name in ("default", "quick", "paper", "perf", "gate"):
             console.print(f"[yellow]Preset '{name}' is sized for a GPU: under the CPU interpreter it can take hours; "
                           "the 'cpu' preset (the default without CUDA) is sized for this machine.[/yellow]")
     overridden = []
@@ -119,6 +119,8 @@ def sweep(preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes, deca
             overridden.append(field)
     if overridden:
         spec.description = f"preset '{name}' with {', '.join(overridden)} from the command line"
+        if set(overridden) - {"modes", "providers"}:
+            spec.parts = []  # a shape given on the command line replaces the preset's extra grids
     try:
         spec.validate()
         if spec.providers:
@@ -356,13 +358,23 @@ def verify(out_dir, quick):
         "%Y%m%dT%H%M%SZ")))
     out.mkdir(parents=True, exist_ok=True)
 
+    done: list = []
+
     def progress(case, rows):
         mine = [r for r in rows if r.case is case]
         bad = [r for r in mine if not r.passed]
         console.print(f"{'PASS' if not bad else 'FAIL'} {case.name}: "
                       + ", ".join(f"{r.tensor} {r.rel_l2:.1e}" for r in mine[:6]), highlight=False, markup=False)
+        done[:] = rows
+        rows_to_frame(rows).to_csv(out / "verify.csv", index=False)  # kept if the run is interrupted
 
-    rows = run_verify(quick=quick, progress=progress)
+    try:
+        rows = run_verify(quick=quick, progress=progress)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]Interrupted: {len(done)} tensor checks kept in {out}/verify.csv[/yellow]")
+        rows = list(done)
+        if not rows:
+            sys.exit(130)
     df = rows_to_frame(rows)
     df.to_csv(out / "verify.csv", index=False)
     (out / "verify.md").write_text(to_markdown(df) + "\n")

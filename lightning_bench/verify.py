@@ -42,6 +42,7 @@ class VerifyCase:
     varlen: tuple = ()
     kind: str = "random"
     fp32_dot: str = "ieee"
+    seq_split: object = 1  # lightning_attn's seq_split (1, an int, or "auto")
 
     @property
     def tol(self) -> tuple[float, float]:
@@ -113,6 +114,8 @@ def default_cases(device: torch.device, quick: bool = False) -> list[VerifyCase]
         cases.append(VerifyCase(f"{dt}-dims-256", dt, 1, 4, 2049, 256, 256, "alibi", "bnhd", states=True))
         cases.append(VerifyCase(f"{dt}-states", dt, 2, 4, 3001, 64, 128, "alibi", states=True))
         cases.append(VerifyCase(f"{dt}-varlen", dt, 1, 4, 5000, 128, 64, "alibi", varlen=(1, 999, 0, 2500, 1500)))
+        cases.append(VerifyCase(f"{dt}-split-auto-states", dt, 1, 4, 20001, 128, 128, "alibi", states=True,
+                                seq_split="auto"))
     cases.append(VerifyCase("fp32-tf32-alibi-n4097", "fp32", 2, 6, 4097, 128, 128, "alibi", fp32_dot="tf32"))
     if quick:
         return cases
@@ -120,6 +123,8 @@ def default_cases(device: torch.device, quick: bool = False) -> list[VerifyCase]
         cases.append(VerifyCase(f"bf16-long-n{n}", "bf16", 1, 4, n, 128, 128, "alibi"))
     cases.append(VerifyCase("bf16-long-nodecay-n131073", "bf16", 1, 2, 131073, 128, 128, "none"))
     cases.append(VerifyCase("bf16-long-n262145", "bf16", 1, 2, 262145, 128, 128, "alibi"))
+    cases.append(VerifyCase("bf16-long-split-auto-n131073", "bf16", 2, 16, 131073, 128, 128, "alibi",
+                            seq_split="auto"))
     # > 2^31 elements per tensor (64-bit offsets): 64 heads × 262,208 tokens × 128 = 2,148,007,936 elements
     cases.append(VerifyCase("bf16-huge-2^31", "bf16", 1, 64, 262208, 128, 128, "alibi", kind="closed"))
     return cases
@@ -208,7 +213,7 @@ def _run_random(case: VerifyCase, device) -> list[VerifyRow]:
     s0 = (torch.randn(nseq, h, d, e, device=device, generator=g).requires_grad_() if case.states else None)
     t0 = time.perf_counter()
     out = lightning_attn(q, k, v, sl, layout=case.layout, initial_state=s0, output_final_state=case.states,
-                         cu_seqlens=cu, fp32_dot=case.fp32_dot)
+                         cu_seqlens=cu, fp32_dot=case.fp32_dot, seq_split=case.seq_split)
     o, ht = out if case.states else (out, None)
     do = torch.randn(o.shape, device=device, generator=g).to(dt)
     leaves = [q, k, v] + ([s0] if case.states else [])
@@ -290,6 +295,7 @@ def rows_to_frame(rows: list[VerifyRow]):
         "case": r.case.name, "dtype": r.case.dtype + ("/tf32" if r.case.fp32_dot == "tf32" else ""), "batch": r.case.batch, "heads": r.case.heads,
         "seq_len": r.case.seq_len, "head_dim": r.case.head_dim, "value_dim": r.case.value_dim,
         "decay": r.case.decay, "layout": r.case.layout, "states": r.case.states, "varlen": bool(r.case.varlen),
+        "seq_split": str(r.case.seq_split),
         "elements": r.case.elements, "tensor": r.tensor, "rel_l2": r.rel_l2, "worst_head_rel_l2": r.worst_head_rel_l2,
         "tol": r.tol, "pass": r.passed, "fla_rel_l2": r.fla_rel_l2, "seconds": r.seconds, "note": r.note,
     } for r in rows])

@@ -18,7 +18,7 @@ import torch
 import triton
 
 H100_SMEM = 232448  # bytes of shared memory per block on sm_90 (the H200 reported this limit)
-_FP32_PTRS = {"SLOPES", "S0", "HT", "SEG_END", "SEG_R", "DHT", "DS0"}
+_FP32_PTRS = {"SLOPES", "S0", "HT", "SEG_END", "SEG_R", "DHT", "DS0", "BUF", "INIT"}
 _DATA_PTRS = {"Q", "K", "V", "O", "DO", "DQ", "DK", "DV"}
 
 
@@ -66,7 +66,8 @@ def variants(quick: bool = False) -> list[Variant]:
              "tf32": (torch.float32, "tf32")}
     for dim in ((128,) if quick else (64, 128)):
         cfg = k2._Config(dim, dim, k2.BLOCK_N)
-        launch = dict(num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+        launch = dict(num_warps=cfg.fwd_warps, num_stages=cfg.fwd_stages)
+        blaunch = dict(num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages)
         for label, (dt, fp32_dot) in precs.items():
             dtype = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}[dt]
             prec = k2._prec(dt, fp32_dot)
@@ -82,19 +83,24 @@ def variants(quick: bool = False) -> list[Variant]:
                         BLOCK_E=cfg.fwd_be), **launch))
                     out.append(Variant(k2._la2_bwd_dq_kernel, dtype, dict(
                         base, IS_VARLEN=varlen, HAS_S0=states, SPLIT=split, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be),
-                        **launch))
+                        **blaunch))
                     out.append(Variant(k2._la2_bwd_dk_kernel, dtype, dict(
                         base, IS_VARLEN=varlen, HAS_DHT=states, SPLIT=split, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be),
-                        **launch))
+                        **blaunch))
                     out.append(Variant(k2._la2_bwd_dv_kernel, dtype, dict(
                         base, IS_VARLEN=varlen, HAS_DHT=states, STORE_DS0=states, SPLIT=split, BLOCK_D=cfg.bd,
-                        BLOCK_E=cfg.bwd_be), **launch))
+                        BLOCK_E=cfg.bwd_be), **blaunch))
                 if quick and label != "bf16":
                     continue
                 out.append(Variant(k2._la2_fwd_seg_end_kernel, dtype, dict(
                     base, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be), **launch))
                 out.append(Variant(k2._la2_bwd_seg_r_kernel, dtype, dict(
-                    base, BLOCK_D=cfg.bd, BLOCK_E=cfg.bwd_be), **launch))
+                    base, BLOCK_D=cfg.bd, BLOCK_E=cfg.bwd_be), **blaunch))
+                if label == "bf16":  # the state scan works on fp32 states only: one set of variants per dim
+                    for init, reverse in ((False, False), (True, True)):
+                        out.append(Variant(k2._la2_state_scan_kernel, "fp32", dict(
+                            HAS_DECAY=decay, HAS_INIT=init, REVERSE=reverse, BLOCK_D=min(32, cfg.bd),
+                            BLOCK_E=min(32, cfg.be)), num_warps=2, num_stages=1))
         la1_dtypes = (("bf16", torch.bfloat16),) if quick else (("bf16", torch.bfloat16), ("fp16", torch.float16),
                                                                  ("fp32", torch.float32))
         for dtype, dt in la1_dtypes:

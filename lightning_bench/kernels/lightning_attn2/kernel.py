@@ -16,6 +16,8 @@ seq_len is a runtime argument (no recompilation per length); offsets into q/k/v/
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import os
 from typing import Optional, Tuple  # explicit forms for torch.library's schema inference (torch 2.4+)
@@ -76,9 +78,10 @@ def _la2_fwd_kernel(
     SPLIT: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
-    """Algorithm 1. With SPLIT, program axis 2 is a segment p of SEG rows (a multiple of BLOCK_N): its entering state
-    is combined from the segments before it, S_in[p] = λ^(pSEG)·S0 + Σ_{j<p} λ^((p−1−j)SEG)·E_j, where E_j is segment j's
-    local end state written by ``_la2_fwd_seg_end_kernel`` (sequence split inside one GPU, shared docs §4)."""
+    """Algorithm 1. With SPLIT, program axis 2 is a segment p of SEG rows (a multiple of BLOCK_N) that starts from
+    S_in[p] = λ^(pSEG)·S0 + Σ_{j<p} λ^((p−1−j)SEG)·E_j, read from SEG_END slot p: E_j is segment j's local end state
+    (``_la2_fwd_seg_end_kernel``), combined in place by ``_la2_state_scan_kernel`` (sequence split inside one GPU,
+    shared docs §4)."""
     pid_bh = tl.program_id(0)
     pid_e = tl.program_id(1)
     state_off = pid_bh.to(tl.int64) * D * E  # states are contiguous fp32 [batch (or sequence), heads, D, E]
@@ -116,14 +119,8 @@ def _la2_fwd_kernel(
         p = tl.program_id(2)
         first_block = p * (SEG // BLOCK_N)
         end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
-        if HAS_DECAY:
-            S = tl.exp(-slope * (p * SEG).to(tl.float32)) * S
-        for j in range(0, p):  # prefix combine of the earlier segments' local end states (exponents ≥ 0)
-            E_j = tl.load(SEG_END + (pid_bh.to(tl.int64) * NSEG + j) * D * E + s_ptrs, mask=s_mask, other=0.0)
-            if HAS_DECAY:
-                S += tl.exp(-slope * ((p - 1 - j) * SEG).to(tl.float32)) * E_j
-            else:
-                S += E_j
+        # S_in[p] (S0 included), combined by _la2_state_scan_kernel from the segments' local end states
+        S = tl.load(SEG_END + (pid_bh.to(tl.int64) * NSEG + p) * D * E + s_ptrs, mask=s_mask, other=0.0)
     else:
         first_block = 0
         end_block = tl.cdiv(N, BLOCK_N)
@@ -244,19 +241,12 @@ def _la2_bwd_dq_kernel(
     else:
         S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
-    if SPLIT:  # segment p: S_in[p] from S0 and the earlier segments' local end states (as in the forward)
+    if SPLIT:  # segment p: S_in[p] (S0 included) from the state scan, as in the forward
         p = tl.program_id(2)
         first_block = p * (SEG // BLOCK_N)
         end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
-        if HAS_DECAY:
-            S = tl.exp(-slope * (p * SEG).to(tl.float32)) * S
-        for j in range(0, p):
-            E_j = tl.load(SEG_END + (pid_bh.to(tl.int64) * NSEG + j) * D * E + offs_d[:, None] * E + offs_e[None, :],
-                          mask=mask_d[:, None] & mask_e[None, :], other=0.0)
-            if HAS_DECAY:
-                S += tl.exp(-slope * ((p - 1 - j) * SEG).to(tl.float32)) * E_j
-            else:
-                S += E_j
+        S = tl.load(SEG_END + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :],
+                    mask=mask_d[:, None] & mask_e[None, :], other=0.0)
     else:
         first_block = 0
         end_block = tl.cdiv(N, BLOCK_N)
@@ -323,20 +313,12 @@ def _la2_bwd_dk_kernel(
     else:
         R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
-    if SPLIT:  # segment p: R entering from the right = decayed final-state gradient + later segments' local R
+    if SPLIT:  # segment p: R_in[p] = decayed final-state gradient + later segments' local R (state scan)
         p = tl.program_id(2)
         first_block = p * (SEG // BLOCK_N)
         end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
-        end_row = tl.minimum((p + 1) * SEG, N)
-        if HAS_DECAY:
-            R = tl.exp(-slope * (N - end_row).to(tl.float32)) * R
-        for jj in range(p + 1, NSEG):
-            F_j = tl.load(SEG_R + (pid_bh.to(tl.int64) * NSEG + jj) * D * E + offs_d[:, None] * E + offs_e[None, :],
-                          mask=mask_d[:, None] & mask_e[None, :], other=0.0)
-            if HAS_DECAY:
-                R += tl.exp(-slope * ((jj - p - 1) * SEG).to(tl.float32)) * F_j
-            else:
-                R += F_j
+        R = tl.load(SEG_R + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :],
+                    mask=mask_d[:, None] & mask_e[None, :], other=0.0)
     else:
         first_block = 0
         end_block = tl.cdiv(N, BLOCK_N)
@@ -406,20 +388,12 @@ def _la2_bwd_dv_kernel(
     else:
         R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
-    if SPLIT:  # segment p: R entering from the right = decayed final-state gradient + later segments' local R
+    if SPLIT:  # segment p: R_in[p] = decayed final-state gradient + later segments' local R (state scan)
         p = tl.program_id(2)
         first_block = p * (SEG // BLOCK_N)
         end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
-        end_row = tl.minimum((p + 1) * SEG, N)
-        if HAS_DECAY:
-            R = tl.exp(-slope * (N - end_row).to(tl.float32)) * R
-        for jj in range(p + 1, NSEG):
-            F_j = tl.load(SEG_R + (pid_bh.to(tl.int64) * NSEG + jj) * D * E + offs_d[:, None] * E + offs_e[None, :],
-                          mask=mask_d[:, None] & mask_e[None, :], other=0.0)
-            if HAS_DECAY:
-                R += tl.exp(-slope * ((jj - p - 1) * SEG).to(tl.float32)) * F_j
-            else:
-                R += F_j
+        R = tl.load(SEG_R + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :],
+                    mask=mask_d[:, None] & mask_e[None, :], other=0.0)
     else:
         first_block = 0
         end_block = tl.cdiv(N, BLOCK_N)
@@ -497,33 +471,135 @@ def _la2_bwd_seg_r_kernel(
              mask=mask_d[:, None] & mask_e[None, :])
 
 
+@triton.jit
+def _la2_state_scan_kernel(
+    BUF, INIT, SLOPES,
+    H, N, D, E, SEG, NSEG,
+    HAS_DECAY: tl.constexpr, HAS_INIT: tl.constexpr, REVERSE: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
+):
+    """In-place combine of per-segment local states (fp32 [batch·heads, NSEG, D, E]), O(NSEG) per (b, h, tile).
+
+    Forward (prefix): slot p holds E_p for p < NSEG−1; on exit slot p holds the state entering segment p,
+    S_in[p] = λ^(pSEG)·S0 + Σ_{j<p} λ^((p−1−j)SEG)·E_j.
+    REVERSE (suffix, sweep R): slot p holds F_p for p ≥ 1; on exit slot p holds
+    R_in[p] = λ^(N−end_p)·dHT + Σ_{j>p} λ^((j−p−1)SEG)·F_j, end_p = min((p+1)SEG, N).
+    All decay exponents are ≥ 0 (shared docs §3)."""
+    pid_bh = tl.program_id(0)
+    offs_d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_e = tl.program_id(2) * BLOCK_E + tl.arange(0, BLOCK_E)
+    mask = (offs_d < D)[:, None] & (offs_e < E)[None, :]
+    ptrs = offs_d[:, None] * E + offs_e[None, :]
+    if HAS_INIT:
+        run = tl.load(INIT + pid_bh.to(tl.int64) * D * E + ptrs, mask=mask, other=0.0)
+    else:
+        run = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
+    lam_seg = 1.0
+    lam_last = 1.0
+    if HAS_DECAY:
+        slope = tl.load(SLOPES + pid_bh % H)
+        lam_seg = tl.exp(-slope * (SEG * 1.0))
+        lam_last = tl.exp(-slope * ((N - (NSEG - 1) * SEG) * 1.0))
+    base = BUF + pid_bh.to(tl.int64) * NSEG * D * E
+    for j in range(0, NSEG):
+        if REVERSE:
+            p = NSEG - 1 - j
+            has = p >= 1
+            dec = tl.where(p == NSEG - 1, lam_last, lam_seg)
+        else:
+            p = j
+            has = p < NSEG - 1
+            dec = lam_seg
+        tmp = tl.load(base + p * D * E + ptrs, mask=mask, other=0.0)
+        tmp = tl.where(has, tmp, 0.0)  # the slot without a local state holds garbage: never add it
+        tl.store(base + p * D * E + ptrs, run, mask=mask)
+        run = dec * run + tmp
+
+
+# Launch-parameter overrides for tuning (tools/tune_la2.py, `launch_config`); empty in normal use.
+_OVERRIDES: contextvars.ContextVar[dict] = contextvars.ContextVar("la2_launch_overrides", default={})
+TUNABLE = ("block_n", "fwd_be", "fwd_warps", "fwd_stages", "bwd_bd", "bwd_be", "bwd_warps", "bwd_stages",
+           "split_programs", "split_min_blocks")
+
+
+@contextlib.contextmanager
+def launch_config(**overrides):
+    """Override launch parameters inside a ``with`` block (for tuning; see ``_Config`` for the fields).
+
+    Raises:
+        ValueError: an unknown field name.
+    """
+    bad = set(overrides) - set(TUNABLE)
+    if bad:
+        raise ValueError(f"launch_config: unknown field(s) {sorted(bad)}; allowed: {TUNABLE}")
+    token = _OVERRIDES.set({**_OVERRIDES.get(), **overrides})
+    try:
+        yield
+    finally:
+        _OVERRIDES.reset(token)
+
+
 class _Config:
-    """Launch parameters for one (head_dim, value_dim, dtype); seq_len is never part of it."""
+    """Launch parameters for one (head_dim, value_dim, dtype); seq_len is never part of it.
+
+    block_n: rows per block; fwd_be: value-dim tile of the forward (and the segment-end kernel); bwd_bd: head-dim
+    tile of the dQ/dK sweeps (which carry S/R[d_tile, :]); bwd_be: value-dim tile of the dV sweep (R[:, e_tile]);
+    *_warps/*_stages: Triton launch options; split_programs / split_min_blocks: what seq_split="auto" aims for.
+    """
 
     def __init__(self, d: int, e: int, block_n: int):
-        self.block_n = block_n
         self.bd = _pow2(d)
         self.be = _pow2(e)
+        self.block_n = block_n
         # forward: value-dim tiles of ≤ 64 columns, keeping the fp32 state at ≤ 8192 elements per program
         self.fwd_be = min(self.be, 64, max(16, 8192 // self.bd))
         # backward: dQ/dK carry S/R[d_tile, :] (full e), dV carries R[:, e_tile] (full d)
         self.bwd_bd = min(self.bd, max(16, 8192 // self.be), 64)
         self.bwd_be = min(self.be, max(16, 8192 // self.bd), 64)
-        self.num_warps = 4 if max(self.bd, self.be) <= 128 else 8
+        self.fwd_warps = self.bwd_warps = 4 if max(self.bd, self.be) <= 128 else 8
         # head dims above 128: one pipeline stage keeps the 64 × 256 tiles within 227 KiB of shared memory
-        self.num_stages = 2 if max(self.bd, self.be) <= 128 else 1
+        self.fwd_stages = self.bwd_stages = 2 if max(self.bd, self.be) <= 128 else 1
+        self.split_programs = 264  # ~2 programs per SM of a 132-SM GPU
+        self.split_min_blocks = 8
+        for name, value in _OVERRIDES.get().items():
+            setattr(self, name, value)
+        self.fwd_be = min(self.fwd_be, self.be)
+        self.bwd_bd = min(self.bwd_bd, self.bd)
+        self.bwd_be = min(self.bwd_be, self.be)
+        # names used by the AOT compile check (the forward's)
+        self.num_warps, self.num_stages = self.fwd_warps, self.fwd_stages
+
+    def describe(self) -> str:
+        """A compact record of the choice, e.g. ``B64 fwd e64 w4 s2 | bwd d64 e64 w4 s2``."""
+        return (f"B{self.block_n} fwd e{self.fwd_be} w{self.fwd_warps} s{self.fwd_stages} | "
+                f"bwd d{self.bwd_bd} e{self.bwd_be} w{self.bwd_warps} s{self.bwd_stages}")
 
 
-def seq_split_segments(seq_split, batch_heads: int, e_tiles: int, seq_len: int, block_n: int) -> int:
-    """Number of sequence segments for the forward: an int ≥ 1, or "auto" (enough programs for ~2 per SM of a
-    132-SM GPU, keeping ≥ 8 blocks per segment; shared docs §4)."""
+def seq_split_segments(seq_split, batch_heads: int, e_tiles: int, seq_len: int, block_n: int,
+                       programs: int = 264, min_blocks: int = 8) -> int:
+    """Number of sequence segments: an int ≥ 1, or "auto" (about ``programs`` programs in all, ~2 per SM of a
+    132-SM GPU by default, keeping ≥ ``min_blocks`` blocks per segment; shared docs §4).
+
+    Raises:
+        ValueError: seq_split neither "auto" nor an integer ≥ 1.
+    """
     n_blocks = triton.cdiv(seq_len, block_n)
     if seq_split == "auto":
-        want = triton.cdiv(264, max(1, batch_heads * e_tiles))
-        return max(1, min(want, n_blocks // 8, 64))
-    if not isinstance(seq_split, int) or seq_split < 1:
+        want = triton.cdiv(programs, max(1, batch_heads * e_tiles))
+        return max(1, min(want, n_blocks // min_blocks, 1024))
+    if isinstance(seq_split, bool) or not isinstance(seq_split, int) or seq_split < 1:
         raise ValueError(f"seq_split must be an integer ≥ 1 or 'auto', got {seq_split!r}")
     return max(1, min(seq_split, n_blocks))
+
+
+def _scan_states(buf, init, slopes, h, n, d, e, seg, nseg, reverse, q):
+    """Launch the in-place prefix/suffix state combine over the segment buffer (see ``_la2_state_scan_kernel``)."""
+    sb_d, sb_e = min(32, _pow2(d)), min(32, _pow2(e))
+    _la2_state_scan_kernel[(buf.shape[0], triton.cdiv(d, sb_d), triton.cdiv(e, sb_e))](
+        buf, init if init is not None else q, slopes if slopes is not None else q, h, n, d, e, seg, nseg,
+        HAS_DECAY=slopes is not None, HAS_INIT=init is not None, REVERSE=reverse, BLOCK_D=sb_d, BLOCK_E=sb_e,
+        num_warps=2,
+    )
 
 
 def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1):
@@ -533,28 +609,31 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
     nseq = b if cu is None else cu.numel() - 1
     ht = torch.empty(nseq, h, d, e, dtype=torch.float32, device=q.device) if want_ht else None
     e_tiles = triton.cdiv(e, cfg.fwd_be)
-    nseg = 1 if cu is not None else seq_split_segments(seq_split, b * h, e_tiles, n, block_n)
-    seg = triton.cdiv(triton.cdiv(n, nseg), block_n) * block_n  # rows per segment, a multiple of the block
+    nseg = 1 if cu is not None else seq_split_segments(seq_split, b * h, e_tiles, n, cfg.block_n, cfg.split_programs,
+                                                        cfg.split_min_blocks)
+    seg = triton.cdiv(triton.cdiv(n, nseg), cfg.block_n) * cfg.block_n  # rows per segment, a multiple of the block
     nseg = triton.cdiv(n, seg)
-    seg_end = q
+    seg_buf = q
     if nseg > 1:
-        seg_end = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
+        # local end states E_p of segments 0..P−2, then the prefix combine into S_in[p] (in place)
+        seg_buf = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
         _la2_fwd_seg_end_kernel[(b * h, e_tiles, nseg - 1)](
-            k, v, slopes if slopes is not None else q, seg_end,
+            k, v, slopes if slopes is not None else q, seg_buf,
             *_strides(k, layout), *_strides(v, layout), h, n, d, e, seg, nseg,
             HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot),
-            BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps,
-            num_stages=cfg.num_stages,
+            BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.fwd_warps,
+            num_stages=cfg.fwd_stages,
         )
+        _scan_states(seg_buf, s0, slopes, h, n, d, e, seg, nseg, False, q)
     grid = (nseq * h, e_tiles, nseg)
     _la2_fwd_kernel[grid](
         q, k, v, o, slopes if slopes is not None else q, s0 if s0 is not None else q, ht if ht is not None else q,
-        seg_end,
+        seg_buf,
         *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(o, layout),
         h, n, d, e, cu if cu is not None else q, seg, nseg,
         HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot), IS_VARLEN=cu is not None, HAS_S0=s0 is not None,
         STORE_HT=want_ht, SPLIT=nseg > 1,
-        BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.fwd_warps, num_stages=cfg.fwd_stages,
     )
     if cu is None:
         _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e)
@@ -586,7 +665,7 @@ def _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e):
         *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(scratch, layout),
         h, rows, d, e, q, rows, 1,
         HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), IS_VARLEN=False, HAS_S0=False, STORE_HT=False, SPLIT=False,
-        BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.fwd_warps, num_stages=cfg.fwd_stages,
     )
 
 
@@ -600,14 +679,15 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
     ds0 = torch.empty(nseq, h, d, e, dtype=torch.float32, device=q.device) if want_ds0 else None
     sl = slopes if slopes is not None else q
     common = dict(HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot), IS_VARLEN=cu is not None, BLOCK_N=cfg.block_n,
-                  num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+                  num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages)
     cu_arg = cu if cu is not None else q
     sq, sk, sv, sdo = _strides(q, layout), _strides(k, layout), _strides(v, layout), _strides(do, layout)
     nd = triton.cdiv(d, cfg.bwd_bd)
     ne = triton.cdiv(e, cfg.bwd_be)
-    # sequence split (same segments as the forward would use): local end states E_p for sweep F, local R F_p for R
-    nseg = 1 if cu is not None else seq_split_segments(seq_split, b * h, min(nd, ne), n, block_n)
-    seg = triton.cdiv(triton.cdiv(n, nseg), block_n) * block_n
+    # sequence split: local end states E_p → S_in[p] for sweep F, local R F_p → R_in[p] for sweep R (state scans)
+    nseg = 1 if cu is not None else seq_split_segments(seq_split, b * h, min(nd, ne), n, cfg.block_n,
+                                                        cfg.split_programs, cfg.split_min_blocks)
+    seg = triton.cdiv(triton.cdiv(n, nseg), cfg.block_n) * cfg.block_n
     nseg = triton.cdiv(n, seg)
     seg_end = seg_r = q
     if nseg > 1:
@@ -616,14 +696,16 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
         _la2_fwd_seg_end_kernel[(b * h, e_tiles, nseg - 1)](
             k, v, sl, seg_end, *sk, *sv, h, n, d, e, seg, nseg,
             HAS_DECAY=slopes is not None, PREC=common["PREC"], BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd,
-            BLOCK_E=cfg.fwd_be, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+            BLOCK_E=cfg.fwd_be, num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages,
         )
+        _scan_states(seg_end, s0, slopes, h, n, d, e, seg, nseg, False, q)
         seg_r = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
         _la2_bwd_seg_r_kernel[(b * h, ne, nseg - 1)](
             q, do, sl, seg_r, *sq, *sdo, h, n, d, e, seg, nseg,
             HAS_DECAY=slopes is not None, PREC=common["PREC"], BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd,
-            BLOCK_E=cfg.bwd_be, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+            BLOCK_E=cfg.bwd_be, num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages,
         )
+        _scan_states(seg_r, dht, slopes, h, n, d, e, seg, nseg, True, q)
     common["SPLIT"] = nseg > 1
     _la2_bwd_dq_kernel[(nseq * h, nd, nseg)](
         k, v, do, dq, sl, s0 if s0 is not None else q, seg_end, *sk, *sv, *sdo, *_strides(dq, layout), h, n, d, e,
