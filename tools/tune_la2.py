@@ -45,9 +45,14 @@ def bwd_configs(quick=False):
     return out
 
 
-def _inputs(b, h, n, d, dtype=torch.bfloat16, device="cuda", seed=0):
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: a dry run of the script under the interpreter
+
+
+def _inputs(b, h, n, d, dtype=None, device=None, seed=0):
     from lightning_bench.kernels.slopes import decay_slopes
 
+    device = device or DEVICE
+    dtype = dtype or (torch.bfloat16 if device == "cuda" else torch.float32)
     g = torch.Generator(device=device).manual_seed(seed)
     q, k, v = (torch.randn(b, h, n, d, device=device, generator=g, dtype=torch.float32).to(dtype) * 0.5
                for _ in range(3))
@@ -81,10 +86,21 @@ def _compile_worker(args):
                 for split in (1, 2):
                     f, b = _calls(q, k, v, do, sl, split)
                     (f if kind == "fwd" else b)()
-            torch.cuda.synchronize()
+            if DEVICE == "cuda":
+                torch.cuda.synchronize()
         except Exception as ex:  # out of shared memory / registers: the config is skipped
             fails.append((kind, cfg, f"{type(ex).__name__}: {str(ex).splitlines()[0][:160]}"))
     return fails
+
+
+def _bench(fn):
+    if DEVICE == "cuda":
+        import triton.testing
+
+        return triton.testing.do_bench(fn, warmup=10, rep=40, return_mode="median")
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1e3
 
 
 def main(argv=None):
@@ -121,8 +137,6 @@ def main(argv=None):
     print(f"compiled {len(todo)} configs × {len(dims)} dims in {time.time() - t0:.0f} s "
           f"({len(bad)} failed)", flush=True)
 
-    import triton.testing
-
     from lightning_bench.kernels.lightning_attn2 import kernel as k2
 
     rows = []
@@ -145,8 +159,7 @@ def main(argv=None):
                             continue
                         f, bw = _calls(q, k, v, do, sl, split)
                         try:
-                            ms = triton.testing.do_bench(f if kind == "fwd" else bw, warmup=10, rep=40,
-                                                         return_mode="median")
+                            ms = _bench(f if kind == "fwd" else bw)
                         except Exception as ex:
                             print(f"fail {kind} {cfg} split={split}: {str(ex).splitlines()[0][:120]}", flush=True)
                             continue
@@ -155,7 +168,8 @@ def main(argv=None):
                         rows.append(row)
                 fh.flush()
             del q, k, v, do
-            torch.cuda.empty_cache()
+            if DEVICE == "cuda":
+                torch.cuda.empty_cache()
     print(f"timed {len(rows)} rows in {time.time() - t0:.0f} s total", flush=True)
     import pandas as pd
 
