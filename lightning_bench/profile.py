@@ -66,7 +66,7 @@ EXPECTED_KERNELS: dict[str, dict[str, tuple[str, ...]]] = {
         "bwd": (r"^_la2_bwd_dq_kernel" + _TRITON_TAIL, r"^_la2_bwd_dk_kernel" + _TRITON_TAIL,
                 r"^_la2_bwd_dv_kernel" + _TRITON_TAIL),
     },
-    "la2_split": {  # ours with the forward sequence split: the segment-end kernel runs when P > 1
+    "la2_unsplit": {  # ours with seq_split=1 (la2 adds the segment-end and state-scan kernels when P > 1)
         "fwd": (r"^_la2_fwd_kernel" + _TRITON_TAIL,),
         "bwd": (r"^_la2_bwd_dq_kernel" + _TRITON_TAIL, r"^_la2_bwd_dk_kernel" + _TRITON_TAIL,
                 r"^_la2_bwd_dv_kernel" + _TRITON_TAIL),

@@ -25,24 +25,31 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-FWD_GRID = dict(block_n=(64, 128), fwd_be=(64, 128), fwd_warps=(4, 8), fwd_stages=(1, 2, 3))
-BWD_GRID = dict(block_n=(64, 128), bwd_tile=(32, 64, 128), bwd_warps=(4, 8), bwd_stages=(1, 2, 3))
-SPLITS = (1, 4, 8, 16, 32, 64)
-
-
-def fwd_configs(quick=False):
-    grid = dict(FWD_GRID, fwd_stages=(2,)) if quick else FWD_GRID
-    return [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())]
-
-
-def bwd_configs(quick=False):
-    grid = dict(BWD_GRID, bwd_stages=(2,)) if quick else BWD_GRID
-    out = []
-    for vals in itertools.product(*grid.values()):
-        c = dict(zip(grid, vals))
-        t = c.pop("bwd_tile")
-        out.append(dict(c, bwd_bd=t, bwd_be=t))
-    return out
+# Candidates: the built-in default first, then the leaders of a 60-config × 7-split grid run at b2 h16 n8192 d128
+# (results/h200/tune/grid-n8192/: that run shared its GPU host with compile workers, so only the ranking was used).
+FWD_CANDS = [
+    dict(block_n=64, fwd_be=64, fwd_warps=4, fwd_stages=2),
+    dict(block_n=64, fwd_be=64, fwd_warps=4, fwd_stages=3),
+    dict(block_n=64, fwd_be=64, fwd_warps=4, fwd_stages=1),
+    dict(block_n=64, fwd_be=128, fwd_warps=8, fwd_stages=3),
+    dict(block_n=64, fwd_be=128, fwd_warps=8, fwd_stages=2),
+    dict(block_n=64, fwd_be=128, fwd_warps=4, fwd_stages=1),
+    dict(block_n=128, fwd_be=128, fwd_warps=8, fwd_stages=2),
+    dict(block_n=128, fwd_be=64, fwd_warps=8, fwd_stages=2),
+]
+BWD_CANDS = [
+    dict(bwd_block_n=64, bwd_bd=64, bwd_be=64, bwd_warps=4, bwd_stages=2),
+    dict(bwd_block_n=64, bwd_bd=64, bwd_be=64, bwd_warps=4, bwd_stages=3),
+    dict(bwd_block_n=64, bwd_bd=128, bwd_be=128, bwd_warps=8, bwd_stages=3),
+    dict(bwd_block_n=64, bwd_bd=128, bwd_be=128, bwd_warps=8, bwd_stages=2),
+    dict(bwd_block_n=64, bwd_bd=32, bwd_be=32, bwd_warps=4, bwd_stages=3),
+    dict(bwd_block_n=64, bwd_bd=64, bwd_be=64, bwd_warps=8, bwd_stages=3),
+    dict(bwd_block_n=128, bwd_bd=64, bwd_be=64, bwd_warps=8, bwd_stages=2),
+    dict(bwd_block_n=128, bwd_bd=32, bwd_be=32, bwd_warps=8, bwd_stages=3),
+]
+SPLITS = (1, 2, 4, 8, 16, 32, 64)
+POLICY_PROGRAMS = (64, 132, 264, 528, 1056, 2112, 4224)
+POLICY_MIN_BLOCKS = (2, 4, 8, 16, 32)
 
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: a dry run of the script under the interpreter
@@ -73,19 +80,20 @@ def _calls(q, k, v, do, sl, split):
 
 
 def _compile_worker(args):
-    """Compile (by launching once on a tiny input) every variant of the given configs; returns failures."""
-    device, items, d = args
+    """Compile (by launching once at the tuning shape's batch/heads/dims, n = 8192) every variant of the given configs
+    and splits, with the same integer specialisations as the timed calls; returns the failures."""
+    device, items, (b, h, d), splits = args
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", str(device))
     from lightning_bench.kernels.lightning_attn2 import kernel as k2
 
     fails = []
+    q, k, v, do, sl = _inputs(b, h, 8192 if DEVICE == "cuda" else 512, d)
     for kind, cfg in items:
         try:
             with k2.launch_config(**cfg):
-                q, k, v, do, sl = _inputs(1, 2, 8 * cfg["block_n"], d)
-                for split in (1, 2):
-                    f, b = _calls(q, k, v, do, sl, split)
-                    (f if kind == "fwd" else b)()
+                for split in splits:
+                    f, bw = _calls(q, k, v, do, sl, split)
+                    (f if kind == "fwd" else bw)()
             if DEVICE == "cuda":
                 torch.cuda.synchronize()
         except Exception as ex:  # out of shared memory / registers: the config is skipped
@@ -103,59 +111,64 @@ def _bench(fn):
     return (time.perf_counter() - t) * 1e3
 
 
+def _policy_split(programs, min_blocks, bh_tiles, n, block_n):
+    n_blocks = -(-n // block_n)
+    return max(1, min(-(-programs // bh_tiles), n_blocks // min_blocks, 1024))
+
+
+def _nearest(p, measured):
+    import math
+
+    return min(measured, key=lambda m: abs(math.log(m) - math.log(p)))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--shapes", default="2x16x8192x128,2x16x65536x128", help="BxHxNxD, comma-separated")
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--workers", type=int, default=max(1, min(16, (os.cpu_count() or 2) - 2)))
-    ap.add_argument("--passes", default="fwd,bwd")
-    ap.add_argument("--splits", default=",".join(map(str, SPLITS)) + ",auto")
+    ap.add_argument("--shapes", default="2x16x16384x128,2x16x65536x128,8x16x16384x64,2x16x65536x64",
+                    help="BxHxNxD, comma-separated")
+    ap.add_argument("--workers", type=int, default=max(1, min(12, (os.cpu_count() or 2) // 2)))
+    ap.add_argument("--splits", default=",".join(map(str, SPLITS)))
+    ap.add_argument("--write", default=None, help="write the chosen launch table (JSON) here")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
-    passes = args.passes.split(",")
-    splits = [s if s == "auto" else int(s) for s in args.splits.split(",")]
-    dims = sorted({s[3] for s in shapes})
-    todo = []
-    if "fwd" in passes:
-        todo += [("fwd", c) for c in fwd_configs(args.quick)]
-    if "bwd" in passes:
-        todo += [("bwd", c) for c in bwd_configs(args.quick)]
-
+    splits = [int(s) for s in args.splits.split(",")]
+    todo = [("fwd", c) for c in FWD_CANDS] + [("bwd", c) for c in BWD_CANDS]
     t0 = time.time()
     dev = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]
     bad = set()
     ctx = mp.get_context("spawn")
-    with ctx.Pool(args.workers) as pool:
-        jobs = [(dev, todo[i::args.workers], d) for d in dims for i in range(args.workers)]
+    bhd = sorted({(b, h, d) for b, h, n, d in shapes})
+    jobs = [(dev, todo[i::args.workers], x, splits) for x in bhd for i in range(args.workers)]
+    with ctx.Pool(min(len(jobs), args.workers)) as pool:
         for fails in pool.imap_unordered(_compile_worker, jobs):
             for kind, cfg, why in fails:
                 bad.add((kind, tuple(sorted(cfg.items()))))
                 print(f"skip {kind} {cfg}: {why}", flush=True)
-    print(f"compiled {len(todo)} configs × {len(dims)} dims in {time.time() - t0:.0f} s "
+    print(f"compiled {len(todo)} configs × {len(bhd)} shapes × {len(splits)} splits in {time.time() - t0:.0f} s "
           f"({len(bad)} failed)", flush=True)
 
     from lightning_bench.kernels.lightning_attn2 import kernel as k2
+    from lightning_bench.kernels.lightning_attn2 import tuning
 
     rows = []
     with open(out / "tune.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["batch", "heads", "seq_len", "head_dim", "pass", "config", "seq_split", "segments", "ms",
-                    "tokens_per_s_M"])
+        cols = ["batch", "heads", "seq_len", "head_dim", "pass", "config", "cand", "seq_split", "segments", "ms",
+                "tokens_per_s_M"]
+        w.writerow(cols)
         for (b, h, n, d) in shapes:
             q, k, v, do, sl = _inputs(b, h, n, d)
-            for kind, cfg in todo:
+            for ci, (kind, cfg) in enumerate(todo):
                 if (kind, tuple(sorted(cfg.items()))) in bad:
                     continue
                 with k2.launch_config(**cfg):
                     c = k2._Config(d, d, 64)
                     for split in splits:
-                        e_tiles = -(-d // c.fwd_be) if kind == "fwd" else min(-(-d // c.bwd_bd), -(-d // c.bwd_be))
-                        nseg = k2.seq_split_segments(split, b * h, e_tiles, n, c.block_n, c.split_programs,
-                                                     c.split_min_blocks)
-                        if split != "auto" and split > 1 and nseg < split:
+                        bn = c.block_n if kind == "fwd" else c.bwd_block_n
+                        if split > -(-n // bn):
                             continue
                         f, bw = _calls(q, k, v, do, sl, split)
                         try:
@@ -163,7 +176,8 @@ def main(argv=None):
                         except Exception as ex:
                             print(f"fail {kind} {cfg} split={split}: {str(ex).splitlines()[0][:120]}", flush=True)
                             continue
-                        row = [b, h, n, d, kind, c.describe(), split, nseg, round(ms, 5), round(b * n / ms / 1e3, 2)]
+                        row = [b, h, n, d, kind, c.describe(), ci, split, split, round(ms, 5),
+                               round(b * n / ms / 1e3, 2)]
                         w.writerow(row)
                         rows.append(row)
                 fh.flush()
@@ -173,20 +187,65 @@ def main(argv=None):
     print(f"timed {len(rows)} rows in {time.time() - t0:.0f} s total", flush=True)
     import pandas as pd
 
-    df = pd.DataFrame(rows, columns=["batch", "heads", "seq_len", "head_dim", "pass", "config", "seq_split",
-                                     "segments", "ms", "tok_M"])
-    pd.set_option("display.width", 200)
-    pd.set_option("display.max_colwidth", 60)
-    for key, g in df.groupby(["batch", "heads", "seq_len", "head_dim", "pass"]):
-        print(f"\n== {key}: best 8 of {len(g)}")
-        print(g.sort_values("ms").head(8).to_string(index=False))
-    # per config: the sum of ms over shapes at its best split (a config that is good everywhere)
-    best = df.loc[df.groupby(["batch", "heads", "seq_len", "head_dim", "pass", "config"]).ms.idxmin()]
-    agg = best.groupby(["pass", "config"]).ms.sum().reset_index().sort_values(["pass", "ms"])
-    print("\n== configs by total ms over shapes (each at its best split)")
-    for kind, g in agg.groupby("pass"):
-        print(g.head(6).to_string(index=False))
-    agg.to_csv(out / "tune_summary.csv", index=False)
+    df = pd.DataFrame(rows, columns=cols)
+    pd.set_option("display.width", 220)
+    pd.set_option("display.max_colwidth", 90)
+    gpu = tuning.device_slug(torch.device("cuda")) if DEVICE == "cuda" else "cpu"
+    entries = {}
+    for d in sorted({s[3] for s in shapes}):
+        entry = {}
+        for kind in ("fwd", "bwd"):
+            g = df[(df.head_dim == d) & (df["pass"] == kind)]
+            if g.empty:
+                continue
+            best_per_shape = g.groupby(["batch", "heads", "seq_len"]).ms.min()
+            # each candidate at its best split per shape, scored by the geometric mean of (ms / best ms of the shape)
+            per = g.groupby(["cand", "batch", "heads", "seq_len"]).ms.min().reset_index()
+            per["ratio"] = [r.ms / best_per_shape[(r.batch, r.heads, r.seq_len)] for r in per.itertuples()]
+            import numpy as np
+
+            score = per.groupby("cand").ratio.apply(lambda x: float(np.exp(np.log(x).mean())))
+            score = score[per.groupby("cand").size() == len(best_per_shape)]  # measured at every shape
+            win = int(score.idxmin())
+            cfg = todo[win][1]
+            print(f"\n== d{d} {kind}: candidates by geometric-mean ratio to the best per shape")
+            print(score.sort_values().head(5).rename(lambda i: str(todo[i][1])).to_string())
+            gw = g[g.cand == win]
+            # the auto-split policy (programs, min_blocks) closest to the winner's measured best split per shape
+            with k2.launch_config(**cfg):
+                c = k2._Config(d, d, 64)
+            bn = c.block_n if kind == "fwd" else c.bwd_block_n
+            tiles = (-(-d // c.fwd_be)) if kind == "fwd" else min(-(-d // c.bwd_bd), -(-d // c.bwd_be))
+            best_pol, best_cost = None, float("inf")
+            for prog in POLICY_PROGRAMS:
+                for mb in POLICY_MIN_BLOCKS:
+                    cost = 0.0
+                    for (b, h, n), gs in gw.groupby(["batch", "heads", "seq_len"]):
+                        p = _policy_split(prog, mb, b * h * tiles, n, bn)
+                        m = _nearest(p, list(gs.seq_split))
+                        cost += float(gs[gs.seq_split == m].ms.iloc[0]) / float(gs.ms.min())
+                    if cost < best_cost - 1e-9:
+                        best_pol, best_cost = (prog, mb), cost
+            print(f"   winner {cfg}; auto split policy programs={best_pol[0]} min_blocks={best_pol[1]} "
+                  f"(mean ratio to the best split {best_cost / gw.groupby(['batch', 'heads', 'seq_len']).ngroups:.3f})")
+            print(gw.pivot_table(index=["batch", "heads", "seq_len"], columns="seq_split",
+                                 values="tokens_per_s_M").round(1).to_string())
+            entry.update(cfg)
+            if kind == "fwd":
+                entry["split_programs"], entry["split_min_blocks"] = best_pol
+            else:
+                entry["bwd_split_programs"] = best_pol[0]
+                entry["_bwd_split_min_blocks"] = best_pol[1]
+        entry["_source"] = f"tools/tune_la2.py on {gpu}, shapes {args.shapes}"
+        entries[tuning.key(gpu, torch.bfloat16, max(16, 1 << (d - 1).bit_length()),
+                           max(16, 1 << (d - 1).bit_length()))] = entry
+    import json
+
+    text = json.dumps({"entries": entries}, indent=1)
+    (out / "tuned.json").write_text(text + "\n")
+    if args.write:
+        Path(args.write).write_text(text + "\n")
+    print("\n" + text)
 
 
 if __name__ == "__main__":

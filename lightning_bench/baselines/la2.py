@@ -5,9 +5,10 @@ from __future__ import annotations
 from .base import Case, Inputs, Prepared, Provider, check_our_triton_case, leaf, our_triton_availability, register
 
 
-def _prepare(case: Case, inputs: Inputs, seq_split=1) -> Prepared:
+def _prepare(case: Case, inputs: Inputs, seq_split="auto") -> Prepared:
     from ..kernels import kernel_impl_name, lightning_attn
-    from ..kernels._validate import MAX_HEAD_DIM
+    from ..kernels._validate import KERNEL_MAX_DIM, MAX_HEAD_DIM
+    from ..kernels.lightning_attn2.kernel import describe_launch
 
     check_our_triton_case(case, inputs, MAX_HEAD_DIM)
     q, k, v = leaf(inputs.q), leaf(inputs.k), leaf(inputs.v)
@@ -16,7 +17,9 @@ def _prepare(case: Case, inputs: Inputs, seq_split=1) -> Prepared:
         forward=lambda: lightning_attn(q, k, v, slopes, seq_split=seq_split),
         leaves=[q, k, v],
         grad_out=inputs.do,
-        impl=f"lightning_bench {kernel_impl_name()} (bhnd" + ("" if seq_split == 1 else f", seq_split={seq_split}") + ")",
+        impl=f"lightning_bench {kernel_impl_name()} (bhnd, seq_split={seq_split}"
+             + (f"; {describe_launch(case.head_dim, case.value_dim, inputs.q.dtype, inputs.q.device)}"
+                if max(case.head_dim, case.value_dim) <= KERNEL_MAX_DIM else "") + ")",
         layout="bhnd",
     )
 
@@ -26,20 +29,20 @@ PROVIDER = register(
         name="la2",
         family="linear",
         flop_model="la2_chunk",
-        description="ours: Lightning Attention-2 Triton kernels (fwd Alg. 1, bwd Alg. 2)",
+        description="ours: Lightning Attention-2 Triton kernels (fwd Alg. 1, bwd Alg. 2; seq_split='auto')",
         availability=our_triton_availability,
         prepare=_prepare,
     )
 )
 
 
-SPLIT_PROVIDER = register(
+UNSPLIT_PROVIDER = register(
     Provider(
-        name="la2_split",
+        name="la2_unsplit",
         family="linear",
         flop_model="la2_chunk",
-        description="ours with seq_split='auto': sequence segments in parallel (fwd and bwd) for small batch·heads",
+        description="ours with seq_split=1 (ablation): one program per (batch·head, tile), no sequence segments",
         availability=our_triton_availability,
-        prepare=lambda case, inputs: _prepare(case, inputs, seq_split="auto"),
+        prepare=lambda case, inputs: _prepare(case, inputs, seq_split=1),
     )
 )

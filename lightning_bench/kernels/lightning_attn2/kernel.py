@@ -27,6 +27,7 @@ import triton
 import triton.language as tl
 
 from .._common import FP32_DOTS
+from . import tuning as _tuning
 from .._common import dot_in as _dot
 from .._common import dot_wa as _dot_wa
 from .._common import dot_wb as _dot_wb
@@ -518,8 +519,8 @@ def _la2_state_scan_kernel(
 
 # Launch-parameter overrides for tuning (tools/tune_la2.py, `launch_config`); empty in normal use.
 _OVERRIDES: contextvars.ContextVar[dict] = contextvars.ContextVar("la2_launch_overrides", default={})
-TUNABLE = ("block_n", "fwd_be", "fwd_warps", "fwd_stages", "bwd_bd", "bwd_be", "bwd_warps", "bwd_stages",
-           "split_programs", "split_min_blocks")
+TUNABLE = ("block_n", "fwd_be", "fwd_warps", "fwd_stages", "bwd_block_n", "bwd_bd", "bwd_be", "bwd_warps",
+           "bwd_stages", "split_programs", "bwd_split_programs", "split_min_blocks")
 
 
 @contextlib.contextmanager
@@ -547,7 +548,7 @@ class _Config:
     *_warps/*_stages: Triton launch options; split_programs / split_min_blocks: what seq_split="auto" aims for.
     """
 
-    def __init__(self, d: int, e: int, block_n: int):
+    def __init__(self, d: int, e: int, block_n: int, like: torch.Tensor | None = None):
         self.bd = _pow2(d)
         self.be = _pow2(e)
         self.block_n = block_n
@@ -560,9 +561,21 @@ class _Config:
         # head dims above 128: one pipeline stage keeps the 64 × 256 tiles within 227 KiB of shared memory
         self.fwd_stages = self.bwd_stages = 2 if max(self.bd, self.be) <= 128 else 1
         self.split_programs = 264  # ~2 programs per SM of a 132-SM GPU
+        self.bwd_split_programs = None  # None: as the forward
         self.split_min_blocks = 8
+        self.bwd_block_n = None  # None: as the forward
+        self.tuned = False
+        if like is not None and block_n == BLOCK_N:  # an explicit block_n (tests) keeps the built-in defaults
+            for name, value in _tuning.lookup(like.device, like.dtype, self.bd, self.be).items():
+                if name in TUNABLE:
+                    setattr(self, name, value)
+                    self.tuned = True
         for name, value in _OVERRIDES.get().items():
             setattr(self, name, value)
+        if self.bwd_block_n is None:
+            self.bwd_block_n = self.block_n
+        if self.bwd_split_programs is None:
+            self.bwd_split_programs = self.split_programs
         self.fwd_be = min(self.fwd_be, self.be)
         self.bwd_bd = min(self.bwd_bd, self.bd)
         self.bwd_be = min(self.bwd_be, self.be)
@@ -572,7 +585,15 @@ class _Config:
     def describe(self) -> str:
         """A compact record of the choice, e.g. ``B64 fwd e64 w4 s2 | bwd d64 e64 w4 s2``."""
         return (f"B{self.block_n} fwd e{self.fwd_be} w{self.fwd_warps} s{self.fwd_stages} | "
-                f"bwd d{self.bwd_bd} e{self.bwd_be} w{self.bwd_warps} s{self.bwd_stages}")
+                f"bwd B{self.bwd_block_n} d{self.bwd_bd} e{self.bwd_be} w{self.bwd_warps} s{self.bwd_stages} | "
+                f"split {self.split_programs}/{self.bwd_split_programs} programs, ≥{self.split_min_blocks} blocks"
+                + (" (tuned)" if self.tuned else ""))
+
+
+def describe_launch(head_dim: int, value_dim: int, dtype: torch.dtype, device) -> str:
+    """The launch parameters ``lightning_attn`` uses for these dims on this device (recorded per benchmark row)."""
+    like = torch.empty(0, dtype=dtype, device=device)
+    return _Config(head_dim, value_dim, BLOCK_N, like).describe()
 
 
 def seq_split_segments(seq_split, batch_heads: int, e_tiles: int, seq_len: int, block_n: int,
@@ -604,7 +625,7 @@ def _scan_states(buf, init, slopes, h, n, d, e, seg, nseg, reverse, q):
 
 def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1):
     b, h, n, d, e = canonical_shapes(q, k, v, layout)
-    cfg = _Config(d, e, block_n)
+    cfg = _Config(d, e, block_n, q)
     o = _empty(b, h, n, e, layout, q)
     nseq = b if cu is None else cu.numel() - 1
     ht = torch.empty(nseq, h, d, e, dtype=torch.float32, device=q.device) if want_ht else None
@@ -671,23 +692,23 @@ def _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e):
 
 def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1):
     b, h, n, d, e = canonical_shapes(q, k, v, layout)
-    cfg = _Config(d, e, block_n)
+    cfg = _Config(d, e, block_n, q)
     dq = _empty(b, h, n, d, layout, q)
     dk = _empty(b, h, n, d, layout, q)
     dv = _empty(b, h, n, e, layout, q)
     nseq = b if cu is None else cu.numel() - 1
     ds0 = torch.empty(nseq, h, d, e, dtype=torch.float32, device=q.device) if want_ds0 else None
     sl = slopes if slopes is not None else q
-    common = dict(HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot), IS_VARLEN=cu is not None, BLOCK_N=cfg.block_n,
+    common = dict(HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot), IS_VARLEN=cu is not None, BLOCK_N=cfg.bwd_block_n,
                   num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages)
     cu_arg = cu if cu is not None else q
     sq, sk, sv, sdo = _strides(q, layout), _strides(k, layout), _strides(v, layout), _strides(do, layout)
     nd = triton.cdiv(d, cfg.bwd_bd)
     ne = triton.cdiv(e, cfg.bwd_be)
     # sequence split: local end states E_p → S_in[p] for sweep F, local R F_p → R_in[p] for sweep R (state scans)
-    nseg = 1 if cu is not None else seq_split_segments(seq_split, b * h, min(nd, ne), n, cfg.block_n,
-                                                        cfg.split_programs, cfg.split_min_blocks)
-    seg = triton.cdiv(triton.cdiv(n, nseg), cfg.block_n) * cfg.block_n
+    nseg = 1 if cu is not None else seq_split_segments(seq_split, b * h, min(nd, ne), n, cfg.bwd_block_n,
+                                                        cfg.bwd_split_programs, cfg.split_min_blocks)
+    seg = triton.cdiv(triton.cdiv(n, nseg), cfg.bwd_block_n) * cfg.bwd_block_n
     nseg = triton.cdiv(n, seg)
     seg_end = seg_r = q
     if nseg > 1:
@@ -695,14 +716,14 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
         seg_end = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
         _la2_fwd_seg_end_kernel[(b * h, e_tiles, nseg - 1)](
             k, v, sl, seg_end, *sk, *sv, h, n, d, e, seg, nseg,
-            HAS_DECAY=slopes is not None, PREC=common["PREC"], BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd,
+            HAS_DECAY=slopes is not None, PREC=common["PREC"], BLOCK_N=cfg.bwd_block_n, BLOCK_D=cfg.bd,
             BLOCK_E=cfg.fwd_be, num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages,
         )
         _scan_states(seg_end, s0, slopes, h, n, d, e, seg, nseg, False, q)
         seg_r = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
         _la2_bwd_seg_r_kernel[(b * h, ne, nseg - 1)](
             q, do, sl, seg_r, *sq, *sdo, h, n, d, e, seg, nseg,
-            HAS_DECAY=slopes is not None, PREC=common["PREC"], BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd,
+            HAS_DECAY=slopes is not None, PREC=common["PREC"], BLOCK_N=cfg.bwd_block_n, BLOCK_D=cfg.bd,
             BLOCK_E=cfg.bwd_be, num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages,
         )
         _scan_states(seg_r, dht, slopes, h, n, d, e, seg, nseg, True, q)
@@ -856,7 +877,7 @@ def lightning_attn(
     output_final_state: bool = False,
     cu_seqlens: torch.Tensor | None = None,
     fp32_dot: str = "ieee",
-    seq_split: int | str = 1,
+    seq_split: int | str = "auto",
     block_n: int = BLOCK_N,
 ):
     """Causal Lightning Attention-2 (Triton), differentiable: ``O = (Q Kᵀ ⊙ M) V``.
