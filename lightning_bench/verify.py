@@ -180,6 +180,10 @@ def _fla_errors(case, q, k, v, sl, do, refs, device) -> dict:
     """fla chunk_simple_gla on the same inputs (head-last layout, scale 1.0), rel-L2 per tensor vs the oracle."""
     if device.type != "cuda" or case.varlen or case.states or case.dtype == "fp32":
         return {}
+    if (case.head_dim, case.value_dim) != (128, 128) or case.dtype != "bf16":
+        # fla autotunes its kernels for every new (dims, dtype): ~1.5 min per shape on the H200, which would make
+        # the matrix take most of a device session; the comparison the issue asks for is bf16, head_dim 128
+        return {}
     try:
         from fla.ops.simple_gla import chunk_simple_gla
     except Exception:

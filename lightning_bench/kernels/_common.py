@@ -58,9 +58,14 @@ def dot_wb(a, b, PREC: tl.constexpr):
         return tl.dot(a.to(tl.float32), b, input_precision="tf32")
 
 
+def cdiv(a: int, b: int) -> int:
+    """Ceiling division on the host (``triton.cdiv`` is a JIT function: ~5 µs per host call through its launcher)."""
+    return -(-a // b)
+
+
 def pow2(x: int) -> int:
     """Tile width for a dim: the next power of two, at least 16 (tl.dot's minimum)."""
-    return max(16, triton.next_power_of_2(x))
+    return max(16, 1 << (int(x) - 1).bit_length())  # host arithmetic: triton.next_power_of_2 is a JIT function
 
 
 def strides(x: torch.Tensor, layout: str) -> tuple[int, int, int, int]:

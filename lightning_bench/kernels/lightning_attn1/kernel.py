@@ -34,6 +34,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .._common import cdiv as _cdiv
 from .._common import dot_in as _dot
 from .._common import dot_wa as _dot_wa
 from .._common import empty as _empty
@@ -264,7 +265,7 @@ def _fwd(q, k, v, slopes, layout, block_n):
     b, h, n, d, e = canonical_shapes(q, k, v, layout)
     cfg = _Config(d, e, block_n, q.dtype)
     o = _empty(b, h, n, e, layout, q)
-    grid = (b * h, triton.cdiv(n, block_n), triton.cdiv(e, cfg.be))
+    grid = (b * h, _cdiv(n, block_n), _cdiv(e, cfg.be))
     _la1_fwd_kernel[grid](
         q, k, v, o, slopes if slopes is not None else q,
         *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(o, layout),
@@ -282,11 +283,11 @@ def _bwd(q, k, v, do, slopes, layout, block_n, want_dq, want_dkdv):
     common = dict(HAS_DECAY=slopes is not None, PREC=_prec(q.dtype), BLOCK_N=block_n, num_warps=cfg.num_warps,
                   num_stages=cfg.num_stages)
     sq, sk, sv, sdo = _strides(q, layout), _strides(k, layout), _strides(v, layout), _strides(do, layout)
-    nblocks = triton.cdiv(n, block_n)
+    nblocks = _cdiv(n, block_n)
     dq = dk = dv = None
     if want_dq:
         dq = _empty(b, h, n, d, layout, q)
-        _la1_bwd_dq_kernel[(b * h, nblocks, triton.cdiv(d, cfg.bd))](
+        _la1_bwd_dq_kernel[(b * h, nblocks, _cdiv(d, cfg.bd))](
             do, v, k, dq, sl, *sdo, *sv, *sk, *_strides(dq, layout), h, n, e, d,
             BLOCK_E=cfg.be, BLOCK_D=cfg.bd, **common,
         )
@@ -365,9 +366,9 @@ def lightning_attn1(
     check_kernel_device(q)
     if isinstance(block_n, bool) or block_n not in (16, 32, 64, 128):
         raise ValueError(f"block_n must be one of 16, 32, 64, 128, got {block_n!r}")
-    if triton.cdiv(n, block_n) > MAX_GRID_BLOCKS:
+    if _cdiv(n, block_n) > MAX_GRID_BLOCKS:
         raise ValueError(f"seq_len {n} is too long for block_n {block_n}: ⌈seq_len/block_n⌉ = "
-                         f"{triton.cdiv(n, block_n)} blocks exceeds the grid limit {MAX_GRID_BLOCKS}; "
+                         f"{_cdiv(n, block_n)} blocks exceeds the grid limit {MAX_GRID_BLOCKS}; "
                          "use a larger block_n")
     s = canonical_slopes(slopes, h, q.device)
     return _LightningAttn1.apply(q, k, v, s, layout, block_n)

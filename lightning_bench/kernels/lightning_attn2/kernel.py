@@ -26,6 +26,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .._common import cdiv as _cdiv
 from .._common import FP32_DOTS
 from . import tuning as _tuning
 from .._common import dot_in as _dot
@@ -604,9 +605,9 @@ def seq_split_segments(seq_split, batch_heads: int, e_tiles: int, seq_len: int, 
     Raises:
         ValueError: seq_split neither "auto" nor an integer ≥ 1.
     """
-    n_blocks = triton.cdiv(seq_len, block_n)
+    n_blocks = _cdiv(seq_len, block_n)
     if seq_split == "auto":
-        want = triton.cdiv(programs, max(1, batch_heads * e_tiles))
+        want = _cdiv(programs, max(1, batch_heads * e_tiles))
         return max(1, min(want, n_blocks // min_blocks, 1024))
     if isinstance(seq_split, bool) or not isinstance(seq_split, int) or seq_split < 1:
         raise ValueError(f"seq_split must be an integer ≥ 1 or 'auto', got {seq_split!r}")
@@ -616,7 +617,7 @@ def seq_split_segments(seq_split, batch_heads: int, e_tiles: int, seq_len: int, 
 def _scan_states(buf, init, slopes, h, n, d, e, seg, nseg, reverse, q):
     """Launch the in-place prefix/suffix state combine over the segment buffer (see ``_la2_state_scan_kernel``)."""
     sb_d, sb_e = min(32, _pow2(d)), min(32, _pow2(e))
-    _la2_state_scan_kernel[(buf.shape[0], triton.cdiv(d, sb_d), triton.cdiv(e, sb_e))](
+    _la2_state_scan_kernel[(buf.shape[0], _cdiv(d, sb_d), _cdiv(e, sb_e))](
         buf, init if init is not None else q, slopes if slopes is not None else q, h, n, d, e, seg, nseg,
         HAS_DECAY=slopes is not None, HAS_INIT=init is not None, REVERSE=reverse, BLOCK_D=sb_d, BLOCK_E=sb_e,
         num_warps=2,
@@ -629,11 +630,11 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
     o = _empty(b, h, n, e, layout, q)
     nseq = b if cu is None else cu.numel() - 1
     ht = torch.empty(nseq, h, d, e, dtype=torch.float32, device=q.device) if want_ht else None
-    e_tiles = triton.cdiv(e, cfg.fwd_be)
+    e_tiles = _cdiv(e, cfg.fwd_be)
     nseg = 1 if cu is not None else seq_split_segments(seq_split, b * h, e_tiles, n, cfg.block_n, cfg.split_programs,
                                                         cfg.split_min_blocks)
-    seg = triton.cdiv(triton.cdiv(n, nseg), cfg.block_n) * cfg.block_n  # rows per segment, a multiple of the block
-    nseg = triton.cdiv(n, seg)
+    seg = _cdiv(_cdiv(n, nseg), cfg.block_n) * cfg.block_n  # rows per segment, a multiple of the block
+    nseg = _cdiv(n, seg)
     seg_buf = q
     if nseg > 1:
         # local end states E_p of segments 0..P−2, then the prefix combine into S_in[p] (in place)
@@ -681,7 +682,7 @@ def _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e):
         raise ValueError(f"{PLANTED_SLOWDOWN_ENV} must be in (0, 1], got {f}")
     rows = max(1, math.ceil(f * n))
     scratch = _empty(b, h, n, e, layout, q)
-    _la2_fwd_kernel[(b * h, triton.cdiv(e, cfg.fwd_be), 1)](
+    _la2_fwd_kernel[(b * h, _cdiv(e, cfg.fwd_be), 1)](
         q, k, v, scratch, slopes if slopes is not None else q, q, q, q,
         *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(scratch, layout),
         h, rows, d, e, q, rows, 1,
@@ -703,16 +704,16 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
                   num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages)
     cu_arg = cu if cu is not None else q
     sq, sk, sv, sdo = _strides(q, layout), _strides(k, layout), _strides(v, layout), _strides(do, layout)
-    nd = triton.cdiv(d, cfg.bwd_bd)
-    ne = triton.cdiv(e, cfg.bwd_be)
+    nd = _cdiv(d, cfg.bwd_bd)
+    ne = _cdiv(e, cfg.bwd_be)
     # sequence split: local end states E_p → S_in[p] for sweep F, local R F_p → R_in[p] for sweep R (state scans)
     nseg = 1 if cu is not None else seq_split_segments(seq_split, b * h, min(nd, ne), n, cfg.bwd_block_n,
                                                         cfg.bwd_split_programs, cfg.split_min_blocks)
-    seg = triton.cdiv(triton.cdiv(n, nseg), cfg.bwd_block_n) * cfg.bwd_block_n
-    nseg = triton.cdiv(n, seg)
+    seg = _cdiv(_cdiv(n, nseg), cfg.bwd_block_n) * cfg.bwd_block_n
+    nseg = _cdiv(n, seg)
     seg_end = seg_r = q
     if nseg > 1:
-        e_tiles = triton.cdiv(e, cfg.fwd_be)
+        e_tiles = _cdiv(e, cfg.fwd_be)
         seg_end = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
         _la2_fwd_seg_end_kernel[(b * h, e_tiles, nseg - 1)](
             k, v, sl, seg_end, *sk, *sv, h, n, d, e, seg, nseg,

@@ -62,18 +62,27 @@ def _read(path: Path) -> dict:
 
 
 @functools.lru_cache(maxsize=8)
-def _table(env_path: str | None, packaged_mtime: float) -> dict:
+def _table(env_path: str | None) -> dict:
     table = dict(_read(PACKAGED)) if PACKAGED.exists() else {}
     if env_path:
         table.update(_read(Path(env_path)))
     return table
 
 
+@functools.lru_cache(maxsize=256)
+def _lookup(gpu: str, dtype: torch.dtype, bd: int, be: int, env_path: str | None) -> tuple:
+    entry = _table(env_path).get(key(gpu, dtype, bd, be), {})
+    return tuple((k, v) for k, v in entry.items() if not k.startswith("_"))
+
+
 def lookup(device: torch.device, dtype: torch.dtype, bd: int, be: int) -> dict:
-    """The tuned fields for this GPU/dtype/tile dims, or {} (built-in defaults)."""
+    """The tuned fields for this GPU/dtype/tile dims, or {} (built-in defaults). Cached per process (the packaged
+    table is read once; a changed ``LIGHTNING_BENCH_LA2_TUNE`` path is read when first seen).
+
+    Raises:
+        ValueError: the table named by ``LIGHTNING_BENCH_LA2_TUNE`` cannot be read or is not a JSON object.
+    """
     gpu = device_slug(device)
     if gpu is None:
         return {}
-    mtime = PACKAGED.stat().st_mtime if PACKAGED.exists() else 0.0
-    entry = _table(os.environ.get(TUNE_ENV) or None, mtime).get(key(gpu, dtype, bd, be), {})
-    return {k: v for k, v in entry.items() if not k.startswith("_")}
+    return dict(_lookup(gpu, dtype, bd, be, os.environ.get(TUNE_ENV) or None))
