@@ -1,0 +1,116 @@
+"""Tuned launch parameters (kernels/lightning_attn2/tuning.py) and launch overrides: the table is read and merged
+as documented, applied only where it should be, and every launch configuration gives the float64 reference's
+answer (CPU interpreter; fp32)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lightning_bench.kernels import decay_slopes, lightning_attn, lightning_attn_reference
+from lightning_bench.kernels.lightning_attn2 import kernel as k2
+from lightning_bench.kernels.lightning_attn2 import tuning
+
+pytestmark = pytest.mark.usefixtures("nan_poison")
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def rel(x, ref):
+    x, ref = x.detach().double().cpu(), ref.detach().double().cpu()
+    return float((x - ref).norm() / ref.norm().clamp_min(1e-300))
+
+
+def test_gpu_slug_and_key():
+    assert tuning.gpu_slug("NVIDIA H200") == "nvidia-h200"
+    assert tuning.gpu_slug("NVIDIA A100-SXM4-80GB") == "nvidia-a100-sxm4-80gb"
+    assert tuning.key("nvidia-h200", torch.bfloat16, 128, 128) == "nvidia-h200|bf16|d128|e128"
+
+
+def test_packaged_table_is_valid():
+    """Every committed entry names only known fields with values the kernels accept."""
+    data = json.loads(tuning.PACKAGED.read_text())["entries"]
+    assert data, "tuned.json has no entries"
+    for key, entry in data.items():
+        gpu, dtype, d, e = key.split("|")
+        assert dtype in ("bf16", "fp16", "fp32") and d.startswith("d") and e.startswith("e")
+        fields = {k: v for k, v in entry.items() if not k.startswith("_")}
+        assert set(fields) <= set(k2.TUNABLE), set(fields) - set(k2.TUNABLE)
+        for name in ("block_n", "bwd_block_n"):
+            assert fields.get(name, 64) in (16, 32, 64, 128)
+        for name in ("fwd_be", "bwd_bd", "bwd_be"):
+            v = fields.get(name, 64)
+            assert v >= 16 and v & (v - 1) == 0
+        assert fields.get("split_programs", 1) >= 1 and fields.get("split_min_blocks", 1) >= 1
+
+
+def test_env_table_overrides_packaged_entry_by_entry(tmp_path, monkeypatch):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"entries": {"nvidia-h200|bf16|d128|e128": {"fwd_warps": 8, "_note": "x"},
+                                            "my-gpu|fp16|d64|e64": {"block_n": 32}}}))
+    monkeypatch.setenv(tuning.TUNE_ENV, str(path))
+    monkeypatch.setattr(tuning, "device_slug", lambda device: "my-gpu")
+    assert tuning.lookup(torch.device("cpu"), torch.float16, 64, 64) == {"block_n": 32}
+    monkeypatch.setattr(tuning, "device_slug", lambda device: "nvidia-h200")
+    got = tuning.lookup(torch.device("cpu"), torch.bfloat16, 128, 128)
+    assert got["fwd_warps"] == 8 and "_note" not in got
+    assert tuning.lookup(torch.device("cpu"), torch.bfloat16, 32, 32) == {}
+
+
+def test_bad_env_table_is_a_clear_error(tmp_path, monkeypatch):
+    path = tmp_path / "bad.json"
+    path.write_text("[1, 2")
+    monkeypatch.setenv(tuning.TUNE_ENV, str(path))
+    monkeypatch.setattr(tuning, "device_slug", lambda device: "my-gpu")
+    with pytest.raises(ValueError, match=tuning.TUNE_ENV):
+        tuning.lookup(torch.device("cpu"), torch.float32, 64, 64)
+
+
+def test_config_uses_table_only_for_the_default_block(monkeypatch):
+    monkeypatch.setattr(tuning, "lookup", lambda device, dtype, bd, be: {"fwd_warps": 8, "split_programs": 99})
+    like = torch.empty(0)
+    cfg = k2._Config(128, 128, k2.BLOCK_N, like)
+    assert cfg.tuned and cfg.fwd_warps == 8 and cfg.split_programs == 99 and cfg.bwd_split_programs == 99
+    assert "(tuned)" in cfg.describe()
+    explicit = k2._Config(128, 128, 32, like)  # an explicit block_n (tests, users) keeps the built-in defaults
+    assert not explicit.tuned and explicit.fwd_warps == 4 and explicit.bwd_block_n == 32
+
+
+def test_launch_config_applies_and_restores():
+    with k2.launch_config(block_n=32, bwd_block_n=16, fwd_warps=2):
+        cfg = k2._Config(64, 64, k2.BLOCK_N)
+        assert (cfg.block_n, cfg.bwd_block_n, cfg.fwd_warps, cfg.bwd_warps) == (32, 16, 2, 4)
+    cfg = k2._Config(64, 64, k2.BLOCK_N)
+    assert (cfg.block_n, cfg.bwd_block_n, cfg.fwd_warps) == (64, 64, 4)
+
+
+def test_launch_config_rejects_unknown_fields():
+    with pytest.raises(ValueError, match="unknown field"):
+        with k2.launch_config(num_wraps=4):
+            pass
+
+
+@pytest.mark.parametrize("cfg", [
+    dict(block_n=16, bwd_block_n=32, fwd_be=16, bwd_bd=16, bwd_be=32),
+    dict(block_n=32, bwd_block_n=16, fwd_be=32, bwd_bd=32, bwd_be=16, split_programs=7, bwd_split_programs=3,
+         split_min_blocks=1),
+])
+@pytest.mark.parametrize("split", [1, "auto", 3])
+def test_every_launch_configuration_matches_reference(cfg, split):
+    """Forward and backward with different block sizes and tiles (and split policies) give the same answer."""
+    b, h, n, d, e = 1, 2, 101, 32, 48
+    g = torch.Generator().manual_seed(7)
+    q, k, v = (torch.randn(b, h, n, x, generator=g).to(DEVICE).requires_grad_() for x in (d, d, e))
+    s0 = torch.randn(b, h, d, e, generator=g).to(DEVICE).requires_grad_()
+    sl = decay_slopes(h).to(DEVICE)
+    with k2.launch_config(**cfg):
+        o, ht = lightning_attn(q, k, v, sl, initial_state=s0, output_final_state=True, seq_split=split)
+        do, dht = torch.randn_like(o), torch.randn_like(ht)
+        grads = torch.autograd.grad((o, ht), (q, k, v, s0), (do, dht))
+    r = [x.detach().double().requires_grad_() for x in (q, k, v, s0)]
+    o_r, ht_r = lightning_attn_reference(*r[:3], sl, initial_state=r[3], output_final_state=True)
+    ref = torch.autograd.grad((o_r, ht_r), r, (do.double(), dht.double()))
+    assert rel(o, o_r) <= 1e-5 and rel(ht, ht_r) <= 1e-5
+    for name, a, bb in zip(("dq", "dk", "dv", "d_initial_state"), grads, ref):
+        assert rel(a, bb) <= 1e-5, name
