@@ -103,30 +103,32 @@ def default_cases(device: torch.device, quick: bool = False) -> list[VerifyCase]
             VerifyCase("cpu-varlen", "fp32", 1, 2, 60, 16, 16, "alibi", varlen=(7, 0, 33, 20)),
             VerifyCase("cpu-closed", "fp32", 1, 2, 150, 16, 16, "alibi", kind="closed"),
         ]
-    cases = []
-    for dt in ("bf16", "fp16", "fp32"):
-        for decay in ("none", "alibi", "strong"):
-            cases.append(VerifyCase(f"{dt}-{decay}-n4097", dt, 2, 6, 4097, 128, 128, decay))
-        cases.append(VerifyCase(f"{dt}-partial-n1", dt, 2, 4, 1, 128, 128, "alibi"))
-        cases.append(VerifyCase(f"{dt}-partial-n63", dt, 2, 4, 63, 128, 128, "alibi", "bnhd"))
-        cases.append(VerifyCase(f"{dt}-dims-80x96", dt, 2, 4, 1000, 80, 96, "alibi", "bnhd"))
-        cases.append(VerifyCase(f"{dt}-dims-160x192", dt, 1, 4, 1500, 160, 192, "alibi"))
-        cases.append(VerifyCase(f"{dt}-dims-256", dt, 1, 4, 2049, 256, 256, "alibi", "bnhd", states=True))
-        cases.append(VerifyCase(f"{dt}-states", dt, 2, 4, 3001, 64, 128, "alibi", states=True))
-        cases.append(VerifyCase(f"{dt}-varlen", dt, 1, 4, 5000, 128, 64, "alibi", varlen=(1, 999, 0, 2500, 1500)))
-        cases.append(VerifyCase(f"{dt}-split-auto-states", dt, 1, 4, 20001, 128, 128, "alibi", states=True,
-                                seq_split="auto"))
+    def short(dt):
+        out = [VerifyCase(f"{dt}-{decay}-n4097", dt, 2, 6, 4097, 128, 128, decay) for decay in ("none", "alibi", "strong")]
+        out.append(VerifyCase(f"{dt}-partial-n1", dt, 2, 4, 1, 128, 128, "alibi"))
+        out.append(VerifyCase(f"{dt}-partial-n63", dt, 2, 4, 63, 128, 128, "alibi", "bnhd"))
+        out.append(VerifyCase(f"{dt}-dims-80x96", dt, 2, 4, 1000, 80, 96, "alibi", "bnhd"))
+        out.append(VerifyCase(f"{dt}-dims-160x192", dt, 1, 4, 1500, 160, 192, "alibi"))
+        out.append(VerifyCase(f"{dt}-dims-256", dt, 1, 4, 2049, 256, 256, "alibi", "bnhd", states=True))
+        out.append(VerifyCase(f"{dt}-states", dt, 2, 4, 3001, 64, 128, "alibi", states=True))
+        out.append(VerifyCase(f"{dt}-varlen", dt, 1, 4, 5000, 128, 64, "alibi", varlen=(1, 999, 0, 2500, 1500)))
+        out.append(VerifyCase(f"{dt}-split-auto-states", dt, 1, 4, 20001, 128, 128, "alibi", states=True,
+                              seq_split="auto"))
+        return out
+
+    long = []
+    if not quick:
+        for n in (16384, 65535, 65536, 65537, 131072):
+            long.append(VerifyCase(f"bf16-long-n{n}", "bf16", 1, 4, n, 128, 128, "alibi"))
+        long.append(VerifyCase("bf16-long-nodecay-n131073", "bf16", 1, 2, 131073, 128, 128, "none"))
+        long.append(VerifyCase("bf16-long-n262145", "bf16", 1, 2, 262145, 128, 128, "alibi"))
+        long.append(VerifyCase("bf16-long-split-auto-n131073", "bf16", 2, 16, 131073, 128, 128, "alibi",
+                               seq_split="auto"))
+        # > 2^31 elements per tensor (64-bit offsets): 64 heads × 262,208 tokens × 128 = 2,148,007,936 elements
+        long.append(VerifyCase("bf16-huge-2^31", "bf16", 1, 64, 262208, 128, 128, "alibi", kind="closed"))
+    # order: bf16 (the GPU dtype people train in) short and long first, then fp16, fp32 and tf32
+    cases = short("bf16") + long + short("fp16") + short("fp32")
     cases.append(VerifyCase("fp32-tf32-alibi-n4097", "fp32", 2, 6, 4097, 128, 128, "alibi", fp32_dot="tf32"))
-    if quick:
-        return cases
-    for n in (16384, 65535, 65536, 65537, 131072):
-        cases.append(VerifyCase(f"bf16-long-n{n}", "bf16", 1, 4, n, 128, 128, "alibi"))
-    cases.append(VerifyCase("bf16-long-nodecay-n131073", "bf16", 1, 2, 131073, 128, 128, "none"))
-    cases.append(VerifyCase("bf16-long-n262145", "bf16", 1, 2, 262145, 128, 128, "alibi"))
-    cases.append(VerifyCase("bf16-long-split-auto-n131073", "bf16", 2, 16, 131073, 128, 128, "alibi",
-                            seq_split="auto"))
-    # > 2^31 elements per tensor (64-bit offsets): 64 heads × 262,208 tokens × 128 = 2,148,007,936 elements
-    cases.append(VerifyCase("bf16-huge-2^31", "bf16", 1, 64, 262208, 128, 128, "alibi", kind="closed"))
     return cases
 
 
