@@ -250,8 +250,8 @@ def sweep_sp(ctx, devices, seq_len_total, seq_len_local, batch, heads, head_dim,
 
     One row per rank per configuration in OUT/sp_rows.csv: median and step time (slowest rank), tokens/s, the
     communication time alone, peak memory per rank (absolute and over the inputs), the one-GPU time at the same
-    total seq_len and the speed-up; a correctness check (rel-L2 of o, dq, dk, dv vs one GPU and float64); OUT of
-    memory is a status row. OUT/sp_summary.md has the tables.
+    total seq_len and the speed-up; a correctness check (rel-L2 of o, dq, dk, dv vs one GPU and float64); running
+    out of memory is a status row (oom), not a crash. OUT/sp_summary.md has the tables.
     """
     from .distributed import torchrun_env
 
