@@ -169,9 +169,14 @@ CASES = {
     "kernel_bhnd_nodecay_59_37_final": dict(layout="bhnd", lens=(59, 37), decay="none", final=True, e=32),
     "kernel_bnhd_nodecay_equal_state": dict(layout="bnhd", lens=(48, 48), decay="none", s0=True),
     "kernel_bhnd_fp16_alibi": dict(layout="bhnd", lens=(40, 56), dtype=torch.float16),
-    # the local kernels split each chunk into 2 segments (seq_split), small blocks
+    # the local kernels split each chunk into segments (seq_split), small blocks: the exchange sits between the
+    # segment-state and the main kernels (forward), between the local-R and the dK/dV kernels (backward)
     "kernel_bnhd_seq_split_state": dict(layout="bnhd", lens=(64, 53), s0=True, final=True,
                                         kopts={"block_n": 16, "seq_split": 2}),
+    "kernel_bhnd_nodecay_split3_state": dict(layout="bhnd", lens=(80, 100), decay="none", s0=True, final=True,
+                                             kopts={"block_n": 16, "seq_split": 3}),
+    "kernel_bhnd_strong_decay_split3": dict(layout="bhnd", lens=(96, 70), slope_scale=16.0, e=24,
+                                            kopts={"block_n": 16, "seq_split": 3}),
     # value_dim above 128: lightning_attn's chunked path with its own autograd, correction with torch ops
     "kernel_bhnd_wide_e136_generic": dict(layout="bhnd", lens=(20, 27), e=136, final=True),
 }

@@ -18,13 +18,17 @@ true output of local position t (0-based) is
 
     o_t = o_local_t + λ^(t+1) · q_t S_in[r].
 
-So every rank runs our kernel on its chunk at the same time, the E_j (fp32 ``[batch, heads, head_dim, value_dim]``,
-1 MiB at 16 heads × 128 × 128) are all-gathered once, each rank forms S_in[r] locally and adds the correction
-(``kernels/lightning_attn2/sp_kernels.py``). The backward mirrors it: dS_in[r] = Σ_t λ^(t+1) q_tᵀ do_t on every
-rank; the dS_in of every rank are mapped back to the E_j they came from and summed across ranks (one all-reduce);
-each rank then runs our kernel's backward with S_in[r] as its initial state (sweep F's dq then includes
-λ^(t+1)·do_t S_inᵀ) and its share dE_r as the gradient of its final state (sweep R starts from it).
-Decay factors are only ever formed as exp(−slope·k) with k ≥ 0 (the safe form of shared docs §2).
+So every rank works on its chunk at the same time, the E_j (fp32 ``[batch, heads, head_dim, value_dim]``, 1 MiB at
+16 heads × 128 × 128) are all-gathered once and each rank forms S_in[r] locally. Where our kernels split the chunk
+into segments (``seq_split``, "auto" at small batch·heads), the exchange sits inside that split: every segment's local
+end state is computed first (they combine into E_r), and the prefix scan of the segment states starts from S_in[r],
+so the forward kernel writes the right o at once. Unsplit, the kernel runs from a zero state and the correction
+above is added in place afterwards (``kernels/lightning_attn2/sp_kernels.py``). The backward mirrors it:
+dS_in[r] = Σ_t λ^(t+1) q_tᵀ do_t on every rank (the segments' local R, or one reduction kernel); the dS_in of every
+rank are mapped back to the E_j they came from and summed across ranks (one all-reduce); each rank then runs our
+backward kernels with S_in[r] as the initial state (sweep F's dq includes λ^(t+1)·do_t S_inᵀ) and its share dE_r as
+the gradient of its final state (sweep R starts from it). Decay factors are only ever formed as exp(−slope·k) with
+k ≥ 0 (the safe form of shared docs §2).
 """
 
 from __future__ import annotations
@@ -86,7 +90,7 @@ def _validate_local(q, k, v, slopes, layout, initial_state, attn_fn, backend, ke
             raise ValueError(f"kernel_options may hold {KERNEL_OPTIONS}, got {bad}")
         if attn_fn is not None and kernel_options:
             raise ValueError("kernel_options are for our kernels; with attn_fn, configure attn_fn instead")
-        if kernel_options.get("block_n", 64) not in (16, 32, 64, 128):
+        if kernel_options.get("block_n", 64) not in (16, 32, 64, 128):  # as lightning_attn
             raise ValueError(f"kernel_options['block_n'] must be one of 16, 32, 64, 128, got {kernel_options['block_n']}")
         if kernel_options.get("fp32_dot", "ieee") not in FP32_DOTS:
             raise ValueError(f"kernel_options['fp32_dot'] must be one of {FP32_DOTS}, got {kernel_options['fp32_dot']!r}")
@@ -237,44 +241,177 @@ def _state_grads_to_chunks(g_in, d_final, w_in, w_fin, e_shape, grp, rank: int, 
     return contrib[rank]
 
 
+def _segments(seq_split, batch_heads: int, tiles: int, n: int, block_n: int, programs: int, min_blocks: int):
+    """(nseg, seg): the sequence split our kernels would use for this chunk (rows per segment a multiple of the
+    block), so that the launches below see exactly the segments of ``kernel._fwd`` / ``kernel._bwd``."""
+    import triton
+
+    from ..kernels.lightning_attn2.kernel import seq_split_segments
+
+    nseg = seq_split_segments(seq_split, batch_heads, tiles, n, block_n, programs, min_blocks)
+    seg = triton.cdiv(triton.cdiv(n, nseg), block_n) * block_n
+    return triton.cdiv(n, seg), seg
+
+
+def _segment_decays(slopes, n: int, seg: int, nseg: int, device, to_end: bool) -> torch.Tensor | None:
+    """[heads, nseg] fp32: λ^(n − end_p) (``to_end``: carries segment p's local end state to the chunk's end) or
+    λ^(start_p) (carries a local R measured from segment p's start back to the chunk's start); None without decay."""
+    if slopes is None:
+        return None
+    p = torch.arange(nseg, device=device, dtype=torch.float64)
+    steps = (n - torch.clamp((p + 1) * seg, max=n)) if to_end else p * seg
+    return torch.exp(-slopes.to(torch.float64)[:, None] * steps[None, :]).to(torch.float32)
+
+
+def _combine(buf, w, b: int, h: int, nseg: int, d: int, e: int) -> torch.Tensor:
+    """Σ_p w[h, p] · buf[b·h, p] → fp32 [b, h, d, e] (w None: plain sum)."""
+    parts = buf.view(b, h, nseg, d, e)
+    return parts.sum(dim=2) if w is None else torch.einsum("hp,bhpde->bhde", w, parts)
+
+
+def _sp_forward(q, k, v, s0, slopes, layout, block_n, fp32_dot, seq_split, exchange):
+    """This rank's forward: (o, S_eff) with S_eff the state entering the chunk (None if zero).
+
+    Split chunk (several segments, what seq_split="auto" gives at small batch·heads): every segment's local end state
+    (``_la2_fwd_seg_end_kernel``, one segment more than one GPU computes), their combination into the chunk's end
+    state E, the exchange → S_in, the prefix scan of the segment states from S_in and the forward kernel: o comes out
+    right, with no pass over o afterwards. One segment: the forward kernel from s0 with its final state, the exchange,
+    then the in-place correction o += λ^(t+1)·q S_in (``sp_kernels``)."""
+    from ..kernels.lightning_attn2 import kernel as K
+    from ..kernels.lightning_attn2.sp_kernels import state_correction_
+
+    b, h, n, d, e = K.canonical_shapes(q, k, v, layout)
+    cfg = K._Config(d, e, block_n, q)
+    e_tiles = -(-e // cfg.fwd_be)
+    nseg, seg = _segments(seq_split, b * h, e_tiles, n, cfg.block_n, cfg.split_programs, cfg.split_min_blocks)
+    if nseg == 1:
+        o, e_local = K._fwd(q, k, v, slopes, s0, True, layout, block_n, None, fp32_dot, 1)
+        s_in = exchange(e_local)
+        if s_in is not None:
+            state_correction_(o, q, s_in, slopes, layout, fp32_dot)
+        return o, (s_in if s_in is not None else s0)
+    sl = slopes if slopes is not None else q
+    prec = K._prec(q.dtype, fp32_dot)
+    buf = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
+    K._la2_fwd_seg_end_kernel[(b * h, e_tiles, nseg)](  # all segments: the last one's end state too
+        k, v, sl, buf, *K._strides(k, layout), *K._strides(v, layout), h, n, d, e, seg, nseg,
+        HAS_DECAY=slopes is not None, PREC=prec, BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be,
+        num_warps=cfg.fwd_warps, num_stages=cfg.fwd_stages,
+    )
+    e_local = _combine(buf, _segment_decays(slopes, n, seg, nseg, q.device, True), b, h, nseg, d, e)
+    if s0 is not None:  # rank 0's initial state reaches the chunk's end decayed by λ^n
+        lam_n = torch.ones(h, device=q.device) if slopes is None else torch.exp(-slopes.double() * n).float()
+        e_local = e_local + lam_n[None, :, None, None] * s0
+    s_in = exchange(e_local)
+    s_eff = s_in if s_in is not None else s0
+    K._scan_states(buf, s_eff, slopes, h, n, d, e, seg, nseg, False, q)  # slot p ← the state entering segment p
+    o = K._empty(b, h, n, e, layout, q)
+    K._la2_fwd_kernel[(b * h, e_tiles, nseg)](
+        q, k, v, o, sl, q, q, buf,
+        *K._strides(q, layout), *K._strides(k, layout), *K._strides(v, layout), *K._strides(o, layout),
+        h, n, d, e, q, seg, nseg,
+        HAS_DECAY=slopes is not None, PREC=prec, IS_VARLEN=False, HAS_S0=False, STORE_HT=False, SPLIT=True,
+        BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.fwd_warps, num_stages=cfg.fwd_stages,
+    )
+    return o, s_eff
+
+
+def _sp_backward(q, k, v, do, slopes, s_eff, want_ds0, need_g, layout, block_n, fp32_dot, seq_split, exchange):
+    """This rank's backward: (dq, dk, dv, ds0). ``exchange(g_in)`` takes this chunk's dS_in = Σ_t λ^(t+1) q_tᵀ do_t
+    (None where not needed) and returns the gradient of this chunk's end state, dE.
+
+    Split chunk: the local R of every segment (``_sp_state_grad_kernel``, one segment more than one GPU computes)
+    gives dS_in and, after the exchange, the suffix scan from dE; then the three backward kernels as in
+    ``kernel._bwd``, sweep F starting from S_eff (so dq includes λ^(t+1)·do_t S_inᵀ). One segment: dS_in by the same
+    kernel, then ``kernel._bwd`` with S_eff and dE."""
+    from ..kernels.lightning_attn2 import kernel as K
+    from ..kernels.lightning_attn2.sp_kernels import _sp_state_grad_kernel, state_grad
+
+    b, h, n, d, e = K.canonical_shapes(q, k, v, layout)
+    cfg = K._Config(d, e, block_n, q)
+    nd, ne = -(-d // cfg.bwd_bd), -(-e // cfg.bwd_be)
+    nseg, seg = _segments(seq_split, b * h, min(nd, ne), n, cfg.bwd_block_n, cfg.bwd_split_programs,
+                          cfg.split_min_blocks)
+    if nseg == 1:
+        g_in = state_grad(q, do, slopes, layout, fp32_dot, cfg.bwd_block_n) if need_g else None
+        dht = exchange(g_in)
+        return K._bwd(q, k, v, do, slopes, s_eff, dht, want_ds0, layout, block_n, None, fp32_dot, seq_split)
+    dq = K._empty(b, h, n, d, layout, q)
+    dk = K._empty(b, h, n, d, layout, q)
+    dv = K._empty(b, h, n, e, layout, q)
+    ds0 = torch.empty(b, h, d, e, dtype=torch.float32, device=q.device) if want_ds0 else None
+    sl = slopes if slopes is not None else q
+    prec = K._prec(q.dtype, fp32_dot)
+    common = dict(HAS_DECAY=slopes is not None, PREC=prec, IS_VARLEN=False, BLOCK_N=cfg.bwd_block_n,
+                  num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages, SPLIT=True)
+    sq, sk, sv, sdo = (K._strides(x, layout) for x in (q, k, v, do))
+    seg_end = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
+    K._la2_fwd_seg_end_kernel[(b * h, -(-e // cfg.fwd_be), nseg - 1)](
+        k, v, sl, seg_end, *sk, *sv, h, n, d, e, seg, nseg,
+        HAS_DECAY=slopes is not None, PREC=prec, BLOCK_N=cfg.bwd_block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be,
+        num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages,
+    )
+    K._scan_states(seg_end, s_eff, slopes, h, n, d, e, seg, nseg, False, q)
+    seg_r = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
+    _sp_state_grad_kernel[(b * h, ne, nseg)](  # F_p of every segment, segment 0 too: they sum to dS_in
+        q, do, sl, seg_r, *sq, *sdo, h, n, d, e, seg, nseg,
+        HAS_DECAY=slopes is not None, PREC=prec, BLOCK_N=cfg.bwd_block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.bwd_be,
+        num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages,
+    )
+    g_in = None
+    if need_g:
+        g_in = _combine(seg_r, _segment_decays(slopes, n, seg, nseg, q.device, False), b, h, nseg, d, e)
+    dht = exchange(g_in)
+    K._scan_states(seg_r, dht, slopes, h, n, d, e, seg, nseg, True, q)  # slot p ← R entering segment p from after
+    K._la2_bwd_dq_kernel[(b * h, nd, nseg)](
+        k, v, do, dq, sl, q, seg_end, *sk, *sv, *sdo, *K._strides(dq, layout), h, n, d, e, q, seg, nseg,
+        HAS_S0=False, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, **common,
+    )
+    K._la2_bwd_dk_kernel[(b * h, nd, nseg)](
+        q, v, do, dk, sl, dht, seg_r, *sq, *sv, *sdo, *K._strides(dk, layout), h, n, d, e, q, seg, nseg,
+        HAS_DHT=True, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, **common,
+    )
+    K._la2_bwd_dv_kernel[(b * h, ne, nseg)](
+        q, k, do, dv, sl, dht, ds0 if ds0 is not None else q, seg_r,
+        *sq, *sk, *sdo, *K._strides(dv, layout), h, n, d, e, q, seg, nseg,
+        HAS_DHT=True, STORE_DS0=want_ds0, BLOCK_D=cfg.bd, BLOCK_E=cfg.bwd_be, **common,
+    )
+    return dq, dk, dv, ds0
+
+
 class _SPKernel(torch.autograd.Function):
-    """Our kernels on this rank's chunk, the state exchange and the correction in one autograd node (head dims
-    ≤ 128). Forward: kernel from a zero state (rank 0: the initial state) → o, E; exchange; o += λ^(t+1)·q S_in in
-    place (Triton). Backward: dS_in = Σ_t λ^(t+1) q_tᵀ do_t (Triton), exchange of the state gradients, then our
-    kernel's backward with S_in as its initial state (so dq includes the entering state's term, no extra pass) and
-    this chunk's dE as its final-state gradient."""
+    """Our kernels on this rank's chunk, the state exchange and the entering state in one autograd node (head dims
+    ≤ 128); see :func:`_sp_forward` and :func:`_sp_backward`."""
 
     @staticmethod
     def forward(ctx, q, k, v, s0, slopes, layout, block_n, fp32_dot, seq_split, grp, rank, world, want_final):
-        from ..kernels.lightning_attn2.kernel import _fwd
-        from ..kernels.lightning_attn2.sp_kernels import state_correction_
-
         n = q.shape[2] if layout == "bhnd" else q.shape[1]
-        o, e_local = _fwd(q, k, v, slopes, s0, True, layout, block_n, None, fp32_dot, seq_split)
-        w_in, w_fin, s_in, final = _exchange(e_local, n, slopes, grp, rank, world, want_final)
-        if rank > 0:
-            state_correction_(o, q, s_in, slopes, layout, fp32_dot)
-        s_eff = s_in if rank > 0 else s0
-        ctx.save_for_backward(q, k, v, slopes, s_eff, w_in, w_fin)
+        box = {}
+
+        def exchange(e_local):
+            box["w_in"], box["w_fin"], s_in, box["final"] = _exchange(e_local, n, slopes, grp, rank, world,
+                                                                     want_final)
+            box["e_shape"] = tuple(e_local.shape)
+            return s_in
+
+        o, s_eff = _sp_forward(q, k, v, s0, slopes, layout, block_n, fp32_dot, seq_split, exchange)
+        ctx.save_for_backward(q, k, v, slopes, s_eff, box["w_in"], box["w_fin"])
         ctx.layout, ctx.block_n, ctx.fp32_dot, ctx.seq_split = layout, block_n, fp32_dot, seq_split
         ctx.grp, ctx.rank, ctx.world, ctx.want_final = grp, rank, world, want_final
-        ctx.e_shape = tuple(e_local.shape)
-        return o, (final if want_final else e_local.new_empty(0))
+        ctx.e_shape = box["e_shape"]
+        return o, (box["final"] if want_final else q.new_empty(0, dtype=torch.float32))
 
     @staticmethod
     def backward(ctx, do, d_final):
-        from ..kernels.lightning_attn2.kernel import _bwd
-        from ..kernels.lightning_attn2.sp_kernels import state_grad
-
         q, k, v, slopes, s_eff, w_in, w_fin = ctx.saved_tensors
-        g_in = None
-        if ctx.rank > 0:
-            g_in = state_grad(q, do, slopes, ctx.layout, ctx.fp32_dot, ctx.block_n)
-        de_local = _state_grads_to_chunks(g_in, d_final if ctx.want_final else None, w_in, w_fin, ctx.e_shape,
+
+        def exchange(g_in):
+            return _state_grads_to_chunks(g_in, d_final if ctx.want_final else None, w_in, w_fin, ctx.e_shape,
                                           ctx.grp, ctx.rank, ctx.world)
+
         want_ds0 = ctx.rank == 0 and s_eff is not None and ctx.needs_input_grad[3]
-        dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s_eff, de_local, want_ds0, ctx.layout, ctx.block_n, None,
-                               ctx.fp32_dot, ctx.seq_split)
+        dq, dk, dv, ds0 = _sp_backward(q, k, v, do, slopes, s_eff, want_ds0, ctx.rank > 0, ctx.layout, ctx.block_n,
+                                       ctx.fp32_dot, ctx.seq_split, exchange)
         return dq, dk, dv, ds0, None, None, None, None, None, None, None, None, None
 
 
@@ -351,6 +488,15 @@ def _correct(o_local, q, s_cd, a, layout, cd):
     return o
 
 
+def _default_seq_split():
+    """lightning_attn's own default, so that the sequence-parallel call and the one-GPU call split alike."""
+    import inspect
+
+    from ..kernels import lightning_attn
+
+    return inspect.signature(lightning_attn).parameters["seq_split"].default
+
+
 def lightning_attn_sp(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -371,10 +517,13 @@ def lightning_attn_sp(
     Rank r of ``group`` holds the r-th contiguous chunk of the sequence (chunks may differ in length). Every rank runs
     our Triton kernel on its chunk with a zero initial state, the local end states are all-gathered once (one
     ``[batch, heads, head_dim, value_dim]`` tensor per rank), each rank forms the state entering its chunk
-    (``S_in[r] = Σ_{j<r} λ^(n_{j+1}+…+n_{r−1}) E_j``) and adds ``λ^(t+1)·q_t S_in[r]`` to its output (a Triton
-    kernel, in place: one more read of q and o and write of o). The backward computes ``Σ_t λ^(t+1) q_tᵀ do_t`` (one
-    more read of q and do), all-reduces the state gradients once, and runs our kernel's backward with S_in as its
-    initial state and this chunk's share as its final-state gradient. Outputs and gradients equal the one-device
+    (``S_in[r] = Σ_{j<r} λ^(n_{j+1}+…+n_{r−1}) E_j``) and its output includes ``λ^(t+1)·q_t S_in[r]``: with the
+    kernels' sequence split (``seq_split``, "auto" by default) the exchange happens between the segment-state and the
+    main kernels at the cost of one more segment's K, V read; unsplit, a Triton kernel adds the term in place (one
+    more read of q and o and write of o). The backward computes ``Σ_t λ^(t+1) q_tᵀ do_t`` (inside the split's
+    local-R pass, or one more read of q and do), all-reduces the state gradients once, and runs our backward
+    kernels with S_in as their initial state and this chunk's share as their final-state gradient. Outputs and
+    gradients equal the one-device
     ``lightning_attn`` on the whole sequence up to rounding. Sources: the recurrence of Lightning Attention-2, arXiv
     2401.04658 §3 (eqs. 4–5); sequence parallelism for linear attention, LASP, arXiv 2404.02882 (this is its
     all-gather variant); shared docs ``lightning-attention.md`` §4.
@@ -403,7 +552,7 @@ def lightning_attn_sp(
             output_final_state=True)`` → ``(o, final_state)``; default our ``lightning_attn``. The float64
             ``lightning_attn_reference`` here gives an exact float64 sequence-parallel oracle (tests).
         kernel_options: ``block_n``, ``fp32_dot`` and ``seq_split`` of ``lightning_attn`` (e.g.
-            ``{"seq_split": "auto"}``), for the local kernels.
+            ``{"seq_split": 1}``), for the local kernels; defaults as ``lightning_attn``'s.
 
     Head dims above 128 (``lightning_attn``'s chunked path) and ``attn_fn`` use a generic path: the local attention
     with its own autograd, then the correction with torch ops (``baddbmm`` with fp32 accumulation; fp16 in fp32).
@@ -454,9 +603,12 @@ def lightning_attn_sp(
     s_flat = None if slopes is None else slopes.reshape(h).contiguous()
     s0 = initial_state if rank == 0 else None
     if fused:  # our kernels, the exchange and the correction in one autograd node
+        from ..kernels.lightning_attn2.kernel import BLOCK_N
+
         o, final = _SPKernel.apply(q, k, v, None if s0 is None else s0.contiguous(), s_flat, layout,
-                                   opts.get("block_n", 64), opts.get("fp32_dot", "ieee"), opts.get("seq_split", 1),
-                                   grp, rank, world, bool(output_final_state))
+                                   opts.get("block_n", BLOCK_N), opts.get("fp32_dot", "ieee"),
+                                   opts.get("seq_split", _default_seq_split()), grp, rank, world,
+                                   bool(output_final_state))
     else:  # any local attention (its own autograd), then the exchange and the correction with torch ops
         o_local, e_local = attn_fn(q, k, v, slopes, layout=layout, initial_state=s0, output_final_state=True)
         o, final = _StateExchange.apply(o_local, e_local, q, s_flat, layout, grp, rank, world,

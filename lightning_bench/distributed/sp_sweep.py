@@ -379,8 +379,14 @@ def _run(spec: SPSpec, opts: SPOptions, shard) -> Path | None:
         writer = _Writer(out_dir / SP_ROWS_FILE)
     shape = dict(batch=spec.batch, heads=spec.heads, head_dim=spec.head_dim, value_dim=spec.e, dtype=spec.dtype,
                  decay=spec.decay, layout=spec.layout)
+    from ..baselines.base import DTYPES
+    from ..kernels.lightning_attn2.kernel import describe_launch
+    from .sp import _default_seq_split
+
+    launch = (f"seq_split={_default_seq_split()}; "
+              f"{describe_launch(spec.head_dim, spec.e, DTYPES[spec.dtype], device)}")
     impl = (f"lightning_attn_sp(check_group={opts.check_group}) over lightning_bench {kernel_impl_name()} "
-            f"({spec.layout})")
+            f"({spec.layout}, {launch})")
     slopes = _slopes(spec, device)
     cpu_note = "CPU timing under the Triton interpreter (not a speed)" if device.type != "cuda" else ""
     all_rows: list[dict] = []
@@ -414,7 +420,7 @@ def _run(spec: SPSpec, opts: SPOptions, shard) -> Path | None:
                     row = None
                     if main:
                         row = _single(spec, n, mode, device, slopes, lightning_attn, timing, measure, shape, where,
-                                      opts.seed)
+                                      opts.seed, launch)
                         row["note"] = "; ".join(x for x in (row.get("note", ""), cpu_note) if x)
                         if row["status"] == "ok":
                             single[(n, mode)] = row["median_ms"]
@@ -503,12 +509,12 @@ def _sp_measure(spec, shard, mode, local, sp_call, timing, seed) -> dict:
             "peak_reserved_mib": peak_res, "timer": meas.timer, "l2_policy": meas.l2_policy}
 
 
-def _single(spec, n, mode, device, slopes, lightning_attn, timing, measure, shape, where, seed) -> dict:
+def _single(spec, n, mode, device, slopes, lightning_attn, timing, measure, shape, where, seed, launch="") -> dict:
     """Rank 0 alone: our kernel on the whole sequence (no collectives)."""
     from ..kernels import kernel_impl_name
 
     row = {**shape, **where, "world_size": 1, "scaling": "single", "mode": mode, "seq_len_total": n,
-           "seq_len_local": n, "impl": f"lightning_bench {kernel_impl_name()} ({spec.layout})", "note": ""}
+           "seq_len_local": n, "impl": f"lightning_bench {kernel_impl_name()} ({spec.layout}, {launch})", "note": ""}
     inputs = None
     try:
         inputs = _random_inputs(spec, n, device, seed + n % 997, grad=mode != "fwd")
