@@ -33,6 +33,7 @@ k ≥ 0 (the safe form of shared docs §2).
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import torch
@@ -244,13 +245,12 @@ def _state_grads_to_chunks(g_in, d_final, w_in, w_fin, e_shape, grp, rank: int, 
 def _segments(seq_split, batch_heads: int, tiles: int, n: int, block_n: int, programs: int, min_blocks: int):
     """(nseg, seg): the sequence split our kernels would use for this chunk (rows per segment a multiple of the
     block), so that the launches below see exactly the segments of ``kernel._fwd`` / ``kernel._bwd``."""
-    import triton
-
+    from ..kernels._common import cdiv
     from ..kernels.lightning_attn2.kernel import seq_split_segments
 
     nseg = seq_split_segments(seq_split, batch_heads, tiles, n, block_n, programs, min_blocks)
-    seg = triton.cdiv(triton.cdiv(n, nseg), block_n) * block_n
-    return triton.cdiv(n, seg), seg
+    seg = cdiv(cdiv(n, nseg), block_n) * block_n
+    return cdiv(n, seg), seg
 
 
 def _segment_decays(slopes, n: int, seg: int, nseg: int, device, to_end: bool) -> torch.Tensor | None:
@@ -488,6 +488,7 @@ def _correct(o_local, q, s_cd, a, layout, cd):
     return o
 
 
+@functools.lru_cache(maxsize=None)
 def _default_seq_split():
     """lightning_attn's own default, so that the sequence-parallel call and the one-GPU call split alike."""
     import inspect

@@ -20,6 +20,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .._common import cdiv as _cdiv
 from .._common import dot_in as _dot
 from .._common import dot_wb as _dot_wb
 from .._common import pow2 as _pow2
@@ -124,7 +125,7 @@ def state_correction_(o, q, s_in, slopes, layout: str, fp32_dot: str = "ieee"):
     b, h, n, d, e = _dims(q, o, layout)
     s_in = s_in.contiguous()
     bd, be = _pow2(d), _pow2(e)
-    grid = (triton.cdiv(n, BLOCK_M), b * h, 1)
+    grid = (_cdiv(n, BLOCK_M), b * h, 1)
     _sp_correct_kernel[grid](
         q, o, s_in, slopes if slopes is not None else s_in, *_strides(q, layout), *_strides(o, layout), h, n, d, e,
         HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot), BLOCK_M=BLOCK_M, BLOCK_D=bd, BLOCK_E=be,
@@ -141,11 +142,11 @@ def state_grad(q, do, slopes, layout: str, fp32_dot: str = "ieee", block_n: int 
 
     b, h, n, d, e = _dims(q, do, layout)
     bd, be = _pow2(d), min(_pow2(e), 64)
-    e_tiles = triton.cdiv(e, be)
+    e_tiles = _cdiv(e, be)
     if nseg is None:
         nseg = seq_split_segments("auto", b * h, e_tiles, n, block_n)
-    seg = triton.cdiv(triton.cdiv(n, nseg), block_n) * block_n  # rows per segment, a multiple of the block
-    nseg = triton.cdiv(n, seg)
+    seg = _cdiv(_cdiv(n, nseg), block_n) * block_n  # rows per segment, a multiple of the block
+    nseg = _cdiv(n, seg)
     part = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
     _sp_state_grad_kernel[(b * h, e_tiles, nseg)](
         q, do, slopes if slopes is not None else part, part, *_strides(q, layout), *_strides(do, layout),
