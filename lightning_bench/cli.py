@@ -25,6 +25,38 @@ def _strs(text: str | None) -> list[str] | None:
     return None if text is None else [x for x in text.replace(" ", "").split(",") if x]
 
 
+def _relaunch_args(ctx, drop=("devices",), extra=()) -> list[str]:
+    """The command line of this click command rebuilt from its parsed options (minus ``drop``), for re-launching the
+    same command under torchrun (``--devices``)."""
+    args = [ctx.info_name]
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option) or param.name in drop:
+            continue
+        val = ctx.params.get(param.name)
+        if param.is_flag:
+            if val and not param.default:
+                args.append(param.opts[0])
+            continue
+        if val is None or val == param.default:
+            continue
+        args += [param.opts[0], str(val)]
+    return args + list(extra)
+
+
+def _launch_or_fail(devices_text, module_args):
+    """Re-launch ``lightning_bench MODULE_ARGS`` under torchrun on the given devices; exit with its status."""
+    from .distributed import launch, parse_devices, torchrun_env
+
+    if torchrun_env() is not None:
+        raise click.UsageError("--devices launches torchrun itself; under torchrun each rank already uses "
+                               "cuda:LOCAL_RANK (drop --devices)")
+    try:
+        devices = parse_devices(devices_text)
+    except ValueError as ex:
+        raise click.UsageError(str(ex)) from None
+    sys.exit(launch(devices, module_args))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lightning-bench")
 def main():
@@ -74,22 +106,36 @@ def main():
               help="On a GPU, skip measuring copy bandwidth and bf16 matmul rate into RUN_DIR/ceilings.json.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("--quiet", is_flag=True, help="No progress bar or per-row lines; summary only.")
-def sweep(preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes, decay, providers, out_dir, resume_dir,
-          min_samples, max_samples, max_time, warmup, energy_window, no_flush, no_check, no_plots, verify_dispatch,
-          no_ceilings, seed, quiet):
+@click.option("--devices", default=None,
+              help="Shard the sweep across these GPUs, e.g. 0,1: re-launches this command under torchrun with one "
+                   "rank per device (the same as `torchrun --nproc-per-node N -m lightning_bench sweep ...`); each "
+                   "rank measures its share of the (config, provider) items on its own GPU and rank 0 merges the "
+                   "rows into one rows.csv (column device). Without CUDA: that many CPU processes (gloo).")
+@click.pass_context
+def sweep(ctx, preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes, decay, providers, out_dir,
+          resume_dir, min_samples, max_samples, max_time, warmup, energy_window, no_flush, no_check, no_plots,
+          verify_dispatch, no_ceilings, seed, quiet, devices):
     """Sweep seq_len, batch, heads and head dims across our kernels and the baselines.
 
     Each row (provider × mode × config) records time (median, p20/p80, samples, first call), peak memory over
     the inputs, FLOPs, TFLOP/s, tokens/s and NVML telemetry; rows are appended to RUN_DIR/rows.csv as they finish,
-    failures become status rows, and Ctrl-C leaves a valid CSV (continue with --resume RUN_DIR).
+    failures become status rows, and Ctrl-C leaves a valid CSV (continue with --resume RUN_DIR). Under torchrun (or
+    with --devices) the config matrix is split across the ranks, one GPU each.
     """
     from rich.console import Console
 
     from .cases import preset as get_preset
+    from .distributed import is_main_process
     from .sweep import SweepOptions, prepare_cpu_interpreter, run_sweep
     from .timing import TimingConfig
 
-    console = Console()
+    if devices is not None:
+        if resume_dir is not None and out_dir is not None and Path(out_dir) != Path(resume_dir):
+            raise click.UsageError("give either --out or --resume (the run directory to continue), not both")
+        extra = () if (out_dir is not None or resume_dir is not None) else (
+            "--out", str(Path("results/runs") / _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")))
+        _launch_or_fail(devices, _relaunch_args(ctx, extra=extra))
+    console = Console(quiet=not is_main_process())
     on_cpu = prepare_cpu_interpreter()
     if resume_dir is not None and preset is None:
         # continue with the configuration the run was started with (its env.json); options given now override it
@@ -151,12 +197,110 @@ def sweep(preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes, deca
         res = run_sweep(spec, opts)
     except ValueError as ex:
         raise click.UsageError(str(ex)) from None
-    from .summary import print_summary
+    if is_main_process():
+        from .summary import print_summary
 
-    print_summary(res.run_dir, console)
-    console.print(f"{res.rows_written} rows written ({res.rows_skipped_resume} already done) → {res.run_dir}/rows.csv")
+        print_summary(res.run_dir, console)
+        console.print(f"{res.rows_written} rows written ({res.rows_skipped_resume} already done) → "
+                      f"{res.run_dir}/rows.csv")
     if res.interrupted:
         sys.exit(130)
+
+
+@main.command("sweep-sp")
+@click.option("--devices", default=None,
+              help="GPUs to run on, e.g. 0,1 (one rank each; re-launches this command under torchrun). Default: "
+                   "every visible GPU; without CUDA two CPU processes (gloo, kernels interpreted). Omit under "
+                   "torchrun.")
+@click.option("--seq-len-total", default=None,
+              help="Strong scaling: comma-separated total seq_lens, split evenly across the ranks "
+                   "(GPU default 32768,131072,262144; CPU 96). 'none' for no strong-scaling configs.")
+@click.option("--seq-len-local", default=None,
+              help="Weak scaling: comma-separated seq_lens per rank (GPU default 65536; CPU 48). 'none' for none.")
+@click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--heads", type=click.IntRange(1), default=None, help="Heads (GPU 16, CPU 2).")
+@click.option("--head-dim", type=click.IntRange(1), default=None, help="q/k feature size d (GPU 128, CPU 16).")
+@click.option("--value-dim", type=click.IntRange(1), default=None, help="v feature size e (default: head_dim).")
+@click.option("--dtype", type=click.Choice(["bf16", "fp16", "fp32"]), default=None, help="GPU bf16, CPU fp32.")
+@click.option("--decay", type=click.Choice(["none", "alibi", "alibi_layer", "linear"]), default="alibi",
+              show_default=True, help="Decay slopes (decay_slopes scheme; per-layer schemes use layer 0 of 24).")
+@click.option("--layout", type=click.Choice(["bhnd", "bnhd"]), default="bhnd", show_default=True)
+@click.option("--mode", "modes", default="fwd,fwd_bwd", show_default=True, help="Comma-separated: fwd, fwd_bwd.")
+@click.option("--check-seq-len", type=click.IntRange(0), default=None,
+              help="Total seq_len of the correctness check against one GPU and float64 (GPU 8192, CPU 96; 0: none).")
+@click.option("--no-single", is_flag=True, help="Do not time one GPU on the whole sequence (rank 0).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory (sp_rows.csv, sp_summary.md, env.json). Default: results/runs/sp-<UTC stamp>/.")
+@click.option("--min-samples", type=click.IntRange(1), default=None, help="Minimum timed samples (GPU 10, CPU 2).")
+@click.option("--max-samples", type=click.IntRange(1), default=None, help="Maximum timed samples (GPU 100, CPU 3).")
+@click.option("--max-time", type=click.FloatRange(min=0.001), default=None,
+              help="Target seconds of timed samples per row (GPU 0.5, CPU 0.05).")
+@click.option("--warmup", type=click.FloatRange(min=0), default=None, help="Seconds of warm-up (GPU 0.1, CPU 0).")
+@click.option("--no-flush", is_flag=True, help="Do not flush L2 before each sample.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=1800, show_default=True,
+              help="Collective timeout of the process group, seconds.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No per-row lines.")
+@click.pass_context
+def sweep_sp(ctx, devices, seq_len_total, seq_len_local, batch, heads, head_dim, value_dim, dtype, decay, layout,
+             modes, check_seq_len, no_single, out_dir, min_samples, max_samples, max_time, warmup, no_flush,
+             timeout_s, seed, quiet):
+    """Sequence-parallel Lightning Attention (lightning_attn_sp) across GPUs: strong scaling (total seq_len fixed)
+    and weak scaling (seq_len per GPU fixed), fwd and fwd_bwd, against our kernel on one GPU.
+
+    One row per rank per configuration in OUT/sp_rows.csv: median and step time (slowest rank), tokens/s, the
+    communication time alone, peak memory per rank (absolute and over the inputs), the one-GPU time at the same
+    total seq_len and the speed-up; a correctness check (rel-L2 of o, dq, dk, dv vs one GPU and float64); running
+    out of memory is a status row (oom), not a crash. OUT/sp_summary.md has the tables.
+    """
+    from .distributed import torchrun_env
+
+    if torchrun_env() is None:
+        import torch
+
+        if devices is None:
+            n = torch.cuda.device_count() if torch.cuda.is_available() else 2
+            devices = ",".join(str(i) for i in range(max(n, 1)))
+        extra = () if out_dir is not None else (
+            "--out", str(Path("results/runs") / ("sp-" + _dt.datetime.now(_dt.timezone.utc).strftime(
+                "%Y%m%dT%H%M%SZ"))))
+        _launch_or_fail(devices, _relaunch_args(ctx, extra=extra))
+    if devices is not None:
+        raise click.UsageError("--devices launches torchrun itself; under torchrun drop it")
+    from .distributed.sp_sweep import SPOptions, SPSpec, run_sp_sweep
+    from .sweep import prepare_cpu_interpreter
+    from .timing import TimingConfig
+
+    on_cpu = prepare_cpu_interpreter()
+
+    def lengths(text, default):
+        if text is None:
+            return default
+        return [] if text.strip().lower() == "none" else _ints(text, "seq_len")
+
+    spec = SPSpec(
+        seq_len_total=lengths(seq_len_total, [96] if on_cpu else [32768, 131072, 262144]),
+        seq_len_local=lengths(seq_len_local, [48] if on_cpu else [65536]),
+        batch=batch, heads=heads or (2 if on_cpu else 16), head_dim=head_dim or (16 if on_cpu else 128),
+        value_dim=value_dim, dtype=dtype or ("fp32" if on_cpu else "bf16"), decay=decay, layout=layout,
+        modes=_strs(modes) or [], single=not no_single,
+        check_seq_len=(96 if on_cpu else 8192) if check_seq_len is None else check_seq_len)
+    try:
+        d = TimingConfig()
+        timing = TimingConfig(warmup_s=(0.0 if on_cpu else d.warmup_s) if warmup is None else warmup,
+                              min_warmup_calls=1 if on_cpu else d.min_warmup_calls,
+                              min_samples=min_samples or (2 if on_cpu else d.min_samples),
+                              max_samples=max_samples or (3 if on_cpu else d.max_samples),
+                              max_time_s=max_time or (0.05 if on_cpu else d.max_time_s), flush_l2=not no_flush)
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        out = out_dir or Path("results/runs") / f"sp-{stamp}"  # rank 0's choice is broadcast
+        path = run_sp_sweep(spec, SPOptions(out_dir=Path(out), timing=timing, seed=seed, quiet=quiet,
+                                            timeout_s=timeout_s))
+    except ValueError as ex:
+        raise click.UsageError(str(ex)) from None
+    if path is not None:
+        click.echo((path.parent / "sp_summary.md").read_text())
+        click.echo(f"rows → {path}")
 
 
 @main.command()

@@ -4,6 +4,13 @@ Data flow (shared docs architecture.md): a :class:`SweepSpec` gives the cases; f
 are built once; each provider prepares its call (its own layout, outside the timed region), is checked against a
 float64 reference, then timed per mode (:mod:`timing`), its peak memory taken (delta over the inputs) and an NVML
 energy window run (:mod:`telemetry`). Failures become status rows and the sweep goes on.
+
+Sharded (issue #7): under torchrun (RANK / WORLD_SIZE / LOCAL_RANK set, e.g. ``lightning-bench sweep --devices 0,1``)
+each rank takes its own device (``cuda:LOCAL_RANK``), measures every WORLD_SIZE-th (case, provider) work item of the
+matrix (round-robin over the items not done yet), appends its rows to ``rows.rank<r>.csv``, and rank 0 merges the
+ranks' files into ``rows.csv`` / ``samples.jsonl`` after all ranks are done (:func:`results.merge_rank_files`). Rank 0
+writes ``env.json`` (with every rank's device) and measures ``ceilings.json``. Rows say which device measured them
+(``device``, ``device_name``, ``rank``, ``world_size``).
 """
 
 from __future__ import annotations
@@ -65,6 +72,21 @@ class SweepResult:
 
 def default_device() -> torch.device:
     return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+
+
+def device_name(device: torch.device) -> str:
+    """What a row's ``device`` is: GPU name and PCI bus id (unambiguous across CUDA_VISIBLE_DEVICES remaps), or
+    the CPU."""
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        try:
+            bus = f" {props.pci_domain_id:04x}:{props.pci_bus_id:02x}:{props.pci_device_id:02x}"
+        except AttributeError:
+            bus = ""
+        return f"{props.name}{bus}"
+    import platform
+
+    return f"cpu {platform.processor() or platform.machine()}".strip()
 
 
 def prepare_cpu_interpreter() -> bool:
@@ -190,12 +212,27 @@ def _mode_callables(mode: str, prepared):
     return fn, clear, o
 
 
+_WHERE = {"device_name": "", "rank": 0, "world_size": 1}  # set per run by run_sweep (which device measures rows)
+
+
 def _base_row(provider, case, mode: str, device, order: int) -> dict:
     row = dict(provider=provider.name, impl="", mode=mode, family=provider.family, flop_model=provider.flop_model,
                device=str(device), order=order,
-               timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+               timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **_WHERE)
     row.update(case.as_dict())
     return row
+
+
+def _work_items(cases, providers, modes, done, shard) -> list[tuple[int, object]]:
+    """(case index, provider) pairs with at least one mode not in ``done``; under torchrun every
+    WORLD_SIZE-th of them (round-robin, so each rank gets a share of every seq_len)."""
+    from . import results
+
+    items = [(ci, p) for ci, case in enumerate(cases) for p in providers
+             if any(results.row_key({**case.as_dict(), "provider": p.name, "mode": m}) not in done for m in modes)]
+    if shard is None:
+        return items
+    return items[shard.rank::shard.world_size]
 
 
 def run_sweep(spec: SweepSpec, opts: SweepOptions) -> SweepResult:
@@ -205,22 +242,56 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> SweepResult:
         ValueError: bad spec (names the field and the rule), unknown provider names, or a run directory whose
             rows.csv is not ours.
     """
-    on_cpu = prepare_cpu_interpreter()
-    from . import baselines, envinfo, results
-    from .flops import flops as flop_count
-    from .telemetry import Telemetry
-    from .timing import TimingConfig, measure, peak_memory_mib
+    from .distributed.launch import init_from_env
 
-    cases = spec.cases()
-    names = spec.providers or [p.name for p in baselines.list_providers()]
-    providers = [baselines.get_provider(n) for n in names]
-    timing = opts.timing or TimingConfig()
-    device = default_device()
+    # first, before anything touches CUDA: under torchrun with ≥ 2 ranks, this rank's GPU and the process group (None
+    # otherwise). The ranks meet only at the start and at the end, where the fastest waits for the slowest, so the
+    # collective timeout is a day.
+    shard = init_from_env(timeout_s=24 * 3600.0, min_world=2)
+    try:
+        on_cpu = prepare_cpu_interpreter()
+        from . import baselines, envinfo, results
+        from .flops import flops as flop_count
+        from .telemetry import Telemetry
+        from .timing import TimingConfig, measure, peak_memory_mib
+
+        cases = spec.cases()
+        names = spec.providers or [p.name for p in baselines.list_providers()]
+        providers = [baselines.get_provider(n) for n in names]
+        timing = opts.timing or TimingConfig()
+        return _run(spec, opts, cases, providers, timing, shard, on_cpu, baselines, envinfo, results, flop_count,
+                    Telemetry, measure, peak_memory_mib)
+    finally:
+        if shard is not None:
+            shard.close()
+
+
+def _run(spec, opts, cases, providers, timing, shard, on_cpu, baselines, envinfo, results, flop_count, Telemetry,
+         measure, peak_memory_mib) -> SweepResult:
+    device = shard.device if shard is not None else default_device()
     run_dir = Path(opts.out_dir)
-    done = results.done_keys(run_dir) if opts.resume else set()
-    if not opts.resume and (run_dir / results.ROWS_FILE).exists():
+    if shard is not None:
+        run_dir = Path(shard.broadcast_object(str(run_dir)))  # one run directory even if ranks computed defaults
+    existing = (run_dir / results.ROWS_FILE).exists() or bool(results.rank_files(run_dir))
+    if not opts.resume and existing:
         raise ValueError(f"--out {run_dir} already holds a rows.csv; pass --resume to continue it or choose a new dir")
-    writer = results.ResultWriter(run_dir)
+    main = shard is None or shard.is_main
+    order_of = {results.row_key({**case.as_dict(), "provider": p.name, "mode": m}): (ci, pi, mi)
+                for ci, case in enumerate(cases) for pi, p in enumerate(providers) for mi, m in enumerate(spec.modes)}
+    if shard is not None:
+        shard.barrier()  # every rank has checked the run directory before anything is written to it
+    if opts.resume and main:  # rows a crashed sharded run left in its rank files join rows.csv first
+        results.merge_rank_files(run_dir, order=lambda r: order_of.get(results.row_key(r), (1 << 30,)))
+    if shard is not None:
+        shard.barrier()
+    done = results.done_keys(run_dir) if opts.resume else set()
+    _WHERE.update(device_name=device_name(device), rank=shard.rank if shard else 0,
+                  world_size=shard.world_size if shard else 1)
+    if shard is None:
+        writer = results.ResultWriter(run_dir)
+    else:
+        writer = results.ResultWriter(run_dir, results.rank_rows_file(shard.rank),
+                                      results.rank_samples_file(shard.rank))
     telem = Telemetry(device)
     env = envinfo.collect(device, telem)
     env["spec"] = {k: v for k, v in spec.__dict__.items()}
@@ -228,8 +299,16 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> SweepResult:
     env["energy_window_s"] = opts.energy_window_s
     env["providers"] = {p.name: {"available": p.available()[0], "reason": p.available()[1], "family": p.family,
                                  "flop_model": p.flop_model} for p in providers}
-    results.write_env(run_dir, env)
-    if opts.ceilings and device.type == "cuda" and not (run_dir / "ceilings.json").exists():
+    if shard is not None:
+        here = {"rank": shard.rank, "local_rank": shard.local_rank, "device": str(device),
+                "device_name": _WHERE["device_name"], "gpu": env.get("gpu"), "nvml": env.get("nvml"),
+                "hostname": env.get("hostname")}
+        env["sharding"] = {"world_size": shard.world_size, "backend": shard.backend,
+                           "partition": "round-robin over (case, provider) items not done yet",
+                           "ranks": shard.all_gather_object(here)}
+    if main:
+        results.write_env(run_dir, env)
+    if main and opts.ceilings and device.type == "cuda" and not (run_dir / "ceilings.json").exists():
         from .ceilings import measure_ceilings, reference_point, write_ceilings
 
         try:
@@ -241,10 +320,14 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> SweepResult:
 
     from .progress import Reporter
 
-    total = len(cases) * len(providers) * len(spec.modes)
-    rep = Reporter(total=total, quiet=opts.quiet)
-    res = SweepResult(run_dir=run_dir)
-    if on_cpu:
+    items = _work_items(cases, providers, spec.modes, done, shard)
+    total = len(items) * len(spec.modes)
+    rep = Reporter(total=total, quiet=opts.quiet or not main)
+    res = SweepResult(run_dir=run_dir, rows_skipped_resume=len(done & set(order_of)))
+    if shard is not None and main:
+        rep.note(f"Sharded sweep: {shard.world_size} ranks ({shard.backend}); this rank measures {len(items)} of the "
+                 "(case, provider) items; rows are merged into rows.csv at the end.")
+    if on_cpu and main:
         rep.note("No CUDA device: CPU sweep. Timings are CPU timings (PyTorch CPU baselines; our kernels under the "
                  "Triton interpreter, correctness only): not GPU performance numbers.")
 
@@ -254,15 +337,15 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> SweepResult:
         res.status_counts[row["status"]] = res.status_counts.get(row["status"], 0) + 1
         rep.row(row)
 
+    by_case: dict[int, list] = {}
+    for ci, p in items:
+        by_case.setdefault(ci, []).append(p)
     try:
-        for ci, case in enumerate(cases):
-            todo = [(p, m) for p in providers for m in spec.modes
+        for ci, mine in by_case.items():
+            case = cases[ci]
+            todo = [(p, m) for p in mine for m in spec.modes
                     if results.row_key({**case.as_dict(), "provider": p.name, "mode": m}) not in done]
-            skipped_here = len(providers) * len(spec.modes) - len(todo)
-            res.rows_skipped_resume += skipped_here
-            rep.advance(skipped_here)
-            if not todo:
-                continue
+            rep.advance(len(mine) * len(spec.modes) - len(todo))
             try:
                 inputs = make_inputs(case, device, opts.seed + ci)
             except Exception as ex:  # e.g. the inputs alone do not fit
@@ -270,8 +353,8 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> SweepResult:
                     emit({**_base_row(p, case, m, device, order), "status": classify(ex), "reason": _first_line(ex)})
                 _cleanup(device)
                 continue
-            rot = ci % len(providers)
-            ordered = providers[rot:] + providers[:rot]  # round-robin order per case (thermal fairness)
+            rot = ci % len(mine)
+            ordered = mine[rot:] + mine[:rot]  # round-robin order per case (thermal fairness)
             for order, p in enumerate(ordered):
                 modes = [m for m in spec.modes if (p, m) in todo]
                 if modes:
@@ -286,14 +369,27 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> SweepResult:
     finally:
         writer.close()
         rep.close()
-    if opts.ceilings and device.type == "cuda" and not res.interrupted and (run_dir / "ceilings.json").exists():
+    if shard is not None and not res.interrupted:
+        # wait for every rank (the group's timeout is long), then rank 0 merges the ranks' rows into rows.csv
+        stats = shard.all_gather_object((res.rows_written, res.rows_skipped_resume, res.status_counts))
+        if main:
+            merged = results.merge_rank_files(run_dir, order=lambda r: order_of.get(results.row_key(r),
+                                                                                     (1 << 30,)))
+            res.rows_written = merged
+            res.status_counts = {}
+            for _, _, counts in stats:
+                for k, v in counts.items():
+                    res.status_counts[k] = res.status_counts.get(k, 0) + v
+        shard.barrier()
+    if main and opts.ceilings and device.type == "cuda" and not res.interrupted and \
+            (run_dir / "ceilings.json").exists():
         from .ceilings import record_reference
 
         try:  # the reference workload again at the end: the gate's drift normalisation uses start and end
             record_reference(run_dir / "ceilings.json", "end", device)
         except Exception as ex:  # must never cost the measurements
             rep.note(f"reference workload (end) not measured: {_first_line(ex)}")
-    if opts.plots:
+    if main and opts.plots:
         try:
             from .plots import make_plots
 

@@ -18,7 +18,7 @@ import torch
 import triton
 
 H100_SMEM = 232448  # bytes of shared memory per block on sm_90 (the H200 reported this limit)
-_FP32_PTRS = {"SLOPES", "S0", "HT", "SEG_END", "SEG_R", "DHT", "DS0", "BUF", "INIT"}
+_FP32_PTRS = {"SLOPES", "S0", "HT", "SEG_END", "SEG_R", "DHT", "DS0", "BUF", "INIT", "S_IN", "PART"}
 _DATA_PTRS = {"Q", "K", "V", "O", "DO", "DQ", "DK", "DV"}
 
 
@@ -33,7 +33,8 @@ class Variant:
     @property
     def name(self) -> str:
         flags = ",".join(f"{k}={v}" for k, v in self.constexprs.items() if not k.startswith("BLOCK"))
-        blocks = "x".join(str(self.constexprs[k]) for k in ("BLOCK_N", "BLOCK_D", "BLOCK_E") if k in self.constexprs)
+        blocks = "x".join(str(self.constexprs[k]) for k in ("BLOCK_M", "BLOCK_N", "BLOCK_D", "BLOCK_E")
+                          if k in self.constexprs)
         return f"{self.kernel.__name__}[{self.dtype} {blocks} {flags} w{self.num_warps}s{self.num_stages}]"
 
 
@@ -60,6 +61,7 @@ def variants(quick: bool = False) -> list[Variant]:
     path at head dim 128 (what CI compiles)."""
     from .lightning_attn1 import kernel as k1
     from .lightning_attn2 import kernel as k2
+    from .lightning_attn2 import sp_kernels as ksp
 
     out = []
     precs = {"bf16": (torch.bfloat16, "ieee"), "fp16": (torch.float16, "ieee"), "fp32": (torch.float32, "ieee"),
@@ -101,6 +103,12 @@ def variants(quick: bool = False) -> list[Variant]:
                         out.append(Variant(k2._la2_state_scan_kernel, "fp32", dict(
                             HAS_DECAY=decay, HAS_INIT=init, REVERSE=reverse, BLOCK_D=min(32, cfg.bd),
                             BLOCK_E=min(32, cfg.be)), num_warps=2, num_stages=1))
+                # sequence parallelism across GPUs (lightning_attn_sp): state correction and state gradient
+                out.append(Variant(ksp._sp_correct_kernel, dtype, dict(
+                    HAS_DECAY=decay, PREC=prec, BLOCK_M=ksp.BLOCK_M, BLOCK_D=cfg.bd, BLOCK_E=cfg.be),
+                    num_warps=4, num_stages=1))
+                out.append(Variant(ksp._sp_state_grad_kernel, dtype, dict(
+                    base, BLOCK_D=cfg.bd, BLOCK_E=cfg.bwd_be), **blaunch))
         la1_dtypes = (("bf16", torch.bfloat16),) if quick else (("bf16", torch.bfloat16), ("fp16", torch.float16),
                                                                  ("fp32", torch.float32))
         for dtype, dt in la1_dtypes:
