@@ -482,7 +482,10 @@ def profile_cmd(providers, seq_len, batch, heads, head_dim, value_dim, dtype, de
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory for verify.csv and verify.md (default: results/runs/verify-<UTC timestamp>/).")
 @click.option("--quick", is_flag=True, help="On a GPU: skip the long (≥ 16384) and huge (> 2^31 elements) cases.")
-def verify(out_dir, quick):
+@click.option("--only", default=None, help="Regular expression: run only the cases whose name matches (e.g. 'bf16-long').")
+@click.option("--fla", "fla", type=click.Choice(["all", "long", "none"]), default="long", show_default=True,
+              help="Which bf16 d=e=128 cases also report fla's errors (fla autotunes ~1.5 min per new shape).")
+def verify(out_dir, quick, only, fla):
     """Correctness matrix of our kernels on this device: rel-L2 of o and every gradient vs float64 oracles, pass/fail
     against the tolerance table (bf16/fp16/fp32 on a GPU; small fp32/fp16 cases under the interpreter on the CPU),
     with fla's chunk_simple_gla on the same inputs where installed. Exit code 1 if any case fails."""
@@ -513,7 +516,9 @@ def verify(out_dir, quick):
         rows_to_frame(rows).to_csv(out / "verify.csv", index=False)  # kept if the run is interrupted
 
     try:
-        rows = run_verify(quick=quick, progress=progress)
+        rows = run_verify(quick=quick, progress=progress, only=only, fla=fla)
+    except ValueError as ex:
+        raise click.UsageError(str(ex)) from None
     except KeyboardInterrupt:
         console.print(f"[yellow]Interrupted: {len(done)} tensor checks kept in {out}/verify.csv[/yellow]")
         rows = list(done)

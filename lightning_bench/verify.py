@@ -201,7 +201,7 @@ def _fla_errors(case, q, k, v, sl, do, refs, device) -> dict:
     return {name: _rel(back(x), r) for name, x, r in zip(("o", "dq", "dk", "dv"), (o, *grads), refs)}
 
 
-def _run_random(case: VerifyCase, device) -> list[VerifyRow]:
+def _run_random(case: VerifyCase, device, want_fla: bool = True) -> list[VerifyRow]:
     dt = DT[case.dtype]
     b, h, n, d, e = case.batch, case.heads, case.seq_len, case.head_dim, case.value_dim
     g = torch.Generator(device=device).manual_seed(zlib.crc32(case.name.encode()))
@@ -261,7 +261,7 @@ def _run_random(case: VerifyCase, device) -> list[VerifyRow]:
     names = ["o"] + (["final_state"] if case.states else [])
     gnames = ["dq", "dk", "dv"] + (["d_initial_state"] if case.states else [])
     head_axis = 1 if case.layout == "bhnd" else 2
-    fla = _fla_errors(case, q, k, v, sl, do, [refs_out[0], *rgrads[:3]], device)
+    fla = _fla_errors(case, q, k, v, sl, do, [refs_out[0], *rgrads[:3]], device) if want_fla else {}
     rows = []
     for name, x, ref in list(zip(names, outs, refs_out)) + list(zip(gnames, grads, rgrads)):
         rel = _rel(x, ref)
@@ -277,14 +277,35 @@ def _run_random(case: VerifyCase, device) -> list[VerifyRow]:
 
 
 def run_verify(cases: list[VerifyCase] | None = None, device: torch.device | None = None, quick: bool = False,
-               progress=None) -> list[VerifyRow]:
-    """Run the matrix; a case that raises becomes one failed row with the error as its note."""
+               progress=None, only: str | None = None, fla: str = "long") -> list[VerifyRow]:
+    """Run the matrix; a case that raises becomes one failed row with the error as its note.
+
+    Args:
+        only: a regular expression; run only the cases whose name it matches (re.search).
+        fla: where to add fla's errors on the same inputs: "all" (every bf16 d=e=128 case), "long" (default: the
+            seq_len ≥ 16384 cases, which the accuracy goal names; fla autotunes ~1.5 min per new shape on the
+            H200, so "all" roughly doubles the run) or "none".
+
+    Raises:
+        ValueError: a bad ``only`` pattern or ``fla`` value.
+    """
+    import re
+
+    if fla not in ("all", "long", "none"):
+        raise ValueError(f"fla must be 'all', 'long' or 'none', got {fla!r}")
     device = device or (torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
     cases = cases if cases is not None else default_cases(device, quick)
+    if only:
+        try:
+            pat = re.compile(only)
+        except re.error as ex:
+            raise ValueError(f"only: not a regular expression ({ex}): {only!r}") from None
+        cases = [c for c in cases if pat.search(c.name)]
     rows: list[VerifyRow] = []
     for c in cases:
+        want_fla = fla == "all" or (fla == "long" and c.seq_len >= 16384)
         try:
-            rows += _run_closed(c, device) if c.kind == "closed" else _run_random(c, device)
+            rows += _run_closed(c, device) if c.kind == "closed" else _run_random(c, device, want_fla)
         except Exception as ex:  # record, go on
             rows.append(VerifyRow(c, "all", math.nan, math.nan, False, note=f"{type(ex).__name__}: {ex}"[:300]))
         if device.type == "cuda":

@@ -41,3 +41,19 @@ def test_a_failing_case_is_a_failed_row_not_a_crash():
     bad = VerifyCase("bad-varlen", "fp32", 1, 2, 10, 16, 16, varlen=(3, 3))  # lengths do not sum to seq_len
     rows = run_verify([bad], device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     assert len(rows) == 1 and not rows[0].passed and "varlen" in rows[0].note
+
+
+def test_only_filters_cases_and_bad_arguments_are_clear():
+    import torch as _t
+
+    from lightning_bench.verify import run_verify
+
+    rows = run_verify(device=_t.device("cpu"), only="closed")
+    assert rows and {r.case.name for r in rows} == {"cpu-closed"}
+    assert all(r.passed for r in rows)
+    import pytest as _p
+
+    with _p.raises(ValueError, match="only"):
+        run_verify(device=_t.device("cpu"), only="(")
+    with _p.raises(ValueError, match="fla"):
+        run_verify(device=_t.device("cpu"), fla="some")
