@@ -147,13 +147,14 @@ def measure(fn: Callable[[], object], *, pre: Callable[[], None] | None = None, 
 
 
 def peak_memory_mib(fn: Callable[[], object], *, pre: Callable[[], None] | None = None,
-                    device: torch.device) -> tuple[float, float]:
-    """Peak memory of one call as a delta over what was allocated before it: (allocated MiB, reserved MiB).
+                    device: torch.device, absolute: bool = False) -> tuple[float, ...]:
+    """Peak memory of one call as a delta over what was allocated before it: (allocated MiB, reserved MiB), and with
+    ``absolute`` also the absolute peak allocated (MiB) as a third value.
 
     Returns NaNs on the CPU (no allocator statistics).
     """
     if device.type != "cuda":
-        return float("nan"), float("nan")
+        return (float("nan"),) * (3 if absolute else 2)
     if pre:
         pre()
     torch.cuda.synchronize(device)
@@ -162,7 +163,9 @@ def peak_memory_mib(fn: Callable[[], object], *, pre: Callable[[], None] | None 
     before_res = torch.cuda.memory_reserved(device)
     out = fn()
     torch.cuda.synchronize(device)
-    peak = torch.cuda.max_memory_allocated(device) - before
+    peak_abs = torch.cuda.max_memory_allocated(device)
     peak_res = torch.cuda.max_memory_reserved(device) - before_res
     del out
-    return peak / 2**20, peak_res / 2**20
+    if absolute:
+        return (peak_abs - before) / 2**20, peak_res / 2**20, peak_abs / 2**20
+    return (peak_abs - before) / 2**20, peak_res / 2**20

@@ -31,5 +31,5 @@ def test_every_kernel_compiles_for_sm90_within_shared_memory():
     assert m and m.group(1) == m.group(2) and int(m.group(2)) >= 25, r.stdout[-2000:]
     for kernel in ("_la2_fwd_kernel", "_la2_bwd_dq_kernel", "_la2_bwd_dk_kernel", "_la2_bwd_dv_kernel",
                    "_la2_fwd_seg_end_kernel", "_la2_bwd_seg_r_kernel", "_la1_fwd_kernel", "_la1_bwd_dkdv_kernel",
-                   "_sp_correct_kernel", "_sp_state_grad_kernel"):
+                   "_sp_correct_kernel", "_la2_state_scan_kernel"):
         assert f"OK  {kernel}[" in r.stdout, kernel

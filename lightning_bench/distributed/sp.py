@@ -290,42 +290,31 @@ def _sp_forward(q, k, v, s0, slopes, layout, block_n, fp32_dot, seq_split, excha
         if s_in is not None:
             state_correction_(o, q, s_in, slopes, layout, fp32_dot)
         return o, (s_in if s_in is not None else s0)
-    sl = slopes if slopes is not None else q
-    prec = K._prec(q.dtype, fp32_dot)
-    buf = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
-    K._la2_fwd_seg_end_kernel[(b * h, e_tiles, nseg)](  # all segments: the last one's end state too
-        k, v, sl, buf, *K._strides(k, layout), *K._strides(v, layout), h, n, d, e, seg, nseg,
-        HAS_DECAY=slopes is not None, PREC=prec, BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be,
-        num_warps=cfg.fwd_warps, num_stages=cfg.fwd_stages,
-    )
-    e_local = _combine(buf, _segment_decays(slopes, n, seg, nseg, q.device, True), b, h, nseg, d, e)
-    if s0 is not None:  # rank 0's initial state reaches the chunk's end decayed by λ^n
-        lam_n = torch.ones(h, device=q.device) if slopes is None else torch.exp(-slopes.double() * n).float()
-        e_local = e_local + lam_n[None, :, None, None] * s0
-    s_in = exchange(e_local)
-    s_eff = s_in if s_in is not None else s0
-    K._scan_states(buf, s_eff, slopes, h, n, d, e, seg, nseg, False, q)  # slot p ← the state entering segment p
-    o = K._empty(b, h, n, e, layout, q)
-    K._la2_fwd_kernel[(b * h, e_tiles, nseg)](
-        q, k, v, o, sl, q, q, buf,
-        *K._strides(q, layout), *K._strides(k, layout), *K._strides(v, layout), *K._strides(o, layout),
-        h, n, d, e, q, seg, nseg,
-        HAS_DECAY=slopes is not None, PREC=prec, IS_VARLEN=False, HAS_S0=False, STORE_HT=False, SPLIT=True,
-        BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.fwd_warps, num_stages=cfg.fwd_stages,
-    )
-    return o, s_eff
+    box = {}
+
+    def hook(buf, nseg_, seg_):  # all segments' local end states are in buf: this chunk's end state, the exchange
+        e_local = _combine(buf, _segment_decays(slopes, n, seg_, nseg_, q.device, True), b, h, nseg_, d, e)
+        if s0 is not None:  # rank 0's initial state reaches the chunk's end decayed by λ^n
+            lam_n = torch.ones(h, device=q.device) if slopes is None else torch.exp(-slopes.double() * n).float()
+            e_local = e_local + lam_n[None, :, None, None] * s0
+        s_in = exchange(e_local)
+        box["s_eff"] = s_in if s_in is not None else s0
+        return box["s_eff"]
+
+    o, _ = K._fwd(q, k, v, slopes, s0, False, layout, block_n, None, fp32_dot, seq_split, segment_hook=hook)
+    return o, box["s_eff"]
 
 
 def _sp_backward(q, k, v, do, slopes, s_eff, want_ds0, need_g, layout, block_n, fp32_dot, seq_split, exchange):
     """This rank's backward: (dq, dk, dv, ds0). ``exchange(g_in)`` takes this chunk's dS_in = Σ_t λ^(t+1) q_tᵀ do_t
     (None where not needed) and returns the gradient of this chunk's end state, dE.
 
-    Split chunk: the local R of every segment (``_sp_state_grad_kernel``, one segment more than one GPU computes)
+    Split chunk: the local R of every segment (``_la2_bwd_seg_r_kernel`` from segment 0, one more than one GPU computes)
     gives dS_in and, after the exchange, the suffix scan from dE; then the three backward kernels as in
     ``kernel._bwd``, sweep F starting from S_eff (so dq includes λ^(t+1)·do_t S_inᵀ). One segment: dS_in by the same
     kernel, then ``kernel._bwd`` with S_eff and dE."""
     from ..kernels.lightning_attn2 import kernel as K
-    from ..kernels.lightning_attn2.sp_kernels import _sp_state_grad_kernel, state_grad
+    from ..kernels.lightning_attn2.sp_kernels import state_grad
 
     b, h, n, d, e = K.canonical_shapes(q, k, v, layout)
     cfg = K._Config(d, e, block_n, q)
@@ -336,46 +325,14 @@ def _sp_backward(q, k, v, do, slopes, s_eff, want_ds0, need_g, layout, block_n, 
         g_in = state_grad(q, do, slopes, layout, fp32_dot, cfg.bwd_block_n) if need_g else None
         dht = exchange(g_in)
         return K._bwd(q, k, v, do, slopes, s_eff, dht, want_ds0, layout, block_n, None, fp32_dot, seq_split)
-    dq = K._empty(b, h, n, d, layout, q)
-    dk = K._empty(b, h, n, d, layout, q)
-    dv = K._empty(b, h, n, e, layout, q)
-    ds0 = torch.empty(b, h, d, e, dtype=torch.float32, device=q.device) if want_ds0 else None
-    sl = slopes if slopes is not None else q
-    prec = K._prec(q.dtype, fp32_dot)
-    common = dict(HAS_DECAY=slopes is not None, PREC=prec, IS_VARLEN=False, BLOCK_N=cfg.bwd_block_n,
-                  num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages, SPLIT=True)
-    sq, sk, sv, sdo = (K._strides(x, layout) for x in (q, k, v, do))
-    seg_end = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
-    K._la2_fwd_seg_end_kernel[(b * h, -(-e // cfg.fwd_be), nseg - 1)](
-        k, v, sl, seg_end, *sk, *sv, h, n, d, e, seg, nseg,
-        HAS_DECAY=slopes is not None, PREC=prec, BLOCK_N=cfg.bwd_block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be,
-        num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages,
-    )
-    K._scan_states(seg_end, s_eff, slopes, h, n, d, e, seg, nseg, False, q)
-    seg_r = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
-    _sp_state_grad_kernel[(b * h, ne, nseg)](  # F_p of every segment, segment 0 too: they sum to dS_in
-        q, do, sl, seg_r, *sq, *sdo, h, n, d, e, seg, nseg,
-        HAS_DECAY=slopes is not None, PREC=prec, BLOCK_N=cfg.bwd_block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.bwd_be,
-        num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages,
-    )
-    g_in = None
-    if need_g:
-        g_in = _combine(seg_r, _segment_decays(slopes, n, seg, nseg, q.device, False), b, h, nseg, d, e)
-    dht = exchange(g_in)
-    K._scan_states(seg_r, dht, slopes, h, n, d, e, seg, nseg, True, q)  # slot p ← R entering segment p from after
-    K._la2_bwd_dq_kernel[(b * h, nd, nseg)](
-        k, v, do, dq, sl, q, seg_end, *sk, *sv, *sdo, *K._strides(dq, layout), h, n, d, e, q, seg, nseg,
-        HAS_S0=False, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, **common,
-    )
-    K._la2_bwd_dk_kernel[(b * h, nd, nseg)](
-        q, v, do, dk, sl, dht, seg_r, *sq, *sv, *sdo, *K._strides(dk, layout), h, n, d, e, q, seg, nseg,
-        HAS_DHT=True, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, **common,
-    )
-    K._la2_bwd_dv_kernel[(b * h, ne, nseg)](
-        q, k, do, dv, sl, dht, ds0 if ds0 is not None else q, seg_r,
-        *sq, *sk, *sdo, *K._strides(dv, layout), h, n, d, e, q, seg, nseg,
-        HAS_DHT=True, STORE_DS0=want_ds0, BLOCK_D=cfg.bd, BLOCK_E=cfg.bwd_be, **common,
-    )
+    def hook(seg_r, nseg_, seg_):  # all segments' local R are in seg_r: dS_in, the exchange → dE
+        g_in = None
+        if need_g:
+            g_in = _combine(seg_r, _segment_decays(slopes, n, seg_, nseg_, q.device, False), b, h, nseg_, d, e)
+        return exchange(g_in)
+
+    dq, dk, dv, ds0 = K._bwd(q, k, v, do, slopes, s_eff, None, want_ds0, layout, block_n, None, fp32_dot, seq_split,
+                             segment_hook=hook)
     return dq, dk, dv, ds0
 
 

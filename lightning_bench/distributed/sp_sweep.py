@@ -214,20 +214,11 @@ def measure_spmd(fn, *, pre, shard, config):
 
 def peak_memory(fn, pre, device) -> tuple[float, float, float]:
     """(peak allocated over what was allocated before, absolute peak allocated, peak reserved over before), MiB,
-    of one call; NaNs on the CPU."""
-    if device.type != "cuda":
-        return NAN, NAN, NAN
-    pre()
-    torch.cuda.synchronize(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    before = torch.cuda.memory_allocated(device)
-    before_res = torch.cuda.memory_reserved(device)
-    out = fn()
-    torch.cuda.synchronize(device)
-    peak = torch.cuda.max_memory_allocated(device)
-    res = torch.cuda.max_memory_reserved(device) - before_res
-    del out
-    return (peak - before) / 2**20, peak / 2**20, res / 2**20
+    of one call; NaNs on the CPU (``timing.peak_memory_mib`` with the absolute peak)."""
+    from ..timing import peak_memory_mib
+
+    peak, res, peak_abs = peak_memory_mib(fn, pre=pre, device=device, absolute=True)
+    return peak, peak_abs, res
 
 
 def _quantile(xs, q):
@@ -268,23 +259,14 @@ def _random_inputs(spec: SPSpec, n: int, device, seed: int, grad: bool):
 
 
 def _callables(mode, q, k, v, do, call):
-    leaves = [q, k, v]
+    """(fn, pre) for fwd / fwd_bwd: the one-GPU sweep's callables (``sweep._mode_callables``) on ``call(q, k, v)``."""
+    from types import SimpleNamespace
 
-    def clear():
-        for t in leaves:
-            t.grad = None
+    from ..sweep import _mode_callables
 
-    if mode == "fwd":
-        def fn():
-            with torch.no_grad():
-                return call(q, k, v)
-        return fn, (lambda: None)
-
-    def fn():
-        o = call(q, k, v)
-        o.backward(do)
-        return None
-    return fn, clear
+    fn, pre, _ = _mode_callables(mode, SimpleNamespace(leaves=[q, k, v], forward=lambda: call(q, k, v),
+                                                       grad_out=do))
+    return fn, (pre or (lambda: None))
 
 
 def _classify(ex):

@@ -103,12 +103,10 @@ def variants(quick: bool = False) -> list[Variant]:
                         out.append(Variant(k2._la2_state_scan_kernel, "fp32", dict(
                             HAS_DECAY=decay, HAS_INIT=init, REVERSE=reverse, BLOCK_D=min(32, cfg.bd),
                             BLOCK_E=min(32, cfg.be)), num_warps=2, num_stages=1))
-                # sequence parallelism across GPUs (lightning_attn_sp): state correction and state gradient
+                # sequence parallelism across GPUs (lightning_attn_sp): the state correction
                 out.append(Variant(ksp._sp_correct_kernel, dtype, dict(
                     HAS_DECAY=decay, PREC=prec, BLOCK_M=ksp.BLOCK_M, BLOCK_D=cfg.bd, BLOCK_E=cfg.be),
                     num_warps=4, num_stages=1))
-                out.append(Variant(ksp._sp_state_grad_kernel, dtype, dict(
-                    base, BLOCK_D=cfg.bd, BLOCK_E=cfg.bwd_be), **blaunch))
         la1_dtypes = (("bf16", torch.bfloat16),) if quick else (("bf16", torch.bfloat16), ("fp16", torch.float16),
                                                                  ("fp32", torch.float32))
         for dtype, dt in la1_dtypes:

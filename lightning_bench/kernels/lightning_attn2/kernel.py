@@ -431,15 +431,16 @@ def _la2_bwd_seg_r_kernel(
     Q, DO, SLOPES, SEG_R,
     sqb, sqh, sqn, sqd,
     sdob, sdoh, sdon, sdoe,
-    H, N, D, E, SEG, NSEG,
+    H, N, D, E, SEG, NSEG, P0,
     HAS_DECAY: tl.constexpr, PREC: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
-    """Local R of segment p ≥ 1 (program axis 2 is p − 1): F_p = Σ_{t in p} λ^(t − start_p + 1) q_tᵀ do_t, the §3
-    R update run from zero over the segment's blocks, descending."""
+    """Local R of segment p = P0 + program axis 2: F_p = Σ_{t in p} λ^(t − start_p + 1) q_tᵀ do_t, the §3 R update
+    run from zero over the segment's blocks, descending. One GPU needs p ≥ 1 (P0 = 1); sequence parallelism across
+    GPUs also needs segment 0 (P0 = 0): Σ_p λ^(start_p) F_p is the gradient of the state entering the chunk."""
     pid_bh = tl.program_id(0)
     pid_e = tl.program_id(1)
-    p = tl.program_id(2) + 1
+    p = tl.program_id(2) + P0
     b = (pid_bh // H).to(tl.int64)
     h = pid_bh % H
     q_base = Q + b * sqb + h.to(tl.int64) * sqh
@@ -624,7 +625,10 @@ def _scan_states(buf, init, slopes, h, n, d, e, seg, nseg, reverse, q):
     )
 
 
-def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1):
+def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1, segment_hook=None):
+    """Forward launches. ``segment_hook(seg_buf, nseg, seg)`` (sequence parallelism, split path only): called after
+    the local end states of *all* nseg segments are in ``seg_buf`` and before the prefix scan; returns the state
+    entering segment 0 (replacing s0; None for zero)."""
     b, h, n, d, e = canonical_shapes(q, k, v, layout)
     cfg = _Config(d, e, block_n, q)
     o = _empty(b, h, n, e, layout, q)
@@ -639,13 +643,15 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
     if nseg > 1:
         # local end states E_p of segments 0..P−2, then the prefix combine into S_in[p] (in place)
         seg_buf = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
-        _la2_fwd_seg_end_kernel[(b * h, e_tiles, nseg - 1)](
+        _la2_fwd_seg_end_kernel[(b * h, e_tiles, nseg if segment_hook else nseg - 1)](
             k, v, slopes if slopes is not None else q, seg_buf,
             *_strides(k, layout), *_strides(v, layout), h, n, d, e, seg, nseg,
             HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot),
             BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.fwd_warps,
             num_stages=cfg.fwd_stages,
         )
+        if segment_hook is not None:
+            s0 = segment_hook(seg_buf, nseg, seg)
         _scan_states(seg_buf, s0, slopes, h, n, d, e, seg, nseg, False, q)
     grid = (nseq * h, e_tiles, nseg)
     _la2_fwd_kernel[grid](
@@ -691,7 +697,11 @@ def _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e):
     )
 
 
-def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1):
+def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1,
+         segment_hook=None):
+    """Backward launches. ``segment_hook(seg_r, nseg, seg)`` (sequence parallelism, split path only): called after
+    the local R of *all* nseg segments are in ``seg_r`` and before the suffix scan; returns the gradient of the state
+    after the last token (replacing dht; None for zero)."""
     b, h, n, d, e = canonical_shapes(q, k, v, layout)
     cfg = _Config(d, e, block_n, q)
     dq = _empty(b, h, n, d, layout, q)
@@ -722,11 +732,14 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
         )
         _scan_states(seg_end, s0, slopes, h, n, d, e, seg, nseg, False, q)
         seg_r = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
-        _la2_bwd_seg_r_kernel[(b * h, ne, nseg - 1)](
-            q, do, sl, seg_r, *sq, *sdo, h, n, d, e, seg, nseg,
+        p0 = 0 if segment_hook is not None else 1
+        _la2_bwd_seg_r_kernel[(b * h, ne, nseg - p0)](
+            q, do, sl, seg_r, *sq, *sdo, h, n, d, e, seg, nseg, p0,
             HAS_DECAY=slopes is not None, PREC=common["PREC"], BLOCK_N=cfg.bwd_block_n, BLOCK_D=cfg.bd,
             BLOCK_E=cfg.bwd_be, num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages,
         )
+        if segment_hook is not None:
+            dht = segment_hook(seg_r, nseg, seg)
         _scan_states(seg_r, dht, slopes, h, n, d, e, seg, nseg, True, q)
     common["SPLIT"] = nseg > 1
     _la2_bwd_dq_kernel[(nseq * h, nd, nseg)](

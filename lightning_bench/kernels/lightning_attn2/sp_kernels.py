@@ -1,4 +1,4 @@
-"""Two small kernels for sequence parallelism (``lightning_bench.distributed.lightning_attn_sp``, issue #7).
+"""Sequence-parallel helpers: one kernel and one launch wrapper (``lightning_bench.distributed.lightning_attn_sp``, issue #7).
 
 When a sequence is split into chunks held by different GPUs, the chunk starting at global position s is computed
 locally from a zero state, and the state S_in that the earlier chunks imply enters afterwards:
@@ -7,7 +7,8 @@ locally from a zero state, and the state S_in that the earlier chunks imply ente
   (one read of q and o, one write of o; paper arXiv 2401.04658 §3, the inter-block term of Algorithm 1 with the
   chunk's entering state);
 - **state gradient** (backward): ``G = Σ_t λ^(t+1) q_tᵀ do_t``, the gradient of S_in (the R update of Algorithm 2
-  from zero over the chunk; fp32 partial sums per sequence segment, combined on the host as Σ_p λ^(start_p) F_p).
+  from zero over the chunk: ``kernel._la2_bwd_seg_r_kernel`` for every segment, P0 = 0, combined as
+  Σ_p λ^(start_p) F_p).
 
 Decay factors are exp(−slope·k) with k ≥ 0 only (shared docs §2). Dot precision follows the kernels' PREC policy
 (``kernels/_common.py``): bf16 operands with fp32 accumulation (the state cast to bf16, as in the forward kernel),
@@ -21,11 +22,11 @@ import triton
 import triton.language as tl
 
 from .._common import cdiv as _cdiv
-from .._common import dot_in as _dot
 from .._common import dot_wb as _dot_wb
 from .._common import pow2 as _pow2
 from .._common import prec as _prec
 from .._common import strides as _strides
+from .._validate import canonical_shapes
 
 BLOCK_M = 64  # rows per program of the correction
 
@@ -66,57 +67,9 @@ def _sp_correct_kernel(
     tl.store(o_ptrs, (O_i + acc).to(O.dtype.element_ty), mask=o_mask)
 
 
-@triton.jit
-def _sp_state_grad_kernel(
-    Q, DO, SLOPES, PART,
-    sqb, sqh, sqn, sqd,
-    sdob, sdoh, sdon, sdoe,
-    H, N, D, E, SEG, NSEG,
-    HAS_DECAY: tl.constexpr, PREC: tl.constexpr,
-    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
-):
-    """Segment p (program 2) of one (batch, head) (program 0), one value tile (program 1):
-    F_p = Σ_{t in p} λ^(t − start_p + 1) q_tᵀ do_t, fp32, into PART[bh, p]."""
-    pid_bh = tl.program_id(0)
-    pid_e = tl.program_id(1)
-    p = tl.program_id(2)
-    b = (pid_bh // H).to(tl.int64)
-    h = pid_bh % H
-    q_base = Q + b * sqb + h.to(tl.int64) * sqh
-    do_base = DO + b * sdob + h.to(tl.int64) * sdoh
-    offs_c = tl.arange(0, BLOCK_N)
-    offs_d = tl.arange(0, BLOCK_D)
-    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
-    mask_d = offs_d < D
-    mask_e = offs_e < E
-    slope = 0.0
-    if HAS_DECAY:
-        slope = tl.load(SLOPES + h)
-    start = p * SEG
-    R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
-    first_block = p * (SEG // BLOCK_N)
-    end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
-    for i in range(first_block, end_block):
-        rows = (i * BLOCK_N + offs_c).to(tl.int64)
-        mask_n = rows < N
-        Q_i = tl.load(q_base + rows[:, None] * sqn + offs_d[None, :] * sqd, mask=mask_n[:, None] & mask_d[None, :],
-                      other=0.0)
-        dO_i = tl.load(do_base + rows[:, None] * sdon + offs_e[None, :] * sdoe,
-                       mask=mask_n[:, None] & mask_e[None, :], other=0.0)
-        if HAS_DECAY:
-            a = tl.exp(-slope * (rows - start + 1).to(tl.float32))
-            Q_i = (Q_i * a[:, None]).to(Q_i.dtype)
-        R += _dot(tl.trans(Q_i), dO_i, PREC)
-    tl.store(PART + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :], R,
-             mask=mask_d[:, None] & mask_e[None, :])
-
-
 def _dims(q, v, layout):
-    if layout == "bhnd":
-        b, h, n, d = q.shape
-    else:
-        b, n, h, d = q.shape
-    return b, h, n, d, v.shape[-1]
+    """(batch, heads, seq_len, head_dim, value_dim) of q and a tensor with v's last dim, checked alike."""
+    return canonical_shapes(q, q, v, layout)
 
 
 def state_correction_(o, q, s_in, slopes, layout: str, fp32_dot: str = "ieee"):
@@ -138,7 +91,7 @@ def state_grad(q, do, slopes, layout: str, fp32_dot: str = "ieee", block_n: int 
     """``G = Σ_t λ^(t+1) q_tᵀ do_t`` per (batch, head), fp32 ``[batch, heads, head_dim, value_dim]``: fp32 partial
     sums over ``nseg`` sequence segments (default: ~2 programs per SM of a 132-SM GPU), combined as
     Σ_p λ^(start_p) F_p."""
-    from .kernel import seq_split_segments
+    from .kernel import _la2_bwd_seg_r_kernel, seq_split_segments
 
     b, h, n, d, e = _dims(q, do, layout)
     bd, be = _pow2(d), min(_pow2(e), 64)
@@ -148,9 +101,9 @@ def state_grad(q, do, slopes, layout: str, fp32_dot: str = "ieee", block_n: int 
     seg = _cdiv(_cdiv(n, nseg), block_n) * block_n  # rows per segment, a multiple of the block
     nseg = _cdiv(n, seg)
     part = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
-    _sp_state_grad_kernel[(b * h, e_tiles, nseg)](
+    _la2_bwd_seg_r_kernel[(b * h, e_tiles, nseg)](  # F_p of every segment (P0 = 0)
         q, do, slopes if slopes is not None else part, part, *_strides(q, layout), *_strides(do, layout),
-        h, n, d, e, seg, nseg,
+        h, n, d, e, seg, nseg, 0,
         HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot), BLOCK_N=block_n, BLOCK_D=bd, BLOCK_E=be,
         num_warps=4, num_stages=2,
     )
