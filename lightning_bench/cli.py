@@ -239,12 +239,15 @@ def sweep(ctx, preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes,
 @click.option("--no-flush", is_flag=True, help="Do not flush L2 before each sample.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=1800, show_default=True,
               help="Collective timeout of the process group, seconds.")
+@click.option("--calls-per-sample", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Back-to-back calls per timed sample, reported per call (one-GPU and sequence-parallel rows "
+                   "alike): 1 includes each call's host latency; more lets the host run ahead as in training.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No per-row lines.")
 @click.pass_context
 def sweep_sp(ctx, devices, seq_len_total, seq_len_local, batch, heads, head_dim, value_dim, dtype, decay, layout,
              modes, check_seq_len, no_single, out_dir, min_samples, max_samples, max_time, warmup, no_flush,
-             timeout_s, seed, quiet):
+             timeout_s, calls_per_sample, seed, quiet):
     """Sequence-parallel Lightning Attention (lightning_attn_sp) across GPUs: strong scaling (total seq_len fixed)
     and weak scaling (seq_len per GPU fixed), fwd and fwd_bwd, against our kernel on one GPU.
 
@@ -295,7 +298,7 @@ def sweep_sp(ctx, devices, seq_len_total, seq_len_local, batch, heads, head_dim,
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         out = out_dir or Path("results/runs") / f"sp-{stamp}"  # rank 0's choice is broadcast
         path = run_sp_sweep(spec, SPOptions(out_dir=Path(out), timing=timing, seed=seed, quiet=quiet,
-                                            timeout_s=timeout_s))
+                                            timeout_s=timeout_s, calls_per_sample=calls_per_sample))
     except ValueError as ex:
         raise click.UsageError(str(ex)) from None
     if path is not None:

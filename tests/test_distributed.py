@@ -485,6 +485,20 @@ def test_sp_sweep_under_torchrun_writes_rows_per_rank(tmp_path):
     assert "| strong | fwd_bwd | 96 | 48 |" in summary and "passed" in summary
 
 
+def test_sp_sweep_times_one_gpu_and_sp_rows_with_the_same_protocol(tmp_path):
+    """The one-GPU baseline and the sequence-parallel rows share the sample loop (idle device before each sample,
+    the same number of back-to-back calls per sample), so the speed-up compares like with like."""
+    out = tmp_path / "sp2"
+    _run(["sweep-sp", "--devices", "0,1", "--out", str(out), "--quiet", "--mode", "fwd", "--check-seq-len", "0",
+          "--seq-len-local", "none", "--calls-per-sample", "3"], tmp_path)
+    rows = [r for r in _csv(out / "sp_rows.csv") if r["scaling"] in ("single", "strong")]
+    assert {r["scaling"] for r in rows} == {"single", "strong"}
+    for r in rows:
+        assert r["status"] == "ok", r
+        assert "3 back-to-back calls per sample" in r["timer"], r["timer"]
+        assert ("barrier" in r["timer"]) == (r["scaling"] == "strong"), r["timer"]
+
+
 def test_devices_option_rejects_bad_lists(tmp_path):
     from click.testing import CliRunner
 

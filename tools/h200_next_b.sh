@@ -17,8 +17,11 @@ st gate-planted-0.1-rerun 90 env LIGHTNING_BENCH_PLANTED_SLOWDOWN=0.1 python3 -m
   --candidate "$G/planted-0.1" --normalize --rerun --rerun-out "$G/planted-0.1-rerun" --json "$G/planted-0.1-rerun.gate.json"
 unset CUDA_VISIBLE_DEVICES
 if [ "$(python3 -c 'import torch; print(torch.cuda.device_count())')" -ge 2 ]; then
-  st sp 110 python3 -m lightning_bench sweep-sp --devices 0,1 --timeout 90 --seq-len-total 32768,131072,262144 \
-    --seq-len-local 65536 --batch 1 --heads 16 --head-dim 128 --dtype bf16 --decay alibi --check-seq-len 8192 --out "$W/sp"
+  for K in 1 10; do
+    st sp-k$K 100 python3 -m lightning_bench sweep-sp --devices 0,1 --timeout 90 --seq-len-total 32768,131072,262144 \
+      --seq-len-local 65536 --batch 1 --heads 16 --head-dim 128 --dtype bf16 --decay alibi --check-seq-len 8192 \
+      --calls-per-sample $K --out "$W/sp-k$K"
+  done
 fi
 stop_watchdog
 cat "$L/steps.txt"

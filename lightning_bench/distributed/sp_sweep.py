@@ -121,8 +121,9 @@ class SPSpec:
 class SPOptions:
     """How to run: ``out_dir`` (created; must not hold an sp_rows.csv yet), ``timing``
     (:class:`lightning_bench.timing.TimingConfig`), input ``seed``, ``quiet``, the process group's collective
-    ``timeout_s``, and ``check_group`` (the per-call cross-rank argument check inside timed calls; off by default,
-    the check config runs it)."""
+    ``timeout_s``, ``check_group`` (the per-call cross-rank argument check inside timed calls; off by default,
+    the check config runs it) and ``calls_per_sample`` (back-to-back calls per timed sample, one-GPU baseline and
+    sequence-parallel rows alike; see :func:`measure_spmd`)."""
 
     out_dir: Path
     timing: object = None
@@ -130,6 +131,7 @@ class SPOptions:
     quiet: bool = False
     timeout_s: float = 1800.0
     check_group: bool = False
+    calls_per_sample: int = 1
 
 
 # ---------------------------------------------------------------- SPMD timing
@@ -141,11 +143,18 @@ def _max_over_ranks(x: float, shard) -> float:
     return float(t.item())
 
 
-def measure_spmd(fn, *, pre, shard, config):
+def measure_spmd(fn, *, pre, shard, config, calls_per_sample: int = 1, collective: bool = True):
     """Time ``fn`` (which holds collectives) the same number of times on every rank.
+
+    Every sample starts from an idle device (synchronize, then a barrier of all ranks when ``collective``) and times
+    ``calls_per_sample`` back-to-back calls with one pair of CUDA events (reported per call): with 1, all host-side
+    latency of a call is in its time; with more, the host runs ahead of the GPU as in a training loop. The one-GPU
+    baseline is timed by the same loop with ``collective=False`` (rank 0 alone), so speed-ups compare like with like.
 
     Returns (Measurement of this rank, step samples in ms: per sample the slowest rank's time).
     """
+    if calls_per_sample < 1:
+        raise ValueError(f"calls_per_sample must be ≥ 1, got {calls_per_sample}")
     import torch.distributed as dist
 
     from ..timing import Measurement, l2_flush_buffer
@@ -158,9 +167,10 @@ def measure_spmd(fn, *, pre, shard, config):
         if cuda:
             torch.cuda.synchronize(device)
 
+    barrier = shard.barrier if collective else (lambda: None)
     pre()
     sync()
-    shard.barrier()
+    barrier()
     t0 = time.perf_counter()
     fn()
     sync()
@@ -172,7 +182,10 @@ def measure_spmd(fn, *, pre, shard, config):
         fn()
         calls += 1
     sync()
-    est_ms = _max_over_ranks(max((time.perf_counter() - t0) * 1e3 / max(calls, 1), 1e-3), shard)
+    est_ms = max((time.perf_counter() - t0) * 1e3 / max(calls, 1), 1e-3)
+    if collective:
+        est_ms = _max_over_ranks(est_ms, shard)
+    est_ms *= calls_per_sample
     for _ in range(max(0, math.ceil(cfg.warmup_s * 1e3 / est_ms) - calls)):
         pre()
         fn()
@@ -186,28 +199,39 @@ def measure_spmd(fn, *, pre, shard, config):
         if flush is not None:
             flush.zero_()
         sync()
-        shard.barrier()
+        barrier()
         if cuda:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
-            fn()
+            for i in range(calls_per_sample):
+                if i:
+                    pre()
+                fn()
             end.record()
             end.synchronize()
-            samples.append(start.elapsed_time(end))
+            samples.append(start.elapsed_time(end) / calls_per_sample)
         else:
             t0 = time.perf_counter()
-            fn()
-            samples.append((time.perf_counter() - t0) * 1e3)
-    mine = torch.tensor(samples, dtype=torch.float64, device=device)
-    everyone = [torch.empty_like(mine) for _ in range(shard.world_size)]
-    dist.all_gather(everyone, mine)
-    step = torch.stack(everyone).max(dim=0).values.tolist()
+            for i in range(calls_per_sample):
+                if i:
+                    pre()
+                fn()
+            samples.append((time.perf_counter() - t0) * 1e3 / calls_per_sample)
+    if collective:
+        mine = torch.tensor(samples, dtype=torch.float64, device=device)
+        everyone = [torch.empty_like(mine) for _ in range(shard.world_size)]
+        dist.all_gather(everyone, mine)
+        step = torch.stack(everyone).max(dim=0).values.tolist()
+    else:
+        step = list(samples)
+    how = ("synchronize + barrier" if collective else "synchronize") + " before each sample" + (
+        f", {calls_per_sample} back-to-back calls per sample (per-call time)" if calls_per_sample > 1 else "")
     if cuda:
-        timer = "cuda_event (barrier before each sample)"
+        timer = f"cuda_event ({how})"
         policy = (f"cold: {flush.numel() // 2**20} MiB (2×L2) zeroed before each sample" if flush is not None
                   else "warm: no flush")
     else:
-        timer, policy = "perf_counter (CPU; barrier before each sample)", "n/a (CPU)"
+        timer, policy = f"perf_counter (CPU; {how})", "n/a (CPU)"
     return Measurement(samples_ms=samples, first_call_ms=first_ms, timer=timer, l2_policy=policy,
                        warmup_calls=calls), step
 
@@ -338,7 +362,7 @@ def _run(spec: SPSpec, opts: SPOptions, shard) -> Path | None:
     from .. import envinfo
     from ..kernels import kernel_impl_name, lightning_attn
     from ..sweep import device_name
-    from ..timing import TimingConfig, measure
+    from ..timing import TimingConfig
     from .sp import lightning_attn_sp
 
     spec.validate(shard.world_size)
@@ -401,8 +425,8 @@ def _run(spec: SPSpec, opts: SPOptions, shard) -> Path | None:
                 for mode in spec.modes:
                     row = None
                     if main:
-                        row = _single(spec, n, mode, device, slopes, lightning_attn, timing, measure, shape, where,
-                                      opts.seed, launch)
+                        row = _single(spec, n, mode, device, slopes, lightning_attn, timing, shard, shape, where,
+                                      opts.seed, launch, opts.calls_per_sample)
                         row["note"] = "; ".join(x for x in (row.get("note", ""), cpu_note) if x)
                         if row["status"] == "ok":
                             single[(n, mode)] = row["median_ms"]
@@ -432,7 +456,7 @@ def _run(spec: SPSpec, opts: SPOptions, shard) -> Path | None:
                        "single_gpu_ms": single.get((total, mode), NAN)}
                 if scaling == "weak":
                     row["single_gpu_local_ms"] = single.get((local, mode), NAN)
-                row.update(_sp_measure(spec, shard, mode, local, sp_call, timing, opts.seed))
+                row.update(_sp_measure(spec, shard, mode, local, sp_call, timing, opts.seed, opts.calls_per_sample))
                 if row["status"] == "ok":
                     row["tokens_per_s"] = spec.batch * total / (row["step_ms"] * 1e-3)
                     row["speedup"] = row["single_gpu_ms"] / row["step_ms"]
@@ -460,7 +484,7 @@ def _agree(shard, status: str, reason: str) -> tuple[str, str]:
     return "ok", ""
 
 
-def _sp_measure(spec, shard, mode, local, sp_call, timing, seed) -> dict:
+def _sp_measure(spec, shard, mode, local, sp_call, timing, seed, calls_per_sample: int = 1) -> dict:
     device = shard.device
     status, reason, inputs = "ok", "", None
     try:
@@ -474,7 +498,7 @@ def _sp_measure(spec, shard, mode, local, sp_call, timing, seed) -> dict:
     fn, pre = _callables(mode, q, k, v, do, sp_call)
     meas = step = None
     try:
-        meas, step = measure_spmd(fn, pre=pre, shard=shard, config=timing)
+        meas, step = measure_spmd(fn, pre=pre, shard=shard, config=timing, calls_per_sample=calls_per_sample)
         peak, peak_abs, peak_res = peak_memory(fn, pre, device)
     except Exception as ex:
         status, reason = _classify(ex)
@@ -491,7 +515,8 @@ def _sp_measure(spec, shard, mode, local, sp_call, timing, seed) -> dict:
             "peak_reserved_mib": peak_res, "timer": meas.timer, "l2_policy": meas.l2_policy}
 
 
-def _single(spec, n, mode, device, slopes, lightning_attn, timing, measure, shape, where, seed, launch="") -> dict:
+def _single(spec, n, mode, device, slopes, lightning_attn, timing, shard, shape, where, seed, launch="",
+            calls_per_sample: int = 1) -> dict:
     """Rank 0 alone: our kernel on the whole sequence (no collectives)."""
     from ..kernels import kernel_impl_name
 
@@ -503,7 +528,8 @@ def _single(spec, n, mode, device, slopes, lightning_attn, timing, measure, shap
         q, k, v, do = inputs
         fn, pre = _callables(mode, q, k, v, do,
                              lambda q_, k_, v_: lightning_attn(q_, k_, v_, slopes, layout=spec.layout))
-        meas = measure(fn, pre=pre, device=device, config=timing)
+        meas, _ = measure_spmd(fn, pre=pre, shard=shard, config=timing, calls_per_sample=calls_per_sample,
+                               collective=False)
         peak, peak_abs, peak_res = peak_memory(fn, pre, device)
     except Exception as ex:
         st, why = _classify(ex)
