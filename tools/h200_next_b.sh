@@ -9,6 +9,10 @@ G=$W/gate-calibration
 S="python3 -m lightning_bench sweep --preset gate --no-plots --energy-window 0 --quiet"
 B=results/baselines/nvidia-h200
 export CUDA_VISIBLE_DEVICES=0
+# the launch table changed after results/baselines/nvidia-h200 was recorded: a fresh base first (commit it with
+# `gate --update-baseline --force --candidate <base2>` afterwards), then gate against it
+st gate-base2 60 $S --out "$G/base2"
+B=$G/base2
 st gate-aa2 60 $S --out "$G/aa2"
 st gate-aa2-rerun 90 python3 -m lightning_bench gate --baseline $B --candidate "$G/aa2" --normalize --rerun \
   --rerun-out "$G/aa2-rerun" --json "$G/aa2-rerun.gate.json"
