@@ -111,11 +111,6 @@ def _bench(fn):
     return (time.perf_counter() - t) * 1e3
 
 
-def _policy_split(programs, min_blocks, bh_tiles, n, block_n):
-    n_blocks = -(-n // block_n)
-    return max(1, min(-(-programs // bh_tiles), n_blocks // min_blocks, 1024))
-
-
 def _nearest(p, measured):
     import math
 
@@ -221,7 +216,7 @@ def main(argv=None):
                 for mb in POLICY_MIN_BLOCKS:
                     cost = 0.0
                     for (b, h, n), gs in gw.groupby(["batch", "heads", "seq_len"]):
-                        p = _policy_split(prog, mb, b * h * tiles, n, bn)
+                        p = k2.seq_split_segments("auto", b * h, tiles, n, bn, prog, mb)
                         m = _nearest(p, list(gs.seq_split))
                         cost += float(gs[gs.seq_split == m].ms.iloc[0]) / float(gs.ms.min())
                     if cost < best_cost - 1e-9:

@@ -242,17 +242,6 @@ def _state_grads_to_chunks(g_in, d_final, w_in, w_fin, e_shape, grp, rank: int, 
     return contrib[rank]
 
 
-def _segments(seq_split, batch_heads: int, tiles: int, n: int, block_n: int, programs: int, min_blocks: int):
-    """(nseg, seg): the sequence split our kernels would use for this chunk (rows per segment a multiple of the
-    block), so that the launches below see exactly the segments of ``kernel._fwd`` / ``kernel._bwd``."""
-    from ..kernels._common import cdiv
-    from ..kernels.lightning_attn2.kernel import seq_split_segments
-
-    nseg = seq_split_segments(seq_split, batch_heads, tiles, n, block_n, programs, min_blocks)
-    seg = cdiv(cdiv(n, nseg), block_n) * block_n
-    return cdiv(n, seg), seg
-
-
 def _segment_decays(slopes, n: int, seg: int, nseg: int, device, to_end: bool) -> torch.Tensor | None:
     """[heads, nseg] fp32: λ^(n − end_p) (``to_end``: carries segment p's local end state to the chunk's end) or
     λ^(start_p) (carries a local R measured from segment p's start back to the chunk's start); None without decay."""
@@ -281,9 +270,8 @@ def _sp_forward(q, k, v, s0, slopes, layout, block_n, fp32_dot, seq_split, excha
     from ..kernels.lightning_attn2.sp_kernels import state_correction_
 
     b, h, n, d, e = K.canonical_shapes(q, k, v, layout)
-    cfg = K._Config(d, e, block_n, q)
-    e_tiles = -(-e // cfg.fwd_be)
-    nseg, seg = _segments(seq_split, b * h, e_tiles, n, cfg.block_n, cfg.split_programs, cfg.split_min_blocks)
+    cfg = K._config(d, e, block_n, q)
+    nseg, _ = cfg.fwd_segments(seq_split, b * h, n)
     if nseg == 1:
         o, e_local = K._fwd(q, k, v, slopes, s0, True, layout, block_n, None, fp32_dot, 1)
         s_in = exchange(e_local)
@@ -317,10 +305,8 @@ def _sp_backward(q, k, v, do, slopes, s_eff, want_ds0, need_g, layout, block_n, 
     from ..kernels.lightning_attn2.sp_kernels import state_grad
 
     b, h, n, d, e = K.canonical_shapes(q, k, v, layout)
-    cfg = K._Config(d, e, block_n, q)
-    nd, ne = -(-d // cfg.bwd_bd), -(-e // cfg.bwd_be)
-    nseg, seg = _segments(seq_split, b * h, min(nd, ne), n, cfg.bwd_block_n, cfg.bwd_split_programs,
-                          cfg.split_min_blocks)
+    cfg = K._config(d, e, block_n, q)
+    nseg, _ = cfg.bwd_segments(seq_split, b * h, n)
     if nseg == 1:
         g_in = state_grad(q, do, slopes, layout, fp32_dot, cfg.bwd_block_n) if need_g else None
         dht = exchange(g_in)

@@ -551,6 +551,7 @@ class _Config:
     """
 
     def __init__(self, d: int, e: int, block_n: int, like: torch.Tensor | None = None):
+        self.d, self.e = d, e
         self.bd = _pow2(d)
         self.be = _pow2(e)
         self.block_n = block_n
@@ -584,6 +585,17 @@ class _Config:
         # names used by the AOT compile check (the forward's)
         self.num_warps, self.num_stages = self.fwd_warps, self.fwd_stages
 
+    def fwd_segments(self, seq_split, batch_heads: int, seq_len: int) -> tuple[int, int]:
+        """(nseg, seg) of the forward (and of sweep F's segment-end states)."""
+        return segments(seq_split, batch_heads, _cdiv(self.e, self.fwd_be), seq_len, self.block_n,
+                        self.split_programs, self.split_min_blocks)
+
+    def bwd_segments(self, seq_split, batch_heads: int, seq_len: int) -> tuple[int, int]:
+        """(nseg, seg) of the backward sweeps."""
+        tiles = min(_cdiv(self.d, self.bwd_bd), _cdiv(self.e, self.bwd_be))
+        return segments(seq_split, batch_heads, tiles, seq_len, self.bwd_block_n, self.bwd_split_programs,
+                        self.split_min_blocks)
+
     def describe(self) -> str:
         """A compact record of the choice, e.g. ``B64 fwd e64 w4 s2 | bwd d64 e64 w4 s2``."""
         return (f"B{self.block_n} fwd e{self.fwd_be} w{self.fwd_warps} s{self.fwd_stages} | "
@@ -592,10 +604,26 @@ class _Config:
                 + (" (tuned)" if self.tuned else ""))
 
 
+_CONFIGS: dict[tuple, "_Config"] = {}
+
+
+def _config(d: int, e: int, block_n: int, like: torch.Tensor) -> "_Config":
+    """``_Config(d, e, block_n, like)``, built once per (dims, block, device, dtype, tuned table, overrides): the
+    wrappers ask for it on every call."""
+    key = (d, e, block_n, like.device, like.dtype, os.environ.get(_tuning.TUNE_ENV),
+           tuple(sorted(_OVERRIDES.get().items())))
+    cfg = _CONFIGS.get(key)
+    if cfg is None:
+        if len(_CONFIGS) > 256:
+            _CONFIGS.clear()
+        cfg = _CONFIGS[key] = _Config(d, e, block_n, like)
+    return cfg
+
+
 def describe_launch(head_dim: int, value_dim: int, dtype: torch.dtype, device) -> str:
     """The launch parameters ``lightning_attn`` uses for these dims on this device (recorded per benchmark row)."""
     like = torch.empty(0, dtype=dtype, device=device)
-    return _Config(head_dim, value_dim, BLOCK_N, like).describe()
+    return _config(head_dim, value_dim, BLOCK_N, like).describe()
 
 
 def seq_split_segments(seq_split, batch_heads: int, e_tiles: int, seq_len: int, block_n: int,
@@ -615,6 +643,14 @@ def seq_split_segments(seq_split, batch_heads: int, e_tiles: int, seq_len: int, 
     return max(1, min(seq_split, n_blocks))
 
 
+def segments(seq_split, batch_heads: int, tiles: int, seq_len: int, block_n: int, programs: int = 264,
+             min_blocks: int = 8) -> tuple[int, int]:
+    """(nseg, seg): the segments a split launch uses, seg rows each (a multiple of block_n), the last one partial."""
+    nseg = seq_split_segments(seq_split, batch_heads, tiles, seq_len, block_n, programs, min_blocks)
+    seg = _cdiv(_cdiv(seq_len, nseg), block_n) * block_n
+    return _cdiv(seq_len, seg), seg
+
+
 def _scan_states(buf, init, slopes, h, n, d, e, seg, nseg, reverse, q):
     """Launch the in-place prefix/suffix state combine over the segment buffer (see ``_la2_state_scan_kernel``)."""
     sb_d, sb_e = min(32, _pow2(d)), min(32, _pow2(e))
@@ -630,15 +666,12 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
     the local end states of *all* nseg segments are in ``seg_buf`` and before the prefix scan; returns the state
     entering segment 0 (replacing s0; None for zero)."""
     b, h, n, d, e = canonical_shapes(q, k, v, layout)
-    cfg = _Config(d, e, block_n, q)
+    cfg = _config(d, e, block_n, q)
     o = _empty(b, h, n, e, layout, q)
     nseq = b if cu is None else cu.numel() - 1
     ht = torch.empty(nseq, h, d, e, dtype=torch.float32, device=q.device) if want_ht else None
     e_tiles = _cdiv(e, cfg.fwd_be)
-    nseg = 1 if cu is not None else seq_split_segments(seq_split, b * h, e_tiles, n, cfg.block_n, cfg.split_programs,
-                                                        cfg.split_min_blocks)
-    seg = _cdiv(_cdiv(n, nseg), cfg.block_n) * cfg.block_n  # rows per segment, a multiple of the block
-    nseg = _cdiv(n, seg)
+    nseg, seg = cfg.fwd_segments(1 if cu is not None else seq_split, b * h, n)  # no split for packed input
     seg_buf = q
     if nseg > 1:
         # local end states E_p of segments 0..P−2, then the prefix combine into S_in[p] (in place)
@@ -703,7 +736,7 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
     the local R of *all* nseg segments are in ``seg_r`` and before the suffix scan; returns the gradient of the state
     after the last token (replacing dht; None for zero)."""
     b, h, n, d, e = canonical_shapes(q, k, v, layout)
-    cfg = _Config(d, e, block_n, q)
+    cfg = _config(d, e, block_n, q)
     dq = _empty(b, h, n, d, layout, q)
     dk = _empty(b, h, n, d, layout, q)
     dv = _empty(b, h, n, e, layout, q)
@@ -717,10 +750,7 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
     nd = _cdiv(d, cfg.bwd_bd)
     ne = _cdiv(e, cfg.bwd_be)
     # sequence split: local end states E_p → S_in[p] for sweep F, local R F_p → R_in[p] for sweep R (state scans)
-    nseg = 1 if cu is not None else seq_split_segments(seq_split, b * h, min(nd, ne), n, cfg.bwd_block_n,
-                                                        cfg.bwd_split_programs, cfg.split_min_blocks)
-    seg = _cdiv(_cdiv(n, nseg), cfg.bwd_block_n) * cfg.bwd_block_n
-    nseg = _cdiv(n, seg)
+    nseg, seg = cfg.bwd_segments(1 if cu is not None else seq_split, b * h, n)
     seg_end = seg_r = q
     if nseg > 1:
         e_tiles = _cdiv(e, cfg.fwd_be)

@@ -91,15 +91,12 @@ def state_grad(q, do, slopes, layout: str, fp32_dot: str = "ieee", block_n: int 
     """``G = Σ_t λ^(t+1) q_tᵀ do_t`` per (batch, head), fp32 ``[batch, heads, head_dim, value_dim]``: fp32 partial
     sums over ``nseg`` sequence segments (default: ~2 programs per SM of a 132-SM GPU), combined as
     Σ_p λ^(start_p) F_p."""
-    from .kernel import _la2_bwd_seg_r_kernel, seq_split_segments
+    from .kernel import _la2_bwd_seg_r_kernel, segments
 
     b, h, n, d, e = _dims(q, do, layout)
     bd, be = _pow2(d), min(_pow2(e), 64)
     e_tiles = _cdiv(e, be)
-    if nseg is None:
-        nseg = seq_split_segments("auto", b * h, e_tiles, n, block_n)
-    seg = _cdiv(_cdiv(n, nseg), block_n) * block_n  # rows per segment, a multiple of the block
-    nseg = _cdiv(n, seg)
+    nseg, seg = segments("auto" if nseg is None else nseg, b * h, e_tiles, n, block_n)
     part = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
     _la2_bwd_seg_r_kernel[(b * h, e_tiles, nseg)](  # F_p of every segment (P0 = 0)
         q, do, slopes if slopes is not None else part, part, *_strides(q, layout), *_strides(do, layout),
