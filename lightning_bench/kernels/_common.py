@@ -58,6 +58,27 @@ def dot_wb(a, b, PREC: tl.constexpr):
         return tl.dot(a.to(tl.float32), b, input_precision="tf32")
 
 
+@triton.jit
+def head_slope(SLOPES, h, HAS_DECAY: tl.constexpr):
+    """Head h's decay slope (0 without decay)."""
+    slope = 0.0
+    if HAS_DECAY:
+        slope = tl.load(SLOPES + h)
+    return slope
+
+
+@triton.jit
+def load_rows(base, rows, s_n, offs, s_x, mask_n, mask_x):
+    """The [rows, offs] tile of a (seq_len, dim) slice with strides (s_n, s_x); zeros outside the masks."""
+    return tl.load(base + rows[:, None] * s_n + offs[None, :] * s_x, mask=mask_n[:, None] & mask_x[None, :], other=0.0)
+
+
+@triton.jit
+def store_rows(base, rows, s_n, offs, s_x, mask_n, mask_x, value):
+    """Store ``value`` into the [rows, offs] tile of a (seq_len, dim) slice, within the masks."""
+    tl.store(base + rows[:, None] * s_n + offs[None, :] * s_x, value, mask=mask_n[:, None] & mask_x[None, :])
+
+
 def cdiv(a: int, b: int) -> int:
     """Ceiling division on the host (``triton.cdiv`` is a JIT function: ~5 µs per host call through its launcher)."""
     return -(-a // b)

@@ -38,8 +38,11 @@ from .._common import cdiv as _cdiv
 from .._common import dot_in as _dot
 from .._common import dot_wa as _dot_wa
 from .._common import empty as _empty
+from .._common import head_slope as _slope
+from .._common import load_rows as _load_rows
 from .._common import pow2 as _pow2
 from .._common import prec as _prec
+from .._common import store_rows as _store_rows
 from .._common import strides as _strides
 from .._validate import canonical_shapes, canonical_slopes, check_kernel_device, interpreter_enabled
 
@@ -104,13 +107,10 @@ def _causal_left_product(
     offs_c = pid_c * BLOCK_DC + tl.arange(0, BLOCK_DC)
     mask_a = offs_a < DA
     mask_c = offs_c < DC
-    slope = 0.0
-    if HAS_DECAY:
-        slope = tl.load(SLOPES + h)
+    slope = _slope(SLOPES, h, HAS_DECAY)
     rows_i = (i * BLOCK_N + offs_r).to(tl.int64)
     mask_i = rows_i < N
-    A_i = tl.load(a_base + rows_i[:, None] * san + offs_a[None, :] * sad, mask=mask_i[:, None] & mask_a[None, :],
-                  other=0.0)
+    A_i = _load_rows(a_base, rows_i, san, offs_a, sad, mask_i, mask_a)
     acc = tl.zeros([BLOCK_N, BLOCK_DC], dtype=tl.float32)
     if HAS_DECAY:
         d_off = _offdiag_decay(slope, BLOCK_N, False)
@@ -126,14 +126,11 @@ def _causal_left_product(
             s = s * (d_off * w)
         acc += _dot_wa(s, C_j, PREC)
     # diagonal block j = i (may be the partial last block: rows ≥ N load as 0 and are not stored)
-    B_i = tl.load(b_base + rows_i[:, None] * sbn + offs_a[None, :] * sbd, mask=mask_i[:, None] & mask_a[None, :],
-                  other=0.0)
-    C_i = tl.load(c_base + rows_i[:, None] * scn + offs_c[None, :] * scd, mask=mask_i[:, None] & mask_c[None, :],
-                  other=0.0)
+    B_i = _load_rows(b_base, rows_i, sbn, offs_a, sbd, mask_i, mask_a)
+    C_i = _load_rows(c_base, rows_i, scn, offs_c, scd, mask_i, mask_c)
     s = _dot(A_i, tl.trans(B_i), PREC) * _diag_mask(slope, BLOCK_N, HAS_DECAY, False)
     acc += _dot_wa(s, C_i, PREC)
-    tl.store(o_base + rows_i[:, None] * son + offs_c[None, :] * sod, acc.to(OUT.dtype.element_ty),
-             mask=mask_i[:, None] & mask_c[None, :])
+    _store_rows(o_base, rows_i, son, offs_c, sod, mask_i, mask_c, acc.to(OUT.dtype.element_ty))
 
 
 @triton.jit
@@ -201,20 +198,14 @@ def _la1_bwd_dkdv_kernel(
     offs_e = tl.arange(0, BLOCK_E)
     mask_d = offs_d < D
     mask_e = offs_e < E
-    slope = 0.0
-    if HAS_DECAY:
-        slope = tl.load(SLOPES + h)
+    slope = _slope(SLOPES, h, HAS_DECAY)
     rows_j = (j * BLOCK_N + offs_r).to(tl.int64)
     mask_j = rows_j < N
-    K_j = tl.load(k_base + rows_j[:, None] * skn + offs_d[None, :] * skd, mask=mask_j[:, None] & mask_d[None, :],
-                  other=0.0)
-    V_j = tl.load(v_base + rows_j[:, None] * svn + offs_e[None, :] * sve, mask=mask_j[:, None] & mask_e[None, :],
-                  other=0.0)
+    K_j = _load_rows(k_base, rows_j, skn, offs_d, skd, mask_j, mask_d)
+    V_j = _load_rows(v_base, rows_j, svn, offs_e, sve, mask_j, mask_e)
     # diagonal block i = j; score tiles are [key row c2, query row c1] (transposed)
-    Q_i = tl.load(q_base + rows_j[:, None] * sqn + offs_d[None, :] * sqd, mask=mask_j[:, None] & mask_d[None, :],
-                  other=0.0)
-    dO_i = tl.load(do_base + rows_j[:, None] * sdon + offs_e[None, :] * sdoe, mask=mask_j[:, None] & mask_e[None, :],
-                   other=0.0)
+    Q_i = _load_rows(q_base, rows_j, sqn, offs_d, sqd, mask_j, mask_d)
+    dO_i = _load_rows(do_base, rows_j, sdon, offs_e, sdoe, mask_j, mask_e)
     dmat = _diag_mask(slope, BLOCK_N, HAS_DECAY, True)
     sT = _dot(K_j, tl.trans(Q_i), PREC) * dmat
     dpT = _dot(V_j, tl.trans(dO_i), PREC) * dmat
@@ -225,10 +216,8 @@ def _la1_bwd_dkdv_kernel(
     for i in range(j + 1, num_blocks):
         rows_i = (i * BLOCK_N + offs_r).to(tl.int64)
         mask_i = rows_i < N  # the last query block may be partial
-        Q_i = tl.load(q_base + rows_i[:, None] * sqn + offs_d[None, :] * sqd,
-                      mask=mask_i[:, None] & mask_d[None, :], other=0.0)
-        dO_i = tl.load(do_base + rows_i[:, None] * sdon + offs_e[None, :] * sdoe,
-                       mask=mask_i[:, None] & mask_e[None, :], other=0.0)
+        Q_i = _load_rows(q_base, rows_i, sqn, offs_d, sqd, mask_i, mask_d)
+        dO_i = _load_rows(do_base, rows_i, sdon, offs_e, sdoe, mask_i, mask_e)
         sT = _dot(K_j, tl.trans(Q_i), PREC)
         dpT = _dot(V_j, tl.trans(dO_i), PREC)
         if HAS_DECAY:
@@ -238,10 +227,8 @@ def _la1_bwd_dkdv_kernel(
             dpT = dpT * dw
         dV += _dot_wa(sT, dO_i, PREC)
         dK += _dot_wa(dpT, Q_i, PREC)
-    tl.store(dk_base + rows_j[:, None] * sdkn + offs_d[None, :] * sdkd, dK.to(DK.dtype.element_ty),
-             mask=mask_j[:, None] & mask_d[None, :])
-    tl.store(dv_base + rows_j[:, None] * sdvn + offs_e[None, :] * sdve, dV.to(DV.dtype.element_ty),
-             mask=mask_j[:, None] & mask_e[None, :])
+    _store_rows(dk_base, rows_j, sdkn, offs_d, sdkd, mask_j, mask_d, dK.to(DK.dtype.element_ty))
+    _store_rows(dv_base, rows_j, sdvn, offs_e, sdve, mask_j, mask_e, dV.to(DV.dtype.element_ty))
 
 
 class _Config:

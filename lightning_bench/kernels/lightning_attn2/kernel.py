@@ -26,15 +26,17 @@ import torch
 import triton
 import triton.language as tl
 
-from .._common import cdiv as _cdiv
 from .._common import FP32_DOTS
-from . import tuning as _tuning
+from .._common import cdiv as _cdiv
 from .._common import dot_in as _dot
 from .._common import dot_wa as _dot_wa
 from .._common import dot_wb as _dot_wb
 from .._common import empty as _empty
+from .._common import head_slope as _slope
+from .._common import load_rows as _load_rows
 from .._common import pow2 as _pow2
 from .._common import prec as _prec
+from .._common import store_rows as _store_rows
 from .._common import strides as _strides
 from .._validate import (
     KERNEL_MAX_DIM,
@@ -45,6 +47,7 @@ from .._validate import (
     check_kernel_device,
     interpreter_enabled,
 )
+from . import tuning as _tuning
 
 BLOCK_N = 64  # rows per block B (shared docs §2: B = 64 balances intra FLOPs against sequential steps)
 
@@ -69,6 +72,42 @@ def _decay_factors(slope, L, BLOCK_N: tl.constexpr, HAS_DECAY: tl.constexpr):
 
 
 @triton.jit
+def _sequence(pid_bh, H, N_ARG, CU, IS_VARLEN: tl.constexpr):
+    """(batch index, head, first row, length) of program ``pid_bh``; packed sequences (cu_seqlens) are sequence
+    pid_bh // H of batch 0, starting at row CU[seq]."""
+    h = pid_bh % H
+    if IS_VARLEN:
+        seq = pid_bh // H
+        bos = tl.load(CU + seq).to(tl.int64)
+        n = (tl.load(CU + seq + 1).to(tl.int64) - bos).to(tl.int32)
+        b = bos * 0
+    else:
+        b = (pid_bh // H).to(tl.int64)
+        bos = b * 0
+        n = N_ARG
+    return b, h, bos, n
+
+
+@triton.jit
+def _segment_blocks(p, N, SEG, BLOCK_N: tl.constexpr):
+    """[first, end) blocks of segment p (SEG rows each, a multiple of BLOCK_N; the last one ends at N)."""
+    first = p * (SEG // BLOCK_N)
+    return first, tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
+
+
+@triton.jit
+def _block_decays(slope, N, i, a, g, dmat, lam_b, BLOCK_N: tl.constexpr, HAS_DECAY: tl.constexpr):
+    """Decay factors of block i: the full block's (a, g, dmat, λ^B), or those of the partial last block, recomputed
+    with its true length L (shared docs §2)."""
+    L = tl.minimum(N - i * BLOCK_N, BLOCK_N)
+    if L < BLOCK_N:
+        a, g, dmat, lam = _decay_factors(slope, L, BLOCK_N, HAS_DECAY)
+    else:
+        lam = lam_b
+    return a, g, dmat, lam
+
+
+@triton.jit
 def _la2_fwd_kernel(
     Q, K, V, O, SLOPES, S0, HT, SEG_END,
     sqb, sqh, sqn, sqd,
@@ -87,16 +126,7 @@ def _la2_fwd_kernel(
     pid_bh = tl.program_id(0)
     pid_e = tl.program_id(1)
     state_off = pid_bh.to(tl.int64) * D * E  # states are contiguous fp32 [batch (or sequence), heads, D, E]
-    if IS_VARLEN:  # packed sequences (cu_seqlens): program pid_bh works on sequence pid_bh // H, batch index 0
-        seq = pid_bh // H
-        bos = tl.load(CU + seq).to(tl.int64)
-        N = (tl.load(CU + seq + 1).to(tl.int64) - bos).to(tl.int32)
-        b = 0
-    else:
-        b = (pid_bh // H).to(tl.int64)
-        bos = 0
-        N = N_ARG
-    h = pid_bh % H
+    b, h, bos, N = _sequence(pid_bh, H, N_ARG, CU, IS_VARLEN)
     q_base = Q + b * sqb + h.to(tl.int64) * sqh + bos * sqn
     k_base = K + b * skb + h.to(tl.int64) * skh + bos * skn
     v_base = V + b * svb + h.to(tl.int64) * svh + bos * svn
@@ -106,9 +136,7 @@ def _la2_fwd_kernel(
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
     mask_d = offs_d < D
     mask_e = offs_e < E
-    slope = 0.0
-    if HAS_DECAY:
-        slope = tl.load(SLOPES + h)
+    slope = _slope(SLOPES, h, HAS_DECAY)
     # S: the d × e_tile state S_{iB-1} (fp32, on chip), starting from the initial state S_{-1} = S0
     s_ptrs = offs_d[:, None] * E + offs_e[None, :]
     s_mask = mask_d[:, None] & mask_e[None, :]
@@ -119,8 +147,7 @@ def _la2_fwd_kernel(
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     if SPLIT:
         p = tl.program_id(2)
-        first_block = p * (SEG // BLOCK_N)
-        end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
+        first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
         # S_in[p] (S0 included), combined by _la2_state_scan_kernel from the segments' local end states
         S = tl.load(SEG_END + (pid_bh.to(tl.int64) * NSEG + p) * D * E + s_ptrs, mask=s_mask, other=0.0)
     else:
@@ -129,21 +156,16 @@ def _la2_fwd_kernel(
     for i in range(first_block, end_block):
         rows = (i * BLOCK_N + offs_c).to(tl.int64)
         mask_n = rows < N
-        Q_i = tl.load(q_base + rows[:, None] * sqn + offs_d[None, :] * sqd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
-        K_i = tl.load(k_base + rows[:, None] * skn + offs_d[None, :] * skd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
-        V_i = tl.load(v_base + rows[:, None] * svn + offs_e[None, :] * sve, mask=mask_n[:, None] & mask_e[None, :], other=0.0)
-        L = tl.minimum(N - i * BLOCK_N, BLOCK_N)
-        if L < BLOCK_N:  # partial last block: decays use the true length L (shared docs §2)
-            a, g, dmat, lam_l = _decay_factors(slope, L, BLOCK_N, HAS_DECAY)
-        else:
-            lam_l = lam_b
+        Q_i = _load_rows(q_base, rows, sqn, offs_d, sqd, mask_n, mask_d)
+        K_i = _load_rows(k_base, rows, skn, offs_d, skd, mask_n, mask_d)
+        V_i = _load_rows(v_base, rows, svn, offs_e, sve, mask_n, mask_e)
+        a, g, dmat, lam_l = _block_decays(slope, N, i, a, g, dmat, lam_b, BLOCK_N, HAS_DECAY)
         # intra: (Q_i K_iᵀ ⊙ D) V_i  (Algorithm 1, left product)
         scores = _dot(Q_i, tl.trans(K_i), PREC) * dmat
         O_i = _dot_wa(scores, V_i, PREC)
         # inter: diag(a) Q_i S  (Algorithm 1, right product against the state)
         O_i += a[:, None] * _dot_wb(Q_i, S, PREC)
-        tl.store(o_base + rows[:, None] * son + offs_e[None, :] * soe, O_i.to(O.dtype.element_ty),
-                 mask=mask_n[:, None] & mask_e[None, :])
+        _store_rows(o_base, rows, son, offs_e, soe, mask_n, mask_e, O_i.to(O.dtype.element_ty))
         # S ← λ^L S + (diag(g) K_i)ᵀ V_i
         Kg = (K_i * g[:, None]).to(K_i.dtype)
         S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
@@ -177,23 +199,16 @@ def _la2_fwd_seg_end_kernel(
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
     mask_d = offs_d < D
     mask_e = offs_e < E
-    slope = 0.0
-    if HAS_DECAY:
-        slope = tl.load(SLOPES + h)
+    slope = _slope(SLOPES, h, HAS_DECAY)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
-    first_block = p * (SEG // BLOCK_N)
-    end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
+    first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
     for i in range(first_block, end_block):
         rows = (i * BLOCK_N + offs_c).to(tl.int64)
         mask_n = rows < N
-        K_i = tl.load(k_base + rows[:, None] * skn + offs_d[None, :] * skd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
-        V_i = tl.load(v_base + rows[:, None] * svn + offs_e[None, :] * sve, mask=mask_n[:, None] & mask_e[None, :], other=0.0)
-        L = tl.minimum(N - i * BLOCK_N, BLOCK_N)
-        if L < BLOCK_N:
-            a, g, dmat, lam_l = _decay_factors(slope, L, BLOCK_N, HAS_DECAY)
-        else:
-            lam_l = lam_b
+        K_i = _load_rows(k_base, rows, skn, offs_d, skd, mask_n, mask_d)
+        V_i = _load_rows(v_base, rows, svn, offs_e, sve, mask_n, mask_e)
+        a, g, dmat, lam_l = _block_decays(slope, N, i, a, g, dmat, lam_b, BLOCK_N, HAS_DECAY)
         Kg = (K_i * g[:, None]).to(K_i.dtype)
         S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
     tl.store(SEG_END + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :], S,
@@ -215,16 +230,7 @@ def _la2_bwd_dq_kernel(
     """Sweep F (blocks ascending): dQ_i = ((dO_i V_iᵀ) ⊙ D) K_i + diag(a) dO_i Sᵀ, one program per head-dim tile."""
     pid_bh = tl.program_id(0)
     pid_d = tl.program_id(1)
-    if IS_VARLEN:  # packed sequences (cu_seqlens): program pid_bh works on sequence pid_bh // H, batch index 0
-        seq = pid_bh // H
-        bos = tl.load(CU + seq).to(tl.int64)
-        N = (tl.load(CU + seq + 1).to(tl.int64) - bos).to(tl.int32)
-        b = 0
-    else:
-        b = (pid_bh // H).to(tl.int64)
-        bos = 0
-        N = N_ARG
-    h = pid_bh % H
+    b, h, bos, N = _sequence(pid_bh, H, N_ARG, CU, IS_VARLEN)
     k_base = K + b * skb + h.to(tl.int64) * skh + bos * skn
     v_base = V + b * svb + h.to(tl.int64) * svh + bos * svn
     do_base = DO + b * sdob + h.to(tl.int64) * sdoh + bos * sdon
@@ -234,9 +240,7 @@ def _la2_bwd_dq_kernel(
     offs_e = tl.arange(0, BLOCK_E)
     mask_d = offs_d < D
     mask_e = offs_e < E
-    slope = 0.0
-    if HAS_DECAY:
-        slope = tl.load(SLOPES + h)
+    slope = _slope(SLOPES, h, HAS_DECAY)
     if HAS_S0:  # S[d_tile, :], starting from S0
         S = tl.load(S0 + pid_bh.to(tl.int64) * D * E + offs_d[:, None] * E + offs_e[None, :],
                     mask=mask_d[:, None] & mask_e[None, :], other=0.0)
@@ -245,8 +249,7 @@ def _la2_bwd_dq_kernel(
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     if SPLIT:  # segment p: S_in[p] (S0 included) from the state scan, as in the forward
         p = tl.program_id(2)
-        first_block = p * (SEG // BLOCK_N)
-        end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
+        first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
         S = tl.load(SEG_END + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :],
                     mask=mask_d[:, None] & mask_e[None, :], other=0.0)
     else:
@@ -255,19 +258,14 @@ def _la2_bwd_dq_kernel(
     for i in range(first_block, end_block):
         rows = (i * BLOCK_N + offs_c).to(tl.int64)
         mask_n = rows < N
-        K_i = tl.load(k_base + rows[:, None] * skn + offs_d[None, :] * skd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
-        V_i = tl.load(v_base + rows[:, None] * svn + offs_e[None, :] * sve, mask=mask_n[:, None] & mask_e[None, :], other=0.0)
-        dO_i = tl.load(do_base + rows[:, None] * sdon + offs_e[None, :] * sdoe, mask=mask_n[:, None] & mask_e[None, :], other=0.0)
-        L = tl.minimum(N - i * BLOCK_N, BLOCK_N)
-        if L < BLOCK_N:
-            a, g, dmat, lam_l = _decay_factors(slope, L, BLOCK_N, HAS_DECAY)
-        else:
-            lam_l = lam_b
+        K_i = _load_rows(k_base, rows, skn, offs_d, skd, mask_n, mask_d)
+        V_i = _load_rows(v_base, rows, svn, offs_e, sve, mask_n, mask_e)
+        dO_i = _load_rows(do_base, rows, sdon, offs_e, sdoe, mask_n, mask_e)
+        a, g, dmat, lam_l = _block_decays(slope, N, i, a, g, dmat, lam_b, BLOCK_N, HAS_DECAY)
         dov = _dot(dO_i, tl.trans(V_i), PREC) * dmat
         dQ_i = _dot_wa(dov, K_i, PREC)
         dQ_i += a[:, None] * _dot_wb(dO_i, tl.trans(S), PREC)
-        tl.store(dq_base + rows[:, None] * sdqn + offs_d[None, :] * sdqd, dQ_i.to(DQ.dtype.element_ty),
-                 mask=mask_n[:, None] & mask_d[None, :])
+        _store_rows(dq_base, rows, sdqn, offs_d, sdqd, mask_n, mask_d, dQ_i.to(DQ.dtype.element_ty))
         Kg = (K_i * g[:, None]).to(K_i.dtype)
         S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
 
@@ -287,16 +285,7 @@ def _la2_bwd_dk_kernel(
     """Sweep R (blocks descending): dK_i = ((dO_i V_iᵀ) ⊙ D)ᵀ Q_i + diag(g) V_i Rᵀ, one program per head-dim tile."""
     pid_bh = tl.program_id(0)
     pid_d = tl.program_id(1)
-    if IS_VARLEN:  # packed sequences (cu_seqlens): program pid_bh works on sequence pid_bh // H, batch index 0
-        seq = pid_bh // H
-        bos = tl.load(CU + seq).to(tl.int64)
-        N = (tl.load(CU + seq + 1).to(tl.int64) - bos).to(tl.int32)
-        b = 0
-    else:
-        b = (pid_bh // H).to(tl.int64)
-        bos = 0
-        N = N_ARG
-    h = pid_bh % H
+    b, h, bos, N = _sequence(pid_bh, H, N_ARG, CU, IS_VARLEN)
     q_base = Q + b * sqb + h.to(tl.int64) * sqh + bos * sqn
     v_base = V + b * svb + h.to(tl.int64) * svh + bos * svn
     do_base = DO + b * sdob + h.to(tl.int64) * sdoh + bos * sdon
@@ -306,9 +295,7 @@ def _la2_bwd_dk_kernel(
     offs_e = tl.arange(0, BLOCK_E)
     mask_d = offs_d < D
     mask_e = offs_e < E
-    slope = 0.0
-    if HAS_DECAY:
-        slope = tl.load(SLOPES + h)
+    slope = _slope(SLOPES, h, HAS_DECAY)
     if HAS_DHT:  # R[d_tile, :], starting from the gradient of the returned final state
         R = tl.load(DHT + pid_bh.to(tl.int64) * D * E + offs_d[:, None] * E + offs_e[None, :],
                     mask=mask_d[:, None] & mask_e[None, :], other=0.0)
@@ -317,8 +304,7 @@ def _la2_bwd_dk_kernel(
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     if SPLIT:  # segment p: R_in[p] = decayed final-state gradient + later segments' local R (state scan)
         p = tl.program_id(2)
-        first_block = p * (SEG // BLOCK_N)
-        end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
+        first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
         R = tl.load(SEG_R + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :],
                     mask=mask_d[:, None] & mask_e[None, :], other=0.0)
     else:
@@ -328,19 +314,14 @@ def _la2_bwd_dk_kernel(
         i = end_block - 1 - j
         rows = (i * BLOCK_N + offs_c).to(tl.int64)
         mask_n = rows < N
-        Q_i = tl.load(q_base + rows[:, None] * sqn + offs_d[None, :] * sqd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
-        V_i = tl.load(v_base + rows[:, None] * svn + offs_e[None, :] * sve, mask=mask_n[:, None] & mask_e[None, :], other=0.0)
-        dO_i = tl.load(do_base + rows[:, None] * sdon + offs_e[None, :] * sdoe, mask=mask_n[:, None] & mask_e[None, :], other=0.0)
-        L = tl.minimum(N - i * BLOCK_N, BLOCK_N)
-        if L < BLOCK_N:
-            a2, g2, dmat2, lam_l = _decay_factors(slope, L, BLOCK_N, HAS_DECAY)
-        else:
-            a2, g2, dmat2, lam_l = a, g, dmat, lam_b
+        Q_i = _load_rows(q_base, rows, sqn, offs_d, sqd, mask_n, mask_d)
+        V_i = _load_rows(v_base, rows, svn, offs_e, sve, mask_n, mask_e)
+        dO_i = _load_rows(do_base, rows, sdon, offs_e, sdoe, mask_n, mask_e)
+        a2, g2, dmat2, lam_l = _block_decays(slope, N, i, a, g, dmat, lam_b, BLOCK_N, HAS_DECAY)
         dov = _dot(dO_i, tl.trans(V_i), PREC) * dmat2
         dK_i = _dot_wa(tl.trans(dov), Q_i, PREC)
         dK_i += g2[:, None] * _dot_wb(V_i, tl.trans(R), PREC)
-        tl.store(dk_base + rows[:, None] * sdkn + offs_d[None, :] * sdkd, dK_i.to(DK.dtype.element_ty),
-                 mask=mask_n[:, None] & mask_d[None, :])
+        _store_rows(dk_base, rows, sdkn, offs_d, sdkd, mask_n, mask_d, dK_i.to(DK.dtype.element_ty))
         # R ← λ^L R + (diag(a) Q_i)ᵀ dO_i
         Qa = (Q_i * a2[:, None]).to(Q_i.dtype)
         R = lam_l * R + _dot(tl.trans(Qa), dO_i, PREC)
@@ -361,16 +342,7 @@ def _la2_bwd_dv_kernel(
     """Sweep R (blocks descending): dV_i = ((Q_i K_iᵀ) ⊙ D)ᵀ dO_i + diag(g) K_i R, one program per value-dim tile."""
     pid_bh = tl.program_id(0)
     pid_e = tl.program_id(1)
-    if IS_VARLEN:  # packed sequences (cu_seqlens): program pid_bh works on sequence pid_bh // H, batch index 0
-        seq = pid_bh // H
-        bos = tl.load(CU + seq).to(tl.int64)
-        N = (tl.load(CU + seq + 1).to(tl.int64) - bos).to(tl.int32)
-        b = 0
-    else:
-        b = (pid_bh // H).to(tl.int64)
-        bos = 0
-        N = N_ARG
-    h = pid_bh % H
+    b, h, bos, N = _sequence(pid_bh, H, N_ARG, CU, IS_VARLEN)
     q_base = Q + b * sqb + h.to(tl.int64) * sqh + bos * sqn
     k_base = K + b * skb + h.to(tl.int64) * skh + bos * skn
     do_base = DO + b * sdob + h.to(tl.int64) * sdoh + bos * sdon
@@ -380,9 +352,7 @@ def _la2_bwd_dv_kernel(
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
     mask_d = offs_d < D
     mask_e = offs_e < E
-    slope = 0.0
-    if HAS_DECAY:
-        slope = tl.load(SLOPES + h)
+    slope = _slope(SLOPES, h, HAS_DECAY)
     r_ptrs = pid_bh.to(tl.int64) * D * E + offs_d[:, None] * E + offs_e[None, :]
     r_mask = mask_d[:, None] & mask_e[None, :]
     if HAS_DHT:  # R[:, e_tile], starting from the gradient of the returned final state
@@ -392,8 +362,7 @@ def _la2_bwd_dv_kernel(
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     if SPLIT:  # segment p: R_in[p] = decayed final-state gradient + later segments' local R (state scan)
         p = tl.program_id(2)
-        first_block = p * (SEG // BLOCK_N)
-        end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
+        first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
         R = tl.load(SEG_R + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :],
                     mask=mask_d[:, None] & mask_e[None, :], other=0.0)
     else:
@@ -403,19 +372,14 @@ def _la2_bwd_dv_kernel(
         i = end_block - 1 - j
         rows = (i * BLOCK_N + offs_c).to(tl.int64)
         mask_n = rows < N
-        Q_i = tl.load(q_base + rows[:, None] * sqn + offs_d[None, :] * sqd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
-        K_i = tl.load(k_base + rows[:, None] * skn + offs_d[None, :] * skd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
-        dO_i = tl.load(do_base + rows[:, None] * sdon + offs_e[None, :] * sdoe, mask=mask_n[:, None] & mask_e[None, :], other=0.0)
-        L = tl.minimum(N - i * BLOCK_N, BLOCK_N)
-        if L < BLOCK_N:
-            a2, g2, dmat2, lam_l = _decay_factors(slope, L, BLOCK_N, HAS_DECAY)
-        else:
-            a2, g2, dmat2, lam_l = a, g, dmat, lam_b
+        Q_i = _load_rows(q_base, rows, sqn, offs_d, sqd, mask_n, mask_d)
+        K_i = _load_rows(k_base, rows, skn, offs_d, skd, mask_n, mask_d)
+        dO_i = _load_rows(do_base, rows, sdon, offs_e, sdoe, mask_n, mask_e)
+        a2, g2, dmat2, lam_l = _block_decays(slope, N, i, a, g, dmat, lam_b, BLOCK_N, HAS_DECAY)
         scores = _dot(Q_i, tl.trans(K_i), PREC) * dmat2
         dV_i = _dot_wa(tl.trans(scores), dO_i, PREC)
         dV_i += g2[:, None] * _dot_wb(K_i, R, PREC)
-        tl.store(dv_base + rows[:, None] * sdvn + offs_e[None, :] * sdve, dV_i.to(DV.dtype.element_ty),
-                 mask=mask_n[:, None] & mask_e[None, :])
+        _store_rows(dv_base, rows, sdvn, offs_e, sdve, mask_n, mask_e, dV_i.to(DV.dtype.element_ty))
         Qa = (Q_i * a2[:, None]).to(Q_i.dtype)
         R = lam_l * R + _dot(tl.trans(Qa), dO_i, PREC)
     if STORE_DS0:  # gradient of the initial state: R measured from row −1 (with SPLIT: segment 0's)
@@ -450,24 +414,17 @@ def _la2_bwd_seg_r_kernel(
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
     mask_d = offs_d < D
     mask_e = offs_e < E
-    slope = 0.0
-    if HAS_DECAY:
-        slope = tl.load(SLOPES + h)
+    slope = _slope(SLOPES, h, HAS_DECAY)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
-    first_block = p * (SEG // BLOCK_N)
-    end_block = tl.minimum(tl.cdiv(N, BLOCK_N), (p + 1) * (SEG // BLOCK_N))
+    first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
     for j in range(0, end_block - first_block):
         i = end_block - 1 - j
         rows = (i * BLOCK_N + offs_c).to(tl.int64)
         mask_n = rows < N
-        Q_i = tl.load(q_base + rows[:, None] * sqn + offs_d[None, :] * sqd, mask=mask_n[:, None] & mask_d[None, :], other=0.0)
-        dO_i = tl.load(do_base + rows[:, None] * sdon + offs_e[None, :] * sdoe, mask=mask_n[:, None] & mask_e[None, :], other=0.0)
-        L = tl.minimum(N - i * BLOCK_N, BLOCK_N)
-        if L < BLOCK_N:
-            a2, g2, dmat2, lam_l = _decay_factors(slope, L, BLOCK_N, HAS_DECAY)
-        else:
-            a2, g2, dmat2, lam_l = a, g, dmat, lam_b
+        Q_i = _load_rows(q_base, rows, sqn, offs_d, sqd, mask_n, mask_d)
+        dO_i = _load_rows(do_base, rows, sdon, offs_e, sdoe, mask_n, mask_e)
+        a2, g2, dmat2, lam_l = _block_decays(slope, N, i, a, g, dmat, lam_b, BLOCK_N, HAS_DECAY)
         Qa = (Q_i * a2[:, None]).to(Q_i.dtype)
         R = lam_l * R + _dot(tl.trans(Qa), dO_i, PREC)
     tl.store(SEG_R + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :], R,
