@@ -604,8 +604,13 @@ def _with_gate_stats(fn):
 @click.option("--reference", type=click.Choice(["copy", "matmul"]), default="copy", show_default=True,
               help="Reference workload for --normalize: copy (memory-bound kernels, ours) or matmul (compute-bound).")
 @click.option("--rerun", is_flag=True,
-              help="Re-measure the flagged configs with the current checkout (fresh run directory; candidate side "
-                   "only) and keep a regression only when the re-measurement alone shows it again.")
+              help="Re-measure the flagged configs (fresh run directory) and keep a regression only when the "
+                   "re-measurement alone shows it again: both sides interleaved when the baseline's code can be had "
+                   "(see --rerun-baseline), else the current checkout against the stored baseline.")
+@click.option("--rerun-baseline", default="auto", show_default=True,
+              help="Code for the baseline side of --rerun: 'auto' (the baseline's recorded git commit, extracted "
+                   "with git archive, when this checkout's git has it; else candidate side only), a git revision, a "
+                   "directory holding that version's lightning_bench package, or 'none' (candidate side only).")
 @click.option("--rerun-rounds", type=click.IntRange(1), default=1, show_default=True,
               help="Re-measurement rounds (each measures every flagged config once; samples pooled).")
 @click.option("--rerun-out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -619,7 +624,8 @@ def _with_gate_stats(fn):
                    "results/baselines/<gpu-slug>/), printing what changed. Refuses to overwrite without --force.")
 @click.option("--force", is_flag=True, help="With --update-baseline: replace an existing baseline.")
 def gate_cmd(baseline, candidate, metrics, min_effect, confidence, correction, n_boot, seed, min_samples, providers,
-             normalize, reference, rerun, rerun_rounds, rerun_out, json_path, markdown_path, update_baseline, force):
+             normalize, reference, rerun, rerun_baseline, rerun_rounds, rerun_out, json_path, markdown_path,
+             update_baseline, force):
     """CI performance-regression gate: CANDIDATE against BASELINE, cell by cell.
 
     A matched cell is a regression when the Holm-adjusted Mann-Whitney p-value of the raw samples is <= 1 -
@@ -668,7 +674,8 @@ def gate_cmd(baseline, candidate, metrics, min_effect, confidence, correction, n
     if baseline is None or candidate is None:
         _gate_invalid("give both --baseline and --candidate (result-set directories)", json_path)
     try:
-        res = g.run_gate(baseline, candidate, settings, rerun=rerun, rerun_rounds=rerun_rounds, rerun_out=rerun_out)
+        res = g.run_gate(baseline, candidate, settings, rerun=rerun, rerun_rounds=rerun_rounds, rerun_out=rerun_out,
+                         rerun_baseline=rerun_baseline)
     except g.GateInputError as ex:
         _gate_invalid(str(ex), json_path)
     g.print_terminal(res, console)

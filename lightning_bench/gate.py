@@ -35,13 +35,22 @@ Drift normalisation (``normalize=True``)
     compute-bound ones. A side without a reference → no normalisation, and a note says so.
 
 Re-measurement (``rerun``)
-    The flagged cells (regressions and status regressions) are re-measured with the *current checkout* (one process
-    imports one version of the package, so the baseline side is not re-run): :func:`lightning_bench.sweep.run_sweep`
-    on exactly those configs into a fresh run directory, ``rounds`` times (round k measures every flagged config
-    once, so rounds interleave in time), samples pooled over the rounds. A flagged cell stays a regression only when
-    the re-measured samples alone show it again against the baseline (same rule, Holm over the re-tested cells; the
-    rerun's own reference workload for ``normalize``): an independent replication, not a pooling with the run that
-    raised the flag. Unconfirmed cells become "not confirmed" and pass.
+    The flagged cells (regressions and status regressions) are measured again, and a flagged cell stays a
+    regression only when the re-measurement alone shows it again (same rule, Holm over the re-tested cells): an
+    independent replication, not a pooling with the run that raised the flag. Unconfirmed cells become
+    "not confirmed" and pass. Two ways, chosen by ``rerun_baseline``:
+
+    * **Both sides, interleaved** (default whenever the baseline's source can be had): the baseline's code (its
+      recorded git commit, extracted with ``git archive``, or a source directory given explicitly) and the current
+      checkout each measure exactly the flagged configs in their own ``lightning-bench sweep`` subprocess
+      (``PYTHONPATH`` points at that side's source), alternating ABBA over ``rounds`` (round 1 baseline then
+      candidate, round 2 candidate then baseline, …), samples pooled per side. The re-measured candidate is judged
+      against the re-measured baseline: the same machine, minutes apart, so clock, temperature and host drift
+      cancel and no normalisation is applied. ``LIGHTNING_BENCH_PLANTED_SLOWDOWN`` (the test-only slowdown standing
+      in for a slower candidate) is removed from the baseline side's environment.
+    * **Candidate side only** (``rerun_baseline="none"``, or no baseline source): the current checkout measures
+      the flagged configs in-process (:func:`lightning_bench.sweep.run_sweep`), ``rounds`` times, and the pooled
+      samples are judged against the stored baseline samples (the rerun's own reference workload for ``normalize``).
 
 Exit codes: 0 no (confirmed) regression, 1 regression, 2 invalid input (:class:`GateInputError`).
 
@@ -53,11 +62,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import io
 import json
 import math
 import os
 import re
 import shutil
+import subprocess
+import sys
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -73,6 +86,8 @@ CEILINGS_FILE = "ceilings.json"
 BASELINE_INFO_FILE = "baseline.json"
 DEFAULT_BASELINES_ROOT = Path("results/baselines")
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+SOURCE_ROOT = Path(__file__).resolve().parents[1]  # the directory holding this lightning_bench package
+PLANTED_SLOWDOWN_ENV = "LIGHTNING_BENCH_PLANTED_SLOWDOWN"  # kernels.lightning_attn2.kernel's test-only switch
 
 METRICS = ("time", "tokens_per_s", "peak_mem")
 METRIC_ALIASES = {"time": "time", "median_ms": "time", "tokens_per_s": "tokens_per_s", "tokens": "tokens_per_s",
@@ -652,13 +667,17 @@ def _sorted_keys(keys, order: dict) -> list:
 
 
 def run_gate(baseline, candidate, settings: GateSettings | None = None, *, rerun: bool = False,
-             rerun_rounds: int = 1, rerun_out=None, rerun_timing=None, quiet: bool = True) -> GateResult:
+             rerun_rounds: int = 1, rerun_out=None, rerun_timing=None, quiet: bool = True,
+             rerun_baseline: str | None = "auto") -> GateResult:
     """Compare ``candidate`` against ``baseline`` (paths; see the module doc) and return a :class:`GateResult`.
-    ``rerun``: re-measure the flagged configs with the current checkout (``rerun_rounds`` rounds into
-    ``rerun_out``, default ``<candidate>/rerun-<UTC stamp>``; ``rerun_timing``: a TimingConfig, default the
-    candidate run's own from its env.json) and keep only confirmed regressions. Raises GateInputError."""
+    ``rerun``: re-measure the flagged configs (``rerun_rounds`` rounds into ``rerun_out``, default
+    ``<candidate>/rerun-<UTC stamp>``; ``rerun_timing``: a TimingConfig, default the candidate run's own from its
+    env.json) and keep only confirmed regressions. ``rerun_baseline``: where the baseline side's code comes from for
+    a both-sides re-measurement: "auto" (the baseline's recorded git commit, when this checkout's git has it; else
+    candidate side only, with a note), a git revision, a directory holding that version's ``lightning_bench``
+    package, or "none" (candidate side only). Raises GateInputError."""
     st = settings or GateSettings()
-    if rerun and rerun_out is not None and any(Path(rerun_out).glob(f"round-*/{ROWS_FILE}")):
+    if rerun and rerun_out is not None and any(Path(rerun_out).glob(f"round-*/**/{ROWS_FILE}")):
         raise GateInputError(f"--rerun-out {str(rerun_out)!r} already holds a re-measurement; choose a new directory")
     need = any(m != "peak_mem" for m in st.metrics)
     B = load_result_set(candidate, "--candidate", need_samples=need)
@@ -741,7 +760,8 @@ def run_gate(baseline, candidate, settings: GateSettings | None = None, *, rerun
                      status_changes=status_changes, only_baseline=only_a, only_candidate=only_b,
                      normalization=norm, notes=notes)
     if rerun:
-        _confirm_by_rerun(res, A, B, st, rounds=rerun_rounds, out=rerun_out, timing=rerun_timing, quiet=quiet)
+        _confirm_by_rerun(res, A, B, st, rounds=rerun_rounds, out=rerun_out, timing=rerun_timing, quiet=quiet,
+                          baseline_source=rerun_baseline)
     return res
 
 
@@ -783,14 +803,7 @@ def rerun_configs(keys: Iterable[tuple], out_dir, rounds: int = 1, timing=None, 
 
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise GateInputError(f"rerun rounds must be an integer >= 1, got {rounds!r}")
-    groups: dict[tuple, list[str]] = {}
-    for k in keys:
-        d = dict(zip(KEY_COLUMNS, k))
-        shape = (d["provider"], int(d["batch"]), int(d["heads"]), int(d["seq_len"]), int(d["head_dim"]),
-                 int(d["value_dim"]), d["dtype"], d["decay"])
-        groups.setdefault(shape, [])
-        if d["mode"] not in groups[shape]:
-            groups[shape].append(d["mode"])
+    groups = _config_groups(keys)
     dirs = []
     for r in range(rounds):
         d = Path(out_dir) / f"round-{r + 1}"
@@ -805,25 +818,121 @@ def rerun_configs(keys: Iterable[tuple], out_dir, rounds: int = 1, timing=None, 
     return dirs
 
 
-def _confirm_by_rerun(res: GateResult, A: ResultSet, B: ResultSet, st: GateSettings, rounds: int, out, timing,
-                      quiet: bool) -> None:
-    keys = _flagged_keys(res)
-    if not keys:
-        res.rerun = {"requested": True, "configs": 0, "dirs": [], "note": "nothing flagged: no re-measurement"}
-        return
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(out) if out is not None else B.path / f"rerun-{stamp}"
-    info = {"requested": True, "configs": len(keys), "rounds": rounds, "out": str(out), "dirs": [],
-            "what": "flagged configs re-measured with the current checkout (candidate side only); a regression "
-                    "stands only when the re-measured samples alone show it again"}
-    res.rerun = info
+def _config_groups(keys: Iterable[tuple]) -> dict[tuple, list[str]]:
+    """(provider, batch, heads, seq_len, head_dim, value_dim, dtype, decay) → the flagged modes, in order."""
+    groups: dict[tuple, list[str]] = {}
+    for k in keys:
+        d = dict(zip(KEY_COLUMNS, k))
+        shape = (d["provider"], int(d["batch"]), int(d["heads"]), int(d["seq_len"]), int(d["head_dim"]),
+                 int(d["value_dim"]), d["dtype"], d["decay"])
+        groups.setdefault(shape, [])
+        if d["mode"] not in groups[shape]:
+            groups[shape].append(d["mode"])
+    return groups
+
+
+def _git(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(SOURCE_ROOT), *args], capture_output=True, timeout=timeout)
+
+
+def resolve_baseline_source(spec, A: ResultSet, dest: Path) -> tuple[Path | None, str]:
+    """Where the baseline side of a both-sides re-measurement gets its code: ``(directory holding lightning_bench,
+    label)``, or ``(None, why)`` for a candidate-only re-measurement. ``spec``: "auto" (the baseline's recorded git
+    commit via ``git archive`` into ``dest``, or None when this checkout's git cannot give it), "none", a git
+    revision, or a source directory. Raises GateInputError for an explicit spec that cannot be used."""
+    if spec is None or str(spec).lower() == "none":
+        return None, "candidate side only (--rerun-baseline none)"
+    spec = str(spec)
+    if spec != "auto" and Path(spec).is_dir():
+        p = Path(spec).resolve()
+        if not (p / "lightning_bench" / "__init__.py").is_file():
+            raise GateInputError(f"--rerun-baseline: {spec!r} is a directory without lightning_bench/__init__.py; give "
+                                 "the directory holding the baseline's lightning_bench package, a git revision, "
+                                 "'auto' or 'none'")
+        return p, f"baseline code from the directory {p}"
+    rev = A.info()["commit"] if spec == "auto" else spec
+    if not rev:
+        return None, "candidate side only: the baseline records no git commit (env.json git.commit)"
     try:
-        dirs = rerun_configs(keys, out, rounds=rounds, timing=timing or _rerun_timing(B), seed=0, quiet=quiet)
-    except Exception as ex:  # the flagged verdicts stand
-        info["error"] = f"{type(ex).__name__}: {ex}"[:300]
-        res.notes.append(f"--rerun failed ({info['error']}); the first verdicts stand")
-        return
-    info["dirs"] = [str(d) for d in dirs]
+        r = _git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+        sha = r.stdout.decode().strip() if r.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        sha = None
+    if sha is None:
+        if spec != "auto":
+            raise GateInputError(f"--rerun-baseline: git cannot resolve {rev!r} in {SOURCE_ROOT} (not a git checkout, "
+                                 "or an unknown revision); give a revision, a source directory or 'none'")
+        return None, (f"candidate side only: git cannot resolve the baseline's commit {rev!r} in {SOURCE_ROOT} "
+                      "(no git checkout here, or the commit is unknown); pass --rerun-baseline DIR|REV")
+    a = _git("archive", "--format=tar", sha, "lightning_bench", timeout=300)
+    if a.returncode != 0:
+        raise GateInputError(f"--rerun-baseline: git archive {sha[:12]} failed: {a.stderr.decode()[-300:]}")
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(a.stdout)) as tf:
+        tf.extractall(dest, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    label = f"baseline code from git commit {sha[:12]}"
+    if (A.env or {}).get("git", {}).get("dirty"):
+        label += " (the baseline was recorded from a tree with uncommitted changes)"
+    return dest, label
+
+
+def _sweep_side(src: Path, groups: dict, out_dir: Path, timing, seed: int, *, baseline_side: bool,
+                commit: str | None) -> list[Path]:
+    """One side of a both-sides re-measurement: one ``lightning-bench sweep`` subprocess per flagged (provider,
+    shape) group, with ``src`` first on PYTHONPATH and a neutral working directory (so that no other copy of the
+    package shadows it). Returns the run directories. Raises RuntimeError with the log's tail when a sweep fails."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(src)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    if baseline_side:  # the planted slowdown stands for a change of the candidate's code
+        env.pop(PLANTED_SLOWDOWN_ENV, None)
+        if commit:
+            env["LIGHTNING_BENCH_GIT_COMMIT"] = commit
+    dirs = []
+    for i, ((prov, b, h, n, hd, vd, dt, dec), modes) in enumerate(groups.items()):
+        d = (out_dir / f"g{i}").resolve()
+        argv = [sys.executable, "-m", "lightning_bench", "sweep", "--seq-len", str(n), "--batch", str(b), "--heads",
+                str(h), "--head-dim", str(hd), "--value-dim", str(vd), "--dtype", dt, "--decay", dec, "--mode",
+                ",".join(modes), "--providers", prov, "--out", str(d), "--no-plots", "--quiet", "--energy-window",
+                "0", "--seed", str(seed), "--min-samples", str(timing.min_samples), "--max-samples",
+                str(timing.max_samples), "--max-time", str(timing.max_time_s), "--warmup", str(timing.warmup_s)]
+        if not timing.flush_l2:
+            argv.append("--no-flush")
+        r = subprocess.run(argv, env=env, cwd=str(out_dir.resolve()), capture_output=True, text=True, timeout=3600)
+        (out_dir / f"g{i}.log").write_text(" ".join(argv) + "\n" + r.stdout + r.stderr)
+        if r.returncode != 0 or not (d / ROWS_FILE).is_file():
+            tail = (r.stdout + r.stderr).strip().splitlines()[-3:]
+            raise RuntimeError(f"{'baseline' if baseline_side else 'candidate'} sweep of {prov} exited "
+                               f"{r.returncode}: {' | '.join(tail)}"[:400])
+        dirs.append(d)
+    return dirs
+
+
+def rerun_both_sides(keys: Iterable[tuple], out_dir, baseline_src: Path, rounds: int = 2, timing=None, seed: int = 0,
+                     commit: str | None = None) -> dict[str, list[Path]]:
+    """Re-measure exactly ``keys`` with the baseline's code (``baseline_src``) and with this checkout, interleaved:
+    round k runs the baseline side then the candidate side for odd k, the reverse for even k (ABBA), each side in
+    its own sweep subprocesses under ``out_dir/round-<k>/{baseline,candidate}/``. Returns the run directories per
+    side."""
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise GateInputError(f"rerun rounds must be an integer >= 1, got {rounds!r}")
+    groups = _config_groups(keys)
+    if timing is None:
+        from .timing import TimingConfig
+        timing = TimingConfig()
+    dirs: dict[str, list[Path]] = {"baseline": [], "candidate": []}
+    for r in range(rounds):
+        base = Path(out_dir) / f"round-{r + 1}"
+        order = ("baseline", "candidate") if r % 2 == 0 else ("candidate", "baseline")
+        for side in order:
+            src = baseline_src if side == "baseline" else SOURCE_ROOT
+            dirs[side] += _sweep_side(src, groups, base / side, timing, seed, baseline_side=side == "baseline",
+                                      commit=commit)
+    return dirs
+
+
+def _pool(dirs) -> tuple[list, dict, dict]:
+    """Load re-measurement run directories: (result sets, last row per key, samples pooled per key)."""
     sets = [load_result_set(d, "--rerun", need_samples=False) for d in dirs]
     pooled: dict[tuple, np.ndarray] = {}
     rows: dict[tuple, dict] = {}
@@ -832,11 +941,54 @@ def _confirm_by_rerun(res: GateResult, A: ResultSet, B: ResultSet, st: GateSetti
             rows[k] = r
         for k, v in (s.samples or {}).items():
             pooled[k] = np.concatenate([pooled[k], v]) if k in pooled else np.asarray(v, float)
-    refs = [reference_times(s.ceilings) for s in sets]
-    kind = st.reference
-    vals = [r[kind] for r in refs if r and math.isfinite(r[kind])]
-    cer = {f"reference_start": {REFERENCES[kind]: _geomean(vals)}} if vals else None
-    norm = _normalization(A, cer, st, label="re-measurement")
+    return sets, rows, pooled
+
+
+def _confirm_by_rerun(res: GateResult, A: ResultSet, B: ResultSet, st: GateSettings, rounds: int, out, timing,
+                      quiet: bool, baseline_source="auto") -> None:
+    keys = _flagged_keys(res)
+    if not keys:
+        res.rerun = {"requested": True, "configs": 0, "dirs": [], "note": "nothing flagged: no re-measurement"}
+        return
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(out) if out is not None else B.path / f"rerun-{stamp}"
+    src, label = resolve_baseline_source(baseline_source, A, out / "baseline-src")
+    both = src is not None
+    info = {"requested": True, "configs": len(keys), "rounds": rounds, "out": str(out), "dirs": [],
+            "sides": "both" if both else "candidate",
+            "what": (f"flagged configs re-measured on both sides, interleaved (ABBA over {rounds} round(s)): {label}, "
+                     "candidate from the current checkout; a regression stands only when the re-measured candidate "
+                     "is slower than the re-measured baseline" if both else
+                     f"flagged configs re-measured with the current checkout ({label}); a regression stands only "
+                     "when the re-measured samples alone show it again against the stored baseline")}
+    res.rerun = info
+    if not both:
+        res.notes.append(f"--rerun: {label}")
+    try:
+        t = timing or _rerun_timing(B)
+        if both:
+            sides = rerun_both_sides(keys, out, src, rounds=rounds, timing=t, seed=0, commit=A.info()["commit"])
+            dirs = sides["candidate"]
+            info["baseline_dirs"] = [str(d) for d in sides["baseline"]]
+        else:
+            dirs = rerun_configs(keys, out, rounds=rounds, timing=t, seed=0, quiet=quiet)
+    except Exception as ex:  # the flagged verdicts stand
+        info["error"] = f"{type(ex).__name__}: {ex}"[:400]
+        res.notes.append(f"--rerun failed ({info['error']}); the first verdicts stand")
+        return
+    info["dirs"] = [str(d) for d in dirs]
+    sets, rows, pooled = _pool(dirs)
+    if both:
+        _, rows_a, pooled_a = _pool(sides["baseline"])
+        A = ResultSet(path=out, arg="--rerun (baseline side)", rows={**A.rows, **rows_a}, samples=pooled_a)
+        norm = {"applied": False, "factor": 1.0, "note": None,
+                "why": "both sides re-measured interleaved on the same machine: no normalisation"}
+    else:
+        refs = [reference_times(s.ceilings) for s in sets]
+        kind = st.reference
+        vals = [r[kind] for r in refs if r and math.isfinite(r[kind])]
+        cer = {f"reference_start": {REFERENCES[kind]: _geomean(vals)}} if vals else None
+        norm = _normalization(A, cer, st, label="re-measurement")
     info["normalization"] = norm
     if norm["note"] and st.normalize:
         res.notes.append(norm["note"])
@@ -856,7 +1008,8 @@ def _confirm_by_rerun(res: GateResult, A: ResultSet, B: ResultSet, st: GateSetti
         if not flagged:
             continue
         keys_m = [tuple(str(c[col]) for col in KEY_COLUMNS) for c in flagged]
-        have = [k for k in keys_m if k in rows and rows[k]["status"] == "ok"]
+        have = [k for k in keys_m if k in rows and rows[k]["status"] == "ok"
+                and (not both or (k in rows_a and rows_a[k]["status"] == "ok"))]
         mc = _metric_cells(metric, have, A, B, norm["factor"], samples_b=pooled, rows_b=rows)
         decided = dict(zip(have, _decide_family(metric, mc, st)))
         for c, k in zip(flagged, keys_m):
@@ -867,8 +1020,10 @@ def _confirm_by_rerun(res: GateResult, A: ResultSet, B: ResultSet, st: GateSetti
                 c["rerun"] = {"status": st_, "verdict": None}
                 c["reason"] += f"; re-measurement {'missing' if st_ is None else 'status ' + st_}: kept"
                 continue
-            c["rerun"] = {x: r.get(x) for x in ("n_candidate", "candidate", "ratio", "ratio_raw", "ci_low", "ci_high",
-                                                 "p_value", "p_adjusted", "verdict", "reason")}
+            c["rerun"] = {x: r.get(x) for x in ("n_baseline", "baseline", "n_candidate", "candidate", "ratio",
+                                                 "ratio_raw", "ci_low", "ci_high", "p_value", "p_adjusted", "verdict",
+                                                 "reason")}
+            c["rerun"]["sides"] = info["sides"]
             if r["verdict"] == REGRESSION:
                 confirmed_keys.add(k)
                 c["reason"] += f"; confirmed by re-measurement ({_pct(r['ratio'] - 1)})"
@@ -1207,7 +1362,8 @@ def to_markdown(res: GateResult) -> str:
         r = res.rerun
         L.append(f"Re-measurement: {r.get('configs', 0)} configs, {r.get('rounds', 0)} round(s)"
                  + (f" in `{r['out']}`" if r.get("out") else "") + (f"; {r['note']}" if r.get("note") else "")
-                 + (f"; error: {r['error']}" if r.get("error") else "") + ".")
+                 + (f"; error: {r['error']}" if r.get("error") else "") + "."
+                 + (f" {_md_escape(r['what'])}." if r.get("what") and r.get("configs") else ""))
         L.append("")
     if res.notes:
         L += ["Notes:", ""] + [f"- {_md_escape(n)}" for n in res.notes] + [""]
@@ -1269,6 +1425,8 @@ def print_terminal(res: GateResult, console=None) -> None:
                       Text(s["status_candidate"]), Text(s["verdict"], style=style), Text(_cmp._short(s["reason"])))
         console.print(t)
     console.print(Text(f"rule: {_rule_text(res)}"))
+    if res.rerun and res.rerun.get("configs") and res.rerun.get("what"):
+        console.print(Text(f"re-measurement: {res.rerun['what']}"))
     for n in res.notes:
         console.print(Text(f"note: {n}", style="yellow"))
     console.print(Text(_headline(res), style="bold red" if res.regressions else "bold green"))

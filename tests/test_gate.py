@@ -515,3 +515,86 @@ def test_gate_preset_covers_our_kernel_fwd_and_fwd_bwd():
     assert {(c.batch, c.heads) for c in spec.cases()} == {(2, 16), (8, 16)}
     r = CliRunner().invoke(main, ["sweep", "--help"])
     assert "gate" in r.output
+
+
+# ---------------------------------------------------------------- --rerun on both sides (sweep subprocesses)
+def _package_copy(tmp_path) -> Path:
+    """A source directory holding a copy of this checkout's lightning_bench (stands in for the baseline's code)."""
+    import shutil
+    src = tmp_path / "base-src"
+    shutil.copytree(Path(g.__file__).parent, src / "lightning_bench",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return src
+
+
+def test_baseline_source_resolution(tmp_path):
+    A, _ = _tiny_pair(tmp_path, 1.0)
+    rs = g.load_result_set(A, "--baseline", need_samples=False)
+    assert g.resolve_baseline_source("none", rs, tmp_path / "x")[0] is None
+    src, why = g.resolve_baseline_source("auto", rs, tmp_path / "x")  # its commit 'abc123' is unknown to git
+    assert src is None and "candidate side only" in why and "abc123" in why
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(g.GateInputError, match="without lightning_bench/__init__.py"):
+        g.resolve_baseline_source(str(tmp_path / "empty"), rs, tmp_path / "x")
+    with pytest.raises(g.GateInputError, match="git cannot resolve"):
+        g.resolve_baseline_source("no-such-revision-xyz", rs, tmp_path / "x")
+    pkg = _package_copy(tmp_path)
+    assert g.resolve_baseline_source(str(pkg), rs, tmp_path / "x")[0] == pkg.resolve()
+
+
+def test_planted_switch_name_matches_the_kernel():
+    from lightning_bench.kernels.lightning_attn2 import kernel as k2
+    assert g.PLANTED_SLOWDOWN_ENV == k2.PLANTED_SLOWDOWN_ENV
+
+
+def test_rerun_both_sides_clears_a_flag_when_both_measure_alike(tmp_path):
+    # stored: candidate 20 % slower (synthetic); re-measured: the same code on both sides, interleaved
+    A, B = _tiny_pair(tmp_path, 1000.0)
+    pkg = _package_copy(tmp_path)
+    r = _gate("--baseline", A, "--candidate", B, "--rerun", "--rerun-baseline", str(pkg), "--rerun-rounds", "2",
+              "--rerun-out", tmp_path / "rr", "--json", tmp_path / "g.json", "--min-samples", "3")
+    assert r.exit_code == 0, r.output
+    doc = json.loads((tmp_path / "g.json").read_text())
+    c = doc["cells"][0]
+    assert c["first_verdict"] == "regression" and c["verdict"] == "not confirmed"
+    assert c["rerun"]["sides"] == "both" and c["rerun"]["n_baseline"] == 12 and c["rerun"]["n_candidate"] == 12
+    assert c["rerun"]["baseline"] < 100  # the re-measured baseline, not the stored 1000 ms
+    assert doc["rerun"]["sides"] == "both" and doc["rerun"]["normalization"]["factor"] == 1.0
+    for side in ("baseline", "candidate"):
+        for k in (1, 2):
+            rows = (tmp_path / "rr" / f"round-{k}" / side / "g0" / "rows.csv").read_text().splitlines()
+            assert len(rows) == 2 and rows[1].startswith("naive_linear,")
+    assert "both sides" in r.output
+
+
+def test_rerun_both_sides_confirms_a_planted_slowdown_of_the_candidate_only(tmp_path, monkeypatch):
+    # la2 under the interpreter; the planted switch (kernel run twice) stands for the candidate's change and must
+    # not reach the baseline side: re-measured, the candidate is ~2x slower than the baseline
+    shape = dict(batch=1, heads=2, head_dim=16, value_dim=16, dtype="fp32", decay="alibi")
+    rng = np.random.default_rng(1)
+    a = _times(rng, 30, 5.0, 0.01)
+    b = a * 1.5
+    A = make_set(tmp_path / "base", [(_row("la2", "fwd", 64, a, shape=shape), a)], gpu=None)
+    B = make_set(tmp_path / "cand", [(_row("la2", "fwd", 64, b, shape=shape), b)], gpu=None, timing=FAST_TIMING)
+    monkeypatch.setenv(g.PLANTED_SLOWDOWN_ENV, "1.0")
+    res = g.run_gate(A, B, g.GateSettings(min_samples=3), rerun=True, rerun_rounds=2, rerun_out=tmp_path / "rr",
+                     rerun_baseline=str(_package_copy(tmp_path)))
+    c = res.cells[0]
+    assert res.rerun["sides"] == "both", res.notes
+    assert c["rerun"]["ratio"] > 1.3, c["rerun"]
+    assert res.exit_code == 1 and c["verdict"] == "regression" and "confirmed" in c["reason"]
+
+
+def test_baseline_source_from_the_recorded_git_commit(tmp_path):
+    import subprocess
+    r = subprocess.run(["git", "-C", str(g.SOURCE_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("not a git checkout")
+    A, _ = _tiny_pair(tmp_path, 1.0)
+    env = json.loads((A / "env.json").read_text())
+    env["git"] = {"commit": r.stdout.strip(), "dirty": False}
+    (A / "env.json").write_text(json.dumps(env))
+    rs = g.load_result_set(A, "--baseline", need_samples=False)
+    src, why = g.resolve_baseline_source("auto", rs, tmp_path / "src")
+    assert src == tmp_path / "src" and r.stdout.strip()[:12] in why
+    assert (src / "lightning_bench" / "__init__.py").is_file() and (src / "lightning_bench" / "gate.py").is_file()

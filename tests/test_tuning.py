@@ -93,7 +93,7 @@ def test_launch_config_rejects_unknown_fields():
 
 @pytest.mark.parametrize("cfg", [
     dict(block_n=16, bwd_block_n=32, fwd_be=16, bwd_bd=16, bwd_be=32),
-    dict(block_n=32, bwd_block_n=16, fwd_be=32, bwd_bd=32, bwd_be=16, split_programs=7, bwd_split_programs=3,
+    dict(block_n=32, bwd_block_n=16, fwd_be=32, bwd_bd=32, bwd_be=16, split_programs=8, bwd_split_programs=4,
          split_min_blocks=1),
 ])
 @pytest.mark.parametrize("split", [1, "auto", 3])
@@ -114,3 +114,16 @@ def test_every_launch_configuration_matches_reference(cfg, split):
     assert rel(o, o_r) <= 1e-5 and rel(ht, ht_r) <= 1e-5
     for name, a, bb in zip(("dq", "dk", "dv", "d_initial_state"), grads, ref):
         assert rel(a, bb) <= 1e-5, name
+
+
+@pytest.mark.parametrize("bh,tiles,n,programs,want", [
+    (32, 1, 65536, 132, 4),    # b2 h16 d128 forward: 5 segments would be 160 programs, a second wave on 132 SMs
+    (16, 1, 262144, 132, 8),   # b1 h16: 9 would be 144
+    (64, 1, 65536, 256, 4),    # exact fit
+    (200, 1, 65536, 132, 1),   # batch·heads alone fill the GPU: never split
+    (32, 1, 4096, 132, 2),     # ≥ min_blocks (32) blocks of 64 rows per segment
+])
+def test_auto_split_keeps_one_wave(bh, tiles, n, programs, want):
+    got = k2.seq_split_segments("auto", bh, tiles, n, 64, programs, 32)
+    assert got == want
+    assert got == 1 or got * bh * tiles <= programs

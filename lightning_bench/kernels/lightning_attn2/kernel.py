@@ -585,15 +585,19 @@ def describe_launch(head_dim: int, value_dim: int, dtype: torch.dtype, device) -
 
 def seq_split_segments(seq_split, batch_heads: int, e_tiles: int, seq_len: int, block_n: int,
                        programs: int = 264, min_blocks: int = 8) -> int:
-    """Number of sequence segments: an int ≥ 1, or "auto" (about ``programs`` programs in all, ~2 per SM of a
-    132-SM GPU by default, keeping ≥ ``min_blocks`` blocks per segment; shared docs §4).
+    """Number of sequence segments: an int ≥ 1, or "auto": the most segments whose programs
+    (segments × batch_heads × e_tiles) still fit in ``programs`` (one wave: ``programs`` is what the GPU runs at once,
+    e.g. 132 SMs × 1 program for the d128 forward), at least 1, keeping ≥ ``min_blocks`` blocks per segment (shared
+    docs §4). Rounding up instead would start a second, mostly idle wave: b2 h16 d128 forward at n 65536 on an H200
+    took 1.61 ms with 5 segments (160 programs) against 1.16 ms with 4 (128), tools/tune_la2.py and
+    results/h200/perf (2026-11-30).
 
     Raises:
         ValueError: seq_split neither "auto" nor an integer ≥ 1.
     """
     n_blocks = _cdiv(seq_len, block_n)
     if seq_split == "auto":
-        want = _cdiv(programs, max(1, batch_heads * e_tiles))
+        want = programs // max(1, batch_heads * e_tiles)
         return max(1, min(want, n_blocks // min_blocks, 1024))
     if isinstance(seq_split, bool) or not isinstance(seq_split, int) or seq_split < 1:
         raise ValueError(f"seq_split must be an integer ≥ 1 or 'auto', got {seq_split!r}")
