@@ -42,8 +42,8 @@ Re-measurement (``rerun``)
 
     * **Both sides, interleaved** (default whenever the baseline's source can be had): the baseline's code (its
       recorded git commit, extracted with ``git archive``, or a source directory given explicitly) and the current
-      checkout each measure exactly the flagged configs in their own ``lightning-bench sweep`` subprocess
-      (``PYTHONPATH`` points at that side's source), alternating ABBA over ``rounds`` (round 1 baseline then
+      checkout each measure exactly the flagged configs with their own ``run_sweep``, in a subprocess per side and
+      round (``PYTHONPATH`` points at that side's source), alternating ABBA over ``rounds`` (round 1 baseline then
       candidate, round 2 candidate then baseline, …), samples pooled per side. The re-measured candidate is judged
       against the re-measured baseline: the same machine, minutes apart, so clock, temperature and host drift
       cancel and no normalisation is applied. ``LIGHTNING_BENCH_PLANTED_SLOWDOWN`` (the test-only slowdown standing
@@ -876,11 +876,32 @@ def resolve_baseline_source(spec, A: ResultSet, dest: Path) -> tuple[Path | None
     return dest, label
 
 
+_SIDE_DRIVER = """
+import json, sys
+from pathlib import Path
+from lightning_bench.cases import SweepSpec
+from lightning_bench.sweep import SweepOptions, run_sweep
+from lightning_bench.timing import TimingConfig
+job = json.loads(sys.argv[1])
+out, first = Path(job["out"]), True
+for prov, b, h, n, hd, vd, dt, dec, modes in job["groups"]:
+    spec = SweepSpec(seq_len=[n], batch=[b], heads=[h], head_dim=[hd], value_dim=[vd], dtype=[dt], decay=[dec],
+                     modes=modes, providers=[prov], description="lightning-bench gate --rerun (both sides)")
+    run_sweep(spec, SweepOptions(out_dir=out, resume=not first, timing=TimingConfig(**job["timing"]),
+                                 energy_window_s=0.0, seed=job["seed"], plots=False, quiet=True, ceilings=True))
+    first = False
+"""
+
+
 def _sweep_side(src: Path, groups: dict, out_dir: Path, timing, seed: int, *, baseline_side: bool,
-                commit: str | None) -> list[Path]:
-    """One side of a both-sides re-measurement: one ``lightning-bench sweep`` subprocess per flagged (provider,
-    shape) group, with ``src`` first on PYTHONPATH and a neutral working directory (so that no other copy of the
-    package shadows it). Returns the run directories. Raises RuntimeError with the log's tail when a sweep fails."""
+                commit: str | None) -> Path:
+    """One side of a both-sides re-measurement: one Python subprocess that imports that side's package (``src`` first
+    on PYTHONPATH, a neutral working directory so that no other copy shadows it) and runs its ``run_sweep`` on
+    every flagged (provider, shape) group into ``out_dir`` (as the in-process :func:`rerun_configs` does). Returns
+    ``out_dir``. Raises RuntimeError with the log's tail when it fails."""
+    from dataclasses import asdict
+
+    out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(src)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
@@ -888,32 +909,23 @@ def _sweep_side(src: Path, groups: dict, out_dir: Path, timing, seed: int, *, ba
         env.pop(PLANTED_SLOWDOWN_ENV, None)
         if commit:
             env["LIGHTNING_BENCH_GIT_COMMIT"] = commit
-    dirs = []
-    for i, ((prov, b, h, n, hd, vd, dt, dec), modes) in enumerate(groups.items()):
-        d = (out_dir / f"g{i}").resolve()
-        argv = [sys.executable, "-m", "lightning_bench", "sweep", "--seq-len", str(n), "--batch", str(b), "--heads",
-                str(h), "--head-dim", str(hd), "--value-dim", str(vd), "--dtype", dt, "--decay", dec, "--mode",
-                ",".join(modes), "--providers", prov, "--out", str(d), "--no-plots", "--quiet", "--energy-window",
-                "0", "--seed", str(seed), "--min-samples", str(timing.min_samples), "--max-samples",
-                str(timing.max_samples), "--max-time", str(timing.max_time_s), "--warmup", str(timing.warmup_s)]
-        if not timing.flush_l2:
-            argv.append("--no-flush")
-        r = subprocess.run(argv, env=env, cwd=str(out_dir.resolve()), capture_output=True, text=True, timeout=3600)
-        (out_dir / f"g{i}.log").write_text(" ".join(argv) + "\n" + r.stdout + r.stderr)
-        if r.returncode != 0 or not (d / ROWS_FILE).is_file():
-            tail = (r.stdout + r.stderr).strip().splitlines()[-3:]
-            raise RuntimeError(f"{'baseline' if baseline_side else 'candidate'} sweep of {prov} exited "
-                               f"{r.returncode}: {' | '.join(tail)}"[:400])
-        dirs.append(d)
-    return dirs
+    job = {"out": str(out_dir), "seed": seed, "timing": asdict(timing),
+           "groups": [[*shape, modes] for shape, modes in groups.items()]}
+    r = subprocess.run([sys.executable, "-c", _SIDE_DRIVER, json.dumps(job)], env=env, cwd=str(out_dir.parent),
+                       capture_output=True, text=True, timeout=3600)
+    (out_dir.parent / f"{out_dir.name}.log").write_text(r.stdout + r.stderr)
+    if r.returncode != 0 or not (out_dir / ROWS_FILE).is_file():
+        tail = (r.stdout + r.stderr).strip().splitlines()[-3:]
+        raise RuntimeError(f"{'baseline' if baseline_side else 'candidate'} side exited {r.returncode}: "
+                           f"{' | '.join(tail)}"[:400])
+    return out_dir
 
 
 def rerun_both_sides(keys: Iterable[tuple], out_dir, baseline_src: Path, rounds: int = 2, timing=None, seed: int = 0,
                      commit: str | None = None) -> dict[str, list[Path]]:
     """Re-measure exactly ``keys`` with the baseline's code (``baseline_src``) and with this checkout, interleaved:
     round k runs the baseline side then the candidate side for odd k, the reverse for even k (ABBA), each side in
-    its own sweep subprocesses under ``out_dir/round-<k>/{baseline,candidate}/``. Returns the run directories per
-    side."""
+    its own subprocess into ``out_dir/round-<k>/{baseline,candidate}/``. Returns the run directories per side."""
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise GateInputError(f"rerun rounds must be an integer >= 1, got {rounds!r}")
     groups = _config_groups(keys)
@@ -926,8 +938,8 @@ def rerun_both_sides(keys: Iterable[tuple], out_dir, baseline_src: Path, rounds:
         order = ("baseline", "candidate") if r % 2 == 0 else ("candidate", "baseline")
         for side in order:
             src = baseline_src if side == "baseline" else SOURCE_ROOT
-            dirs[side] += _sweep_side(src, groups, base / side, timing, seed, baseline_side=side == "baseline",
-                                      commit=commit)
+            dirs[side].append(_sweep_side(src, groups, base / side, timing, seed, baseline_side=side == "baseline",
+                                          commit=commit))
     return dirs
 
 

@@ -562,7 +562,7 @@ def test_rerun_both_sides_clears_a_flag_when_both_measure_alike(tmp_path):
     assert doc["rerun"]["sides"] == "both" and doc["rerun"]["normalization"]["factor"] == 1.0
     for side in ("baseline", "candidate"):
         for k in (1, 2):
-            rows = (tmp_path / "rr" / f"round-{k}" / side / "g0" / "rows.csv").read_text().splitlines()
+            rows = (tmp_path / "rr" / f"round-{k}" / side / "rows.csv").read_text().splitlines()
             assert len(rows) == 2 and rows[1].startswith("naive_linear,")
     assert "both sides" in r.output
 
