@@ -97,6 +97,10 @@ def main():
 @click.option("--energy-window", type=click.FloatRange(min=0), default=None,
               help="Seconds of back-to-back calls for the NVML energy reading per row (0.5 on GPU; 0 disables).")
 @click.option("--no-flush", is_flag=True, help="Do not flush L2 between samples (warm-L2 timings, labelled so).")
+@click.option("--host-decoupled", is_flag=True,
+              help="On a GPU, hold the stream with a spin before each sample so the events time the call's GPU work "
+                   "alone, not the host's launch latency (nvbench's blocking kernel; for regression gates). Default: "
+                   "end-to-end eager time.")
 @click.option("--no-check", is_flag=True, help="Skip the float64 correctness check before timing (not advised).")
 @click.option("--no-plots", is_flag=True, help="Do not write plots at the end.")
 @click.option("--verify-dispatch", is_flag=True,
@@ -113,8 +117,8 @@ def main():
                    "rows into one rows.csv (column device). Without CUDA: that many CPU processes (gloo).")
 @click.pass_context
 def sweep(ctx, preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes, decay, providers, out_dir,
-          resume_dir, min_samples, max_samples, max_time, warmup, energy_window, no_flush, no_check, no_plots,
-          verify_dispatch, no_ceilings, seed, quiet, devices):
+          resume_dir, min_samples, max_samples, max_time, warmup, energy_window, no_flush, host_decoupled, no_check,
+          no_plots, verify_dispatch, no_ceilings, seed, quiet, devices):
     """Sweep seq_len, batch, heads and head dims across our kernels and the baselines.
 
     Each row (provider × mode × config) records time (median, p20/p80, samples, first call), peak memory over
@@ -181,6 +185,7 @@ def sweep(ctx, preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes,
             max_samples=max_samples or (10 if on_cpu else defaults.max_samples),
             max_time_s=max_time or (0.2 if on_cpu else defaults.max_time_s),
             flush_l2=not no_flush,
+            host_decoupled=host_decoupled,
         )
     except ValueError as ex:
         raise click.UsageError(str(ex)) from None

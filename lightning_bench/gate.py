@@ -887,7 +887,8 @@ out, first = Path(job["out"]), True
 for prov, b, h, n, hd, vd, dt, dec, modes in job["groups"]:
     spec = SweepSpec(seq_len=[n], batch=[b], heads=[h], head_dim=[hd], value_dim=[vd], dtype=[dt], decay=[dec],
                      modes=modes, providers=[prov], description="lightning-bench gate --rerun (both sides)")
-    run_sweep(spec, SweepOptions(out_dir=out, resume=not first, timing=TimingConfig(**job["timing"]),
+    timing = TimingConfig(**{k: v for k, v in job["timing"].items() if k in TimingConfig.__dataclass_fields__})
+    run_sweep(spec, SweepOptions(out_dir=out, resume=not first, timing=timing,
                                  energy_window_s=0.0, seed=job["seed"], plots=False, quiet=True, ceilings=True))
     first = False
 """

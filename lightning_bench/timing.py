@@ -59,6 +59,11 @@ class TimingConfig:
         max_time_s: target time spent on timed samples; the count is derived from the warm-up estimate and clipped
             to [min_samples, max_samples].
         flush_l2: zero a buffer of 2× the L2 size before each CUDA sample (cold-L2 policy).
+        host_decoupled: on CUDA, before each sample's start event, hold the stream with a GPU spin longer than the
+            host needs to enqueue one call (measured in the warm-up), so that the events bracket the call's GPU work
+            alone, not the host's launch latency: nvbench's "blocking kernel" method. For kernel regression gates:
+            a launch-bound call is otherwise timed at the host's speed of the moment (other processes, clocks), which
+            moved one cell by 30 % between two runs of the same code on an H200. Off: end-to-end eager time.
     """
 
     warmup_s: float = 0.1
@@ -67,6 +72,7 @@ class TimingConfig:
     max_samples: int = 100
     max_time_s: float = 0.5
     flush_l2: bool = True
+    host_decoupled: bool = False
 
     def __post_init__(self):
         if self.min_samples < 1:
@@ -78,6 +84,23 @@ class TimingConfig:
 
 
 _FLUSH: dict[int, torch.Tensor] = {}
+_SPIN_CYCLES_PER_MS: dict[int, float] = {}
+
+
+def spin_cycles_per_ms(device: torch.device) -> float:
+    """GPU clock cycles of ``torch.cuda._sleep`` per millisecond on ``device``, measured once per device (CUDA
+    events around a 10⁶-cycle spin)."""
+    idx = device.index if device.index is not None else torch.cuda.current_device()
+    if idx not in _SPIN_CYCLES_PER_MS:
+        with torch.cuda.device(idx):
+            torch.cuda._sleep(1000)
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record()
+            torch.cuda._sleep(1_000_000)
+            b.record()
+            b.synchronize()
+            _SPIN_CYCLES_PER_MS[idx] = 1_000_000 / max(a.elapsed_time(b), 1e-3)
+    return _SPIN_CYCLES_PER_MS[idx]
 
 
 def l2_flush_buffer(device: torch.device) -> torch.Tensor:
@@ -108,10 +131,12 @@ def measure(fn: Callable[[], object], *, pre: Callable[[], None] | None = None, 
     first_ms = (time.perf_counter() - t0) * 1e3
 
     # warm-up: at least min_warmup_calls calls and warmup_s seconds; estimates the per-call time
-    calls, t0 = 0, time.perf_counter()
+    calls, t0, host_ms = 0, time.perf_counter(), []
     while calls < cfg.min_warmup_calls or time.perf_counter() - t0 < cfg.warmup_s:
         pre()
+        th = time.perf_counter()
         fn()
+        host_ms.append((time.perf_counter() - th) * 1e3)  # enqueue time (no synchronisation inside)
         calls += 1
         if calls % 8 == 0 or calls >= cfg.min_warmup_calls:
             sync()
@@ -123,16 +148,22 @@ def measure(fn: Callable[[], object], *, pre: Callable[[], None] | None = None, 
     if cuda:
         flush = l2_flush_buffer(device) if cfg.flush_l2 else None
         events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n)]
+        spin = 0
+        if cfg.host_decoupled:  # 2× the slowest warm-up enqueue + 0.05 ms, at most 50 ms
+            spin_ms = min(2.0 * max(host_ms) + 0.05, 50.0)
+            spin = int(spin_ms * spin_cycles_per_ms(device))
         for start, end in events:
             pre()
             if flush is not None:
                 flush.zero_()
+            if spin:
+                torch.cuda._sleep(spin)
             start.record()
             fn()
             end.record()
         sync()
         samples = [s.elapsed_time(e) for s, e in events]
-        timer = "cuda_event"
+        timer = "cuda_event" + (f" (host-decoupled: {spin_ms:.2f} ms GPU spin before each sample)" if spin else "")
         policy = (f"cold: {flush.numel() // 2**20} MiB (2×L2) zeroed before each sample" if flush is not None
                   else "warm: no flush")
     else:

@@ -425,3 +425,34 @@ def test_reference_has_no_kernel_head_dim_limit():
     q = torch.randn(1, 1, 5, 8, dtype=torch.float64)
     o = lightning_attn_reference(q, q, torch.randn(1, 1, 5, 300, dtype=torch.float64))
     assert o.shape == (1, 1, 5, 300)
+
+
+def test_cli_sweep_records_host_decoupled_timing(tmp_path):
+    out = tmp_path / "hd"
+    r = CliRunner().invoke(main, ["sweep", "--seq-len", "32", "--heads", "2", "--head-dim", "16", "--providers",
+                                  "naive_linear", "--min-samples", "2", "--max-samples", "2", "--max-time", "0.01",
+                                  "--warmup", "0", "--host-decoupled", "--no-plots", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    env = json.loads((out / "env.json").read_text())
+    assert env["timing"]["host_decoupled"] is True
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_host_decoupled_timing_excludes_host_latency():
+    """A call that spends 2 ms on the host before a tiny kernel: end-to-end it takes ≥ 2 ms, host-decoupled the
+    events see the kernel alone."""
+    import time as _time
+
+    from lightning_bench.timing import TimingConfig, measure
+    dev = torch.device("cuda")
+    x = torch.zeros(1024, device=dev)
+
+    def fn():
+        _time.sleep(0.002)
+        x.add_(1)
+
+    cfg = dict(warmup_s=0.0, min_samples=10, max_samples=10, max_time_s=0.05, flush_l2=False)
+    e2e = measure(fn, device=dev, config=TimingConfig(**cfg))
+    dec = measure(fn, device=dev, config=TimingConfig(host_decoupled=True, **cfg))
+    assert e2e.median_ms >= 1.9 and dec.median_ms < 0.5, (e2e.median_ms, dec.median_ms)
+    assert "host-decoupled" in dec.timer
