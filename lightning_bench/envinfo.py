@@ -32,9 +32,22 @@ def package_versions() -> dict[str, str | None]:
 
 
 def git_commit() -> dict:
-    """Commit of the source tree, or of ``LIGHTNING_BENCH_GIT_COMMIT`` when the tree was copied without .git."""
+    """Commit of the source tree: ``LIGHTNING_BENCH_GIT_COMMIT`` when set (the operator's word wins: a tree copied to
+    another machine may carry a stale .git, which then reports an old HEAD and "dirty"; git's own view is kept as
+    ``git_head``), else git's HEAD and whether tracked files differ from it."""
     root = Path(__file__).resolve().parent.parent
     info = {"commit": None, "dirty": None, "source": None}
+    forced = os.environ.get("LIGHTNING_BENCH_GIT_COMMIT")
+    if forced:
+        info.update(commit=forced, source="LIGHTNING_BENCH_GIT_COMMIT")
+        try:
+            r = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=root, capture_output=True, text=True,
+                               timeout=5)
+            if r.returncode == 0 and r.stdout.strip():
+                info["git_head"] = r.stdout.strip()
+        except Exception:
+            pass
+        return info
     try:
         r = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=root, capture_output=True, text=True,
                            timeout=5)
@@ -45,8 +58,6 @@ def git_commit() -> dict:
             info["dirty"] = bool(status.strip())
     except Exception:
         pass
-    if info["commit"] is None and os.environ.get("LIGHTNING_BENCH_GIT_COMMIT"):
-        info["commit"], info["source"] = os.environ["LIGHTNING_BENCH_GIT_COMMIT"], "LIGHTNING_BENCH_GIT_COMMIT"
     return info
 
 

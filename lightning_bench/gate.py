@@ -722,6 +722,11 @@ def run_gate(baseline, candidate, settings: GateSettings | None = None, *, rerun
         notes.append(f"{failed_both} overlapping configs are not ok in either run (not gated)")
     if A.gpu != B.gpu:
         notes.append(f"different GPUs: baseline {A.gpu!r}, candidate {B.gpu!r}")
+    hd = [bool(((rs.env or {}).get("timing") or {}).get("host_decoupled", False)) for rs in (A, B)]
+    if hd[0] != hd[1]:
+        mode = {True: "host-decoupled (GPU time)", False: "end-to-end (host launch latency included)"}
+        notes.append(f"different timing modes: baseline {mode[hd[0]]}, candidate {mode[hd[1]]}; launch-bound cells "
+                     "are not comparable (record both with the same `sweep --host-decoupled` setting)")
     norm = _normalization(A, B.ceilings, st)
     if norm["note"]:
         notes.append(norm["note"])

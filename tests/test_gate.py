@@ -598,3 +598,15 @@ def test_baseline_source_from_the_recorded_git_commit(tmp_path):
     src, why = g.resolve_baseline_source("auto", rs, tmp_path / "src")
     assert src == tmp_path / "src" and r.stdout.strip()[:12] in why
     assert (src / "lightning_bench" / "__init__.py").is_file() and (src / "lightning_bench" / "gate.py").is_file()
+
+
+def test_gate_notes_different_timing_modes(tmp_path):
+    A, B = _tiny_pair(tmp_path, 1.0)
+    env = json.loads((B / "env.json").read_text())
+    env.setdefault("timing", {})["host_decoupled"] = True
+    (B / "env.json").write_text(json.dumps(env))
+    res = g.run_gate(A, B, g.GateSettings(min_samples=3))
+    assert any("different timing modes" in n for n in res.notes)
+    env["timing"]["host_decoupled"] = False
+    (B / "env.json").write_text(json.dumps(env))
+    assert not any("timing modes" in n for n in g.run_gate(A, B, g.GateSettings(min_samples=3)).notes)

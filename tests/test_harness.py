@@ -456,3 +456,13 @@ def test_host_decoupled_timing_excludes_host_latency():
     dec = measure(fn, device=dev, config=TimingConfig(host_decoupled=True, **cfg))
     assert e2e.median_ms >= 1.9 and dec.median_ms < 0.5, (e2e.median_ms, dec.median_ms)
     assert "host-decoupled" in dec.timer
+
+
+def test_git_commit_prefers_the_operators_commit(monkeypatch):
+    from lightning_bench import envinfo
+    monkeypatch.setenv("LIGHTNING_BENCH_GIT_COMMIT", "0123abc")
+    info = envinfo.git_commit()
+    assert info["commit"] == "0123abc" and info["source"] == "LIGHTNING_BENCH_GIT_COMMIT"
+    monkeypatch.delenv("LIGHTNING_BENCH_GIT_COMMIT")
+    info = envinfo.git_commit()
+    assert info["source"] in ("git", None) and info["commit"] != "0123abc"
