@@ -519,3 +519,86 @@ def test_h200x2_script_is_valid_bash():
     for needle in ("NCCL_NVLS_ENABLE=0", "TORCH_SYMM_MEM_DISABLE_MULTICAST=1", "sweep-sp", "--devices 0,1",
                    "--preset quick"):
         assert needle in text
+
+
+# ---------------------------------------------------------------- the exchange kernels alone (no process group)
+@pytest.mark.parametrize("decay", [False, True])
+@pytest.mark.parametrize("want_final", [False, True])
+def test_exchange_kernels_match_float64(decay, want_final):
+    """pack_end_state on every rank, the rows stacked as an all-gather would, combine_gathered on every rank: the
+    entering states, the final state and the weights against float64 formulas (chunks of different lengths, a
+    split chunk, an initial state on rank 0)."""
+    from lightning_bench.kernels import decay_slopes
+    from lightning_bench.kernels.lightning_attn2.sp_kernels import combine_gathered, pack_end_state
+
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    b, h, d, e = 2, 3, 16, 24
+    lens, nsegs = [37, 1, 64, 50], [3, 1, 1, 2]
+    g = torch.Generator().manual_seed(5)
+    sl = (decay_slopes(h) * 40).to(dev) if decay else None  # strong decay: weights from ~1 down to underflow
+    s64 = sl.double() if decay else torch.zeros(h, dtype=torch.float64, device=dev)
+    s0 = torch.randn(b, h, d, e, generator=g).to(dev)
+    rows, ends64 = [], []
+    for r, (n, nseg) in enumerate(zip(lens, nsegs)):
+        seg = -(-n // nseg)
+        src = torch.randn(b * h, nseg, d, e, generator=g).to(dev)
+        rows.append(pack_end_state(src, nseg, seg, n, s0 if r == 0 else None, sl, b, h, d, e))
+        end_p = torch.tensor([min((p + 1) * seg, n) for p in range(nseg)], dtype=torch.float64, device=dev)
+        w = torch.exp(-s64[:, None] * (n - end_p)[None, :])  # [h, nseg]
+        e_r = torch.einsum("hp,bhpde->bhde", w, src.double().view(b, h, nseg, d, e))
+        if r == 0:
+            e_r = e_r + torch.exp(-s64 * n)[None, :, None, None] * s0.double()
+        ends64.append(e_r)
+        got = rows[-1][: b * h * d * e].view(b, h, d, e)
+        assert float((got.double() - e_r).norm() / e_r.norm()) < 1e-6
+        assert int(rows[-1].view(torch.int64)[-1]) == n
+    gathered = torch.stack(rows)
+    ends = torch.tensor(lens, dtype=torch.float64, device=dev).cumsum(0)
+    total = float(ends[-1])
+    for rank in range(len(lens)):
+        w_in, w_fin, s_in, final = combine_gathered(gathered, sl, rank, b, h, d, e, want_final)
+        start = float(ends[rank] - lens[rank])
+        ref_w_in = torch.where(torch.arange(len(lens), device=dev)[:, None] < rank,
+                               torch.exp(-s64[None, :] * (start - ends)[:, None].clamp_min(0)),
+                               torch.zeros((), dtype=torch.float64, device=dev))
+        ref_w_fin = torch.exp(-s64[None, :] * (total - ends)[:, None])
+        assert torch.allclose(w_in.double(), ref_w_in, rtol=1e-5, atol=1e-30)
+        assert torch.allclose(w_fin.double(), ref_w_fin, rtol=1e-5, atol=1e-30)
+        if rank == 0:
+            assert s_in is None
+        else:
+            ref = sum(ref_w_in[j][None, :, None, None] * ends64[j] for j in range(len(lens)))
+            assert float((s_in.double() - ref).norm() / ref.norm()) < 1e-5
+        if want_final:
+            ref = sum(ref_w_fin[j][None, :, None, None] * ends64[j] for j in range(len(lens)))
+            assert float((final.double() - ref).norm() / ref.norm()) < 1e-5
+        else:
+            assert final is None
+
+
+@pytest.mark.parametrize("decay", [False, True])
+@pytest.mark.parametrize("has_g,has_dfin", [(True, True), (True, False), (False, True), (False, False)])
+def test_grad_contributions_kernel_matches_float64(decay, has_g, has_dfin):
+    from lightning_bench.kernels import decay_slopes
+    from lightning_bench.kernels.lightning_attn2.sp_kernels import grad_contributions
+
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    b, h, d, e, nseg, seg, world = 2, 3, 16, 24, 3, 13, 4
+    g = torch.Generator().manual_seed(9)
+    sl = (decay_slopes(h) * 8).to(dev) if decay else None
+    s64 = sl.double() if decay else torch.zeros(h, dtype=torch.float64, device=dev)
+    src = torch.randn(b * h, nseg, d, e, generator=g).to(dev) if has_g else None
+    dfin = torch.randn(b, h, d, e, generator=g).to(dev) if has_dfin else None
+    w_in, w_fin = (torch.rand(world, h, generator=g).to(dev) for _ in range(2))
+    out = grad_contributions(src, nseg, seg, dfin, w_in, w_fin, sl, b, h, d, e)
+    ref = torch.zeros(world, b, h, d, e, dtype=torch.float64, device=dev)
+    if has_g:
+        lam = torch.exp(-s64[:, None] * (torch.arange(nseg, device=dev) * seg)[None, :].double())  # [h, nseg]
+        gin = torch.einsum("hp,bhpde->bhde", lam, src.double().view(b, h, nseg, d, e))
+        ref += w_in.double()[:, None, :, None, None] * gin[None]
+    if has_dfin:
+        ref += w_fin.double()[:, None, :, None, None] * dfin.double()[None]
+    if not (has_g or has_dfin):
+        assert float(out.abs().max()) == 0.0
+    else:
+        assert float((out.double() - ref).norm() / ref.norm()) < 1e-6

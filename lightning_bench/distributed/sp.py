@@ -242,30 +242,17 @@ def _state_grads_to_chunks(g_in, d_final, w_in, w_fin, e_shape, grp, rank: int, 
     return contrib[rank]
 
 
-def _segment_decays(slopes, n: int, seg: int, nseg: int, device, to_end: bool) -> torch.Tensor | None:
-    """[heads, nseg] fp32: λ^(n − end_p) (``to_end``: carries segment p's local end state to the chunk's end) or
-    λ^(start_p) (carries a local R measured from segment p's start back to the chunk's start); None without decay."""
-    if slopes is None:
-        return None
-    p = torch.arange(nseg, device=device, dtype=torch.float64)
-    steps = (n - torch.clamp((p + 1) * seg, max=n)) if to_end else p * seg
-    return torch.exp(-slopes.to(torch.float64)[:, None] * steps[None, :]).to(torch.float32)
-
-
-def _combine(buf, w, b: int, h: int, nseg: int, d: int, e: int) -> torch.Tensor:
-    """Σ_p w[h, p] · buf[b·h, p] → fp32 [b, h, d, e] (w None: plain sum)."""
-    parts = buf.view(b, h, nseg, d, e)
-    return parts.sum(dim=2) if w is None else torch.einsum("hp,bhpde->bhde", w, parts)
-
-
 def _sp_forward(q, k, v, s0, slopes, layout, block_n, fp32_dot, seq_split, exchange):
-    """This rank's forward: (o, S_eff) with S_eff the state entering the chunk (None if zero).
+    """This rank's forward: (o, S_eff) with S_eff the state entering the chunk (None if zero). ``exchange(src, nseg,
+    seg, s0)`` takes the local end states (fp32 ``[batch·heads, nseg, d, e]``, one per segment of ``seg`` rows, and
+    the initial state that enters the chunk's own end state, or None) and returns S_in (None on the first rank).
 
     Split chunk (several segments, what seq_split="auto" gives at small batch·heads): every segment's local end state
-    (``_la2_fwd_seg_end_kernel``, one segment more than one GPU computes), their combination into the chunk's end
-    state E, the exchange → S_in, the prefix scan of the segment states from S_in and the forward kernel: o comes out
-    right, with no pass over o afterwards. One segment: the forward kernel from s0 with its final state, the exchange,
-    then the in-place correction o += λ^(t+1)·q S_in (``sp_kernels``)."""
+    (``_la2_fwd_seg_end_kernel``, one segment more than one GPU computes), the exchange (their combination into the
+    chunk's end state, the all-gather, S_in: ``sp_kernels.pack_end_state`` / ``combine_gathered``), the prefix scan of
+    the segment states from S_in and the forward kernel: o comes out right, with no pass over o afterwards. One
+    segment: the forward kernel from s0 with its final state, the exchange, then the in-place correction
+    o += λ^(t+1)·q S_in (``sp_kernels``)."""
     from ..kernels.lightning_attn2 import kernel as K
     from ..kernels.lightning_attn2.sp_kernels import state_correction_
 
@@ -274,18 +261,14 @@ def _sp_forward(q, k, v, s0, slopes, layout, block_n, fp32_dot, seq_split, excha
     nseg, _ = cfg.fwd_segments(seq_split, b * h, n)
     if nseg == 1:
         o, e_local = K._fwd(q, k, v, slopes, s0, True, layout, block_n, None, fp32_dot, 1)
-        s_in = exchange(e_local)
+        s_in = exchange(e_local.reshape(b * h, 1, d, e).contiguous(), 1, n, None)
         if s_in is not None:
             state_correction_(o, q, s_in, slopes, layout, fp32_dot)
         return o, (s_in if s_in is not None else s0)
     box = {}
 
     def hook(buf, nseg_, seg_):  # all segments' local end states are in buf: this chunk's end state, the exchange
-        e_local = _combine(buf, _segment_decays(slopes, n, seg_, nseg_, q.device, True), b, h, nseg_, d, e)
-        if s0 is not None:  # rank 0's initial state reaches the chunk's end decayed by λ^n
-            lam_n = torch.ones(h, device=q.device) if slopes is None else torch.exp(-slopes.double() * n).float()
-            e_local = e_local + lam_n[None, :, None, None] * s0
-        s_in = exchange(e_local)
+        s_in = exchange(buf, nseg_, seg_, s0)
         box["s_eff"] = s_in if s_in is not None else s0
         return box["s_eff"]
 
@@ -294,13 +277,14 @@ def _sp_forward(q, k, v, s0, slopes, layout, block_n, fp32_dot, seq_split, excha
 
 
 def _sp_backward(q, k, v, do, slopes, s_eff, want_ds0, need_g, layout, block_n, fp32_dot, seq_split, exchange):
-    """This rank's backward: (dq, dk, dv, ds0). ``exchange(g_in)`` takes this chunk's dS_in = Σ_t λ^(t+1) q_tᵀ do_t
-    (None where not needed) and returns the gradient of this chunk's end state, dE.
+    """This rank's backward: (dq, dk, dv, ds0). ``exchange(src, nseg, seg)`` takes this chunk's dS_in = Σ_t λ^(t+1)
+    q_tᵀ do_t as per-segment local R (fp32 ``[batch·heads, nseg, d, e]``, each from its segment's start; None where
+    not needed) and returns the gradient of this chunk's end state, dE.
 
     Split chunk: the local R of every segment (``_la2_bwd_seg_r_kernel`` from segment 0, one more than one GPU computes)
-    gives dS_in and, after the exchange, the suffix scan from dE; then the three backward kernels as in
-    ``kernel._bwd``, sweep F starting from S_eff (so dq includes λ^(t+1)·do_t S_inᵀ). One segment: dS_in by the same
-    kernel, then ``kernel._bwd`` with S_eff and dE."""
+    gives dS_in and, after the exchange (``sp_kernels.grad_contributions`` and one all-reduce), the suffix scan from
+    dE; then the three backward kernels as in ``kernel._bwd``, sweep F starting from S_eff (so dq includes
+    λ^(t+1)·do_t S_inᵀ). One segment: dS_in by the same kernel, then ``kernel._bwd`` with S_eff and dE."""
     from ..kernels.lightning_attn2 import kernel as K
     from ..kernels.lightning_attn2.sp_kernels import state_grad
 
@@ -309,13 +293,11 @@ def _sp_backward(q, k, v, do, slopes, s_eff, want_ds0, need_g, layout, block_n, 
     nseg, _ = cfg.bwd_segments(seq_split, b * h, n)
     if nseg == 1:
         g_in = state_grad(q, do, slopes, layout, fp32_dot, cfg.bwd_block_n) if need_g else None
-        dht = exchange(g_in)
+        dht = exchange(None if g_in is None else g_in.reshape(b * h, 1, d, e).contiguous(), 1, n)
         return K._bwd(q, k, v, do, slopes, s_eff, dht, want_ds0, layout, block_n, None, fp32_dot, seq_split)
+
     def hook(seg_r, nseg_, seg_):  # all segments' local R are in seg_r: dS_in, the exchange → dE
-        g_in = None
-        if need_g:
-            g_in = _combine(seg_r, _segment_decays(slopes, n, seg_, nseg_, q.device, False), b, h, nseg_, d, e)
-        return exchange(g_in)
+        return exchange(seg_r if need_g else None, nseg_, seg_)
 
     dq, dk, dv, ds0 = K._bwd(q, k, v, do, slopes, s_eff, None, want_ds0, layout, block_n, None, fp32_dot, seq_split,
                              segment_hook=hook)
@@ -328,13 +310,18 @@ class _SPKernel(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, s0, slopes, layout, block_n, fp32_dot, seq_split, grp, rank, world, want_final):
-        n = q.shape[2] if layout == "bhnd" else q.shape[1]
+        from ..kernels.lightning_attn2.kernel import canonical_shapes
+        from ..kernels.lightning_attn2.sp_kernels import combine_gathered, pack_end_state
+
+        b, h, n, d, e = canonical_shapes(q, k, v, layout)
         box = {}
 
-        def exchange(e_local):
-            box["w_in"], box["w_fin"], s_in, box["final"] = _exchange(e_local, n, slopes, grp, rank, world,
-                                                                     want_final)
-            box["e_shape"] = tuple(e_local.shape)
+        def exchange(src, nseg, seg, s0_):  # two small kernels around the one all-gather (no host sync)
+            buf = pack_end_state(src, nseg, seg, n, s0_, slopes, b, h, d, e)
+            gathered = _all_gather_rows(buf, world, grp)
+            box["w_in"], box["w_fin"], s_in, box["final"] = combine_gathered(gathered, slopes, rank, b, h, d, e,
+                                                                             want_final)
+            box["e_shape"] = (b, h, d, e)
             return s_in
 
         o, s_eff = _sp_forward(q, k, v, s0, slopes, layout, block_n, fp32_dot, seq_split, exchange)
@@ -348,9 +335,13 @@ class _SPKernel(torch.autograd.Function):
     def backward(ctx, do, d_final):
         q, k, v, slopes, s_eff, w_in, w_fin = ctx.saved_tensors
 
-        def exchange(g_in):
-            return _state_grads_to_chunks(g_in, d_final if ctx.want_final else None, w_in, w_fin, ctx.e_shape,
-                                          ctx.grp, ctx.rank, ctx.world)
+        from ..kernels.lightning_attn2.sp_kernels import grad_contributions
+
+        def exchange(src, nseg, seg):  # one kernel and the one all-reduce (no host sync)
+            contrib = grad_contributions(src, nseg, seg, d_final if ctx.want_final else None, w_in, w_fin, slopes,
+                                         *ctx.e_shape)
+            dist.all_reduce(contrib, op=dist.ReduceOp.SUM, group=ctx.grp)
+            return contrib[ctx.rank]
 
         want_ds0 = ctx.rank == 0 and s_eff is not None and ctx.needs_input_grad[3]
         dq, dk, dv, ds0 = _sp_backward(q, k, v, do, slopes, s_eff, want_ds0, ctx.rank > 0, ctx.layout, ctx.block_n,

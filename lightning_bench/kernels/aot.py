@@ -18,7 +18,9 @@ import torch
 import triton
 
 H100_SMEM = 232448  # bytes of shared memory per block on sm_90 (the H200 reported this limit)
-_FP32_PTRS = {"SLOPES", "S0", "HT", "SEG_END", "SEG_R", "DHT", "DS0", "BUF", "INIT", "S_IN", "PART"}
+_FP32_PTRS = {"SLOPES", "S0", "HT", "SEG_END", "SEG_R", "DHT", "DS0", "BUF", "INIT", "S_IN", "PART",
+              "SRC", "G", "FINAL", "W_IN", "W_FIN", "DFIN", "OUT"}
+_I64_PTRS = {"BUF64", "G64"}
 _DATA_PTRS = {"Q", "K", "V", "O", "DO", "DQ", "DK", "DV"}
 
 
@@ -49,6 +51,8 @@ def _signature(kernel, dtype: str, constexprs: dict) -> dict:
             sig[p] = f"*{dtype}"
         elif p == "CU":
             sig[p] = "*i32"
+        elif p in _I64_PTRS:
+            sig[p] = "*i64"
         elif p[0] == "s":  # strides
             sig[p] = "i64"
         else:  # H, N, D, E, SEG, NSEG, N_ARG
@@ -116,6 +120,18 @@ def variants(quick: bool = False) -> list[Variant]:
             out.append(Variant(k1._la1_fwd_kernel, dtype, dict(b1, BLOCK_D=c1.bd, BLOCK_E=c1.be), **l1))
             out.append(Variant(k1._la1_bwd_dq_kernel, dtype, dict(b1, BLOCK_E=c1.be, BLOCK_D=c1.bd), **l1))
             out.append(Variant(k1._la1_bwd_dkdv_kernel, dtype, dict(b1, BLOCK_D=c1.bd, BLOCK_E=c1.be), **l1))
+    # the sp state exchange (fp32 states; dims are runtime values)
+    for decay in (False, True):
+        for s0 in ((False, True) if not quick else (True,)):
+            out.append(Variant(ksp._sp_pack_kernel, "fp32", dict(HAS_DECAY=decay, HAS_S0=s0, BLOCK=ksp.EX_BLOCK),
+                               num_warps=4, num_stages=1))
+        for want_in, want_final in (((True, False), (False, True), (True, True)) if not quick else ((True, True),)):
+            out.append(Variant(ksp._sp_exchange_kernel, "fp32", dict(
+                HAS_DECAY=decay, WANT_IN=want_in, WANT_FINAL=want_final, BLOCK=ksp.EX_BLOCK), num_warps=4,
+                num_stages=1))
+        for has_g, has_dfin in (((True, False), (False, True), (True, True)) if not quick else ((True, True),)):
+            out.append(Variant(ksp._sp_grad_contrib_kernel, "fp32", dict(
+                HAS_G=has_g, HAS_DFIN=has_dfin, HAS_DECAY=decay, BLOCK=ksp.EX_BLOCK), num_warps=4, num_stages=1))
     return out
 
 
