@@ -543,3 +543,24 @@ def test_cuda_bf16_no_decay_and_bnhd(n):
     assert_all_finite(out)
     ref = reference_fwd_bwd(q, k, v, None, do, "bnhd")
     assert_close_rel(out, ref, *TOL[dtype])
+
+
+def test_no_grad_fast_path_matches_the_autograd_path():
+    """Without anything to differentiate, lightning_attn skips autograd.Function: same o and final state, no graph."""
+    g = torch.Generator().manual_seed(11)
+    b, h, n, d, e = 1, 2, 70, 16, 32
+    q, k, v = (torch.randn(b, h, n, x, generator=g).to(DEVICE) for x in (d, d, e))
+    s0 = torch.randn(b, h, d, e, generator=g).to(DEVICE)
+    sl = decay_slopes(h).to(DEVICE)
+    o1, h1 = lightning_attn(q, k, v, sl, initial_state=s0, output_final_state=True)  # fast path (no requires_grad)
+    assert o1.grad_fn is None and h1.grad_fn is None
+    qg = q.clone().requires_grad_()
+    o2, h2 = lightning_attn(qg, k, v, sl, initial_state=s0, output_final_state=True)  # autograd path
+    assert o2.grad_fn is not None
+    with torch.no_grad():
+        o3 = lightning_attn(qg, k, v, sl, initial_state=s0)  # fast path under no_grad
+    assert o3.grad_fn is None
+    assert torch.equal(o1, o2.detach()) and torch.equal(h1, h2.detach()) and torch.equal(o1, o3)
+    o_r, h_r = lightning_attn_reference(q.double(), k.double(), v.double(), sl, initial_state=s0.double(),
+                                        output_final_state=True)
+    assert rel_l2(o1, o_r) <= 1e-5 and rel_l2(h1, h_r) <= 1e-5

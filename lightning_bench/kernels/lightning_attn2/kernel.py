@@ -622,11 +622,21 @@ def _scan_states(buf, init, slopes, h, n, d, e, seg, nseg, reverse, q):
     )
 
 
+def _dims(q, v, layout) -> tuple[int, int, int, int, int]:
+    """(batch, heads, seq_len, head_dim, value_dim) of tensors the public wrappers already validated (no checks: on
+    the host path of every call)."""
+    if layout == "bhnd":
+        b, h, n, d = q.shape
+    else:
+        b, n, h, d = q.shape
+    return b, h, n, d, v.shape[-1]
+
+
 def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1, segment_hook=None):
-    """Forward launches. ``segment_hook(seg_buf, nseg, seg)`` (sequence parallelism, split path only): called after
-    the local end states of *all* nseg segments are in ``seg_buf`` and before the prefix scan; returns the state
-    entering segment 0 (replacing s0; None for zero)."""
-    b, h, n, d, e = canonical_shapes(q, k, v, layout)
+    """Forward launches on validated inputs. ``segment_hook(seg_buf, nseg, seg)`` (sequence parallelism, split path
+    only): called after the local end states of *all* nseg segments are in ``seg_buf`` and before the prefix scan;
+    returns the state entering segment 0 (replacing s0; None for zero)."""
+    b, h, n, d, e = _dims(q, v, layout)
     cfg = _config(d, e, block_n, q)
     o = _empty(b, h, n, e, layout, q)
     nseq = b if cu is None else cu.numel() - 1
@@ -695,8 +705,8 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
          segment_hook=None):
     """Backward launches. ``segment_hook(seg_r, nseg, seg)`` (sequence parallelism, split path only): called after
     the local R of *all* nseg segments are in ``seg_r`` and before the suffix scan; returns the gradient of the state
-    after the last token (replacing dht; None for zero)."""
-    b, h, n, d, e = canonical_shapes(q, k, v, layout)
+    after the last token (replacing dht; None for zero). Inputs validated by the caller."""
+    b, h, n, d, e = _dims(q, v, layout)
     cfg = _config(d, e, block_n, q)
     dq = _empty(b, h, n, d, layout, q)
     dk = _empty(b, h, n, d, layout, q)
@@ -910,8 +920,9 @@ def lightning_attn(
             dots, faster, rel-L2 ≤ 5e-3 per the shared docs' table); ignored for bf16/fp16.
         seq_split: split each sequence into this many segments run by separate programs, forward and backward
             (local end states + a prefix combine for the forward and sweep F; local R + a suffix combine for sweep R;
-            shared docs §4), or "auto" (~2 programs per SM when batch·heads is small).
-            1 (default) runs one program per (batch·head, value tile); same result either way up to rounding.
+            shared docs §4), or "auto" (default: as many segments as fit in one wave of programs by the tuned
+            launch table, none below 2048-row segments; see ``seq_split_segments``). 1 runs one program per
+            (batch·head, value tile); same result either way up to rounding.
             Not applied to packed (cu_seqlens) input, nor under torch.compile (the custom op runs unsplit).
         block_n: rows per block B (16, 32, 64 or 128; tests use small blocks).
 
@@ -953,6 +964,16 @@ def lightning_attn(
     s0 = canonical_state(initial_state, nseq, h, d, e, q.device)
     if seq_split != 1:
         seq_split_segments(seq_split, b * h, 1, n, block_n)  # validates
+    if not (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad
+                                         or (s0 is not None and s0.requires_grad))):
+        # nothing to differentiate: the launches alone, without autograd.Function's per-call cost (~15 µs of host
+        # time on the CI CPU, on the timed path of every short forward)
+        if getattr(torch.autograd.profiler, "_is_profiler_enabled", False):  # a named range only while profiling
+            with torch.profiler.record_function("lightning_attn2.fwd"):
+                o, ht = _fwd(q, k, v, s, s0, bool(output_final_state), layout, block_n, cu, fp32_dot, seq_split)
+        else:
+            o, ht = _fwd(q, k, v, s, s0, bool(output_final_state), layout, block_n, cu, fp32_dot, seq_split)
+        return (o, ht) if output_final_state else o
     o, ht = _LightningAttn2.apply(q, k, v, s, s0, layout, block_n, bool(output_final_state), cu, fp32_dot,
                                   seq_split)
     return (o, ht) if output_final_state else o
