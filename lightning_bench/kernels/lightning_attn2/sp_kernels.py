@@ -128,6 +128,25 @@ EX_BLOCK = 1024  # state words per program
 
 
 @triton.jit
+def _segment_sum(SRC, pid_bh, offs, mask, slope, N, SEG, NSEG, DE, HAS_DECAY: tl.constexpr, TO_END: tl.constexpr,
+                 BLOCK: tl.constexpr):
+    """Σ_p w_p · SRC[bh, p, offs] over the NSEG segments of SEG rows: w_p = λ^(N − end_p) (TO_END: a segment's local
+    end state carried to the chunk's end) or λ^(p·SEG) (a local R carried from the segment's start back to the
+    chunk's start); 1 without decay. Exponents ≥ 0 only."""
+    acc = tl.zeros([BLOCK], dtype=tl.float32)
+    for p in range(0, NSEG):
+        x = tl.load(SRC + (pid_bh.to(tl.int64) * NSEG + p) * DE + offs, mask=mask, other=0.0)
+        if HAS_DECAY:
+            if TO_END:
+                steps = N - tl.minimum((p + 1) * SEG, N)
+            else:
+                steps = p * SEG
+            x = x * tl.exp(-slope * steps.to(tl.float32))
+        acc += x
+    return acc
+
+
+@triton.jit
 def _sp_pack_kernel(
     SRC, S0, SLOPES, BUF, BUF64,
     H, N, SEG, NSEG, DE, LEN_COL,
@@ -143,16 +162,10 @@ def _sp_pack_kernel(
     mask = offs < DE
     base = pid_bh.to(tl.int64) * DE
     n_t = pid_bh * 0 + N  # a tensor even when N == 1 (Triton passes 1 as a constant)
-    acc = tl.zeros([BLOCK], dtype=tl.float32)
     slope = 0.0
     if HAS_DECAY:
         slope = tl.load(SLOPES + h)
-    for p in range(0, NSEG):
-        x = tl.load(SRC + (pid_bh.to(tl.int64) * NSEG + p) * DE + offs, mask=mask, other=0.0)
-        if HAS_DECAY:
-            end = tl.minimum((p + 1) * SEG, N)
-            x = x * tl.exp(-slope * (N - end).to(tl.float32))
-        acc += x
+    acc = _segment_sum(SRC, pid_bh, offs, mask, slope, n_t, SEG, NSEG, DE, HAS_DECAY, True, BLOCK)
     if HAS_S0:
         s = tl.load(S0 + base + offs, mask=mask, other=0.0)
         if HAS_DECAY:
@@ -282,11 +295,7 @@ def _sp_grad_contrib_kernel(
         slope = 0.0
         if HAS_DECAY:
             slope = tl.load(SLOPES + h)
-        for p in range(0, NSEG):
-            x = tl.load(SRC + (pid_bh.to(tl.int64) * NSEG + p) * DE + offs, mask=mask, other=0.0)
-            if HAS_DECAY:
-                x = x * tl.exp(-slope * (p * SEG).to(tl.float32))
-            g += x
+        g = _segment_sum(SRC, pid_bh, offs, mask, slope, SEG, SEG, NSEG, DE, HAS_DECAY, False, BLOCK)
     dfin = tl.zeros([BLOCK], dtype=tl.float32)
     if HAS_DFIN:
         dfin = tl.load(DFIN + base + offs, mask=mask, other=0.0)
