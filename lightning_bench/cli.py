@@ -156,6 +156,9 @@ def sweep(ctx, preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes,
     if on_cpu:
         console.print("[yellow]No CUDA device found: CPU sweep "
                       f"(preset '{name}'). CPU timings only; our Triton kernels run under the interpreter.[/yellow]")
+        if host_decoupled:
+            console.print("[yellow]--host-decoupled applies to CUDA timing only: ignored on the CPU.[/yellow]")
+            host_decoupled = False
         if name in ("default", "quick", "paper", "perf", "gate"):
             console.print(f"[yellow]Preset '{name}' is sized for a GPU: under the CPU interpreter it can take hours; "
                           "the 'cpu' preset (the default without CUDA) is sized for this machine.[/yellow]")
@@ -381,6 +384,7 @@ def plot(run_dir):
     """(Re)draw the plots of RUN_DIR from its rows.csv."""
     from .plots import make_plots
 
+    _require_rows(run_dir)
     for p in make_plots(run_dir):
         click.echo(p)
 
@@ -391,7 +395,25 @@ def summary(run_dir):
     """Print the summary tables of RUN_DIR."""
     from .summary import print_summary
 
+    _require_rows(run_dir)
     print_summary(run_dir)
+
+
+def _require_rows(run_dir: Path) -> None:
+    """A clear usage error unless RUN_DIR holds a rows.csv with the sweep's columns."""
+    from .results import REQUIRED_COLUMNS, ROWS_FILE
+
+    path = Path(run_dir) / ROWS_FILE
+    if not path.is_file():
+        raise click.UsageError(f"RUN_DIR {str(run_dir)!r} has no {ROWS_FILE}: not a lightning-bench run directory")
+    try:
+        header = path.read_text().splitlines()[0].split(",") if path.stat().st_size else []
+    except (OSError, UnicodeDecodeError) as ex:
+        raise click.UsageError(f"RUN_DIR: cannot read {str(path)!r}: {ex}") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise click.UsageError(f"RUN_DIR: {str(path)!r} does not match the rows.csv schema (missing columns "
+                               f"{missing})")
 
 
 @main.command()
@@ -542,13 +564,13 @@ def verify(out_dir, quick, only, fla):
 
 
 # ---------------------------------------------------------------- performance gate (issue #6; lightning_bench/gate.py)
-def _gate_invalid(message: str, json_path=None):
+def _gate_invalid(message: str, json_path=None, command: str = "gate"):
     """Exit 2 with a clear message (and the error as JSON when --json was given)."""
     import json
 
     from .gate import EXIT_INVALID, error_json
 
-    click.echo(f"lightning-bench gate: invalid input: {message}", err=True)
+    click.echo(f"lightning-bench {command}: invalid input: {message}", err=True)
     if json_path is not None:
         try:
             Path(json_path).write_text(json.dumps(error_json(message), indent=2) + "\n")
@@ -731,7 +753,7 @@ def gate_calibrate_cmd(run_dir, metrics, min_effect, confidence, correction, n_b
         small = g.estimate_power(samples, factor=small_factor, reps=power_reps, method=method, plant=plant,
                                  settings=st, seed=seed + 2)
     except g.GateInputError as ex:
-        _gate_invalid(str(ex), json_path)
+        _gate_invalid(str(ex).replace("run:", "RUN_DIR:", 1), json_path, command="gate-calibrate")
     click.echo(f"{run_dir}: {aa['cells']} cells, method {method}, alpha {st.alpha:g} ({st.correction}), min effect "
                f"{100 * st.min_effect['time']:g}%")
     click.echo(f"A/A false alarm (any regression in a gate run): {aa['gate_false_alarm_rate']:.4f} over {reps} reps "

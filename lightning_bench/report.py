@@ -26,8 +26,8 @@ from .plots import MODE_ORDER, STYLE, group_label, group_slug  # noqa: E402
 
 # The H200 ceilings measured on the project's test GPU (shared docs h200-facts.md) are used only when a run
 # directory has no ceilings.json of its own, and the report says so.
-FALLBACK_CEILINGS = {"source": "h200-facts.md (same GPU model, not this run)", "copy_bytes_per_s": 4.3e12,
-                     "bf16_matmul_flops_per_s": 680e12}
+FALLBACK_CEILINGS = {"source": "H200 reference ceilings (h200-facts.md), not measured in this run",
+                     "copy_bytes_per_s": 4.3e12, "bf16_matmul_flops_per_s": 680e12}
 
 
 @dataclass
@@ -80,12 +80,30 @@ def _add_derived(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _timing_sentence(df: pd.DataFrame) -> str:
+    """What the times are, from the rows' ``timer`` / ``l2_policy`` columns (CUDA events or CPU perf_counter)."""
+    timers = set(df["timer"].dropna().astype(str)) if "timer" in df else set()
+    cuda = any(t.startswith("cuda_event") for t in timers)
+    cpu = any(t.startswith("perf_counter") for t in timers)
+    if cpu and not cuda:
+        return "Times are CPU wall-clock times (perf_counter; our Triton kernels under the interpreter: not speeds); "
+    text = "Times are CUDA-event times of the call alone"
+    if any("host-decoupled" in t for t in timers):
+        text += " (host-decoupled: GPU work only)"
+    pol = set(df["l2_policy"].dropna().astype(str)) if "l2_policy" in df else set()
+    if any(p.startswith("cold") for p in pol):
+        text += ", L2 flushed before each sample"
+    return text + ("; some rows are CPU times" if cpu else "") + "; "
+
+
 def _ceilings(envs: list[dict]) -> dict:
     for env in envs:
         if env.get("_ceilings"):
             c = dict(env["_ceilings"])
             c.setdefault("source", f"measured ({env['_run']}/ceilings.json)")
             return c
+    if not any(env.get("gpu") for env in envs):  # CPU runs: a GPU roofline says nothing about them
+        return None
     return dict(FALLBACK_CEILINGS)
 
 
@@ -295,8 +313,9 @@ def build_report(run_dirs: list[Path], out_dir: Path, formats=("pdf", "png"), mi
                      f"Runs: {', '.join(str(Path(d)) for d in run_dirs)}. Generated "
                      f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}.", "",
                      "Cells: median over the timed samples, p20–p80 in brackets; **bold** = best in the row. "
-                     "Times are CUDA-event times of the call alone (L2 flushed before each sample); "
-                     "softmax providers compute a different function and are compared on time and memory only.", ""]
+                     + _timing_sentence(df)
+                     + "softmax providers compute a different function and are compared on time and memory only.",
+                     ""]
     tex: list[str] = ["% lightning-bench tables: needs \\usepackage{booktabs}", ""]
     ok = df[df["status"] == "ok"]
     for key, g in df.groupby(GROUP, sort=False):
@@ -326,7 +345,7 @@ def build_report(run_dirs: list[Path], out_dir: Path, formats=("pdf", "png"), mi
             figures += paths
             png = next((p for p in paths if p.suffix == ".png"), paths[0])
             fig_md.append(f"![{name}]({png.name})")
-        rf = _roofline_fig(g, ceilings, f"roofline — {label}")
+        rf = _roofline_fig(g, ceilings, f"roofline — {label}") if ceilings is not None else None
         if rf is not None:
             paths = _save(rf, out_dir, f"roofline_{slug}", formats)
             figures += paths
@@ -393,8 +412,9 @@ def build_report(run_dirs: list[Path], out_dir: Path, formats=("pdf", "png"), mi
     md += ["", "## Models and provenance", "",
            "FLOP models (per row's `flop_model`): " + "; ".join(f"`{k}`: {v}" for k, v in MODELS.items()) + ".",
            "", f"Bytes model (roofline x-axis and achieved bytes/s): {BYTES_MODEL}.", "",
-           f"Roofline ceilings: copy bandwidth {ceilings['copy_bytes_per_s'] / 1e12:.2f} TB/s, bf16 matmul "
-           f"{ceilings['bf16_matmul_flops_per_s'] / 1e12:.0f} TFLOP/s — {ceilings['source']}.", ""]
+           (f"Roofline ceilings: copy bandwidth {ceilings['copy_bytes_per_s'] / 1e12:.2f} TB/s, bf16 matmul "
+            f"{ceilings['bf16_matmul_flops_per_s'] / 1e12:.0f} TFLOP/s — {ceilings['source']}." if ceilings is not None
+            else "No roofline: the runs have no GPU (CPU timings)."), ""]
     md += ["Environment:", ""] + [f"- {line}" for line in provenance(envs)] + [""]
     md_path = out_dir / "report.md"
     md_path.write_text("\n".join(md) + "\n")

@@ -77,7 +77,7 @@ def _slopes(case: VerifyCase, device) -> torch.Tensor | None:
 
 
 def _rel(x: torch.Tensor, ref: torch.Tensor) -> float:
-    x, ref = x.double(), ref.double()
+    x, ref = x.detach().double(), ref.detach().double()
     return float((x - ref).norm() / ref.norm().clamp_min(1e-300))
 
 

@@ -434,7 +434,20 @@ def test_cli_sweep_records_host_decoupled_timing(tmp_path):
                                   "--warmup", "0", "--host-decoupled", "--no-plots", "--out", str(out)])
     assert r.exit_code == 0, r.output
     env = json.loads((out / "env.json").read_text())
-    assert env["timing"]["host_decoupled"] is True
+    if torch.cuda.is_available():
+        assert env["timing"]["host_decoupled"] is True
+    else:  # CPU timing has no stream to hold: said and recorded as off
+        assert env["timing"]["host_decoupled"] is False and "--host-decoupled applies to CUDA timing only" in r.output
+
+
+def test_cli_summary_and_plot_name_a_missing_or_bad_rows_csv(tmp_path):
+    for cmd in ("summary", "plot"):
+        r = CliRunner().invoke(main, [cmd, str(tmp_path)])
+        assert r.exit_code == 2 and "has no rows.csv" in r.output and "Traceback" not in r.output
+    (tmp_path / "rows.csv").write_text("a,b\n1,2\n")
+    for cmd in ("summary", "plot"):
+        r = CliRunner().invoke(main, [cmd, str(tmp_path)])
+        assert r.exit_code == 2 and "missing columns" in r.output
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -215,3 +215,23 @@ def test_report_cli(tmp_path):
 def test_report_rejects_a_directory_without_rows(tmp_path):
     with pytest.raises(ValueError, match="rows.csv"):
         build_report([tmp_path], tmp_path / "out")
+
+
+def test_report_of_cpu_runs_says_cpu_and_draws_no_roofline(tmp_path):
+    import json as _json
+    import shutil as _shutil
+
+    run = tmp_path / "cpu_run"
+    _shutil.copytree(FIXTURE, run)
+    env = _json.loads((run / "env.json").read_text())
+    env["gpu"] = None
+    (run / "env.json").write_text(_json.dumps(env))
+    (run / "ceilings.json").unlink(missing_ok=True)
+    df = pd.read_csv(run / "rows.csv")
+    df["timer"] = "perf_counter (CPU)"
+    df["l2_policy"] = "n/a (CPU)"
+    df.to_csv(run / "rows.csv", index=False)
+    rep = build_report([run], tmp_path / "rep", formats=("png",))
+    md = rep.markdown.read_text()
+    assert "CPU wall-clock times" in md and "CUDA-event" not in md and "No roofline" in md
+    assert not [p for p in rep.figures if p.name.startswith("roofline")]
