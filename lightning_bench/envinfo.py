@@ -38,26 +38,22 @@ def git_commit() -> dict:
     root = Path(__file__).resolve().parent.parent
     info = {"commit": None, "dirty": None, "source": None}
     forced = os.environ.get("LIGHTNING_BENCH_GIT_COMMIT")
-    if forced:
-        info.update(commit=forced, source="LIGHTNING_BENCH_GIT_COMMIT")
-        try:
-            r = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=root, capture_output=True, text=True,
-                               timeout=5)
-            if r.returncode == 0 and r.stdout.strip():
-                info["git_head"] = r.stdout.strip()
-        except Exception:
-            pass
-        return info
     try:
         r = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=root, capture_output=True, text=True,
                            timeout=5)
-        if r.returncode == 0 and r.stdout.strip():
-            info["commit"], info["source"] = r.stdout.strip(), "git"
+        head = r.stdout.strip() if r.returncode == 0 else ""
+        if forced:
+            if head:
+                info["git_head"] = head
+        elif head:
+            info["commit"], info["source"] = head, "git"
             status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                     capture_output=True, text=True, timeout=5).stdout
             info["dirty"] = bool(status.strip())
     except Exception:
         pass
+    if forced:
+        info["commit"], info["source"] = forced, "LIGHTNING_BENCH_GIT_COMMIT"
     return info
 
 

@@ -256,7 +256,7 @@ def _sp_forward(q, k, v, s0, slopes, layout, block_n, fp32_dot, seq_split, excha
     from ..kernels.lightning_attn2 import kernel as K
     from ..kernels.lightning_attn2.sp_kernels import state_correction_
 
-    b, h, n, d, e = K.canonical_shapes(q, k, v, layout)
+    b, h, n, d, e = K._dims(q, v, layout)  # validated by lightning_attn_sp
     cfg = K._config(d, e, block_n, q)
     nseg, _ = cfg.fwd_segments(seq_split, b * h, n)
     if nseg == 1:
@@ -288,7 +288,7 @@ def _sp_backward(q, k, v, do, slopes, s_eff, want_ds0, need_g, layout, block_n, 
     from ..kernels.lightning_attn2 import kernel as K
     from ..kernels.lightning_attn2.sp_kernels import state_grad
 
-    b, h, n, d, e = K.canonical_shapes(q, k, v, layout)
+    b, h, n, d, e = K._dims(q, v, layout)  # validated by lightning_attn_sp
     cfg = K._config(d, e, block_n, q)
     nseg, _ = cfg.bwd_segments(seq_split, b * h, n)
     if nseg == 1:
@@ -310,10 +310,10 @@ class _SPKernel(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, s0, slopes, layout, block_n, fp32_dot, seq_split, grp, rank, world, want_final):
-        from ..kernels.lightning_attn2.kernel import canonical_shapes
+        from ..kernels.lightning_attn2.kernel import _dims
         from ..kernels.lightning_attn2.sp_kernels import combine_gathered, pack_end_state
 
-        b, h, n, d, e = canonical_shapes(q, k, v, layout)
+        b, h, n, d, e = _dims(q, v, layout)  # validated by lightning_attn_sp
         box = {}
 
         def exchange(src, nseg, seg, s0_):  # two small kernels around the one all-gather (no host sync)

@@ -968,10 +968,8 @@ def lightning_attn(
                                          or (s0 is not None and s0.requires_grad))):
         # nothing to differentiate: the launches alone, without autograd.Function's per-call cost (~15 µs of host
         # time on the CI CPU, on the timed path of every short forward)
-        if getattr(torch.autograd.profiler, "_is_profiler_enabled", False):  # a named range only while profiling
-            with torch.profiler.record_function("lightning_attn2.fwd"):
-                o, ht = _fwd(q, k, v, s, s0, bool(output_final_state), layout, block_n, cu, fp32_dot, seq_split)
-        else:
+        profiling = getattr(torch.autograd.profiler, "_is_profiler_enabled", False)  # a named range only then
+        with torch.profiler.record_function("lightning_attn2.fwd") if profiling else contextlib.nullcontext():
             o, ht = _fwd(q, k, v, s, s0, bool(output_final_state), layout, block_n, cu, fp32_dot, seq_split)
         return (o, ht) if output_final_state else o
     o, ht = _LightningAttn2.apply(q, k, v, s, s0, layout, block_n, bool(output_final_state), cu, fp32_dot,

@@ -29,6 +29,7 @@ import triton.language as tl
 
 from .._common import cdiv as _cdiv
 from .._common import dot_wb as _dot_wb
+from .._common import head_slope as _slope
 from .._common import pow2 as _pow2
 from .._common import prec as _prec
 from .._common import strides as _strides
@@ -128,6 +129,15 @@ EX_BLOCK = 1024  # state words per program
 
 
 @triton.jit
+def _state_tile(H, DE, BLOCK: tl.constexpr):
+    """This program's (batch·head, head, word offsets, mask, first word) in fp32 states of DE = D·E words per
+    (batch, head): program 0 is the batch·head, program 1 a tile of BLOCK words."""
+    pid_bh = tl.program_id(0)
+    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    return pid_bh, pid_bh % H, offs, offs < DE, pid_bh.to(tl.int64) * DE
+
+
+@triton.jit
 def _segment_sum(SRC, pid_bh, offs, mask, slope, N, SEG, NSEG, DE, HAS_DECAY: tl.constexpr, TO_END: tl.constexpr,
                  BLOCK: tl.constexpr):
     """Σ_p w_p · SRC[bh, p, offs] over the NSEG segments of SEG rows: w_p = λ^(N − end_p) (TO_END: a segment's local
@@ -155,16 +165,9 @@ def _sp_pack_kernel(
     """BUF[bh·DE + i] = Σ_p λ^(N − end_p) · SRC[bh, p, i] (+ λ^N · S0[bh, i]), end_p = min((p+1)·SEG, N): this chunk's
     end state from the segments' local end states (program 0: batch·head, program 1: a tile of D·E words); program
     (0, 0) also writes N as int64 at BUF64[LEN_COL]. Exponents ≥ 0 only."""
-    pid_bh = tl.program_id(0)
-    pid_t = tl.program_id(1)
-    h = pid_bh % H
-    offs = pid_t * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < DE
-    base = pid_bh.to(tl.int64) * DE
+    pid_bh, h, offs, mask, base = _state_tile(H, DE, BLOCK)
     n_t = pid_bh * 0 + N  # a tensor even when N == 1 (Triton passes 1 as a constant)
-    slope = 0.0
-    if HAS_DECAY:
-        slope = tl.load(SLOPES + h)
+    slope = _slope(SLOPES, h, HAS_DECAY)
     acc = _segment_sum(SRC, pid_bh, offs, mask, slope, n_t, SEG, NSEG, DE, HAS_DECAY, True, BLOCK)
     if HAS_S0:
         s = tl.load(S0 + base + offs, mask=mask, other=0.0)
@@ -172,7 +175,7 @@ def _sp_pack_kernel(
             s = s * tl.exp(-slope * n_t.to(tl.float32))
         acc += s
     tl.store(BUF + base + offs, acc, mask=mask)
-    if (pid_bh == 0) & (pid_t == 0):
+    if (pid_bh == 0) & (tl.program_id(1) == 0):
         tl.store(BUF64 + LEN_COL, n_t.to(tl.int64))
 
 
@@ -185,11 +188,7 @@ def _sp_exchange_kernel(
     """From the gathered rows G[j] = [E_j | n_j]: S_IN = Σ_{j<RANK} λ^(start − end_j) E_j and FINAL = Σ_j λ^(total −
     end_j) E_j for one (batch·head, tile), end_j = n_0 + … + n_j, start = end_{RANK−1}; programs of batch 0, tile 0
     write the weights W_IN[j, h], W_FIN[j, h] (fp32, for the backward). Exponents ≥ 0 only."""
-    pid_bh = tl.program_id(0)
-    pid_t = tl.program_id(1)
-    h = pid_bh % H
-    offs = pid_t * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < DE
+    pid_bh, h, offs, mask, base = _state_tile(H, DE, BLOCK)
     zero = tl.load(G64 + LEN_COL) * 0
     total = zero
     start = zero
@@ -197,9 +196,7 @@ def _sp_exchange_kernel(
         ln = tl.load(G64 + j * ROW64 + LEN_COL)
         total += ln
         start += tl.where(j < RANK, ln, 0)
-    slope = 0.0
-    if HAS_DECAY:
-        slope = tl.load(SLOPES + h)
+    slope = _slope(SLOPES, h, HAS_DECAY)
     acc_in = tl.zeros([BLOCK], dtype=tl.float32)
     acc_fin = tl.zeros([BLOCK], dtype=tl.float32)
     end = zero
@@ -214,19 +211,18 @@ def _sp_exchange_kernel(
             w_in = gap_in * 0.0 + 1.0
             w_fin = gap_fin * 0.0 + 1.0
         w_in = tl.where(j < RANK, w_in, 0.0)
-        x = tl.load(G + (zero + j) * ROW + pid_bh.to(tl.int64) * DE + offs, mask=mask, other=0.0)  # 64-bit row offset
+        x = tl.load(G + (zero + j) * ROW + base + offs, mask=mask, other=0.0)  # 64-bit row offset
         if WANT_IN:
             acc_in += w_in * x
         if WANT_FINAL:
             acc_fin += w_fin * x
-        if (pid_bh < H) & (pid_t == 0):
+        if (pid_bh < H) & (tl.program_id(1) == 0):
             tl.store(W_IN + j * H + h, w_in)
             tl.store(W_FIN + j * H + h, w_fin)
-    out = pid_bh.to(tl.int64) * DE + offs
     if WANT_IN:
-        tl.store(S_IN + out, acc_in, mask=mask)
+        tl.store(S_IN + base + offs, acc_in, mask=mask)
     if WANT_FINAL:
-        tl.store(FINAL + out, acc_fin, mask=mask)
+        tl.store(FINAL + base + offs, acc_fin, mask=mask)
 
 
 def exchange_layout(b: int, h: int, d: int, e: int) -> tuple[int, int]:
@@ -284,17 +280,10 @@ def _sp_grad_contrib_kernel(
     g = Σ_p λ^(p·SEG) · SRC[bh, p] (this chunk's dS_in from the segments' local R, each measured from its segment's
     start), then OUT[j, bh] = W_IN[j, h] · g + W_FIN[j, h] · DFIN[bh] for every chunk j (summed over the ranks by one
     all-reduce afterwards). Exponents ≥ 0 only."""
-    pid_bh = tl.program_id(0)
-    pid_t = tl.program_id(1)
-    h = pid_bh % H
-    offs = pid_t * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < DE
-    base = pid_bh.to(tl.int64) * DE
+    pid_bh, h, offs, mask, base = _state_tile(H, DE, BLOCK)
     g = tl.zeros([BLOCK], dtype=tl.float32)
     if HAS_G:
-        slope = 0.0
-        if HAS_DECAY:
-            slope = tl.load(SLOPES + h)
+        slope = _slope(SLOPES, h, HAS_DECAY)
         g = _segment_sum(SRC, pid_bh, offs, mask, slope, SEG, SEG, NSEG, DE, HAS_DECAY, False, BLOCK)
     dfin = tl.zeros([BLOCK], dtype=tl.float32)
     if HAS_DFIN:
