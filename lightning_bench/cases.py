@@ -25,6 +25,9 @@ class SweepSpec:
     modes: list[str] = field(default_factory=lambda: ["fwd", "fwd_bwd"])
     providers: list[str] | None = None  # None: all registered
     description: str = ""
+    # CUDA timing mode: True = host-decoupled (GPU time of the call, shared docs §7 rule 5 "time the device, not the
+    # host"), False = end-to-end eager time (host launch latency included when it exceeds the GPU work); None: False.
+    host_decoupled: bool | None = None
     # further grids swept with the same providers and modes: each dict replaces some of the fields above
     # (e.g. [{"batch": [8], "head_dim": [64]}]), so one preset can hold shapes that are not a single product
     parts: list[dict] = field(default_factory=list)
@@ -108,12 +111,14 @@ PRESETS: dict[str, SweepSpec] = {
         seq_len=_pow2(1024, 131072), batch=[2], heads=[16], head_dim=[128], modes=["fwd", "fwd_bwd"],
         providers=["la2", "fla", "la2_reference", "flash_attn2", "sdpa_cudnn"],
         parts=[{"batch": [8], "head_dim": [64], "seq_len": [4096, 16384, 65536]}],
+        host_decoupled=True,
         description="performance targets: b2 h16 d128 bf16 ALiBi, seq_len 1K..128K, and b8 h16 d64 at 4K/16K/64K; "
-                    "la2, fla, OpenNLPLab, SDPA flash (FA2), SDPA cuDNN; fwd and fwd_bwd",
+                    "la2, fla, OpenNLPLab, SDPA flash (FA2), SDPA cuDNN; fwd and fwd_bwd; GPU time (host-decoupled; "
+                    "the host's enqueue time per call is the column host_ms)",
     ),
     "gate": SweepSpec(
         seq_len=[32768, 65536], batch=[2, 8], heads=[16], head_dim=[64, 128], dtype=["bf16"],
-        decay=["alibi"], modes=["fwd", "fwd_bwd"], providers=["la2"],
+        decay=["alibi"], modes=["fwd", "fwd_bwd"], providers=["la2"], host_decoupled=True,
         description="performance gate: la2, bf16, ALiBi, batch 2/8, heads 16, head_dim 64/128, seq_len 32K/64K, "
                     "fwd and fwd_bwd (16 rows)",
     ),

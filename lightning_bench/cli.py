@@ -97,10 +97,13 @@ def main():
 @click.option("--energy-window", type=click.FloatRange(min=0), default=None,
               help="Seconds of back-to-back calls for the NVML energy reading per row (0.5 on GPU; 0 disables).")
 @click.option("--no-flush", is_flag=True, help="Do not flush L2 between samples (warm-L2 timings, labelled so).")
-@click.option("--host-decoupled", is_flag=True,
-              help="On a GPU, hold the stream with a spin before each sample so the events time the call's GPU work "
-                   "alone, not the host's launch latency (nvbench's blocking kernel; for regression gates). Default: "
-                   "end-to-end eager time.")
+@click.option("--host-decoupled/--end-to-end", "host_decoupled", default=None,
+              help="CUDA timing mode. --host-decoupled: hold the stream with a GPU spin before each sample so the "
+                   "events time the call's GPU work alone, not the host's launch latency (nvbench's blocking kernel; "
+                   "shared docs §7 rule 5). --end-to-end: eager time as a training step sees it when the host cannot "
+                   "run ahead (launch latency included where it exceeds the GPU work). Default: the preset's choice "
+                   "(host-decoupled for 'perf' and 'gate', end-to-end otherwise). Either way the host's enqueue time "
+                   "per call is recorded (column host_ms).")
 @click.option("--no-check", is_flag=True, help="Skip the float64 correctness check before timing (not advised).")
 @click.option("--no-plots", is_flag=True, help="Do not write plots at the end.")
 @click.option("--verify-dispatch", is_flag=True,
@@ -158,7 +161,7 @@ def sweep(ctx, preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes,
                       f"(preset '{name}'). CPU timings only; our Triton kernels run under the interpreter.[/yellow]")
         if host_decoupled:
             console.print("[yellow]--host-decoupled applies to CUDA timing only: ignored on the CPU.[/yellow]")
-            host_decoupled = False
+        host_decoupled = False
         if name in ("default", "quick", "paper", "perf", "gate"):
             console.print(f"[yellow]Preset '{name}' is sized for a GPU: under the CPU interpreter it can take hours; "
                           "the 'cpu' preset (the default without CUDA) is sized for this machine.[/yellow]")
@@ -188,7 +191,7 @@ def sweep(ctx, preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes,
             max_samples=max_samples or (10 if on_cpu else defaults.max_samples),
             max_time_s=max_time or (0.2 if on_cpu else defaults.max_time_s),
             flush_l2=not no_flush,
-            host_decoupled=host_decoupled,
+            host_decoupled=bool(spec.host_decoupled) if host_decoupled is None else host_decoupled,
         )
     except ValueError as ex:
         raise click.UsageError(str(ex)) from None

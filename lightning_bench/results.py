@@ -24,6 +24,7 @@ REQUIRED_COLUMNS = [
 ]
 EXTRA_COLUMNS = [
     "family", "flop_model", "mean_ms", "min_ms", "max_ms", "iqr_ms", "timer", "l2_policy", "warmup_calls",
+    "host_ms",
     "peak_reserved_mib", "check", "rel_l2", "energy_per_token_j", "window_ms_per_call", "window_calls",
     "throttle_reasons", "power_violation_ms", "thermal_violation_ms", "device", "device_name", "rank", "world_size",
     "order", "timestamp", "note", "dispatch", "kernels",

@@ -21,7 +21,7 @@ class Measurement:
     """Raw samples of one (provider, mode, case) and the statistics derived from them (ms)."""
 
     samples_ms: list[float]
-    first_call_ms: float
+    first_call_ms: float  # extra["host_ms"]: median host time to enqueue one call (warm-up, no synchronisation)
     timer: str
     l2_policy: str
     warmup_calls: int = 0
@@ -174,7 +174,8 @@ def measure(fn: Callable[[], object], *, pre: Callable[[], None] | None = None, 
             samples.append((time.perf_counter() - t0) * 1e3)
         timer = "perf_counter (CPU)"
         policy = "n/a (CPU)"
-    return Measurement(samples_ms=samples, first_call_ms=first_ms, timer=timer, l2_policy=policy, warmup_calls=calls)
+    return Measurement(samples_ms=samples, first_call_ms=first_ms, timer=timer, l2_policy=policy, warmup_calls=calls,
+                       extra={"host_ms": statistics.median(host_ms)})
 
 
 def peak_memory_mib(fn: Callable[[], object], *, pre: Callable[[], None] | None = None,

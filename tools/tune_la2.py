@@ -36,6 +36,11 @@ FWD_CANDS = [
     dict(block_n=64, fwd_be=128, fwd_warps=4, fwd_stages=1),
     dict(block_n=128, fwd_be=128, fwd_warps=8, fwd_stages=2),
     dict(block_n=128, fwd_be=64, fwd_warps=8, fwd_stages=2),
+    # 2026-11-30 (third session): deeper pipelines and one warpgroup per program (two programs per SM at P = 8)
+    dict(block_n=64, fwd_be=128, fwd_warps=8, fwd_stages=4),
+    dict(block_n=64, fwd_be=128, fwd_warps=4, fwd_stages=3),
+    dict(block_n=128, fwd_be=128, fwd_warps=8, fwd_stages=3),
+    dict(block_n=64, fwd_be=64, fwd_warps=8, fwd_stages=3),
 ]
 BWD_CANDS = [
     dict(bwd_block_n=64, bwd_bd=64, bwd_be=64, bwd_warps=4, bwd_stages=2),
@@ -101,8 +106,16 @@ def _compile_worker(args):
     return fails
 
 
-def _bench(fn):
+def _bench(fn, timer="device"):
+    """Median ms of ``fn``: ``device`` = the sweep's host-decoupled CUDA-event timing (GPU work alone, L2 flushed,
+    lightning_bench.timing), ``do_bench`` = triton.testing.do_bench (host launch latency included where it exceeds
+    the GPU work)."""
     if DEVICE == "cuda":
+        if timer == "device":
+            from lightning_bench.timing import TimingConfig, measure
+
+            cfg = TimingConfig(warmup_s=0.02, min_samples=15, max_samples=40, max_time_s=0.15, host_decoupled=True)
+            return measure(fn, device=torch.device("cuda"), config=cfg).median_ms
         import triton.testing
 
         return triton.testing.do_bench(fn, warmup=10, rep=40, return_mode="median")
@@ -125,12 +138,22 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=max(1, min(12, (os.cpu_count() or 2) // 2)))
     ap.add_argument("--splits", default=",".join(map(str, SPLITS)))
     ap.add_argument("--write", default=None, help="write the chosen launch table (JSON) here")
+    ap.add_argument("--timer", choices=("device", "do_bench"), default="device",
+                    help="device: GPU time of the launches (host-decoupled CUDA events, as `sweep --preset perf`); "
+                         "do_bench: triton.testing.do_bench (earlier tables)")
+    ap.add_argument("--fwd-cands", default=None, help="indices into FWD_CANDS to try (default: all)")
+    ap.add_argument("--bwd-cands", default=None, help="indices into BWD_CANDS to try (default: all; 'none' skips)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
     splits = [int(s) for s in args.splits.split(",")]
-    todo = [("fwd", c) for c in FWD_CANDS] + [("bwd", c) for c in BWD_CANDS]
+    def pick(cands, sel):
+        if sel is None:
+            return cands
+        return [] if sel == "none" else [cands[int(i)] for i in sel.split(",")]
+
+    todo = [("fwd", c) for c in pick(FWD_CANDS, args.fwd_cands)] + [("bwd", c) for c in pick(BWD_CANDS, args.bwd_cands)]
     t0 = time.time()
     dev = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]
     bad = set()
@@ -167,7 +190,7 @@ def main(argv=None):
                             continue
                         f, bw = _calls(q, k, v, do, sl, split)
                         try:
-                            ms = _bench(f if kind == "fwd" else bw)
+                            ms = _bench(f if kind == "fwd" else bw, args.timer)
                         except Exception as ex:
                             print(f"fail {kind} {cfg} split={split}: {str(ex).splitlines()[0][:120]}", flush=True)
                             continue
