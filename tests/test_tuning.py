@@ -36,7 +36,9 @@ def test_packaged_table_is_valid():
         gpu, dtype, d, e = key.split("|")
         assert dtype in ("bf16", "fp16", "fp32") and d.startswith("d") and e.startswith("e")
         fields = {k: v for k, v in entry.items() if not k.startswith("_")}
+        short = fields.pop("short", {})
         assert set(fields) <= set(k2.TUNABLE), set(fields) - set(k2.TUNABLE)
+        assert set(short) <= set(k2.TUNABLE) | {"max_seq_len"} and short.get("max_seq_len", 1) >= 1, short
         for name in ("block_n", "bwd_block_n"):
             assert fields.get(name, 64) in (16, 32, 64, 128)
         for name in ("fwd_be", "bwd_bd", "bwd_be"):
@@ -95,6 +97,10 @@ def test_launch_config_rejects_unknown_fields():
     dict(block_n=16, bwd_block_n=32, fwd_be=16, bwd_bd=16, bwd_be=32),
     dict(block_n=32, bwd_block_n=16, fwd_be=32, bwd_bd=32, bwd_be=16, split_programs=8, bwd_split_programs=4,
          split_min_blocks=1),
+    # the three backward sweeps in one launch (_la2_bwd_fused_kernel), with and without segments
+    dict(block_n=16, bwd_block_n=32, fwd_be=16, bwd_bd=16, bwd_be=32, bwd_fused=True),
+    dict(block_n=32, bwd_block_n=16, fwd_be=32, bwd_bd=16, bwd_be=32, split_programs=8, bwd_split_programs=4,
+         split_min_blocks=1, bwd_fused=True),
 ])
 @pytest.mark.parametrize("split", [1, "auto", 3])
 def test_every_launch_configuration_matches_reference(cfg, split):
@@ -127,3 +133,42 @@ def test_auto_split_keeps_one_wave(bh, tiles, n, programs, want):
     got = k2.seq_split_segments("auto", bh, tiles, n, 64, programs, 32)
     assert got == want
     assert got == 1 or got * bh * tiles <= programs
+
+
+def test_short_sequences_use_the_short_fields(monkeypatch):
+    """A tuned entry's "short" fields apply up to max_seq_len and not beyond; explicit overrides disable them."""
+    monkeypatch.setattr(tuning, "lookup", lambda device, dtype, bd, be: {
+        "fwd_be": 128, "fwd_warps": 8, "short": {"max_seq_len": 4096, "fwd_be": 64, "fwd_warps": 4, "bwd_fused": True}})
+    cfg = k2._Config(128, 128, k2.BLOCK_N, torch.empty(0))
+    short, long_ = cfg.at(4096), cfg.at(4097)
+    assert long_ is cfg and (cfg.fwd_be, cfg.fwd_warps, cfg.bwd_fused) == (128, 8, False)
+    assert (short.fwd_be, short.fwd_warps, short.bwd_fused) == (64, 4, True) and cfg.at(1) is short
+    assert "seq_len ≤ 4096" in cfg.describe() and "fused" in cfg.describe()
+    with k2.launch_config(fwd_warps=2):
+        tuned = k2._Config(128, 128, k2.BLOCK_N, torch.empty(0))
+        assert tuned.at(1) is tuned and tuned.fwd_warps == 2
+
+
+@pytest.mark.parametrize("n", [40, 200])
+def test_short_configuration_matches_reference_on_both_sides_of_the_threshold(monkeypatch, n):
+    """With a "short" entry (fused backward, other tiles) below 64 rows, outputs and gradients still match the
+    float64 reference below and above the threshold, packed sequences included."""
+    monkeypatch.setattr(tuning, "lookup", lambda device, dtype, bd, be: {
+        "block_n": 16, "fwd_be": 16, "bwd_bd": 16, "bwd_be": 16, "split_programs": 64, "split_min_blocks": 2,
+        "short": {"max_seq_len": 64, "fwd_be": 32, "bwd_fused": True, "split_min_blocks": 64}})
+    monkeypatch.setattr(k2, "_CONFIGS", {})
+    b, h, d, e = 2, 2, 32, 32
+    g = torch.Generator().manual_seed(n)
+    q, k, v = (torch.randn(b, h, n, x, generator=g).to(DEVICE).requires_grad_() for x in (d, d, e))
+    sl = decay_slopes(h).to(DEVICE)
+    o = lightning_attn(q, k, v, sl, seq_split="auto")
+    do = torch.randn_like(o)
+    grads = torch.autograd.grad(o, (q, k, v), do)
+    r = [x.detach().double().requires_grad_() for x in (q, k, v)]
+    o_r = lightning_attn_reference(*r, sl)
+    ref = torch.autograd.grad(o_r, r, do.double())
+    assert rel(o, o_r) <= 1e-5
+    for name, a, bb in zip(("dq", "dk", "dv"), grads, ref):
+        assert rel(a, bb) <= 1e-5, name
+    cfg = k2._config(d, e, k2.BLOCK_N, q, n)
+    assert cfg.bwd_fused == (n <= 64) and (cfg.fwd_segments("auto", b * h, n)[0] > 1) == (n > 64)

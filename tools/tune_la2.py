@@ -41,6 +41,9 @@ FWD_CANDS = [
     dict(block_n=64, fwd_be=128, fwd_warps=4, fwd_stages=3),
     dict(block_n=128, fwd_be=128, fwd_warps=8, fwd_stages=3),
     dict(block_n=64, fwd_be=64, fwd_warps=8, fwd_stages=3),
+    # short sequences (latency-bound, few blocks per program): more, narrower programs
+    dict(block_n=64, fwd_be=32, fwd_warps=4, fwd_stages=3),
+    dict(block_n=64, fwd_be=32, fwd_warps=4, fwd_stages=2),
 ]
 BWD_CANDS = [
     dict(bwd_block_n=64, bwd_bd=64, bwd_be=64, bwd_warps=4, bwd_stages=2),
@@ -51,6 +54,11 @@ BWD_CANDS = [
     dict(bwd_block_n=64, bwd_bd=64, bwd_be=64, bwd_warps=8, bwd_stages=3),
     dict(bwd_block_n=128, bwd_bd=64, bwd_be=64, bwd_warps=8, bwd_stages=2),
     dict(bwd_block_n=128, bwd_bd=32, bwd_be=32, bwd_warps=8, bwd_stages=3),
+    # the three sweeps in one launch (_la2_bwd_fused_kernel)
+    dict(bwd_block_n=64, bwd_bd=64, bwd_be=64, bwd_warps=4, bwd_stages=2, bwd_fused=True),
+    dict(bwd_block_n=64, bwd_bd=64, bwd_be=64, bwd_warps=4, bwd_stages=3, bwd_fused=True),
+    dict(bwd_block_n=64, bwd_bd=128, bwd_be=128, bwd_warps=8, bwd_stages=3, bwd_fused=True),
+    dict(bwd_block_n=64, bwd_bd=32, bwd_be=32, bwd_warps=4, bwd_stages=3, bwd_fused=True),
 ]
 SPLITS = (1, 2, 4, 8, 16, 32, 64)
 POLICY_PROGRAMS = (64, 132, 264, 528, 1056, 2112, 4224)

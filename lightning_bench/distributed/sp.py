@@ -257,7 +257,7 @@ def _sp_forward(q, k, v, s0, slopes, layout, block_n, fp32_dot, seq_split, excha
     from ..kernels.lightning_attn2.sp_kernels import state_correction_
 
     b, h, n, d, e = K._dims(q, v, layout)  # validated by lightning_attn_sp
-    cfg = K._config(d, e, block_n, q)
+    cfg = K._config(d, e, block_n, q, n)
     nseg, _ = cfg.fwd_segments(seq_split, b * h, n)
     if nseg == 1:
         o, e_local = K._fwd(q, k, v, slopes, s0, True, layout, block_n, None, fp32_dot, 1)
@@ -289,7 +289,7 @@ def _sp_backward(q, k, v, do, slopes, s_eff, want_ds0, need_g, layout, block_n, 
     from ..kernels.lightning_attn2.sp_kernels import state_grad
 
     b, h, n, d, e = K._dims(q, v, layout)  # validated by lightning_attn_sp
-    cfg = K._config(d, e, block_n, q)
+    cfg = K._config(d, e, block_n, q, n)
     nseg, _ = cfg.bwd_segments(seq_split, b * h, n)
     if nseg == 1:
         g_in = state_grad(q, do, slopes, layout, fp32_dot, cfg.bwd_block_n) if need_g else None

@@ -96,6 +96,9 @@ def variants(quick: bool = False) -> list[Variant]:
                     out.append(Variant(k2._la2_bwd_dv_kernel, dtype, dict(
                         base, IS_VARLEN=varlen, HAS_DHT=states, STORE_DS0=states, SPLIT=split, BLOCK_D=cfg.bd,
                         BLOCK_E=cfg.bwd_be), **blaunch))
+                    out.append(Variant(k2._la2_bwd_fused_kernel, dtype, dict(
+                        base, IS_VARLEN=varlen, HAS_S0=states, HAS_DHT=states, STORE_DS0=states, SPLIT=split,
+                        BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, BLOCK_DV=cfg.bd, BLOCK_EV=cfg.bwd_be), **blaunch))
                 if quick and label != "bf16":
                     continue
                 out.append(Variant(k2._la2_fwd_seg_end_kernel, dtype, dict(

@@ -17,6 +17,7 @@ seq_len is a runtime argument (no recompilation per length); offsets into q/k/v/
 from __future__ import annotations
 
 import contextlib
+import copy
 import contextvars
 import math
 import os
@@ -216,7 +217,8 @@ def _la2_fwd_seg_end_kernel(
 
 
 @triton.jit
-def _la2_bwd_dq_kernel(
+def _bwd_dq_body(
+    pid_bh, pid_d, p,
     K, V, DO, DQ, SLOPES, S0, SEG_END,
     skb, skh, skn, skd,
     svb, svh, svn, sve,
@@ -227,9 +229,8 @@ def _la2_bwd_dq_kernel(
     SPLIT: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
-    """Sweep F (blocks ascending): dQ_i = ((dO_i V_iᵀ) ⊙ D) K_i + diag(a) dO_i Sᵀ, one program per head-dim tile."""
-    pid_bh = tl.program_id(0)
-    pid_d = tl.program_id(1)
+    """Sweep F (blocks ascending): dQ_i = ((dO_i V_iᵀ) ⊙ D) K_i + diag(a) dO_i Sᵀ for (batch·head pid_bh, head-dim
+    tile pid_d, segment p)."""
     b, h, bos, N = _sequence(pid_bh, H, N_ARG, CU, IS_VARLEN)
     k_base = K + b * skb + h.to(tl.int64) * skh + bos * skn
     v_base = V + b * svb + h.to(tl.int64) * svh + bos * svn
@@ -248,7 +249,6 @@ def _la2_bwd_dq_kernel(
         S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     if SPLIT:  # segment p: S_in[p] (S0 included) from the state scan, as in the forward
-        p = tl.program_id(2)
         first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
         S = tl.load(SEG_END + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :],
                     mask=mask_d[:, None] & mask_e[None, :], other=0.0)
@@ -271,7 +271,8 @@ def _la2_bwd_dq_kernel(
 
 
 @triton.jit
-def _la2_bwd_dk_kernel(
+def _bwd_dk_body(
+    pid_bh, pid_d, p,
     Q, V, DO, DK, SLOPES, DHT, SEG_R,
     sqb, sqh, sqn, sqd,
     svb, svh, svn, sve,
@@ -282,9 +283,8 @@ def _la2_bwd_dk_kernel(
     SPLIT: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
-    """Sweep R (blocks descending): dK_i = ((dO_i V_iᵀ) ⊙ D)ᵀ Q_i + diag(g) V_i Rᵀ, one program per head-dim tile."""
-    pid_bh = tl.program_id(0)
-    pid_d = tl.program_id(1)
+    """Sweep R (blocks descending): dK_i = ((dO_i V_iᵀ) ⊙ D)ᵀ Q_i + diag(g) V_i Rᵀ for (pid_bh, head-dim tile pid_d,
+    segment p)."""
     b, h, bos, N = _sequence(pid_bh, H, N_ARG, CU, IS_VARLEN)
     q_base = Q + b * sqb + h.to(tl.int64) * sqh + bos * sqn
     v_base = V + b * svb + h.to(tl.int64) * svh + bos * svn
@@ -303,7 +303,6 @@ def _la2_bwd_dk_kernel(
         R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     if SPLIT:  # segment p: R_in[p] = decayed final-state gradient + later segments' local R (state scan)
-        p = tl.program_id(2)
         first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
         R = tl.load(SEG_R + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :],
                     mask=mask_d[:, None] & mask_e[None, :], other=0.0)
@@ -328,7 +327,8 @@ def _la2_bwd_dk_kernel(
 
 
 @triton.jit
-def _la2_bwd_dv_kernel(
+def _bwd_dv_body(
+    pid_bh, pid_e, p,
     Q, K, DO, DV, SLOPES, DHT, DS0, SEG_R,
     sqb, sqh, sqn, sqd,
     skb, skh, skn, skd,
@@ -339,9 +339,8 @@ def _la2_bwd_dv_kernel(
     SPLIT: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
-    """Sweep R (blocks descending): dV_i = ((Q_i K_iᵀ) ⊙ D)ᵀ dO_i + diag(g) K_i R, one program per value-dim tile."""
-    pid_bh = tl.program_id(0)
-    pid_e = tl.program_id(1)
+    """Sweep R (blocks descending): dV_i = ((Q_i K_iᵀ) ⊙ D)ᵀ dO_i + diag(g) K_i R for (pid_bh, value-dim tile pid_e,
+    segment p)."""
     b, h, bos, N = _sequence(pid_bh, H, N_ARG, CU, IS_VARLEN)
     q_base = Q + b * sqb + h.to(tl.int64) * sqh + bos * sqn
     k_base = K + b * skb + h.to(tl.int64) * skh + bos * skn
@@ -361,7 +360,6 @@ def _la2_bwd_dv_kernel(
         R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     if SPLIT:  # segment p: R_in[p] = decayed final-state gradient + later segments' local R (state scan)
-        p = tl.program_id(2)
         first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
         R = tl.load(SEG_R + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :],
                     mask=mask_d[:, None] & mask_e[None, :], other=0.0)
@@ -384,10 +382,105 @@ def _la2_bwd_dv_kernel(
         R = lam_l * R + _dot(tl.trans(Qa), dO_i, PREC)
     if STORE_DS0:  # gradient of the initial state: R measured from row −1 (with SPLIT: segment 0's)
         if SPLIT:
-            if tl.program_id(2) == 0:
+            if p == 0:
                 tl.store(DS0 + r_ptrs, R, mask=r_mask)
         else:
             tl.store(DS0 + r_ptrs, R, mask=r_mask)
+
+
+@triton.jit
+def _la2_bwd_dq_kernel(
+    K, V, DO, DQ, SLOPES, S0, SEG_END,
+    skb, skh, skn, skd,
+    svb, svh, svn, sve,
+    sdob, sdoh, sdon, sdoe,
+    sdqb, sdqh, sdqn, sdqd,
+    H, N_ARG, D, E, CU, SEG, NSEG,
+    HAS_DECAY: tl.constexpr, PREC: tl.constexpr, IS_VARLEN: tl.constexpr, HAS_S0: tl.constexpr,
+    SPLIT: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
+):
+    """Sweep F alone: program (batch·head, head-dim tile, segment)."""
+    _bwd_dq_body(tl.program_id(0), tl.program_id(1), tl.program_id(2), K, V, DO, DQ, SLOPES, S0, SEG_END,
+                 skb, skh, skn, skd, svb, svh, svn, sve, sdob, sdoh, sdon, sdoe, sdqb, sdqh, sdqn, sdqd,
+                 H, N_ARG, D, E, CU, SEG, NSEG, HAS_DECAY, PREC, IS_VARLEN, HAS_S0, SPLIT, BLOCK_N, BLOCK_D, BLOCK_E)
+
+
+@triton.jit
+def _la2_bwd_dk_kernel(
+    Q, V, DO, DK, SLOPES, DHT, SEG_R,
+    sqb, sqh, sqn, sqd,
+    svb, svh, svn, sve,
+    sdob, sdoh, sdon, sdoe,
+    sdkb, sdkh, sdkn, sdkd,
+    H, N_ARG, D, E, CU, SEG, NSEG,
+    HAS_DECAY: tl.constexpr, PREC: tl.constexpr, IS_VARLEN: tl.constexpr, HAS_DHT: tl.constexpr,
+    SPLIT: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
+):
+    """Sweep R's dK alone: program (batch·head, head-dim tile, segment)."""
+    _bwd_dk_body(tl.program_id(0), tl.program_id(1), tl.program_id(2), Q, V, DO, DK, SLOPES, DHT, SEG_R,
+                 sqb, sqh, sqn, sqd, svb, svh, svn, sve, sdob, sdoh, sdon, sdoe, sdkb, sdkh, sdkn, sdkd,
+                 H, N_ARG, D, E, CU, SEG, NSEG, HAS_DECAY, PREC, IS_VARLEN, HAS_DHT, SPLIT, BLOCK_N, BLOCK_D, BLOCK_E)
+
+
+@triton.jit
+def _la2_bwd_dv_kernel(
+    Q, K, DO, DV, SLOPES, DHT, DS0, SEG_R,
+    sqb, sqh, sqn, sqd,
+    skb, skh, skn, skd,
+    sdob, sdoh, sdon, sdoe,
+    sdvb, sdvh, sdvn, sdve,
+    H, N_ARG, D, E, CU, SEG, NSEG,
+    HAS_DECAY: tl.constexpr, PREC: tl.constexpr, IS_VARLEN: tl.constexpr, HAS_DHT: tl.constexpr, STORE_DS0: tl.constexpr,
+    SPLIT: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
+):
+    """Sweep R's dV alone: program (batch·head, value-dim tile, segment)."""
+    _bwd_dv_body(tl.program_id(0), tl.program_id(1), tl.program_id(2), Q, K, DO, DV, SLOPES, DHT, DS0, SEG_R,
+                 sqb, sqh, sqn, sqd, skb, skh, skn, skd, sdob, sdoh, sdon, sdoe, sdvb, sdvh, sdvn, sdve,
+                 H, N_ARG, D, E, CU, SEG, NSEG, HAS_DECAY, PREC, IS_VARLEN, HAS_DHT, STORE_DS0, SPLIT, BLOCK_N, BLOCK_D,
+                 BLOCK_E)
+
+
+@triton.jit
+def _la2_bwd_fused_kernel(
+    Q, K, V, DO, DQ, DK, DV, SLOPES, S0, DHT, DS0, SEG_END, SEG_R,
+    sqb, sqh, sqn, sqd,
+    skb, skh, skn, skd,
+    svb, svh, svn, sve,
+    sdob, sdoh, sdon, sdoe,
+    sdqb, sdqh, sdqn, sdqd,
+    sdkb, sdkh, sdkn, sdkd,
+    sdvb, sdvh, sdvn, sdve,
+    H, N_ARG, D, E, CU, SEG, NSEG, ND,
+    HAS_DECAY: tl.constexpr, PREC: tl.constexpr, IS_VARLEN: tl.constexpr, HAS_S0: tl.constexpr, HAS_DHT: tl.constexpr,
+    STORE_DS0: tl.constexpr, SPLIT: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_DV: tl.constexpr,
+    BLOCK_EV: tl.constexpr,
+):
+    """The three backward sweeps in one launch: program axis 1 is [0, ND) dQ (head-dim tile), [ND, 2·ND) dK,
+    [2·ND, 2·ND + value-dim tiles) dV. The sweeps are independent given the scanned segment states, so one grid keeps
+    every SM busy where each alone has fewer programs than the GPU has SMs (short sequences, small batch·heads):
+    same arithmetic and bytes as the three launches. dQ/dK tiles are BLOCK_D × BLOCK_E, dV tiles BLOCK_DV × BLOCK_EV."""
+    pid_bh = tl.program_id(0)
+    t = tl.program_id(1)
+    p = tl.program_id(2)
+    if t < ND:
+        _bwd_dq_body(pid_bh, t, p, K, V, DO, DQ, SLOPES, S0, SEG_END,
+                     skb, skh, skn, skd, svb, svh, svn, sve, sdob, sdoh, sdon, sdoe, sdqb, sdqh, sdqn, sdqd,
+                     H, N_ARG, D, E, CU, SEG, NSEG, HAS_DECAY, PREC, IS_VARLEN, HAS_S0, SPLIT, BLOCK_N, BLOCK_D,
+                     BLOCK_E)
+    elif t < 2 * ND:
+        _bwd_dk_body(pid_bh, t - ND, p, Q, V, DO, DK, SLOPES, DHT, SEG_R,
+                     sqb, sqh, sqn, sqd, svb, svh, svn, sve, sdob, sdoh, sdon, sdoe, sdkb, sdkh, sdkn, sdkd,
+                     H, N_ARG, D, E, CU, SEG, NSEG, HAS_DECAY, PREC, IS_VARLEN, HAS_DHT, SPLIT, BLOCK_N, BLOCK_D,
+                     BLOCK_E)
+    else:
+        _bwd_dv_body(pid_bh, t - 2 * ND, p, Q, K, DO, DV, SLOPES, DHT, DS0, SEG_R,
+                     sqb, sqh, sqn, sqd, skb, skh, skn, skd, sdob, sdoh, sdon, sdoe, sdvb, sdvh, sdvn, sdve,
+                     H, N_ARG, D, E, CU, SEG, NSEG, HAS_DECAY, PREC, IS_VARLEN, HAS_DHT, STORE_DS0, SPLIT, BLOCK_N,
+                     BLOCK_DV, BLOCK_EV)
 
 
 @triton.jit
@@ -479,7 +572,9 @@ def _la2_state_scan_kernel(
 # Launch-parameter overrides for tuning (tools/tune_la2.py, `launch_config`); empty in normal use.
 _OVERRIDES: contextvars.ContextVar[dict] = contextvars.ContextVar("la2_launch_overrides", default={})
 TUNABLE = ("block_n", "fwd_be", "fwd_warps", "fwd_stages", "bwd_block_n", "bwd_bd", "bwd_be", "bwd_warps",
-           "bwd_stages", "split_programs", "bwd_split_programs", "split_min_blocks")
+           "bwd_stages", "split_programs", "bwd_split_programs", "split_min_blocks", "bwd_fused")
+# a tuned entry may also hold "short": {"max_seq_len": N, <TUNABLE fields>}: the fields used for seq_len ≤ N (a second
+# compiled variant chosen on the host by a threshold; seq_len stays a runtime argument of every kernel)
 
 
 @contextlib.contextmanager
@@ -524,13 +619,21 @@ class _Config:
         self.bwd_split_programs = None  # None: as the forward
         self.split_min_blocks = 8
         self.bwd_block_n = None  # None: as the forward
+        self.bwd_fused = False  # one launch for the three backward sweeps (_la2_bwd_fused_kernel)
         self.tuned = False
+        self.short = None  # {"max_seq_len": N, fields}: fields used for seq_len ≤ N (see at())
+        self._short_cfg = None
         if like is not None and block_n == BLOCK_N:  # an explicit block_n (tests) keeps the built-in defaults
             for name, value in _tuning.lookup(like.device, like.dtype, self.bd, self.be).items():
                 if name in TUNABLE:
                     setattr(self, name, value)
                     self.tuned = True
-        for name, value in _OVERRIDES.get().items():
+                elif name == "short" and isinstance(value, dict):
+                    self.short = dict(value)
+        overrides = _OVERRIDES.get()
+        if overrides:  # an explicit configuration (tuning) is used at every seq_len
+            self.short = None
+        for name, value in overrides.items():
             setattr(self, name, value)
         if self.bwd_block_n is None:
             self.bwd_block_n = self.block_n
@@ -541,6 +644,26 @@ class _Config:
         self.bwd_be = min(self.bwd_be, self.be)
         # names used by the AOT compile check (the forward's)
         self.num_warps, self.num_stages = self.fwd_warps, self.fwd_stages
+
+    def at(self, seq_len: int) -> "_Config":
+        """The configuration for this seq_len: this one, or for seq_len ≤ ``short["max_seq_len"]`` a copy with the
+        short-sequence fields (built once). Short sequences are latency-bound (few blocks per program), long ones
+        bandwidth-bound, and their best tiles differ (results/h200/tune/2026-11-30c)."""
+        s = self.short
+        if not s or seq_len > s.get("max_seq_len", 0):
+            return self
+        if self._short_cfg is None:
+            c = copy.copy(self)
+            for name, value in s.items():
+                if name in TUNABLE:
+                    setattr(c, name, value)
+            c.short = None
+            c.fwd_be = min(c.fwd_be, c.be)
+            c.bwd_bd = min(c.bwd_bd, c.bd)
+            c.bwd_be = min(c.bwd_be, c.be)
+            c.num_warps, c.num_stages = c.fwd_warps, c.fwd_stages
+            self._short_cfg = c
+        return self._short_cfg
 
     def fwd_segments(self, seq_split, batch_heads: int, seq_len: int) -> tuple[int, int]:
         """(nseg, seg) of the forward (and of sweep F's segment-end states)."""
@@ -555,18 +678,21 @@ class _Config:
 
     def describe(self) -> str:
         """A compact record of the choice, e.g. ``B64 fwd e64 w4 s2 | bwd d64 e64 w4 s2``."""
-        return (f"B{self.block_n} fwd e{self.fwd_be} w{self.fwd_warps} s{self.fwd_stages} | "
-                f"bwd B{self.bwd_block_n} d{self.bwd_bd} e{self.bwd_be} w{self.bwd_warps} s{self.bwd_stages} | "
-                f"split {self.split_programs}/{self.bwd_split_programs} programs, ≥{self.split_min_blocks} blocks"
-                + (" (tuned)" if self.tuned else ""))
+        text = (f"B{self.block_n} fwd e{self.fwd_be} w{self.fwd_warps} s{self.fwd_stages} | "
+                f"bwd B{self.bwd_block_n} d{self.bwd_bd} e{self.bwd_be} w{self.bwd_warps} s{self.bwd_stages}"
+                + (" fused" if self.bwd_fused else "") + " | "
+                f"split {self.split_programs}/{self.bwd_split_programs} programs, ≥{self.split_min_blocks} blocks")
+        if self.short:
+            text += f"; seq_len ≤ {self.short.get('max_seq_len')}: " + self.at(self.short.get("max_seq_len", 0)).describe()
+        return text + (" (tuned)" if self.tuned else "")
 
 
 _CONFIGS: dict[tuple, "_Config"] = {}
 
 
-def _config(d: int, e: int, block_n: int, like: torch.Tensor) -> "_Config":
+def _config(d: int, e: int, block_n: int, like: torch.Tensor, seq_len: int | None = None) -> "_Config":
     """``_Config(d, e, block_n, like)``, built once per (dims, block, device, dtype, tuned table, overrides): the
-    wrappers ask for it on every call."""
+    wrappers ask for it on every call. With ``seq_len``: the configuration for that length (``_Config.at``)."""
     key = (d, e, block_n, like.device, like.dtype, os.environ.get(_tuning.TUNE_ENV),
            tuple(sorted(_OVERRIDES.get().items())))
     cfg = _CONFIGS.get(key)
@@ -574,7 +700,7 @@ def _config(d: int, e: int, block_n: int, like: torch.Tensor) -> "_Config":
         if len(_CONFIGS) > 256:
             _CONFIGS.clear()
         cfg = _CONFIGS[key] = _Config(d, e, block_n, like)
-    return cfg
+    return cfg if seq_len is None else cfg.at(seq_len)
 
 
 def describe_launch(head_dim: int, value_dim: int, dtype: torch.dtype, device) -> str:
@@ -637,7 +763,7 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
     only): called after the local end states of *all* nseg segments are in ``seg_buf`` and before the prefix scan;
     returns the state entering segment 0 (replacing s0; None for zero)."""
     b, h, n, d, e = _dims(q, v, layout)
-    cfg = _config(d, e, block_n, q)
+    cfg = _config(d, e, block_n, q, n)
     o = _empty(b, h, n, e, layout, q)
     nseq = b if cu is None else cu.numel() - 1
     ht = torch.empty(nseq, h, d, e, dtype=torch.float32, device=q.device) if want_ht else None
@@ -707,7 +833,7 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
     the local R of *all* nseg segments are in ``seg_r`` and before the suffix scan; returns the gradient of the state
     after the last token (replacing dht; None for zero). Inputs validated by the caller."""
     b, h, n, d, e = _dims(q, v, layout)
-    cfg = _config(d, e, block_n, q)
+    cfg = _config(d, e, block_n, q, n)
     dq = _empty(b, h, n, d, layout, q)
     dk = _empty(b, h, n, d, layout, q)
     dv = _empty(b, h, n, e, layout, q)
@@ -743,6 +869,15 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
             dht = segment_hook(seg_r, nseg, seg)
         _scan_states(seg_r, dht, slopes, h, n, d, e, seg, nseg, True, q)
     common["SPLIT"] = nseg > 1
+    if cfg.bwd_fused:
+        _la2_bwd_fused_kernel[(nseq * h, 2 * nd + ne, nseg)](
+            q, k, v, do, dq, dk, dv, sl, s0 if s0 is not None else q, dht if dht is not None else q,
+            ds0 if ds0 is not None else q, seg_end, seg_r, *sq, *sk, *sv, *sdo, *_strides(dq, layout),
+            *_strides(dk, layout), *_strides(dv, layout), h, n, d, e, cu_arg, seg, nseg, nd,
+            HAS_S0=s0 is not None, HAS_DHT=dht is not None, STORE_DS0=want_ds0, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be,
+            BLOCK_DV=cfg.bd, BLOCK_EV=cfg.bwd_be, **common,
+        )
+        return dq, dk, dv, ds0
     _la2_bwd_dq_kernel[(nseq * h, nd, nseg)](
         k, v, do, dq, sl, s0 if s0 is not None else q, seg_end, *sk, *sv, *sdo, *_strides(dq, layout), h, n, d, e,
         cu_arg, seg, nseg,
