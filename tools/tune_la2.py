@@ -44,6 +44,8 @@ FWD_CANDS = [
     # short sequences (latency-bound, few blocks per program): more, narrower programs
     dict(block_n=64, fwd_be=32, fwd_warps=4, fwd_stages=3),
     dict(block_n=64, fwd_be=32, fwd_warps=4, fwd_stages=2),
+    dict(block_n=64, fwd_be=16, fwd_warps=4, fwd_stages=3),
+    dict(block_n=64, fwd_be=32, fwd_warps=4, fwd_stages=4),
 ]
 BWD_CANDS = [
     dict(bwd_block_n=64, bwd_bd=64, bwd_be=64, bwd_warps=4, bwd_stages=2),
