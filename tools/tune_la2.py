@@ -61,6 +61,11 @@ BWD_CANDS = [
     dict(bwd_block_n=64, bwd_bd=64, bwd_be=64, bwd_warps=4, bwd_stages=3, bwd_fused=True),
     dict(bwd_block_n=64, bwd_bd=128, bwd_be=128, bwd_warps=8, bwd_stages=3, bwd_fused=True),
     dict(bwd_block_n=64, bwd_bd=32, bwd_be=32, bwd_warps=4, bwd_stages=3, bwd_fused=True),
+    dict(bwd_block_n=64, bwd_bd=64, bwd_be=64, bwd_warps=4, bwd_stages=1, bwd_fused=True),
+    dict(bwd_block_n=64, bwd_bd=64, bwd_be=64, bwd_warps=8, bwd_stages=2, bwd_fused=True),
+    dict(bwd_block_n=64, bwd_bd=32, bwd_be=64, bwd_warps=4, bwd_stages=2, bwd_fused=True),
+    dict(bwd_block_n=64, bwd_bd=64, bwd_be=32, bwd_warps=4, bwd_stages=2, bwd_fused=True),
+    dict(bwd_block_n=64, bwd_bd=32, bwd_be=32, bwd_warps=4, bwd_stages=2, bwd_fused=True),
 ]
 SPLITS = (1, 2, 4, 8, 16, 32, 64)
 POLICY_PROGRAMS = (64, 132, 264, 528, 1056, 2112, 4224)
