@@ -1056,7 +1056,9 @@ def lightning_attn(
         seq_split: split each sequence into this many segments run by separate programs, forward and backward
             (local end states + a prefix combine for the forward and sweep F; local R + a suffix combine for sweep R;
             shared docs §4), or "auto" (default: as many segments as fit in one wave of programs by the tuned
-            launch table, none below 2048-row segments; see ``seq_split_segments``). 1 runs one program per
+            launch table, none below 2048-row segments, and none for short sequences where the table's "short"
+            entry says so, e.g. ≤ 8192 tokens at head_dim 128 on an H200; see ``seq_split_segments`` and
+            ``_Config.at``). 1 runs one program per
             (batch·head, value tile); same result either way up to rounding.
             Not applied to packed (cu_seqlens) input, nor under torch.compile (the custom op runs unsplit).
         block_n: rows per block B (16, 32, 64 or 128; tests use small blocks).
