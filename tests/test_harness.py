@@ -440,6 +440,30 @@ def test_cli_sweep_records_host_decoupled_timing(tmp_path):
         assert env["timing"]["host_decoupled"] is False and "--host-decoupled applies to CUDA timing only" in r.output
 
 
+def test_timing_mode_defaults_per_preset_and_host_time_is_recorded(tmp_path):
+    """perf and gate time GPU work by default (shared docs §7 rule 5), the others end to end; every row records the
+    host's enqueue time per call (host_ms)."""
+    import csv as _csv
+    import time as _time
+
+    from lightning_bench.cases import PRESETS
+    from lightning_bench.timing import TimingConfig, measure
+    assert PRESETS["perf"].host_decoupled is True and PRESETS["gate"].host_decoupled is True
+    assert not any(PRESETS[p].host_decoupled for p in ("default", "quick", "paper", "cpu"))
+    m = measure(lambda: _time.sleep(0.002), device=torch.device("cpu"),
+                config=TimingConfig(warmup_s=0.0, min_samples=2, max_samples=2, max_time_s=0.01))
+    assert 1.8 <= m.extra["host_ms"] < 50
+    out = tmp_path / "e2e"
+    r = CliRunner().invoke(main, ["sweep", "--seq-len", "32", "--heads", "2", "--head-dim", "16", "--providers",
+                                  "naive_linear", "--min-samples", "2", "--max-samples", "2", "--max-time", "0.01",
+                                  "--warmup", "0", "--end-to-end", "--no-plots", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "env.json").read_text())["timing"]["host_decoupled"] is False
+    with (out / "rows.csv").open() as f:
+        rows = [row for row in _csv.DictReader(f) if row["status"] == "ok"]
+    assert rows and all(float(row["host_ms"]) > 0 for row in rows)
+
+
 def test_cli_summary_and_plot_name_a_missing_or_bad_rows_csv(tmp_path):
     for cmd in ("summary", "plot"):
         r = CliRunner().invoke(main, [cmd, str(tmp_path)])
