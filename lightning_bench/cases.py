@@ -26,8 +26,8 @@ class SweepSpec:
     providers: list[str] | None = None  # None: all registered
     description: str = ""
     # CUDA timing mode: True = host-decoupled (GPU time of the call, shared docs §7 rule 5 "time the device, not the
-    # host"), False = end-to-end eager time (host launch latency included when it exceeds the GPU work); None: False.
-    host_decoupled: bool | None = None
+    # host"), False = end-to-end eager time (host launch latency included when it exceeds the GPU work)
+    host_decoupled: bool = False
     # further grids swept with the same providers and modes: each dict replaces some of the fields above
     # (e.g. [{"batch": [8], "head_dim": [64]}]), so one preset can hold shapes that are not a single product
     parts: list[dict] = field(default_factory=list)

@@ -191,7 +191,7 @@ def sweep(ctx, preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes,
             max_samples=max_samples or (10 if on_cpu else defaults.max_samples),
             max_time_s=max_time or (0.2 if on_cpu else defaults.max_time_s),
             flush_l2=not no_flush,
-            host_decoupled=bool(spec.host_decoupled) if host_decoupled is None else host_decoupled,
+            host_decoupled=spec.host_decoupled if host_decoupled is None else host_decoupled,
         )
     except ValueError as ex:
         raise click.UsageError(str(ex)) from None

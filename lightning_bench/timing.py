@@ -21,11 +21,11 @@ class Measurement:
     """Raw samples of one (provider, mode, case) and the statistics derived from them (ms)."""
 
     samples_ms: list[float]
-    first_call_ms: float  # extra["host_ms"]: median host time to enqueue one call (warm-up, no synchronisation)
+    first_call_ms: float
     timer: str
     l2_policy: str
     warmup_calls: int = 0
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # "host_ms": median host time to enqueue one call (warm-up, unsynced)
 
     @property
     def n_samples(self) -> int:

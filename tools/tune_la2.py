@@ -163,6 +163,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
     splits = [int(s) for s in args.splits.split(",")]
+
     def pick(cands, sel):
         if sel is None:
             return cands

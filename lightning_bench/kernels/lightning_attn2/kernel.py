@@ -639,10 +639,13 @@ class _Config:
             self.bwd_block_n = self.block_n
         if self.bwd_split_programs is None:
             self.bwd_split_programs = self.split_programs
+        self._clamp()
+
+    def _clamp(self) -> None:
+        """Tiles no wider than the (power-of-two) dims; the forward's warps/stages under the AOT check's names."""
         self.fwd_be = min(self.fwd_be, self.be)
         self.bwd_bd = min(self.bwd_bd, self.bd)
         self.bwd_be = min(self.bwd_be, self.be)
-        # names used by the AOT compile check (the forward's)
         self.num_warps, self.num_stages = self.fwd_warps, self.fwd_stages
 
     def at(self, seq_len: int) -> "_Config":
@@ -658,10 +661,7 @@ class _Config:
                 if name in TUNABLE:
                     setattr(c, name, value)
             c.short = None
-            c.fwd_be = min(c.fwd_be, c.be)
-            c.bwd_bd = min(c.bwd_bd, c.bd)
-            c.bwd_be = min(c.bwd_be, c.be)
-            c.num_warps, c.num_stages = c.fwd_warps, c.fwd_stages
+            c._clamp()
             self._short_cfg = c
         return self._short_cfg
 
