@@ -1,0 +1,134 @@
+"""Forward kernel variants × launch configurations, timed side by side on one GPU (GPU time, host-decoupled CUDA
+events, L2 flushed). Each variant is kernel.py with text patches applied, imported as a throw-away module next to it
+(nothing in the package changes); each output is checked against the unpatched kernel's on the same inputs.
+
+    python tools/variants_fwd.py --out DIR [--variants base,vg,vg_segemm] [--cases short|long|all]
+
+Writes DIR/variants.csv (variant, case, shape, config, ms, M tokens/s, max |Δo| vs base) and prints a table."""
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PKG = ROOT / "lightning_bench" / "kernels" / "lightning_attn2"
+
+# main loop: the state update's decay on V (value tile, e columns) instead of K (d columns)
+VG = ("""        Kg = (K_i * g[:, None]).to(K_i.dtype)
+        S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
+    if STORE_HT:""", """        Vg = (V_i * g[:, None]).to(V_i.dtype)
+        S = lam_l * S + _dot(tl.trans(K_i), Vg, PREC)
+    if STORE_HT:""")
+# segment-end pass as a plain GEMM reduction: weights λ^(last − t) on V, no per-block rescaling of the accumulator
+SEGEMM = ("""    a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
+    S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
+    first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
+    for i in range(first_block, end_block):
+        rows = (i * BLOCK_N + offs_c).to(tl.int64)
+        mask_n = rows < N
+        K_i = _load_rows(k_base, rows, skn, offs_d, skd, mask_n, mask_d)
+        V_i = _load_rows(v_base, rows, svn, offs_e, sve, mask_n, mask_e)
+        a, g, dmat, lam_l = _block_decays(slope, N, i, a, g, dmat, lam_b, BLOCK_N, HAS_DECAY)
+        Kg = (K_i * g[:, None]).to(K_i.dtype)
+        S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
+""", """    S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
+    first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
+    last = tl.minimum(N, (p + 1) * SEG) - 1
+    for i in range(first_block, end_block):
+        rows = i * BLOCK_N + offs_c
+        mask_n = rows < N
+        K_i = _load_rows(k_base, rows.to(tl.int64), skn, offs_d, skd, mask_n, mask_d)
+        V_i = _load_rows(v_base, rows.to(tl.int64), svn, offs_e, sve, mask_n, mask_e)
+        if HAS_DECAY:
+            w = tl.where(mask_n, tl.exp(-slope * (last - rows).to(tl.float32)), 0.0)
+            V_i = (V_i * w[:, None]).to(V_i.dtype)
+        S += _dot(tl.trans(K_i), V_i, PREC)
+""")
+VARIANTS = {"base": [], "vg": [VG], "segemm": [SEGEMM], "vg_segemm": [VG, SEGEMM]}
+
+SHORT = [  # (name, launch_config overrides, seq_split)
+    ("e32w4s3", dict(fwd_be=32, fwd_warps=4, fwd_stages=3), 1),
+    ("e32w4s2", dict(fwd_be=32, fwd_warps=4, fwd_stages=2), 1),
+    ("e16w4s2", dict(fwd_be=16, fwd_warps=4, fwd_stages=2), 1),
+    ("e32w4s2P2", dict(fwd_be=32, fwd_warps=4, fwd_stages=2, split_min_blocks=1), 2),
+    ("e64w4s2P2", dict(fwd_be=64, fwd_warps=4, fwd_stages=2, split_min_blocks=1), 2),
+    ("e128w8s3P4", dict(fwd_be=128, fwd_warps=8, fwd_stages=3, split_min_blocks=1), 4),
+]
+LONG = [
+    ("e128w8s3P4", dict(fwd_be=128, fwd_warps=8, fwd_stages=3, split_min_blocks=1), 4),
+    ("e32w4s2P2", dict(fwd_be=32, fwd_warps=4, fwd_stages=2, split_min_blocks=1), 2),
+    ("e64w4s3P4", dict(fwd_be=64, fwd_warps=4, fwd_stages=3, split_min_blocks=1), 4),
+    ("e64w4s2P4", dict(fwd_be=64, fwd_warps=4, fwd_stages=2, split_min_blocks=1), 4),
+    ("e64w8s3P4", dict(fwd_be=64, fwd_warps=8, fwd_stages=3, split_min_blocks=1), 4),
+]
+
+
+def build(name, patches):
+    src = (PKG / "kernel.py").read_text()
+    for old, new in patches:
+        if old not in src:
+            raise SystemExit(f"{name}: patch target not found:\n{old}")
+        src = src.replace(old, new, 1)
+    mod = f"_variant_{name}"
+    (PKG / f"{mod}.py").write_text(src)
+    return importlib.import_module(f"lightning_bench.kernels.lightning_attn2.{mod}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--short", default="1024,2048,8192", help="seq_lens for the short cases ('' for none)")
+    ap.add_argument("--long", default="65536", help="seq_lens for the long cases ('' for none)")
+    a = ap.parse_args(argv)
+    from lightning_bench.kernels import decay_slopes
+    from lightning_bench.timing import TimingConfig, measure
+
+    a.out.mkdir(parents=True, exist_ok=True)
+    names = a.variants.split(",")
+    mods = [(name, build(name, VARIANTS[name])) for name in names]
+    tcfg = TimingConfig(warmup_s=0.05, min_samples=20, max_samples=60, max_time_s=0.3, host_decoupled=True)
+    cases = [(n, c) for n in a.short.split(",") if n for c in SHORT] + [(n, c) for n in a.long.split(",") if n for c in LONG]
+    rows = []
+    try:
+        for n, (cname, over, split) in cases:
+            b, h, n, d = 2, 16, int(n), 128
+            g = torch.Generator(device="cuda").manual_seed(0)
+            q, k, v = (torch.randn(b, h, n, d, device="cuda", generator=g).to(torch.bfloat16) * 0.5 for _ in range(3))
+            sl = decay_slopes(h).cuda()
+            ref = None
+            for name, m in mods:
+                try:
+                    with m.launch_config(**over):
+                        fn = lambda m=m: m._fwd(q, k, v, sl, None, False, "bhnd", 64, None, "ieee", split)
+                        o = fn()[0].float()
+                        ms = measure(fn, device=torch.device("cuda"), config=tcfg).median_ms
+                        nseg = m._config(d, d, 64, q, n).fwd_segments(split, b * h, n)[0]
+                except Exception as exc:  # a config that does not compile (shared memory) is a row, not a crash
+                    print(f"{n:6d} {cname:12s} {name:10s} FAILED {type(exc).__name__}: {str(exc)[:120]}", flush=True)
+                    continue
+                if ref is None:
+                    ref = o
+                diff = (o - ref).abs().max().item() / ref.abs().max().item()
+                rows.append(dict(variant=name, config=cname, seq_len=n, segments=nseg, ms=round(ms, 5),
+                                 tokens_per_s_M=round(b * n / ms / 1e3, 1), rel_maxdiff_vs_first=f"{diff:.2e}"))
+                print(f"{n:6d} {cname:12s} P={nseg:<3d} {name:10s} {ms:8.4f} ms {b * n / ms / 1e3:7.1f} M tok/s "
+                      f"Δ {diff:.1e}", flush=True)
+    finally:
+        for name in names:
+            (PKG / f"_variant_{name}.py").unlink(missing_ok=True)
+        if rows:
+            with (a.out / "variants.csv").open("w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(rows[0]))
+                w.writeheader()
+                w.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()
