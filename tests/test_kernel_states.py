@@ -253,6 +253,28 @@ def test_seq_split_equals_unsplit(split, decay, layout):
         assert rel(a, bb) <= 1e-5, name  # the backward runs the same segments (sweep F and the mirrored sweep R)
 
 
+@pytest.mark.parametrize("decay", [False, True])
+def test_seq_split_through_the_scan_kernel(decay, monkeypatch):
+    """More segments than COMBINE_MAX_SEGMENTS: the local states are combined by _la2_state_scan_kernel before the main
+    launches (SPLIT mode 1) instead of inside them (mode 2); both give the unsplit answer, states and gradients."""
+    from lightning_bench.kernels.lightning_attn2 import kernel as k2
+
+    monkeypatch.setattr(k2, "COMBINE_MAX_SEGMENTS", 2)
+    assert k2.split_mode(7) == 1 and k2.split_mode(2) == 2 and k2.split_mode(1) == 0
+    b, h, n, d, e = 1, 2, 150, 16, 24
+    q, k, v, s0 = _inputs(b, h, n, d, e, torch.float32, "bhnd", seed=22)
+    sl = decay_slopes(h).to(DEVICE) if decay else None
+    o, ht = lightning_attn(q, k, v, sl, initial_state=s0, output_final_state=True, block_n=16, seq_split=7)
+    do, dht = torch.randn_like(o), torch.randn_like(ht)
+    grads = torch.autograd.grad((o, ht), (q, k, v, s0), (do, dht))
+    r = [x.detach().double().requires_grad_() for x in (q, k, v, s0)]
+    o_r, ht_r = lightning_attn_reference(*r[:3], sl, initial_state=r[3], output_final_state=True)
+    ref = torch.autograd.grad((o_r, ht_r), r, (do.double(), dht.double()))
+    assert rel(o, o_r) <= 1e-5 and rel(ht, ht_r) <= 1e-5
+    for name, a, bb in zip(("dq", "dk", "dv", "d_initial_state"), grads, ref):
+        assert rel(a, bb) <= 1e-5, name
+
+
 def test_seq_split_validation():
     q = torch.randn(1, 1, 32, 16, device=DEVICE)
     for bad in (0, -1, "fast", 1.5):

@@ -26,7 +26,7 @@ def main(argv=None):
 
     a.out.mkdir(parents=True, exist_ok=True)
     names = a.variants.split(",")
-    mods = [(name, vf.build(name, vf.VARIANTS[name])) for name in names]
+    mods = [(name, vf.build(name, vf.VARIANTS.get(name, []))) for name in names]
     confs = {c[0]: c for c in vf.SHORT + vf.LONG}
     lines = []
     try:

@@ -79,7 +79,11 @@ def variants(quick: bool = False) -> list[Variant]:
             prec = k2._prec(dt, fp32_dot)
             for decay in (False, True):
                 base = dict(HAS_DECAY=decay, PREC=prec, BLOCK_N=cfg.block_n)
-                for states, varlen, split in ((False, False, False), (True, False, True), (True, True, False)):
+                # split: the kernels' SPLIT mode (kernel.split_mode): 0 one segment, 2 states combined in the
+                # kernel, 1 states combined by the scan kernel first (more than COMBINE_MAX_SEGMENTS segments)
+                for states, varlen, split in ((False, False, 0), (True, False, 2), (True, True, 0), (False, False, 1)):
+                    if split == 1 and label != "bf16":
+                        continue
                     if label in ("fp16", "fp32", "tf32") and (states or not decay) and (dim == 64 or quick):
                         continue  # keep the matrix small: the precision paths do not depend on these flags
                     if quick and label == "bf16" and not decay:

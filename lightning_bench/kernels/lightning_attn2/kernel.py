@@ -109,6 +109,38 @@ def _block_decays(slope, N, i, a, g, dmat, lam_b, BLOCK_N: tl.constexpr, HAS_DEC
 
 
 @triton.jit
+def _prefix_state(run, BUF, pid_bh, p, NSEG, SEG, slope, ptrs, mask, D, E, HAS_DECAY: tl.constexpr):
+    """State entering segment p from the segments' local end states E_j (fp32 [batch·heads, NSEG, D, E], slot j),
+    combined in the program that needs it (Horner, O(p) tile loads; no separate scan launch):
+    S_in[p] = λ^(pSEG)·run + Σ_{j<p} λ^((p−1−j)SEG)·E_j, ``run`` the state entering segment 0 (S0 or zeros). All
+    decay exponents ≥ 0 (shared docs §3)."""
+    lam_seg = 1.0
+    if HAS_DECAY:
+        lam_seg = tl.exp(-slope * (SEG * 1.0))
+    base = BUF + pid_bh.to(tl.int64) * NSEG * D * E
+    for j in range(0, p):
+        run = lam_seg * run + tl.load(base + j * D * E + ptrs, mask=mask, other=0.0)
+    return run
+
+
+@triton.jit
+def _suffix_state(run, BUF, pid_bh, p, N, NSEG, SEG, slope, ptrs, mask, D, E, HAS_DECAY: tl.constexpr):
+    """Sweep R's R entering segment p (walking down) from the later segments' local F_j (slot j ≥ 1 of BUF):
+    R_in[p] = λ^(N−end_p)·run + Σ_{j>p} λ^((j−p−1)SEG)·F_j, end_p = min((p+1)SEG, N), ``run`` the gradient of the
+    final state (dHT or zeros); Horner from the last segment, whose length sets its decay."""
+    lam_seg = 1.0
+    lam_last = 1.0
+    if HAS_DECAY:
+        lam_seg = tl.exp(-slope * (SEG * 1.0))
+        lam_last = tl.exp(-slope * ((N - (NSEG - 1) * SEG) * 1.0))
+    base = BUF + pid_bh.to(tl.int64) * NSEG * D * E
+    for jj in range(0, NSEG - 1 - p):
+        j = NSEG - 1 - jj
+        run = tl.where(jj == 0, lam_last, lam_seg) * run + tl.load(base + j * D * E + ptrs, mask=mask, other=0.0)
+    return run
+
+
+@triton.jit
 def _la2_fwd_kernel(
     Q, K, V, O, SLOPES, S0, HT, SEG_END,
     sqb, sqh, sqn, sqd,
@@ -121,9 +153,9 @@ def _la2_fwd_kernel(
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
     """Algorithm 1. With SPLIT, program axis 2 is a segment p of SEG rows (a multiple of BLOCK_N) that starts from
-    S_in[p] = λ^(pSEG)·S0 + Σ_{j<p} λ^((p−1−j)SEG)·E_j, read from SEG_END slot p: E_j is segment j's local end state
-    (``_la2_fwd_seg_end_kernel``), combined in place by ``_la2_state_scan_kernel`` (sequence split inside one GPU,
-    shared docs §4)."""
+    S_in[p] = λ^(pSEG)·S0 + Σ_{j<p} λ^((p−1−j)SEG)·E_j, E_j segment j's local end state in SEG_END slot j
+    (``_la2_fwd_seg_end_kernel``): SPLIT = 2 combines them here (``_prefix_state``), SPLIT = 1 reads slot p after
+    ``_la2_state_scan_kernel`` combined them in place (``split_mode``; sequence split inside one GPU, shared docs §4)."""
     pid_bh = tl.program_id(0)
     pid_e = tl.program_id(1)
     state_off = pid_bh.to(tl.int64) * D * E  # states are contiguous fp32 [batch (or sequence), heads, D, E]
@@ -145,15 +177,17 @@ def _la2_fwd_kernel(
         S = tl.load(S0 + state_off + s_ptrs, mask=s_mask, other=0.0)
     else:
         S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
-    a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     if SPLIT:
         p = tl.program_id(2)
         first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
-        # S_in[p] (S0 included), combined by _la2_state_scan_kernel from the segments' local end states
-        S = tl.load(SEG_END + (pid_bh.to(tl.int64) * NSEG + p) * D * E + s_ptrs, mask=s_mask, other=0.0)
+        if SPLIT == 2:  # S_in[p] (S0 included) from the local end states E_j, j < p (_la2_fwd_seg_end_kernel)
+            S = _prefix_state(S, SEG_END, pid_bh, p, NSEG, SEG, slope, s_ptrs, s_mask, D, E, HAS_DECAY)
+        else:  # S_in[p] already combined by _la2_state_scan_kernel
+            S = tl.load(SEG_END + (pid_bh.to(tl.int64) * NSEG + p) * D * E + s_ptrs, mask=s_mask, other=0.0)
     else:
         first_block = 0
         end_block = tl.cdiv(N, BLOCK_N)
+    a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     for i in range(first_block, end_block):
         rows = (i * BLOCK_N + offs_c).to(tl.int64)
         mask_n = rows < N
@@ -167,9 +201,14 @@ def _la2_fwd_kernel(
         # inter: diag(a) Q_i S  (Algorithm 1, right product against the state)
         O_i += a[:, None] * _dot_wb(Q_i, S, PREC)
         _store_rows(o_base, rows, son, offs_e, soe, mask_n, mask_e, O_i.to(O.dtype.element_ty))
-        # S ← λ^L S + (diag(g) K_i)ᵀ V_i
-        Kg = (K_i * g[:, None]).to(K_i.dtype)
-        S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
+        # S ← λ^L S + (diag(g) K_i)ᵀ V_i = λ^L S + K_iᵀ (diag(g) V_i): the decay goes on the narrower tile (fewer
+        # registers and a smaller shared-memory copy for the MMA operand; 222 → 174 registers at e32, 4 warps)
+        if BLOCK_E < BLOCK_D:
+            Vg = (V_i * g[:, None]).to(V_i.dtype)
+            S = lam_l * S + _dot(tl.trans(K_i), Vg, PREC)
+        else:
+            Kg = (K_i * g[:, None]).to(K_i.dtype)
+            S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
     if STORE_HT:  # the state after the last token, S_{n-1} (with SPLIT: written by the last segment only)
         if SPLIT:
             if tl.program_id(2) == NSEG - 1:
@@ -187,7 +226,9 @@ def _la2_fwd_seg_end_kernel(
     HAS_DECAY: tl.constexpr, PREC: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
-    """Local end state of segment p: E_p = Σ_{t in p} λ^(end_p − t) k_tᵀ v_t (the §2 state update from zero)."""
+    """Local end state of segment p: E_p = Σ_{t in p} λ^(last_p − t) k_tᵀ v_t, last_p its last row (the §2 state
+    update from zero), as one GEMM-like reduction: the weights go on V and the fp32 accumulator is never rescaled, so
+    the MMAs chain without a wait per block."""
     pid_bh = tl.program_id(0)
     pid_e = tl.program_id(1)
     p = tl.program_id(2)
@@ -201,17 +242,18 @@ def _la2_fwd_seg_end_kernel(
     mask_d = offs_d < D
     mask_e = offs_e < E
     slope = _slope(SLOPES, h, HAS_DECAY)
-    a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
+    last = tl.minimum(N, (p + 1) * SEG) - 1
     for i in range(first_block, end_block):
-        rows = (i * BLOCK_N + offs_c).to(tl.int64)
+        rows = i * BLOCK_N + offs_c
         mask_n = rows < N
-        K_i = _load_rows(k_base, rows, skn, offs_d, skd, mask_n, mask_d)
-        V_i = _load_rows(v_base, rows, svn, offs_e, sve, mask_n, mask_e)
-        a, g, dmat, lam_l = _block_decays(slope, N, i, a, g, dmat, lam_b, BLOCK_N, HAS_DECAY)
-        Kg = (K_i * g[:, None]).to(K_i.dtype)
-        S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
+        K_i = _load_rows(k_base, rows.to(tl.int64), skn, offs_d, skd, mask_n, mask_d)
+        V_i = _load_rows(v_base, rows.to(tl.int64), svn, offs_e, sve, mask_n, mask_e)
+        if HAS_DECAY:  # λ^(last − t), exponent ≥ 0 on the rows that exist (rows past N are zeros, weight 0)
+            w = tl.where(mask_n, tl.exp(-slope * (last - rows).to(tl.float32)), 0.0)
+            V_i = (V_i * w[:, None]).to(V_i.dtype)
+        S += _dot(tl.trans(K_i), V_i, PREC)
     tl.store(SEG_END + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :], S,
              mask=mask_d[:, None] & mask_e[None, :])
 
@@ -248,10 +290,15 @@ def _bwd_dq_body(
     else:
         S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
-    if SPLIT:  # segment p: S_in[p] (S0 included) from the state scan, as in the forward
+    if SPLIT:  # segment p: S_in[p] (S0 included) from the local end states, as in the forward
         first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
-        S = tl.load(SEG_END + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :],
-                    mask=mask_d[:, None] & mask_e[None, :], other=0.0)
+        s_ptrs = offs_d[:, None] * E + offs_e[None, :]
+        if SPLIT == 2:
+            S = _prefix_state(S, SEG_END, pid_bh, p, NSEG, SEG, slope, s_ptrs, mask_d[:, None] & mask_e[None, :], D, E,
+                              HAS_DECAY)
+        else:
+            S = tl.load(SEG_END + (pid_bh.to(tl.int64) * NSEG + p) * D * E + s_ptrs,
+                        mask=mask_d[:, None] & mask_e[None, :], other=0.0)
     else:
         first_block = 0
         end_block = tl.cdiv(N, BLOCK_N)
@@ -302,10 +349,15 @@ def _bwd_dk_body(
     else:
         R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
-    if SPLIT:  # segment p: R_in[p] = decayed final-state gradient + later segments' local R (state scan)
+    if SPLIT:  # segment p: R_in[p] = decayed final-state gradient + later segments' local R
         first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
-        R = tl.load(SEG_R + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :],
-                    mask=mask_d[:, None] & mask_e[None, :], other=0.0)
+        s_ptrs = offs_d[:, None] * E + offs_e[None, :]
+        if SPLIT == 2:
+            R = _suffix_state(R, SEG_R, pid_bh, p, N, NSEG, SEG, slope, s_ptrs, mask_d[:, None] & mask_e[None, :], D,
+                              E, HAS_DECAY)
+        else:
+            R = tl.load(SEG_R + (pid_bh.to(tl.int64) * NSEG + p) * D * E + s_ptrs,
+                        mask=mask_d[:, None] & mask_e[None, :], other=0.0)
     else:
         first_block = 0
         end_block = tl.cdiv(N, BLOCK_N)
@@ -359,10 +411,15 @@ def _bwd_dv_body(
     else:
         R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
-    if SPLIT:  # segment p: R_in[p] = decayed final-state gradient + later segments' local R (state scan)
+    if SPLIT:  # segment p: R_in[p] = decayed final-state gradient + later segments' local R
         first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
-        R = tl.load(SEG_R + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :],
-                    mask=mask_d[:, None] & mask_e[None, :], other=0.0)
+        s_ptrs = offs_d[:, None] * E + offs_e[None, :]
+        if SPLIT == 2:
+            R = _suffix_state(R, SEG_R, pid_bh, p, N, NSEG, SEG, slope, s_ptrs, mask_d[:, None] & mask_e[None, :], D,
+                              E, HAS_DECAY)
+        else:
+            R = tl.load(SEG_R + (pid_bh.to(tl.int64) * NSEG + p) * D * E + s_ptrs,
+                        mask=mask_d[:, None] & mask_e[None, :], other=0.0)
     else:
         first_block = 0
         end_block = tl.cdiv(N, BLOCK_N)
@@ -460,7 +517,7 @@ def _la2_bwd_fused_kernel(
     BLOCK_EV: tl.constexpr,
 ):
     """The three backward sweeps in one launch: program axis 1 is [0, ND) dQ (head-dim tile), [ND, 2·ND) dK,
-    [2·ND, 2·ND + value-dim tiles) dV. The sweeps are independent given the scanned segment states, so one grid keeps
+    [2·ND, 2·ND + value-dim tiles) dV. The sweeps are independent given the segments' local states, so one grid keeps
     every SM busy where each alone has fewer programs than the GPU has SMs (short sequences, small batch·heads):
     same arithmetic and bytes as the three launches. dQ/dK tiles are BLOCK_D × BLOCK_E, dV tiles BLOCK_DV × BLOCK_EV."""
     pid_bh = tl.program_id(0)
@@ -493,7 +550,7 @@ def _la2_bwd_seg_r_kernel(
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
     """Local R of segment p = P0 + program axis 2: F_p = Σ_{t in p} λ^(t − start_p + 1) q_tᵀ do_t, the §3 R update
-    run from zero over the segment's blocks, descending. One GPU needs p ≥ 1 (P0 = 1); sequence parallelism across
+    run from zero over the segment's blocks, as one GEMM-like reduction (weights on dO). One GPU needs p ≥ 1 (P0 = 1); sequence parallelism across
     GPUs also needs segment 0 (P0 = 0): Σ_p λ^(start_p) F_p is the gradient of the state entering the chunk."""
     pid_bh = tl.program_id(0)
     pid_e = tl.program_id(1)
@@ -508,18 +565,18 @@ def _la2_bwd_seg_r_kernel(
     mask_d = offs_d < D
     mask_e = offs_e < E
     slope = _slope(SLOPES, h, HAS_DECAY)
-    a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     R = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
-    for j in range(0, end_block - first_block):
-        i = end_block - 1 - j
-        rows = (i * BLOCK_N + offs_c).to(tl.int64)
+    start = first_block * BLOCK_N
+    for i in range(first_block, end_block):  # a plain reduction: the order of the blocks does not matter
+        rows = i * BLOCK_N + offs_c
         mask_n = rows < N
-        Q_i = _load_rows(q_base, rows, sqn, offs_d, sqd, mask_n, mask_d)
-        dO_i = _load_rows(do_base, rows, sdon, offs_e, sdoe, mask_n, mask_e)
-        a2, g2, dmat2, lam_l = _block_decays(slope, N, i, a, g, dmat, lam_b, BLOCK_N, HAS_DECAY)
-        Qa = (Q_i * a2[:, None]).to(Q_i.dtype)
-        R = lam_l * R + _dot(tl.trans(Qa), dO_i, PREC)
+        Q_i = _load_rows(q_base, rows.to(tl.int64), sqn, offs_d, sqd, mask_n, mask_d)
+        dO_i = _load_rows(do_base, rows.to(tl.int64), sdon, offs_e, sdoe, mask_n, mask_e)
+        if HAS_DECAY:  # λ^(t − start_p + 1), exponent ≥ 1 on the rows that exist (rows past N are zeros, weight 0)
+            w = tl.where(mask_n, tl.exp(-slope * (rows - start + 1).to(tl.float32)), 0.0)
+            dO_i = (dO_i * w[:, None]).to(dO_i.dtype)
+        R += _dot(tl.trans(Q_i), dO_i, PREC)
     tl.store(SEG_R + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :], R,
              mask=mask_d[:, None] & mask_e[None, :])
 
@@ -738,6 +795,16 @@ def segments(seq_split, batch_heads: int, tiles: int, seq_len: int, block_n: int
     return _cdiv(seq_len, seg), seg
 
 
+COMBINE_MAX_SEGMENTS = 16  # up to here each program combines the ≤ 15 local states before it; beyond, O(P²) reads
+
+
+def split_mode(nseg: int) -> int:
+    """The kernels' ``SPLIT`` constexpr: 0 one segment; 2 each program combines the segments' local states itself
+    (``_prefix_state`` / ``_suffix_state``, no extra launch); 1 (more than ``COMBINE_MAX_SEGMENTS`` segments) the
+    buffer was combined in place by ``_la2_state_scan_kernel`` first, so every program reads one tile."""
+    return 0 if nseg <= 1 else (2 if nseg <= COMBINE_MAX_SEGMENTS else 1)
+
+
 def _scan_states(buf, init, slopes, h, n, d, e, seg, nseg, reverse, q):
     """Launch the in-place prefix/suffix state combine over the segment buffer (see ``_la2_state_scan_kernel``)."""
     sb_d, sb_e = min(32, _pow2(d)), min(32, _pow2(e))
@@ -760,7 +827,7 @@ def _dims(q, v, layout) -> tuple[int, int, int, int, int]:
 
 def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1, segment_hook=None):
     """Forward launches on validated inputs. ``segment_hook(seg_buf, nseg, seg)`` (sequence parallelism, split path
-    only): called after the local end states of *all* nseg segments are in ``seg_buf`` and before the prefix scan;
+    only): called after the local end states of *all* nseg segments are in ``seg_buf`` and before the main launch combines them;
     returns the state entering segment 0 (replacing s0; None for zero)."""
     b, h, n, d, e = _dims(q, v, layout)
     cfg = _config(d, e, block_n, q, n)
@@ -771,7 +838,7 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
     nseg, seg = cfg.fwd_segments(1 if cu is not None else seq_split, b * h, n)  # no split for packed input
     seg_buf = q
     if nseg > 1:
-        # local end states E_p of segments 0..P−2, then the prefix combine into S_in[p] (in place)
+        # local end states E_p of segments 0..P−2; each main program combines those before it (_prefix_state)
         seg_buf = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
         _la2_fwd_seg_end_kernel[(b * h, e_tiles, nseg if segment_hook else nseg - 1)](
             k, v, slopes if slopes is not None else q, seg_buf,
@@ -782,7 +849,8 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
         )
         if segment_hook is not None:
             s0 = segment_hook(seg_buf, nseg, seg)
-        _scan_states(seg_buf, s0, slopes, h, n, d, e, seg, nseg, False, q)
+        if split_mode(nseg) == 1:
+            _scan_states(seg_buf, s0, slopes, h, n, d, e, seg, nseg, False, q)
     grid = (nseq * h, e_tiles, nseg)
     _la2_fwd_kernel[grid](
         q, k, v, o, slopes if slopes is not None else q, s0 if s0 is not None else q, ht if ht is not None else q,
@@ -790,7 +858,7 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
         *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(o, layout),
         h, n, d, e, cu if cu is not None else q, seg, nseg,
         HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot), IS_VARLEN=cu is not None, HAS_S0=s0 is not None,
-        STORE_HT=want_ht, SPLIT=nseg > 1,
+        STORE_HT=want_ht, SPLIT=split_mode(nseg),
         BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.fwd_warps, num_stages=cfg.fwd_stages,
     )
     if cu is None:
@@ -830,7 +898,7 @@ def _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e):
 def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1,
          segment_hook=None):
     """Backward launches. ``segment_hook(seg_r, nseg, seg)`` (sequence parallelism, split path only): called after
-    the local R of *all* nseg segments are in ``seg_r`` and before the suffix scan; returns the gradient of the state
+    the local R of *all* nseg segments are in ``seg_r`` and before the sweeps combine them; returns the gradient of the state
     after the last token (replacing dht; None for zero). Inputs validated by the caller."""
     b, h, n, d, e = _dims(q, v, layout)
     cfg = _config(d, e, block_n, q, n)
@@ -846,7 +914,7 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
     sq, sk, sv, sdo = _strides(q, layout), _strides(k, layout), _strides(v, layout), _strides(do, layout)
     nd = _cdiv(d, cfg.bwd_bd)
     ne = _cdiv(e, cfg.bwd_be)
-    # sequence split: local end states E_p → S_in[p] for sweep F, local R F_p → R_in[p] for sweep R (state scans)
+    # sequence split: local end states E_p → S_in[p] for sweep F, local R F_p → R_in[p] for sweep R (combined in the sweeps' programs)
     nseg, seg = cfg.bwd_segments(1 if cu is not None else seq_split, b * h, n)
     seg_end = seg_r = q
     if nseg > 1:
@@ -857,7 +925,8 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
             HAS_DECAY=slopes is not None, PREC=common["PREC"], BLOCK_N=cfg.bwd_block_n, BLOCK_D=cfg.bd,
             BLOCK_E=cfg.fwd_be, num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages,
         )
-        _scan_states(seg_end, s0, slopes, h, n, d, e, seg, nseg, False, q)
+        if split_mode(nseg) == 1:
+            _scan_states(seg_end, s0, slopes, h, n, d, e, seg, nseg, False, q)
         seg_r = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
         p0 = 0 if segment_hook is not None else 1
         _la2_bwd_seg_r_kernel[(b * h, ne, nseg - p0)](
@@ -867,8 +936,9 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
         )
         if segment_hook is not None:
             dht = segment_hook(seg_r, nseg, seg)
-        _scan_states(seg_r, dht, slopes, h, n, d, e, seg, nseg, True, q)
-    common["SPLIT"] = nseg > 1
+        if split_mode(nseg) == 1:
+            _scan_states(seg_r, dht, slopes, h, n, d, e, seg, nseg, True, q)
+    common["SPLIT"] = split_mode(nseg)
     if cfg.bwd_fused:
         _la2_bwd_fused_kernel[(nseq * h, 2 * nd + ne, nseg)](
             q, k, v, do, dq, dk, dv, sl, s0 if s0 is not None else q, dht if dht is not None else q,
