@@ -92,6 +92,12 @@ SHORT = [  # (name, launch_config overrides, seq_split); "table": the packaged l
     ("e32w4s2P2", dict(fwd_be=32, fwd_warps=4, fwd_stages=2, split_min_blocks=1), 2),
     ("e64w4s2P2", dict(fwd_be=64, fwd_warps=4, fwd_stages=2, split_min_blocks=1), 2),
     ("e128w8s3P4", dict(fwd_be=128, fwd_warps=8, fwd_stages=3, split_min_blocks=1), 4),
+    # 2026-11-30 (fourth session): with the combine inside the main kernel, splits at short lengths; e32 3 stages is
+    # 112 KiB of shared memory and 174 registers: two programs per SM
+    ("e32w4s3P2", dict(fwd_be=32, fwd_warps=4, fwd_stages=3, split_min_blocks=1), 2),
+    ("e64w4s3P2", dict(fwd_be=64, fwd_warps=4, fwd_stages=3, split_min_blocks=1), 2),
+    ("e64w4s3", dict(fwd_be=64, fwd_warps=4, fwd_stages=3, split_min_blocks=1), 1),
+    ("e128w8s3P2", dict(fwd_be=128, fwd_warps=8, fwd_stages=3, split_min_blocks=1), 2),
     # backward, one launch for the three sweeps, unsplit (the short entry's), dV value tile 64 or 32
     ("bwd_fused_be64", dict(bwd_fused=True, bwd_bd=64, bwd_be=64, bwd_warps=4, bwd_stages=2, split_min_blocks=4096), 1),
     ("bwd_fused_be32", dict(bwd_fused=True, bwd_bd=64, bwd_be=32, bwd_warps=4, bwd_stages=2, split_min_blocks=4096), 1),
@@ -103,6 +109,8 @@ LONG = [
     ("e64w4s3P4", dict(fwd_be=64, fwd_warps=4, fwd_stages=3, split_min_blocks=1), 4),
     ("e64w4s2P4", dict(fwd_be=64, fwd_warps=4, fwd_stages=2, split_min_blocks=1), 4),
     ("e64w8s3P4", dict(fwd_be=64, fwd_warps=8, fwd_stages=3, split_min_blocks=1), 4),
+    ("e32w4s3P2", dict(fwd_be=32, fwd_warps=4, fwd_stages=3, split_min_blocks=1), 2),
+    ("e32w4s3P4", dict(fwd_be=32, fwd_warps=4, fwd_stages=3, split_min_blocks=1), 4),
 ]
 
 

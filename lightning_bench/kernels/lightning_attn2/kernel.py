@@ -435,8 +435,13 @@ def _bwd_dv_body(
         dV_i = _dot_wa(tl.trans(scores), dO_i, PREC)
         dV_i += g2[:, None] * _dot_wb(K_i, R, PREC)
         _store_rows(dv_base, rows, sdvn, offs_e, sdve, mask_n, mask_e, dV_i.to(DV.dtype.element_ty))
-        Qa = (Q_i * a2[:, None]).to(Q_i.dtype)
-        R = lam_l * R + _dot(tl.trans(Qa), dO_i, PREC)
+        # R ← λ^L R + (diag(a) Q_i)ᵀ dO_i, the decay on the narrower tile (as the forward's state update)
+        if BLOCK_E < BLOCK_D:
+            dOa = (dO_i * a2[:, None]).to(dO_i.dtype)
+            R = lam_l * R + _dot(tl.trans(Q_i), dOa, PREC)
+        else:
+            Qa = (Q_i * a2[:, None]).to(Q_i.dtype)
+            R = lam_l * R + _dot(tl.trans(Qa), dO_i, PREC)
     if STORE_DS0:  # gradient of the initial state: R measured from row −1 (with SPLIT: segment 0's)
         if SPLIT:
             if p == 0:
