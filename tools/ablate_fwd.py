@@ -28,16 +28,19 @@ INTRA = ("""        scores = _dot(Q_i, tl.trans(K_i), PREC) * dmat
 INTER = ("""        O_i += a[:, None] * _dot_wb(Q_i, S, PREC)
 """, """        O_i += a[:, None]
 """)
-UPDATE = ("""        Kg = (K_i * g[:, None]).to(K_i.dtype)
-        S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
-    if STORE_HT:""", """        S = S + 1.0
+_UPDATE_SRC = """        if BLOCK_E < BLOCK_D:
+            Vg = (V_i * g[:, None]).to(V_i.dtype)
+            S = lam_l * S + _dot(tl.trans(K_i), Vg, PREC)
+        else:
+            Kg = (K_i * g[:, None]).to(K_i.dtype)
+            S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
+    if STORE_HT:"""
+UPDATE = (_UPDATE_SRC, """        S = S + 1.0
     if STORE_HT:""")
-UPDATE_NOSCALE = ("""        S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
-    if STORE_HT:""", """        S = _dot(tl.trans(Kg), V_i, PREC, ) + S
-    if STORE_HT:""")
-KG = ("""        Kg = (K_i * g[:, None]).to(K_i.dtype)
-        S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
-    if STORE_HT:""", """        S = lam_l * S + _dot(tl.trans(K_i), V_i, PREC)
+UPDATE_NOSCALE = (_UPDATE_SRC, _UPDATE_SRC.replace("S = lam_l * S + _dot(tl.trans(K_i), Vg, PREC)",
+                                                   "S = _dot(tl.trans(K_i), Vg, PREC) + S")
+                  .replace("S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)", "S = _dot(tl.trans(Kg), V_i, PREC) + S"))
+KG = (_UPDATE_SRC, """        S = lam_l * S + _dot(tl.trans(K_i), V_i, PREC)
     if STORE_HT:""")
 STORE = ("""        _store_rows(o_base, rows, son, offs_e, soe, mask_n, mask_e, O_i.to(O.dtype.element_ty))
         # S ← λ^L S""", """        S += tl.sum(O_i, 0)[None, :] * 0.0
