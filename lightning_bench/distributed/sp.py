@@ -21,7 +21,7 @@ true output of local position t (0-based) is
 So every rank works on its chunk at the same time, the E_j (fp32 ``[batch, heads, head_dim, value_dim]``, 1 MiB at
 16 heads × 128 × 128) are all-gathered once and each rank forms S_in[r] locally. Where our kernels split the chunk
 into segments (``seq_split``, "auto" at small batch·heads), the exchange sits inside that split: every segment's local
-end state is computed first (they combine into E_r), and the prefix scan of the segment states starts from S_in[r],
+end state is computed first (they combine into E_r), and the prefix combine of the segment states starts from S_in[r],
 so the forward kernel writes the right o at once. Unsplit, the kernel runs from a zero state and the correction
 above is added in place afterwards (``kernels/lightning_attn2/sp_kernels.py``). The backward mirrors it:
 dS_in[r] = Σ_t λ^(t+1) q_tᵀ do_t on every rank (the segments' local R, or one reduction kernel); the dS_in of every
@@ -249,7 +249,7 @@ def _sp_forward(q, k, v, s0, slopes, layout, block_n, fp32_dot, seq_split, excha
 
     Split chunk (several segments, what seq_split="auto" gives at small batch·heads): every segment's local end state
     (``_la2_fwd_seg_end_kernel``, one segment more than one GPU computes), the exchange (their combination into the
-    chunk's end state, the all-gather, S_in: ``sp_kernels.pack_end_state`` / ``combine_gathered``), the prefix scan of
+    chunk's end state, the all-gather, S_in: ``sp_kernels.pack_end_state`` / ``combine_gathered``), the prefix combine of
     the segment states from S_in and the forward kernel: o comes out right, with no pass over o afterwards. One
     segment: the forward kernel from s0 with its final state, the exchange, then the in-place correction
     o += λ^(t+1)·q S_in (``sp_kernels``)."""
@@ -282,7 +282,7 @@ def _sp_backward(q, k, v, do, slopes, s_eff, want_ds0, need_g, layout, block_n, 
     not needed) and returns the gradient of this chunk's end state, dE.
 
     Split chunk: the local R of every segment (``_la2_bwd_seg_r_kernel`` from segment 0, one more than one GPU computes)
-    gives dS_in and, after the exchange (``sp_kernels.grad_contributions`` and one all-reduce), the suffix scan from
+    gives dS_in and, after the exchange (``sp_kernels.grad_contributions`` and one all-reduce), the suffix combine from
     dE; then the three backward kernels as in ``kernel._bwd``, sweep F starting from S_eff (so dq includes
     λ^(t+1)·do_t S_inᵀ). One segment: dS_in by the same kernel, then ``kernel._bwd`` with S_eff and dE."""
     from ..kernels.lightning_attn2 import kernel as K
