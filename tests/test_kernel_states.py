@@ -232,25 +232,28 @@ def test_fp32_tf32_dots_are_opt_in_and_within_the_tf32_tolerance():
 
 
 # ---------------------------------------------------------------- sequence split of the forward (shared docs §4)
+def _assert_split_matches_reference(b, split, decay, layout, seed):
+    """o, the final state and all four gradients of a split call (block 16, 150 tokens) against float64."""
+    h, n, d, e = 2, 150, 16, 24
+    q, k, v, s0 = _inputs(b, h, n, d, e, torch.float32, layout, seed=seed)
+    sl = decay_slopes(h).to(DEVICE) if decay else None
+    o, ht = lightning_attn(q, k, v, sl, layout=layout, initial_state=s0, output_final_state=True, block_n=16,
+                           seq_split=split)
+    do, dht = torch.randn_like(o), torch.randn_like(ht)
+    grads = torch.autograd.grad((o, ht), (q, k, v, s0), (do, dht))
+    r = [x.detach().double().requires_grad_() for x in (q, k, v, s0)]
+    o_r, ht_r = lightning_attn_reference(*r[:3], sl, layout=layout, initial_state=r[3], output_final_state=True)
+    ref_grads = torch.autograd.grad((o_r, ht_r), r, (do.double(), dht.double()))
+    assert rel(o, o_r) <= 1e-5 and rel(ht, ht_r) <= 1e-5
+    for name, a, bb in zip(("dq", "dk", "dv", "d_initial_state"), grads, ref_grads):
+        assert rel(a, bb) <= 1e-5, name  # the backward runs the same segments (sweep F and the mirrored sweep R)
+
+
 @pytest.mark.parametrize("split", [2, 3, 7, "auto"])
 @pytest.mark.parametrize("decay", [False, True])
 @pytest.mark.parametrize("layout", ["bhnd", "bnhd"])
 def test_seq_split_equals_unsplit(split, decay, layout):
-    b, h, n, d, e = 2, 2, 150, 16, 24
-    q, k, v, s0 = _inputs(b, h, n, d, e, torch.float32, layout, seed=21)
-    sl = decay_slopes(h).to(DEVICE) if decay else None
-    o, ht = lightning_attn(q, k, v, sl, layout=layout, initial_state=s0, output_final_state=True, block_n=16,
-                           seq_split=split)
-    o_r, ht_r = lightning_attn_reference(*(x.detach().double() for x in (q, k, v)), sl, layout=layout,
-                                         initial_state=s0.detach().double(), output_final_state=True)
-    assert rel(o, o_r) <= 1e-5 and rel(ht, ht_r) <= 1e-5
-    do, dht = torch.randn_like(o), torch.randn_like(ht)
-    grads = torch.autograd.grad((o, ht), (q, k, v, s0), (do, dht))
-    r = [x.detach().double().requires_grad_() for x in (q, k, v, s0)]
-    o_r2, ht_r2 = lightning_attn_reference(*r[:3], sl, layout=layout, initial_state=r[3], output_final_state=True)
-    ref_grads = torch.autograd.grad((o_r2, ht_r2), r, (do.double(), dht.double()))
-    for name, a, bb in zip(("dq", "dk", "dv", "d_initial_state"), grads, ref_grads):
-        assert rel(a, bb) <= 1e-5, name  # the backward runs the same segments (sweep F and the mirrored sweep R)
+    _assert_split_matches_reference(2, split, decay, layout, seed=21)
 
 
 @pytest.mark.parametrize("decay", [False, True])
@@ -261,18 +264,7 @@ def test_seq_split_through_the_scan_kernel(decay, monkeypatch):
 
     monkeypatch.setattr(k2, "COMBINE_MAX_SEGMENTS", 2)
     assert k2.split_mode(7) == 1 and k2.split_mode(2) == 2 and k2.split_mode(1) == 0
-    b, h, n, d, e = 1, 2, 150, 16, 24
-    q, k, v, s0 = _inputs(b, h, n, d, e, torch.float32, "bhnd", seed=22)
-    sl = decay_slopes(h).to(DEVICE) if decay else None
-    o, ht = lightning_attn(q, k, v, sl, initial_state=s0, output_final_state=True, block_n=16, seq_split=7)
-    do, dht = torch.randn_like(o), torch.randn_like(ht)
-    grads = torch.autograd.grad((o, ht), (q, k, v, s0), (do, dht))
-    r = [x.detach().double().requires_grad_() for x in (q, k, v, s0)]
-    o_r, ht_r = lightning_attn_reference(*r[:3], sl, initial_state=r[3], output_final_state=True)
-    ref = torch.autograd.grad((o_r, ht_r), r, (do.double(), dht.double()))
-    assert rel(o, o_r) <= 1e-5 and rel(ht, ht_r) <= 1e-5
-    for name, a, bb in zip(("dq", "dk", "dv", "d_initial_state"), grads, ref):
-        assert rel(a, bb) <= 1e-5, name
+    _assert_split_matches_reference(1, 7, decay, "bhnd", seed=22)
 
 
 def test_seq_split_validation():

@@ -57,13 +57,15 @@ VARIANTS = [
 ]
 
 
-def build(name, patches):
-    src = (PKG / "kernel.py").read_text()
+def build(name, patches, source=None, prefix="_ablate_"):
+    """kernel.py (or ``source``) with ``patches`` applied, written next to it as ``<prefix><name>.py`` and imported
+    (the caller removes the file); also used by tools/variants_fwd.py."""
+    src = (source or PKG / "kernel.py").read_text()
     for old, new in patches:
         if old not in src:
             raise SystemExit(f"{name}: patch target not found:\n{old}")
         src = src.replace(old, new, 1)
-    mod = f"_ablate_{name}"
+    mod = f"{prefix}{name}"
     (PKG / f"{mod}.py").write_text(src)
     return importlib.import_module(f"lightning_bench.kernels.lightning_attn2.{mod}")
 

@@ -1,7 +1,7 @@
 """Per-kernel GPU time of one forward call (torch.profiler / CUPTI), for kernel variants of tools/variants_fwd.py:
 where a split forward's time goes (segment-end pass, state scan, main pass, gaps).
 
-    python tools/prof_fwd_kernels.py --out DIR [--variants base,vg_segemm] [--cases 2048:e32w4s2P2,65536:e128w8s3P4]
+    python tools/prof_fwd_kernels.py --out DIR [--variants old,base] [--cases 2048:e32w4s2P2,65536:e128w8s3P4]
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import variants_fwd as vf  # noqa: E402
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--variants", default="base,vg_segemm")
+    ap.add_argument("--variants", default="old,base")
     ap.add_argument("--cases", default="2048:e32w4s2P2,2048:e128w8s3P4,2048:e32w4s3,65536:e128w8s3P4")
     a = ap.parse_args(argv)
     from lightning_bench.kernels import decay_slopes

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 import sys
 from pathlib import Path
 
@@ -19,40 +18,12 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PKG = ROOT / "lightning_bench" / "kernels" / "lightning_attn2"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ablate_fwd import PKG, build as _build  # noqa: E402
 
-# main loop: the state update's decay on V (value tile, e columns) instead of K (d columns)
-VG = ("""        Kg = (K_i * g[:, None]).to(K_i.dtype)
-        S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
-    if STORE_HT:""", """        Vg = (V_i * g[:, None]).to(V_i.dtype)
-        S = lam_l * S + _dot(tl.trans(K_i), Vg, PREC)
-    if STORE_HT:""")
-# segment-end pass as a plain GEMM reduction: weights λ^(last − t) on V, no per-block rescaling of the accumulator
-SEGEMM = ("""    a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
-    S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
-    first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
-    for i in range(first_block, end_block):
-        rows = (i * BLOCK_N + offs_c).to(tl.int64)
-        mask_n = rows < N
-        K_i = _load_rows(k_base, rows, skn, offs_d, skd, mask_n, mask_d)
-        V_i = _load_rows(v_base, rows, svn, offs_e, sve, mask_n, mask_e)
-        a, g, dmat, lam_l = _block_decays(slope, N, i, a, g, dmat, lam_b, BLOCK_N, HAS_DECAY)
-        Kg = (K_i * g[:, None]).to(K_i.dtype)
-        S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
-""", """    S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
-    first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
-    last = tl.minimum(N, (p + 1) * SEG) - 1
-    for i in range(first_block, end_block):
-        rows = i * BLOCK_N + offs_c
-        mask_n = rows < N
-        K_i = _load_rows(k_base, rows.to(tl.int64), skn, offs_d, skd, mask_n, mask_d)
-        V_i = _load_rows(v_base, rows.to(tl.int64), svn, offs_e, sve, mask_n, mask_e)
-        if HAS_DECAY:
-            w = tl.where(mask_n, tl.exp(-slope * (last - rows).to(tl.float32)), 0.0)
-            V_i = (V_i * w[:, None]).to(V_i.dtype)
-        S += _dot(tl.trans(K_i), V_i, PREC)
-""")
-# (2026-11-30, fourth session: VG and SEGEMM are in kernel.py now; these two take them back out for ablation)
+# 2026-11-30 (fourth session): the first variants (decay on V, GEMM-form segment ends: results/h200/tune/2026-11-30d/
+# a-variants) were patches against the kernel.py of commit f9a632b and are in kernel.py now; these two take parts back
+# out for ablation.
 SEG_RESCALED = ("""    S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
     last = tl.minimum(N, (p + 1) * SEG) - 1
@@ -78,8 +49,7 @@ SEG_RESCALED = ("""    S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
         S = lam_l * S + _dot(tl.trans(Kg), V_i, PREC)
 """)
 ALWAYS_SCAN = ("COMBINE_MAX_SEGMENTS = 16", "COMBINE_MAX_SEGMENTS = 1")
-VARIANTS = {"base": [], "vg": [VG], "segemm": [SEGEMM], "vg_segemm": [VG, SEGEMM],
-            "seg_rescaled": [SEG_RESCALED], "always_scan": [ALWAYS_SCAN]}
+VARIANTS = {"base": [], "seg_rescaled": [SEG_RESCALED], "always_scan": [ALWAYS_SCAN]}
 # a variant named "old" is the kernel.py saved at tools/_old_kernel.py (e.g. `git show HEAD~1:… > tools/_old_kernel.py`,
 # left untracked so that it travels to the device): the previous version, timed beside the current one
 OLD_FILE = Path(__file__).resolve().parent / "_old_kernel.py"
@@ -115,14 +85,8 @@ LONG = [
 
 
 def build(name, patches):
-    src = (OLD_FILE if name == "old" else PKG / "kernel.py").read_text()
-    for old, new in patches:
-        if old not in src:
-            raise SystemExit(f"{name}: patch target not found:\n{old}")
-        src = src.replace(old, new, 1)
-    mod = f"_variant_{name}"
-    (PKG / f"{mod}.py").write_text(src)
-    return importlib.import_module(f"lightning_bench.kernels.lightning_attn2.{mod}")
+    """A variant module: the previous kernel.py for "old", else the current one with ``patches``."""
+    return _build(name, patches, source=OLD_FILE if name == "old" else None, prefix="_variant_")
 
 
 def main(argv=None):

@@ -109,34 +109,44 @@ def _block_decays(slope, N, i, a, g, dmat, lam_b, BLOCK_N: tl.constexpr, HAS_DEC
 
 
 @triton.jit
-def _prefix_state(run, BUF, pid_bh, p, NSEG, SEG, slope, ptrs, mask, D, E, HAS_DECAY: tl.constexpr):
-    """State entering segment p from the segments' local end states E_j (fp32 [batch·heads, NSEG, D, E], slot j),
-    combined in the program that needs it (Horner, O(p) tile loads; no separate scan launch):
-    S_in[p] = λ^(pSEG)·run + Σ_{j<p} λ^((p−1−j)SEG)·E_j, ``run`` the state entering segment 0 (S0 or zeros). All
-    decay exponents ≥ 0 (shared docs §3)."""
-    lam_seg = 1.0
-    if HAS_DECAY:
-        lam_seg = tl.exp(-slope * (SEG * 1.0))
+def _prefix_state(run, BUF, pid_bh, p, NSEG, SEG, slope, ptrs, mask, D, E, HAS_DECAY: tl.constexpr,
+                  SPLIT: tl.constexpr):
+    """State entering segment p (sweep F: the forward and dQ). SPLIT = 2: from the segments' local end states E_j
+    (fp32 [batch·heads, NSEG, D, E], slot j), combined in the program that needs it (Horner, O(p) tile loads; no
+    separate scan launch): S_in[p] = λ^(pSEG)·run + Σ_{j<p} λ^((p−1−j)SEG)·E_j, ``run`` the state entering segment 0
+    (S0 or zeros); all decay exponents ≥ 0 (shared docs §3). SPLIT = 1: slot p already holds S_in[p]
+    (``_la2_state_scan_kernel``)."""
     base = BUF + pid_bh.to(tl.int64) * NSEG * D * E
-    for j in range(0, p):
-        run = lam_seg * run + tl.load(base + j * D * E + ptrs, mask=mask, other=0.0)
+    if SPLIT == 1:
+        run = tl.load(base + p * D * E + ptrs, mask=mask, other=0.0)
+    else:
+        lam_seg = 1.0
+        if HAS_DECAY:
+            lam_seg = tl.exp(-slope * (SEG * 1.0))
+        for j in range(0, p):
+            run = lam_seg * run + tl.load(base + j * D * E + ptrs, mask=mask, other=0.0)
     return run
 
 
 @triton.jit
-def _suffix_state(run, BUF, pid_bh, p, N, NSEG, SEG, slope, ptrs, mask, D, E, HAS_DECAY: tl.constexpr):
-    """Sweep R's R entering segment p (walking down) from the later segments' local F_j (slot j ≥ 1 of BUF):
-    R_in[p] = λ^(N−end_p)·run + Σ_{j>p} λ^((j−p−1)SEG)·F_j, end_p = min((p+1)SEG, N), ``run`` the gradient of the
-    final state (dHT or zeros); Horner from the last segment, whose length sets its decay."""
-    lam_seg = 1.0
-    lam_last = 1.0
-    if HAS_DECAY:
-        lam_seg = tl.exp(-slope * (SEG * 1.0))
-        lam_last = tl.exp(-slope * ((N - (NSEG - 1) * SEG) * 1.0))
+def _suffix_state(run, BUF, pid_bh, p, N, NSEG, SEG, slope, ptrs, mask, D, E, HAS_DECAY: tl.constexpr,
+                  SPLIT: tl.constexpr):
+    """Sweep R's R entering segment p (walking down: dK, dV). SPLIT = 2: from the later segments' local F_j (slot
+    j ≥ 1 of BUF): R_in[p] = λ^(N−end_p)·run + Σ_{j>p} λ^((j−p−1)SEG)·F_j, end_p = min((p+1)SEG, N), ``run`` the
+    gradient of the final state (dHT or zeros); Horner from the last segment, whose length sets its decay.
+    SPLIT = 1: slot p already holds R_in[p] (``_la2_state_scan_kernel``, REVERSE)."""
     base = BUF + pid_bh.to(tl.int64) * NSEG * D * E
-    for jj in range(0, NSEG - 1 - p):
-        j = NSEG - 1 - jj
-        run = tl.where(jj == 0, lam_last, lam_seg) * run + tl.load(base + j * D * E + ptrs, mask=mask, other=0.0)
+    if SPLIT == 1:
+        run = tl.load(base + p * D * E + ptrs, mask=mask, other=0.0)
+    else:
+        lam_seg = 1.0
+        lam_last = 1.0
+        if HAS_DECAY:
+            lam_seg = tl.exp(-slope * (SEG * 1.0))
+            lam_last = tl.exp(-slope * ((N - (NSEG - 1) * SEG) * 1.0))
+        for jj in range(0, NSEG - 1 - p):
+            j = NSEG - 1 - jj
+            run = tl.where(jj == 0, lam_last, lam_seg) * run + tl.load(base + j * D * E + ptrs, mask=mask, other=0.0)
     return run
 
 
@@ -180,10 +190,8 @@ def _la2_fwd_kernel(
     if SPLIT:
         p = tl.program_id(2)
         first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
-        if SPLIT == 2:  # S_in[p] (S0 included) from the local end states E_j, j < p (_la2_fwd_seg_end_kernel)
-            S = _prefix_state(S, SEG_END, pid_bh, p, NSEG, SEG, slope, s_ptrs, s_mask, D, E, HAS_DECAY)
-        else:  # S_in[p] already combined by _la2_state_scan_kernel
-            S = tl.load(SEG_END + (pid_bh.to(tl.int64) * NSEG + p) * D * E + s_ptrs, mask=s_mask, other=0.0)
+        # S_in[p] (S0 included) from the local end states E_j, j < p (_la2_fwd_seg_end_kernel)
+        S = _prefix_state(S, SEG_END, pid_bh, p, NSEG, SEG, slope, s_ptrs, s_mask, D, E, HAS_DECAY, SPLIT)
     else:
         first_block = 0
         end_block = tl.cdiv(N, BLOCK_N)
@@ -292,13 +300,8 @@ def _bwd_dq_body(
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     if SPLIT:  # segment p: S_in[p] (S0 included) from the local end states, as in the forward
         first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
-        s_ptrs = offs_d[:, None] * E + offs_e[None, :]
-        if SPLIT == 2:
-            S = _prefix_state(S, SEG_END, pid_bh, p, NSEG, SEG, slope, s_ptrs, mask_d[:, None] & mask_e[None, :], D, E,
-                              HAS_DECAY)
-        else:
-            S = tl.load(SEG_END + (pid_bh.to(tl.int64) * NSEG + p) * D * E + s_ptrs,
-                        mask=mask_d[:, None] & mask_e[None, :], other=0.0)
+        S = _prefix_state(S, SEG_END, pid_bh, p, NSEG, SEG, slope, offs_d[:, None] * E + offs_e[None, :],
+                          mask_d[:, None] & mask_e[None, :], D, E, HAS_DECAY, SPLIT)
     else:
         first_block = 0
         end_block = tl.cdiv(N, BLOCK_N)
@@ -351,13 +354,8 @@ def _bwd_dk_body(
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     if SPLIT:  # segment p: R_in[p] = decayed final-state gradient + later segments' local R
         first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
-        s_ptrs = offs_d[:, None] * E + offs_e[None, :]
-        if SPLIT == 2:
-            R = _suffix_state(R, SEG_R, pid_bh, p, N, NSEG, SEG, slope, s_ptrs, mask_d[:, None] & mask_e[None, :], D,
-                              E, HAS_DECAY)
-        else:
-            R = tl.load(SEG_R + (pid_bh.to(tl.int64) * NSEG + p) * D * E + s_ptrs,
-                        mask=mask_d[:, None] & mask_e[None, :], other=0.0)
+        R = _suffix_state(R, SEG_R, pid_bh, p, N, NSEG, SEG, slope, offs_d[:, None] * E + offs_e[None, :],
+                          mask_d[:, None] & mask_e[None, :], D, E, HAS_DECAY, SPLIT)
     else:
         first_block = 0
         end_block = tl.cdiv(N, BLOCK_N)
@@ -413,13 +411,8 @@ def _bwd_dv_body(
     a, g, dmat, lam_b = _decay_factors(slope, BLOCK_N, BLOCK_N, HAS_DECAY)
     if SPLIT:  # segment p: R_in[p] = decayed final-state gradient + later segments' local R
         first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
-        s_ptrs = offs_d[:, None] * E + offs_e[None, :]
-        if SPLIT == 2:
-            R = _suffix_state(R, SEG_R, pid_bh, p, N, NSEG, SEG, slope, s_ptrs, mask_d[:, None] & mask_e[None, :], D,
-                              E, HAS_DECAY)
-        else:
-            R = tl.load(SEG_R + (pid_bh.to(tl.int64) * NSEG + p) * D * E + s_ptrs,
-                        mask=mask_d[:, None] & mask_e[None, :], other=0.0)
+        R = _suffix_state(R, SEG_R, pid_bh, p, N, NSEG, SEG, slope, offs_d[:, None] * E + offs_e[None, :],
+                          mask_d[:, None] & mask_e[None, :], D, E, HAS_DECAY, SPLIT)
     else:
         first_block = 0
         end_block = tl.cdiv(N, BLOCK_N)
@@ -841,6 +834,7 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
     ht = torch.empty(nseq, h, d, e, dtype=torch.float32, device=q.device) if want_ht else None
     e_tiles = _cdiv(e, cfg.fwd_be)
     nseg, seg = cfg.fwd_segments(1 if cu is not None else seq_split, b * h, n)  # no split for packed input
+    mode = split_mode(nseg)
     seg_buf = q
     if nseg > 1:
         # local end states E_p of segments 0..P−2; each main program combines those before it (_prefix_state)
@@ -854,7 +848,7 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
         )
         if segment_hook is not None:
             s0 = segment_hook(seg_buf, nseg, seg)
-        if split_mode(nseg) == 1:
+        if mode == 1:
             _scan_states(seg_buf, s0, slopes, h, n, d, e, seg, nseg, False, q)
     grid = (nseq * h, e_tiles, nseg)
     _la2_fwd_kernel[grid](
@@ -863,7 +857,7 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
         *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(o, layout),
         h, n, d, e, cu if cu is not None else q, seg, nseg,
         HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot), IS_VARLEN=cu is not None, HAS_S0=s0 is not None,
-        STORE_HT=want_ht, SPLIT=split_mode(nseg),
+        STORE_HT=want_ht, SPLIT=mode,
         BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.fwd_warps, num_stages=cfg.fwd_stages,
     )
     if cu is None:
@@ -919,8 +913,9 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
     sq, sk, sv, sdo = _strides(q, layout), _strides(k, layout), _strides(v, layout), _strides(do, layout)
     nd = _cdiv(d, cfg.bwd_bd)
     ne = _cdiv(e, cfg.bwd_be)
-    # sequence split: local end states E_p → S_in[p] for sweep F, local R F_p → R_in[p] for sweep R (combined in the sweeps' programs)
+    # sequence split: local end states E_p → S_in[p] for sweep F, local R F_p → R_in[p] for sweep R (split_mode)
     nseg, seg = cfg.bwd_segments(1 if cu is not None else seq_split, b * h, n)
+    mode = split_mode(nseg)
     seg_end = seg_r = q
     if nseg > 1:
         e_tiles = _cdiv(e, cfg.fwd_be)
@@ -930,7 +925,7 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
             HAS_DECAY=slopes is not None, PREC=common["PREC"], BLOCK_N=cfg.bwd_block_n, BLOCK_D=cfg.bd,
             BLOCK_E=cfg.fwd_be, num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages,
         )
-        if split_mode(nseg) == 1:
+        if mode == 1:
             _scan_states(seg_end, s0, slopes, h, n, d, e, seg, nseg, False, q)
         seg_r = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
         p0 = 0 if segment_hook is not None else 1
@@ -941,9 +936,9 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
         )
         if segment_hook is not None:
             dht = segment_hook(seg_r, nseg, seg)
-        if split_mode(nseg) == 1:
+        if mode == 1:
             _scan_states(seg_r, dht, slopes, h, n, d, e, seg, nseg, True, q)
-    common["SPLIT"] = split_mode(nseg)
+    common["SPLIT"] = mode
     if cfg.bwd_fused:
         _la2_bwd_fused_kernel[(nseq * h, 2 * nd + ne, nseg)](
             q, k, v, do, dq, dk, dv, sl, s0 if s0 is not None else q, dht if dht is not None else q,
