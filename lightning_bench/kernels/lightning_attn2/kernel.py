@@ -48,6 +48,7 @@ from .._validate import (
     check_kernel_device,
     interpreter_enabled,
 )
+from . import gluon_fwd as _gluon
 from . import tuning as _tuning
 
 BLOCK_N = 64  # rows per block B (shared docs §2: B = 64 balances intra FLOPs against sequential steps)
@@ -830,6 +831,12 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
     b, h, n, d, e = _dims(q, v, layout)
     cfg = _config(d, e, block_n, q, n)
     o = _empty(b, h, n, e, layout, q)
+    gp = _gluon.plan(q, k, v, slopes, layout, s0=s0, want_ht=want_ht, cu=cu, block_n=block_n, seq_split=seq_split,
+                     segment_hook=segment_hook)
+    if gp is not None:  # Hopper, bf16, eligible shape: the Gluon forward with overlapped MMAs (gluon_fwd.py)
+        _gluon.forward(q, k, v, slopes, layout, gp, o)
+        _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e)
+        return o, None
     nseq = b if cu is None else cu.numel() - 1
     ht = torch.empty(nseq, h, d, e, dtype=torch.float32, device=q.device) if want_ht else None
     e_tiles = _cdiv(e, cfg.fwd_be)

@@ -1,0 +1,418 @@
+"""Lightning Attention-2 forward in Gluon for Hopper (sm_90a): the four products of a block overlapped.
+
+Why a second forward: Triton 3.6 issues every ``tl.dot`` of ``_la2_fwd_kernel`` as its own wgmma group followed by
+``wgmma.wait_group 0`` (docs/perf-notes.md v7), so a block costs the sum of four MMA latencies. Gluon (Triton's
+lower-level language, shipped with Triton ≥ 3.5) lets the kernel issue the MMAs asynchronously and wait only where
+a result is needed:
+
+    QKᵀ ∥ Q·S_{i−1}            (two async wgmma groups, waited one at a time)
+    (QKᵀ ⊙ D)·V ∥ Kᵀ·(diag(g) V)  (the output and the state update; o is stored by TMA while the update runs)
+
+Same algorithm and decay conventions as the Triton forward (paper arXiv 2401.04658 Algorithm 1; shared docs §2):
+``O_i = (Q_i K_iᵀ ⊙ D) V_i + diag(a) Q_i S_{i−1}``, ``S_i = λ^B S_{i−1} + K_iᵀ diag(g) V_i`` with
+``a[c] = λ^(c+1)``, ``g[c] = λ^(B−1−c)``, ``D[r, c] = λ^(r−c)`` (r ≥ c), exponents ≥ 0 only. The state is fp32 in
+registers; its bf16 copy in shared memory feeds the Q·S product (as the Triton kernel's bf16 dot does).
+Q, K, V blocks arrive by TMA into a STAGES-deep ring (mbarriers); one warpgroup (4 warps) per program; programs
+per (batch·head, value tile, sequence segment), segments combined in-kernel from the Triton segment-end states
+(``_la2_fwd_seg_end_kernel``, SPLIT mode 2 of the Triton forward).
+
+Used by ``lightning_attn`` for the forward when :func:`plan` says the call is eligible (sm_90, bf16, head_dim and
+value_dim 64 or 128, seq_len a multiple of 64, "bhnd" or "bnhd" with unit last stride and 16-byte aligned rows, no
+initial_state / final state / cu_seqlens); everything else, and every backward, runs the Triton kernels. Set
+``LIGHTNING_BENCH_GLUON=0`` (or use :func:`disabled`) to force the Triton forward. Correctness evidence is on the
+GPU (tests/test_gluon_fwd.py, ``lightning-bench verify``); on the CPU the kernel is compiled for sm_90a and its
+PTX checked (no interpreter runs Gluon).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from dataclasses import dataclass
+
+import torch
+
+try:  # Gluon and its Hopper module: Triton ≥ 3.5 (the API names moved between 3.6 and 3.9; both are handled)
+    from triton.experimental import gluon
+    from triton.experimental.gluon import language as gl
+    from triton.experimental.gluon.language.nvidia.hopper import (fence_async_shared, mbarrier, tma, warpgroup_mma,
+                                                                  warpgroup_mma_wait)
+    from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
+
+    _tma_load = getattr(tma, "async_load", None) or tma.async_copy_global_to_shared
+    _tma_store = getattr(tma, "async_store", None) or tma.async_copy_shared_to_global
+    IMPORT_ERROR = None
+except Exception as _exc:  # pragma: no cover - depends on the installed triton
+    IMPORT_ERROR = f"{type(_exc).__name__}: {_exc}"
+
+ENV = "LIGHTNING_BENCH_GLUON"
+BLOCK_N = 64
+DIMS = (64, 128)  # head_dim and value_dim the kernel is verified for (GPU tests)
+MAX_SEGMENTS = 16  # in-kernel combine of the segment-end states (Triton SPLIT mode 2)
+_cdiv = lambda a, b: -(-a // b)  # noqa: E731
+_ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
+
+
+if IMPORT_ERROR is None:
+
+    @gluon.jit
+    def _la2_fwd_gluon_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, H, N, E, SEG, NSEG,
+                              HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, BNHD: gl.constexpr,
+                              BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
+                              STAGES: gl.constexpr, num_warps: gl.constexpr):
+        pid_bh = gl.program_id(0)
+        pid_e = gl.program_id(1)
+        h = pid_bh % H
+        e0 = pid_e * BLOCK_E
+        # rows and columns of the 2-D views the descriptors describe: bhnd [batch·heads·seq_len, dim],
+        # bnhd [batch·seq_len, heads·dim]
+        if BNHD:
+            row_base = (pid_bh // H) * N
+            col_qk = h * BLOCK_D
+            col_v = h * E + e0
+        else:
+            row_base = pid_bh * N
+            col_qk = 0
+            col_v = e0
+
+        # accumulator layouts (wgmma m64nXk16, one warpgroup), the register A operand of P·V, shared layouts
+        sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                       instr_shape=[16, BLOCK_N, 16])
+        o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                      instr_shape=[16, BLOCK_E, 16])
+        p_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_l, k_width=2)
+        s_sl: gl.constexpr = gl.NVMMASharedLayout.get_default_for([BLOCK_D, BLOCK_E], gl.bfloat16)
+
+        # decay factors of a full block (shared docs §2; exponents ≥ 0 only)
+        if HAS_DECAY:
+            slope = gl.load(SLOPES + h)
+        else:
+            slope = 0.0
+        r_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, sc_l)).to(gl.float32)
+        c_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, sc_l)).to(gl.float32)
+        diff = r_sc[:, None] - c_sc[None, :]
+        dmat = gl.where(diff >= 0.0, gl.exp(-slope * gl.maximum(diff, 0.0)), 0.0)
+        c_o = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, o_l)).to(gl.float32)
+        a = gl.exp(-slope * (c_o + 1.0))
+        g = gl.exp(-slope * (BLOCK_N - 1.0 - c_o))
+        lam = gl.exp(-slope * BLOCK_N)
+
+        # the state S[:, e tile] (fp32, registers) entering this program's first block: the decayed sum of the
+        # segment-end states before it (S_p = λ^SEG S_{p−1} + E_{p−1})
+        S = gl.zeros([BLOCK_D, BLOCK_E], gl.float32, o_l)
+        if SPLIT:
+            p = gl.program_id(2)
+            first = p * (SEG // BLOCK_N)
+            end = gl.minimum(N // BLOCK_N, first + SEG // BLOCK_N)
+            lam_seg = gl.exp(-slope * SEG)
+            offs_d = gl.arange(0, BLOCK_D, layout=gl.SliceLayout(1, o_l))
+            offs_e = e0 + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, o_l))
+            ptrs = offs_d[:, None] * E + offs_e[None, :]
+            base = SEG_END + pid_bh.to(gl.int64) * NSEG * BLOCK_D * E
+            for j in range(0, p):
+                S = lam_seg * S + gl.load(base + j * BLOCK_D * E + ptrs)
+        else:
+            first = 0
+            end = N // BLOCK_N
+        nblk = end - first
+
+        q_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], q_desc.layout)
+        k_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], k_desc.layout)
+        v_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_E], v_desc.layout)
+        s_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_D, BLOCK_E], s_sl)
+        vg_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_N, BLOCK_E], v_desc.layout)
+        o_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], o_desc.layout)
+        bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        for s in gl.static_range(STAGES):
+            mbarrier.init(bars.index(s), count=1)
+        s_smem.store(S.to(gl.bfloat16))
+        fence_async_shared()
+
+        nbytes: gl.constexpr = q_desc.block_type.nbytes + k_desc.block_type.nbytes + v_desc.block_type.nbytes
+        for s in gl.static_range(STAGES - 1):  # prologue: the first STAGES − 1 blocks in flight
+            if s < nblk:
+                r = row_base + (first + s) * BLOCK_N
+                mbarrier.expect(bars.index(s), nbytes)
+                _tma_load(q_desc, [r, col_qk], bars.index(s), q_s.index(s))
+                _tma_load(k_desc, [r, col_qk], bars.index(s), k_s.index(s))
+                _tma_load(v_desc, [r, col_v], bars.index(s), v_s.index(s))
+
+        zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
+        zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
+        for j in range(0, nblk):
+            st = j % STAGES
+            mbarrier.wait(bars.index(st), (j // STAGES) & 1)
+            # refill the stage block j − 1 used (all its readers finished in iteration j − 1) with block
+            # j + STAGES − 1, so that the load overlaps this block's work
+            nj = j + STAGES - 1
+            if nj < nblk:
+                ns = nj % STAGES
+                r = row_base + (first + nj) * BLOCK_N
+                mbarrier.expect(bars.index(ns), nbytes)
+                _tma_load(q_desc, [r, col_qk], bars.index(ns), q_s.index(ns))
+                _tma_load(k_desc, [r, col_qk], bars.index(ns), k_s.index(ns))
+                _tma_load(v_desc, [r, col_v], bars.index(ns), v_s.index(ns))
+            qb = q_s.index(st)
+            kb = k_s.index(st)
+            vb = v_s.index(st)
+            # QKᵀ and Q·S_{i−1} in flight together
+            sc = warpgroup_mma(qb, kb.permute((1, 0)), zero_sc, use_acc=False, is_async=True)
+            qs = warpgroup_mma(qb, s_smem, zero_o, use_acc=False, is_async=True)
+            sc = warpgroup_mma_wait(num_outstanding=1, deps=(sc, ))
+            pm = gl.convert_layout((sc * dmat).to(gl.bfloat16), p_l)
+            qs = warpgroup_mma_wait(num_outstanding=0, deps=(qs, ))
+            # O_i = (QKᵀ ⊙ D) V + diag(a) Q S and the update S ← λ^B S + Kᵀ (diag(g) V) in flight together
+            o = warpgroup_mma(pm, vb, qs * a[:, None], is_async=True)
+            vg = (vb.load(o_l) * g[:, None]).to(gl.bfloat16)
+            vg_smem.store(vg)
+            fence_async_shared()
+            S = warpgroup_mma(kb.permute((1, 0)), vg_smem, S * lam, is_async=True)
+            o = warpgroup_mma_wait(num_outstanding=1, deps=(o, ))
+            ob = o_smem.index(j % 2)
+            tma.store_wait(pendings=1)
+            ob.store(o.to(gl.bfloat16))
+            fence_async_shared()
+            _tma_store(o_desc, [row_base + (first + j) * BLOCK_N, col_v], ob)
+            S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
+            s_smem.store(S.to(gl.bfloat16))
+            fence_async_shared()
+        tma.store_wait(pendings=0)
+        for s in gl.static_range(STAGES):
+            mbarrier.invalidate(bars.index(s))
+
+
+@contextlib.contextmanager
+def disabled():
+    """Within this context ``lightning_attn`` runs the Triton forward everywhere (ablations, the ``la2_triton``
+    provider); the environment variable ``LIGHTNING_BENCH_GLUON=0`` does the same process-wide."""
+    token = _ENABLED.set(False)
+    try:
+        yield
+    finally:
+        _ENABLED.reset(token)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One Gluon forward launch: value tile, ring depth and sequence segments (seq_len is never compiled in)."""
+
+    block_e: int
+    stages: int
+    nseg: int
+    seg: int
+
+    def describe(self) -> str:
+        return f"gluon sm_90a fwd e{self.block_e} s{self.stages} P{self.nseg}"
+
+
+_CAPABLE: dict[int, str | None] = {}
+_SMS: dict[int, int] = {}
+
+
+def unavailable_reason(device: torch.device) -> str | None:
+    """Why the Gluon forward cannot run on this device (None: it can): no Gluon in this triton, the interpreter,
+    not CUDA, or not compute capability 9.0 (wgmma and TMA as used here are sm_90a-only)."""
+    if IMPORT_ERROR is not None:
+        return f"triton without Gluon/Hopper ({IMPORT_ERROR})"
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        return "the Triton interpreter does not run Gluon"
+    if device.type != "cuda":
+        return f"device {device} is not CUDA"
+    idx = device.index if device.index is not None else torch.cuda.current_device()
+    if idx not in _CAPABLE:
+        cap = torch.cuda.get_device_capability(idx)
+        _CAPABLE[idx] = None if cap == (9, 0) else f"compute capability {cap[0]}.{cap[1]} is not 9.0 (sm_90a)"
+        _SMS[idx] = torch.cuda.get_device_properties(idx).multi_processor_count
+    return _CAPABLE[idx]
+
+
+def _tma_ok(t: torch.Tensor, layout: str) -> bool:
+    """Unit last stride, rows contiguous within the 2-D view the kernel uses, 16-byte aligned base and strides."""
+    if t.stride(-1) != 1 or t.data_ptr() % 16:
+        return False
+    if layout == "bhnd":  # [b, h, n, x] viewed as [b·h·n, x]
+        b, h, n, x = t.shape
+        return t.stride(2) == x and t.stride(1) == n * x and t.stride(0) == h * n * x
+    b, n, h, x = t.shape  # [b, n, h, x] viewed as [b·n, h·x]
+    return t.stride(2) == x and t.stride(1) == h * x and t.stride(0) == n * h * x
+
+
+def _pow2_floor(x: float) -> int:
+    p = 1
+    while p * 2 <= x:
+        p *= 2
+    return p
+
+
+def choose(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, seq_split="auto",
+           sms: int = 132) -> tuple[int, int, int]:
+    """(block_e, stages, nseg) of a launch, from the H200 grid in results/h200/tune/2026-11-30e (tools/gluon_la2_fwd.py
+    tune; the kernel keeps one program per SM at these tiles' shared memory):
+
+    - the widest value tile (64 or 32) whose programs (batch·heads × tiles) fill ≥ 90% of the SMs, unsplit: b2 h16
+      d128 → e32, 4-deep ring (117 M tokens/s at 2K against 99.9 for e64); b8 h16 d64 → e64, 3-deep (506 at 64K);
+    - d128 from seq_len 65536, or when even e32 leaves SMs idle (b1 h16): e64, 3-deep, and sequence segments up to
+      about 4 (long) or 2 (shorter) programs per SM, ≤ 16 segments of ≥ 8 blocks (b2 h16 d128 64K: P8 142 against
+      132 unsplit; b1 h16 8K: P8 93 against 74). Not at d64: there the forward is bound by HBM bandwidth and the
+      segment-end pass (another read of k and v) costs more than it gains (b8 h16 64K: 328 with P2, 506 without).
+
+    An explicit integer seq_split keeps the tile rule and uses min(seq_split, 16) segments.
+    """
+    tile, stages = 32, 4
+    for t, st in ((64, 3), (32, 4)):
+        if value_dim % t == 0 and batch_heads * (value_dim // t) >= 0.9 * sms:
+            tile, stages = t, st
+            break
+    max_seg = max(1, min(MAX_SEGMENTS, seq_len // (BLOCK_N * 8)))
+    if seq_split != "auto":
+        return tile, stages, min(int(seq_split), max_seg)
+    long = seq_len >= 65536 and head_dim >= 128
+    if (long or batch_heads * (value_dim // 32) < 0.9 * sms) and value_dim % 64 == 0:
+        per_sm = 4 if seq_len >= 65536 else 2
+        nseg = _pow2_floor(per_sm * sms / (batch_heads * (value_dim // 64)))
+        return 64, 3, max(1, min(nseg, max_seg))
+    return tile, stages, 1
+
+
+def plan(q, k, v, slopes, layout: str, *, s0=None, want_ht=False, cu=None, block_n=BLOCK_N, seq_split="auto",
+         segment_hook=None) -> Plan | None:
+    """The Gluon launch for this validated forward call, or None where it does not apply (then the Triton forward
+    runs). Never raises for an ineligible call."""
+    if not _ENABLED.get() or os.environ.get(ENV, "1") == "0":
+        return None
+    if s0 is not None or want_ht or cu is not None or segment_hook is not None or block_n != BLOCK_N:
+        return None
+    if q.dtype != torch.bfloat16 or k.dtype != q.dtype or v.dtype != q.dtype:
+        return None
+    if layout == "bhnd":
+        b, h, n, d = q.shape
+    else:
+        b, n, h, d = q.shape
+    e = v.shape[-1]
+    if d not in DIMS or e not in DIMS or n < BLOCK_N or n % BLOCK_N:
+        return None
+    if unavailable_reason(q.device) is not None:
+        return None
+    if not all(_tma_ok(t, layout) for t in (q, k, v)):
+        return None
+    if seq_split != "auto" and seq_split > MAX_SEGMENTS:
+        return None
+    block_e, stages, nseg = choose(b * h, n, d, e, seq_split, _SMS[q.device.index if q.device.index is not None
+                                                                   else torch.cuda.current_device()])
+    seg = _cdiv(_cdiv(n, nseg), BLOCK_N) * BLOCK_N
+    return Plan(block_e, stages, _cdiv(n, seg), seg)
+
+
+def _descs(q, k, v, o, layout: str, block_e: int):
+    """TMA descriptors of the 2-D views: bhnd [b·h·n, dim] (head h at row (b·H + h)·n), bnhd [b·n, h·dim]."""
+    d, e = q.shape[-1], v.shape[-1]
+    lay_qk = gl.NVMMASharedLayout.get_default_for([BLOCK_N, d], gl.bfloat16)
+    lay_v = gl.NVMMASharedLayout.get_default_for([BLOCK_N, block_e], gl.bfloat16)
+
+    def view(t):
+        if layout == "bhnd":
+            return t.reshape(-1, t.shape[-1])
+        b, n, h, x = t.shape
+        return t.reshape(b * n, h * x)
+
+    out = []
+    for t, block, lay in ((q, [BLOCK_N, d], lay_qk), (k, [BLOCK_N, d], lay_qk), (v, [BLOCK_N, block_e], lay_v),
+                          (o, [BLOCK_N, block_e], lay_v)):
+        t2 = view(t)
+        out.append(TensorDescriptor(t2, list(t2.shape), list(t2.stride()), block, lay))
+    return out
+
+
+def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor) -> torch.Tensor:
+    """Run the planned launch(es) into ``o`` (same layout as v, contiguous): with segments, first the Triton
+    segment-end states (fp32 [batch·heads, nseg, head_dim, value_dim]), then the Gluon forward."""
+    from . import kernel as K
+    from .._common import prec, strides
+
+    if layout == "bhnd":
+        b, h, n, d = q.shape
+    else:
+        b, n, h, d = q.shape
+    e = v.shape[-1]
+    seg_buf = q
+    if p.nseg > 1:
+        seg_buf = torch.empty(b * h, p.nseg, d, e, dtype=torch.float32, device=q.device)
+        K._la2_fwd_seg_end_kernel[(b * h, e // p.block_e, p.nseg - 1)](
+            k, v, slopes if slopes is not None else q, seg_buf, *strides(k, layout), *strides(v, layout),
+            h, n, d, e, p.seg, p.nseg, HAS_DECAY=slopes is not None, PREC=prec(q.dtype), BLOCK_N=BLOCK_N,
+            BLOCK_D=d, BLOCK_E=p.block_e, num_warps=4, num_stages=2)
+    _la2_fwd_gluon_kernel[(b * h, e // p.block_e, p.nseg)](
+        *_descs(q, k, v, o, layout, p.block_e), slopes if slopes is not None else seg_buf, seg_buf, h, n, e,
+        p.seg, p.nseg, HAS_DECAY=slopes is not None, SPLIT=p.nseg > 1, BNHD=layout == "bnhd", BLOCK_N=BLOCK_N,
+        BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, num_warps=4)
+    return o
+
+
+def describe(batch: int, heads: int, seq_len: int, head_dim: int, value_dim: int, dtype, device,
+             layout: str = "bhnd", seq_split="auto") -> str:
+    """Which forward ``lightning_attn`` runs for these inputs (recorded per benchmark row)."""
+    reason = unavailable_reason(torch.device(device))
+    if reason is not None:
+        return f"triton fwd (gluon: {reason})"
+    if not _ENABLED.get() or os.environ.get(ENV, "1") == "0":
+        return "triton fwd (gluon disabled)"
+    if dtype != torch.bfloat16:
+        return "triton fwd (gluon: bf16 only)"
+    if head_dim not in DIMS or value_dim not in DIMS or seq_len < BLOCK_N or seq_len % BLOCK_N:
+        return f"triton fwd (gluon: needs head_dim, value_dim in {DIMS} and seq_len % {BLOCK_N} == 0)"
+    dev = torch.device(device)
+    sms = _SMS.get(dev.index if dev.index is not None else torch.cuda.current_device(), 132)
+    block_e, stages, nseg = choose(batch * heads, seq_len, head_dim, value_dim, seq_split, sms)
+    return Plan(block_e, stages, nseg, 0).describe()
+
+
+def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: bool = False, head_dim: int = 128,
+                 decay: bool = True) -> dict:
+    """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
+    the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts, and where the Triton
+    package ships ptxas, registers and spill bytes. Used by the CPU tests and tools/gluon_la2_fwd.py."""
+    import re
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.experimental.gluon._runtime import GluonASTSource
+    from triton.runtime.jit import mangle_type
+
+    if IMPORT_ERROR is not None:
+        raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
+    x = torch.empty(2 * 16 * 1024, head_dim, dtype=torch.bfloat16)
+    lay_qk = gl.NVMMASharedLayout.get_default_for([BLOCK_N, head_dim], gl.bfloat16)
+    lay_v = gl.NVMMASharedLayout.get_default_for([BLOCK_N, block_e], gl.bfloat16)
+    dqk = TensorDescriptor(x, list(x.shape), list(x.stride()), [BLOCK_N, head_dim], lay_qk)
+    dv = TensorDescriptor(x, list(x.shape), list(x.stride()), [BLOCK_N, block_e], lay_v)
+    kern = _la2_fwd_gluon_kernel
+    sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
+           "o_desc": mangle_type(dv), "SLOPES": "*fp32", "SEG_END": "*fp32", "H": "i32", "N": "i32", "E": "i32",
+           "SEG": "i32", "NSEG": "i32"}
+    ce = dict(HAS_DECAY=decay, SPLIT=split, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e,
+              STAGES=stages, num_warps=4)
+    for name in ce:
+        sig[name] = "constexpr"
+    attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]] for n in ("SLOPES", "SEG_END", "N", "E", "SEG")}
+    c = triton.compile(GluonASTSource(fn=kern, signature=sig, constexprs=ce, attrs=attrs),
+                       target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
+    ptx = c.asm["ptx"]
+    out = {"smem": c.metadata.shared, "wait_groups": [int(w) for w in re.findall(r"wgmma.wait_group.sync.aligned (\d+)", ptx)],
+           "wgmma": ptx.count("wgmma.mma_async"), "tma": ptx.count("cp.async.bulk.tensor")}
+    ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
+    if ptxas.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "k.ptx"
+            src.write_text(ptx)
+            r = subprocess.run([str(ptxas), "-arch=sm_90a", "-v", str(src), "-o", str(Path(tmp) / "k.o")],
+                               capture_output=True, text=True)
+        text = r.stderr + r.stdout
+        regs = re.findall(r"Used (\d+) registers", text)
+        spills = re.findall(r"(\d+) bytes spill stores", text)
+        out["regs"] = int(regs[0]) if regs else None
+        out["spill_bytes"] = int(spills[0]) if spills else None
+    return out

@@ -1,0 +1,152 @@
+"""The Gluon forward for Hopper (kernels/lightning_attn2/gluon_fwd.py).
+
+CPU (CI): the launch rule, the eligibility of a call, and a compile for sm_90a whose PTX must keep the overlapped
+MMA waits (no interpreter runs Gluon). GPU (an sm_90 device): o against the float64 reference and the Triton
+forward over layouts, dims, decay, tiles and segments, the dispatch inside ``lightning_attn`` and gradients of a
+forward that ran the Gluon kernel."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lightning_bench.kernels import decay_slopes, lightning_attn, lightning_attn_reference
+from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G
+
+ON_SM90 = torch.cuda.is_available() and G.unavailable_reason(torch.device("cuda")) is None
+gpu = pytest.mark.skipif(not ON_SM90, reason="needs an sm_90 GPU with Gluon")
+
+
+def rel(x, ref):
+    x, ref = x.detach().double().cpu(), ref.detach().double().cpu()
+    return float((x - ref).norm() / ref.norm().clamp_min(1e-300))
+
+
+# ---------------------------------------------------------------- the launch rule (pure)
+@pytest.mark.parametrize("bh,n,d,e,want", [
+    (32, 2048, 128, 128, (32, 4, 1)),      # b2 h16 d128: e32 fills 128 SMs, unsplit
+    (32, 32768, 128, 128, (32, 4, 1)),
+    (32, 65536, 128, 128, (64, 3, 8)),     # long: e64, ~4 programs per SM
+    (16, 8192, 128, 128, (64, 3, 8)),      # b1 h16: e32 leaves SMs idle -> segments, ~2 per SM
+    (16, 131072, 128, 128, (64, 3, 16)),
+    (128, 65536, 64, 64, (64, 3, 1)),      # d64 large batch: bandwidth-bound, never split
+    (256, 4096, 128, 128, (64, 3, 1)),
+    (2, 512, 128, 128, (64, 3, 1)),        # ≥ 8 blocks per segment
+])
+def test_choose_follows_the_tuned_rule(bh, n, d, e, want):
+    assert G.choose(bh, n, d, e, "auto", sms=132) == want
+
+
+def test_choose_explicit_split_is_capped():
+    assert G.choose(32, 4096, 128, 128, 1) == (32, 4, 1)
+    assert G.choose(32, 4096, 128, 128, 3) == (32, 4, 3)
+    assert G.choose(32, 4096, 128, 128, 99)[2] == 8  # 64 blocks / 8 per segment
+
+
+# ---------------------------------------------------------------- eligibility (device check patched away)
+@pytest.fixture
+def pretend_sm90(monkeypatch):
+    monkeypatch.setattr(G, "unavailable_reason", lambda device: None)
+    monkeypatch.setattr(G, "_SMS", {None: 132, 0: 132})
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+
+
+def _qkv(b=2, h=16, n=2048, d=128, e=128, dtype=torch.bfloat16, layout="bhnd"):
+    shp = (lambda x: (b, h, n, x)) if layout == "bhnd" else (lambda x: (b, n, h, x))
+    return torch.zeros(shp(d), dtype=dtype), torch.zeros(shp(d), dtype=dtype), torch.zeros(shp(e), dtype=dtype)
+
+
+def test_plan_for_an_eligible_call(pretend_sm90):
+    q, k, v = _qkv()
+    p = G.plan(q, k, v, None, "bhnd")
+    assert p == G.Plan(32, 4, 1, 2048)
+    q, k, v = _qkv(b=1, n=8192)
+    p = G.plan(q, k, v, None, "bhnd")
+    assert (p.block_e, p.nseg, p.seg) == (64, 8, 1024)
+    q, k, v = _qkv(layout="bnhd")
+    assert G.plan(q, k, v, None, "bnhd") is not None
+
+
+@pytest.mark.parametrize("why", ["fp16", "fp32", "n_not_64", "head_dim_96", "strided", "s0", "ht", "cu", "block_n",
+                                 "hook", "split_17", "disabled", "env"])
+def test_plan_declines_what_it_does_not_cover(pretend_sm90, monkeypatch, why):
+    kw = {}
+    q, k, v = _qkv(dtype={"fp16": torch.float16, "fp32": torch.float32}.get(why, torch.bfloat16),
+                   n=2000 if why == "n_not_64" else 2048, d=96 if why == "head_dim_96" else 128)
+    if why == "strided":
+        q = torch.zeros(2, 16, 2048, 256, dtype=torch.bfloat16)[..., :128]
+    kw = {"s0": dict(s0=torch.zeros(2, 16, 128, 128)), "ht": dict(want_ht=True), "cu": dict(cu=torch.tensor([0, 2048])),
+          "block_n": dict(block_n=32), "hook": dict(segment_hook=lambda *a: None),
+          "split_17": dict(seq_split=17)}.get(why, {})
+    if why == "env":
+        monkeypatch.setenv(G.ENV, "0")
+    if why == "disabled":
+        with G.disabled():
+            assert G.plan(q, k, v, None, "bhnd", **kw) is None
+        assert G.plan(q, k, v, None, "bhnd", **kw) is not None  # the context is scoped
+        return
+    assert G.plan(q, k, v, None, "bhnd", **kw) is None
+
+
+def test_unavailable_reason_names_the_cause():
+    reason = G.unavailable_reason(torch.device("cpu"))
+    assert "not CUDA" in reason or "interpreter" in reason
+    assert G.describe(2, 16, 2048, 128, 128, torch.bfloat16, "cpu") == f"triton fwd (gluon: {reason})"
+
+
+# ---------------------------------------------------------------- compile for sm_90a on the CPU
+@pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
+@pytest.mark.parametrize("block_e,stages,split,bnhd,d", [(32, 4, False, False, 128), (64, 3, True, True, 128),
+                                                         (64, 3, False, False, 64)])
+def test_compiles_for_sm90_with_overlapped_mma_waits(block_e, stages, split, bnhd, d):
+    facts = G.compile_sm90(block_e, stages, split, bnhd, d)
+    # QKᵀ ∥ Q·S and P·V ∥ state update: two async groups each, waited as "≤ 1 outstanding" then "0" (Triton 3.6's
+    # own lowering of the same block waits "0" after every product)
+    assert facts["wait_groups"] == [1, 0, 1, 0]
+    assert facts["smem"] <= 227 * 1024
+    assert facts["tma"] > 0 and facts["wgmma"] > 0
+    if facts.get("spill_bytes") is not None:  # ptxas shipped with this triton
+        assert facts["spill_bytes"] == 0
+
+
+# ---------------------------------------------------------------- GPU
+@gpu
+@pytest.mark.parametrize("b,h,n,d,e,layout,decay,be,stages,nseg", [
+    (1, 4, 256, 128, 128, "bhnd", True, 32, 4, 1), (2, 3, 4096, 128, 128, "bhnd", True, 64, 3, 4),
+    (2, 3, 1024, 128, 128, "bnhd", True, 32, 3, 1), (2, 3, 2048, 128, 128, "bnhd", False, 64, 2, 5),
+    (2, 4, 1024, 64, 64, "bhnd", True, 32, 3, 1), (1, 2, 1024, 64, 128, "bnhd", True, 64, 3, 2),
+    (1, 2, 2048, 128, 64, "bhnd", True, 16, 3, 16), (1, 2, 64, 128, 128, "bhnd", True, 32, 4, 1),
+])
+def test_gluon_forward_matches_reference(b, h, n, d, e, layout, decay, be, stages, nseg):
+    g = torch.Generator().manual_seed(n + d + e + nseg)
+    shp = (lambda x: (b, h, n, x)) if layout == "bhnd" else (lambda x: (b, n, h, x))
+    q, k, v = (torch.randn(shp(x), generator=g).cuda().to(torch.bfloat16) for x in (d, d, e))
+    sl = (decay_slopes(h) * 8).cuda() if decay else None  # strong decay too (slopes up to 4)
+    seg = -(-(-(-n // nseg)) // 64) * 64
+    o = torch.full_like(v, float("nan"))
+    G.forward(q, k, v, sl, layout, G.Plan(be, stages, -(-n // seg), seg), o)
+    tr = (lambda t: t.transpose(1, 2)) if layout == "bnhd" else (lambda t: t)
+    ref = tr(lightning_attn_reference(*(tr(t).double() for t in (q, k, v)), sl))
+    assert torch.isfinite(o).all()
+    with G.disabled():
+        o_triton = lightning_attn(q, k, v, sl, layout=layout)
+    assert rel(o, ref) <= 1e-2
+    assert rel(o, ref) <= 1.5 * rel(o_triton, ref) + 1e-4
+
+
+@gpu
+def test_lightning_attn_dispatches_to_gluon_and_gradients_hold():
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(2, 4, 2048, 128, generator=g).cuda().to(torch.bfloat16).requires_grad_() for _ in range(3))
+    sl = decay_slopes(4).cuda()
+    assert G.plan(q, k, v, sl, "bhnd") is not None
+    o = lightning_attn(q, k, v, sl)
+    do = torch.randn_like(o)
+    grads = torch.autograd.grad(o, (q, k, v), do)
+    with G.disabled():
+        assert G.plan(q, k, v, sl, "bhnd") is None
+        o_t = lightning_attn(q, k, v, sl)
+        grads_t = torch.autograd.grad(o_t, (q, k, v), do)
+    assert rel(o, o_t) <= 1e-2
+    for a, b in zip(grads, grads_t):  # the backward is the Triton one either way
+        assert rel(a, b) <= 1e-6
