@@ -26,7 +26,7 @@ def rel(x, ref):
 @pytest.mark.parametrize("bh,n,d,e,want", [
     (32, 2048, 128, 128, (32, 4, 1)),      # b2 h16 d128: e32 fills 128 SMs, unsplit
     (32, 32768, 128, 128, (32, 4, 1)),
-    (32, 65536, 128, 128, (64, 3, 8)),     # long: e64, ~4 programs per SM
+    (32, 131072, 128, 128, (32, 4, 1)),    # the warp-specialized kernel needs no split at long lengths either
     (16, 8192, 128, 128, (64, 3, 8)),      # b1 h16: e32 leaves SMs idle -> segments, ~2 per SM
     (16, 131072, 128, 128, (64, 3, 16)),
     (128, 65536, 64, 64, (64, 3, 1)),      # d64 large batch: bandwidth-bound, never split
@@ -59,7 +59,7 @@ def _qkv(b=2, h=16, n=2048, d=128, e=128, dtype=torch.bfloat16, layout="bhnd"):
 def test_plan_for_an_eligible_call(pretend_sm90):
     q, k, v = _qkv()
     p = G.plan(q, k, v, None, "bhnd")
-    assert p == G.Plan(32, 4, 1, 2048)
+    assert p == G.Plan(32, 4, 1, 2048, ws=True)
     q, k, v = _qkv(b=1, n=8192)
     p = G.plan(q, k, v, None, "bhnd")
     assert (p.block_e, p.nseg, p.seg) == (64, 8, 1024)
@@ -96,10 +96,11 @@ def test_unavailable_reason_names_the_cause():
 
 # ---------------------------------------------------------------- compile for sm_90a on the CPU
 @pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
-@pytest.mark.parametrize("block_e,stages,split,bnhd,d", [(32, 4, False, False, 128), (64, 3, True, True, 128),
-                                                         (64, 3, False, False, 64)])
-def test_compiles_for_sm90_with_overlapped_mma_waits(block_e, stages, split, bnhd, d):
-    facts = G.compile_sm90(block_e, stages, split, bnhd, d)
+@pytest.mark.parametrize("block_e,stages,split,bnhd,d,ws", [(32, 4, False, False, 128, True),
+                                                            (64, 3, True, True, 128, True),
+                                                            (64, 3, False, False, 64, False)])
+def test_compiles_for_sm90_with_overlapped_mma_waits(block_e, stages, split, bnhd, d, ws):
+    facts = G.compile_sm90(block_e, stages, split, bnhd, d, ws=ws)
     # QKᵀ ∥ Q·S and P·V ∥ state update: two async groups each, waited as "≤ 1 outstanding" then "0" (Triton 3.6's
     # own lowering of the same block waits "0" after every product)
     assert facts["wait_groups"] == [1, 0, 1, 0]
@@ -107,24 +108,27 @@ def test_compiles_for_sm90_with_overlapped_mma_waits(block_e, stages, split, bnh
     assert facts["tma"] > 0 and facts["wgmma"] > 0
     if facts.get("spill_bytes") is not None:  # ptxas shipped with this triton
         assert facts["spill_bytes"] == 0
+    if ws:  # the compute warps release each stage to the loader warp once (one predicated arrive), plus its expect
+        assert facts["arrive"] == 2
 
 
 # ---------------------------------------------------------------- GPU
 @gpu
+@pytest.mark.parametrize("ws", [True, False])
 @pytest.mark.parametrize("b,h,n,d,e,layout,decay,be,stages,nseg", [
     (1, 4, 256, 128, 128, "bhnd", True, 32, 4, 1), (2, 3, 4096, 128, 128, "bhnd", True, 64, 3, 4),
     (2, 3, 1024, 128, 128, "bnhd", True, 32, 3, 1), (2, 3, 2048, 128, 128, "bnhd", False, 64, 2, 5),
     (2, 4, 1024, 64, 64, "bhnd", True, 32, 3, 1), (1, 2, 1024, 64, 128, "bnhd", True, 64, 3, 2),
     (1, 2, 2048, 128, 64, "bhnd", True, 16, 3, 16), (1, 2, 64, 128, 128, "bhnd", True, 32, 4, 1),
 ])
-def test_gluon_forward_matches_reference(b, h, n, d, e, layout, decay, be, stages, nseg):
+def test_gluon_forward_matches_reference(b, h, n, d, e, layout, decay, be, stages, nseg, ws):
     g = torch.Generator().manual_seed(n + d + e + nseg)
     shp = (lambda x: (b, h, n, x)) if layout == "bhnd" else (lambda x: (b, n, h, x))
     q, k, v = (torch.randn(shp(x), generator=g).cuda().to(torch.bfloat16) for x in (d, d, e))
     sl = (decay_slopes(h) * 8).cuda() if decay else None  # strong decay too (slopes up to 4)
     seg = -(-(-(-n // nseg)) // 64) * 64
     o = torch.full_like(v, float("nan"))
-    G.forward(q, k, v, sl, layout, G.Plan(be, stages, -(-n // seg), seg), o)
+    G.forward(q, k, v, sl, layout, G.Plan(be, stages, -(-n // seg), seg, ws), o)
     tr = (lambda t: t.transpose(1, 2)) if layout == "bnhd" else (lambda t: t)
     ref = tr(lightning_attn_reference(*(tr(t).double() for t in (q, k, v)), sl))
     assert torch.isfinite(o).all()

@@ -30,9 +30,9 @@ def _inputs(b, h, n, d, e, layout, seed=0):
     return q, k, v
 
 
-def _plan(n, block_e, stages, nseg):
+def _plan(n, block_e, stages, nseg, ws=False):
     seg = G._cdiv(G._cdiv(n, nseg), G.BLOCK_N) * G.BLOCK_N
-    return G.Plan(block_e, stages, G._cdiv(n, seg), seg)
+    return G.Plan(block_e, stages, G._cdiv(n, seg), seg, ws)
 
 
 def gpu_check(out: Path) -> int:
@@ -49,11 +49,12 @@ def gpu_check(out: Path) -> int:
              (1, 2, 1024, 128, 64, "bhnd", True, 32, 3, 2), (1, 2, 1024, 64, 128, "bnhd", False, 64, 2, 1),
              (1, 2, 1024, 128, 128, "bhnd", True, 16, 3, 1), (1, 2, 2048, 128, 128, "bhnd", True, 32, 4, 16),
              (1, 2, 64, 128, 128, "bhnd", True, 32, 3, 1), (1, 1, 8192, 128, 128, "bhnd", True, 64, 4, 8)]
-    for b, h, n, d, e, layout, decay, be, stages, nseg in cases:
+    cases = [c + (ws, ) for ws in (True, False) for c in cases]
+    for b, h, n, d, e, layout, decay, be, stages, nseg, ws in cases:
         q, k, v = _inputs(b, h, n, d, e, layout, seed=n + d + e)
         sl = (decay_slopes(h) * 4).cuda() if decay else None  # strong decay too (slope up to 2)
         o = torch.full_like(v, float("nan"))
-        G.forward(q, k, v, sl, layout, _plan(n, be, stages, nseg), o)
+        G.forward(q, k, v, sl, layout, _plan(n, be, stages, nseg, ws), o)
         if layout == "bnhd":
             ref = lightning_attn_reference(*(t.transpose(1, 2).double() for t in (q, k, v)), sl).transpose(1, 2)
         else:
@@ -64,7 +65,7 @@ def gpu_check(out: Path) -> int:
         err_tr = ((o_tr.double() - ref).norm() / ref.norm()).item()
         ok = bool(torch.isfinite(o).all()) and err <= 1e-2 and err <= 2 * err_tr + 1e-4
         bad += not ok
-        lines.append(f"check b{b} h{h} n{n} d{d} e{e} {layout} decay={decay} e{be} s{stages} P{nseg}: rel-L2 "
+        lines.append(f"check b{b} h{h} n{n} d{d} e{e} {layout} decay={decay} e{be} s{stages} P{nseg}{' ws' if ws else ''}: rel-L2 "
                      f"{err:.2e} (triton {err_tr:.2e}) {'PASS' if ok else 'FAIL'}")
         print(lines[-1], flush=True)
     # the dispatch: lightning_attn picks the Gluon forward for an eligible call and gives the same o
@@ -95,7 +96,8 @@ def tune(out: Path, quick: bool = False) -> None:
     shapes = [(2, 16, 128, 128, [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072]),
               (8, 16, 64, 64, [1024, 4096, 16384, 65536]),
               (1, 16, 128, 128, [8192, 65536, 131072])]
-    tiles = [(16, 3), (32, 3), (32, 4), (32, 5), (64, 2), (64, 3), (64, 4)]
+    tiles = [(32, 3, False), (32, 4, False), (64, 3, False), (32, 3, True), (32, 4, True), (64, 2, True),
+             (64, 3, True), (64, 4, True), (16, 3, True)]
     rows = []
     f = open(out / "gluon_tune.csv", "w", newline="")
     w = csv.writer(f)
@@ -113,24 +115,26 @@ def tune(out: Path, quick: bool = False) -> None:
             for impl, t, desc in (("auto", ms, auto.describe() if auto else "-"), ("triton", ms_tr, "-")):
                 w.writerow([b, h, d, e, n, impl, desc, "", "", f"{t:.5f}", f"{b * n / t / 1e3:.2f}"])
             best = None
-            for be, stages in tiles:
+            for be, stages, ws in tiles:
                 if e % be:
                     continue
                 for nseg in (1, 2, 4, 8, 16):
                     if n // G.BLOCK_N < 8 * nseg or (quick and nseg > 4):
                         continue
-                    p = _plan(n, be, stages, nseg)
+                    p = _plan(n, be, stages, nseg, ws)
                     try:
                         t = measure(lambda: G.forward(q, k, v, sl, "bhnd", p, o), device=dev, config=cfg).median_ms
                     except Exception as exc:  # out of shared memory etc.: a row, not a crash
                         print(f"b{b} h{h} d{d} n{n} e{be} s{stages} P{nseg}: FAILED {str(exc)[:120]}", flush=True)
                         continue
-                    w.writerow([b, h, d, e, n, "gluon", be, stages, p.nseg, f"{t:.5f}", f"{b * n / t / 1e3:.2f}"])
+                    w.writerow([b, h, d, e, n, "gluon-ws" if ws else "gluon", be, stages, p.nseg, f"{t:.5f}",
+                                f"{b * n / t / 1e3:.2f}"])
                     if best is None or t < best[0]:
-                        best = (t, be, stages, p.nseg)
+                        best = (t, be, stages, p.nseg, ws)
             f.flush()
             line = (f"b{b} h{h} d{d} n{n:>6}: triton {b * n / ms_tr / 1e3:6.1f}  auto[{auto.describe() if auto else '-'}]"
-                    f" {b * n / ms / 1e3:6.1f}  best e{best[1]} s{best[2]} P{best[3]} {b * n / best[0] / 1e3:6.1f}"
+                    f" {b * n / ms / 1e3:6.1f}  best e{best[1]} s{best[2]} P{best[3]}{' ws' if best[4] else ''}"
+                    f" {b * n / best[0] / 1e3:6.1f}"
                     " M tokens/s")
             rows.append(line)
             print(line, flush=True)

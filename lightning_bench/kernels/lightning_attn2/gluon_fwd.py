@@ -182,6 +182,134 @@ if IMPORT_ERROR is None:
             mbarrier.invalidate(bars.index(s))
 
 
+    # ------------------------------------------------------------ warp-specialized variant (WS): a 1-warp TMA loader
+    @gluon.jit
+    def _ws_load(q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
+                 STAGES: gl.constexpr, BLOCK_N: gl.constexpr):
+        nbytes: gl.constexpr = q_desc.block_type.nbytes + k_desc.block_type.nbytes + v_desc.block_type.nbytes
+        for j in range(0, nblk):
+            st = j % STAGES
+            # the consumer frees a stage after the last reader of its block; the first round passes at once
+            mbarrier.wait(empty.index(st), ((j // STAGES) & 1) ^ 1)
+            r = row_base + (first + j) * BLOCK_N
+            mbarrier.expect(ready.index(st), nbytes)
+            _tma_load(q_desc, [r, col_qk], ready.index(st), q_s.index(st))
+            _tma_load(k_desc, [r, col_qk], ready.index(st), k_s.index(st))
+            _tma_load(v_desc, [r, col_v], ready.index(st), v_s.index(st))
+
+    @gluon.jit
+    def _ws_compute(o_desc, SLOPES, SEG_END, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0,
+                    E, N, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr,
+                    BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr):
+        sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                       instr_shape=[16, BLOCK_N, 16])
+        o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                      instr_shape=[16, BLOCK_E, 16])
+        p_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_l, k_width=2)
+        if HAS_DECAY:
+            slope = gl.load(SLOPES + h)
+        else:
+            slope = 0.0
+        S = gl.zeros([BLOCK_D, BLOCK_E], gl.float32, o_l)
+        if SPLIT:
+            lam_seg = gl.exp(-slope * SEG)
+            offs_d = gl.arange(0, BLOCK_D, layout=gl.SliceLayout(1, o_l))
+            offs_e = e0 + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, o_l))
+            ptrs = offs_d[:, None] * E + offs_e[None, :]
+            base = SEG_END + pid_bh.to(gl.int64) * NSEG * BLOCK_D * E
+            for jj in range(0, p):
+                S = lam_seg * S + gl.load(base + jj * BLOCK_D * E + ptrs)
+        s_smem.store(S.to(gl.bfloat16))
+        fence_async_shared()
+        r_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, sc_l)).to(gl.float32)
+        c_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, sc_l)).to(gl.float32)
+        diff = r_sc[:, None] - c_sc[None, :]
+        dmat = gl.where(diff >= 0.0, gl.exp(-slope * gl.maximum(diff, 0.0)), 0.0)
+        c_o = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, o_l)).to(gl.float32)
+        a = gl.exp(-slope * (c_o + 1.0))
+        g = gl.exp(-slope * (BLOCK_N - 1.0 - c_o))
+        lam = gl.exp(-slope * BLOCK_N)
+        zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
+        zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
+        for j in range(0, nblk):
+            st = j % STAGES
+            mbarrier.wait(ready.index(st), (j // STAGES) & 1)
+            qb = q_s.index(st)
+            kb = k_s.index(st)
+            vb = v_s.index(st)
+            sc = warpgroup_mma(qb, kb.permute((1, 0)), zero_sc, use_acc=False, is_async=True)
+            qs = warpgroup_mma(qb, s_smem, zero_o, use_acc=False, is_async=True)
+            sc = warpgroup_mma_wait(num_outstanding=1, deps=(sc, ))
+            pm = gl.convert_layout((sc * dmat).to(gl.bfloat16), p_l)
+            qs = warpgroup_mma_wait(num_outstanding=0, deps=(qs, ))
+            o = warpgroup_mma(pm, vb, qs * a[:, None], is_async=True)
+            vg = (vb.load(o_l) * g[:, None]).to(gl.bfloat16)
+            vg_smem.store(vg)
+            fence_async_shared()
+            S = warpgroup_mma(kb.permute((1, 0)), vg_smem, S * lam, is_async=True)
+            o = warpgroup_mma_wait(num_outstanding=1, deps=(o, ))
+            ob = o_smem.index(j % 2)
+            tma.store_wait(pendings=1)
+            ob.store(o.to(gl.bfloat16))
+            fence_async_shared()
+            _tma_store(o_desc, [row_base + (first + j) * BLOCK_N, col_v], ob)
+            S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
+            mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
+            s_smem.store(S.to(gl.bfloat16))
+            fence_async_shared()
+        tma.store_wait(pendings=0)
+
+    @gluon.jit
+    def _la2_fwd_gluon_ws_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, H, N, E, SEG, NSEG,
+                                 HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, BNHD: gl.constexpr,
+                                 BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
+                                 STAGES: gl.constexpr, num_warps: gl.constexpr):
+        pid_bh = gl.program_id(0)
+        pid_e = gl.program_id(1)
+        h = pid_bh % H
+        e0 = pid_e * BLOCK_E
+        if BNHD:
+            row_base = (pid_bh // H) * N
+            col_qk = h * BLOCK_D
+            col_v = h * E + e0
+        else:
+            row_base = pid_bh * N
+            col_qk = 0
+            col_v = e0
+        if SPLIT:
+            p = gl.program_id(2)
+            first = p * (SEG // BLOCK_N)
+            end = gl.minimum(N // BLOCK_N, first + SEG // BLOCK_N)
+        else:
+            p = 0
+            first = 0
+            end = N // BLOCK_N
+        nblk = end - first
+        s_sl: gl.constexpr = gl.NVMMASharedLayout.get_default_for([BLOCK_D, BLOCK_E], gl.bfloat16)
+        q_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], q_desc.layout)
+        k_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], k_desc.layout)
+        v_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_E], v_desc.layout)
+        s_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_D, BLOCK_E], s_sl)
+        vg_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_N, BLOCK_E], v_desc.layout)
+        o_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], o_desc.layout)
+        ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        for s in gl.static_range(STAGES):
+            mbarrier.init(ready.index(s), count=1)
+            mbarrier.init(empty.index(s), count=1)
+        fence_async_shared()
+        gl.warp_specialize([
+            (_ws_compute, (o_desc, SLOPES, SEG_END, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h,
+                           e0, E, N, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY, SPLIT, BLOCK_N, BLOCK_D,
+                           BLOCK_E, STAGES)),
+            (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
+                        STAGES, BLOCK_N)),
+        ], [1], [24])
+        for s in gl.static_range(STAGES):
+            mbarrier.invalidate(ready.index(s))
+            mbarrier.invalidate(empty.index(s))
+
+
 @contextlib.contextmanager
 def disabled():
     """Within this context ``lightning_attn`` runs the Triton forward everywhere (ablations, the ``la2_triton``
@@ -201,9 +329,10 @@ class Plan:
     stages: int
     nseg: int
     seg: int
+    ws: bool = False
 
     def describe(self) -> str:
-        return f"gluon sm_90a fwd e{self.block_e} s{self.stages} P{self.nseg}"
+        return f"gluon sm_90a fwd e{self.block_e} s{self.stages} P{self.nseg}" + (" ws" if self.ws else "")
 
 
 _CAPABLE: dict[int, str | None] = {}
@@ -247,15 +376,15 @@ def _pow2_floor(x: float) -> int:
 
 def choose(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, seq_split="auto",
            sms: int = 132) -> tuple[int, int, int]:
-    """(block_e, stages, nseg) of a launch, from the H200 grid in results/h200/tune/2026-11-30e (tools/gluon_la2_fwd.py
-    tune; the kernel keeps one program per SM at these tiles' shared memory):
+    """(block_e, stages, nseg) of a launch of the warp-specialized kernel, from the H200 grids in
+    results/h200/tune/2026-11-30e (tools/gluon_la2_fwd.py tune; one program per SM at these tiles' shared memory):
 
     - the widest value tile (64 or 32) whose programs (batch·heads × tiles) fill ≥ 90% of the SMs, unsplit: b2 h16
-      d128 → e32, 4-deep ring (117 M tokens/s at 2K against 99.9 for e64); b8 h16 d64 → e64, 3-deep (506 at 64K);
-    - d128 from seq_len 65536, or when even e32 leaves SMs idle (b1 h16): e64, 3-deep, and sequence segments up to
-      about 4 (long) or 2 (shorter) programs per SM, ≤ 16 segments of ≥ 8 blocks (b2 h16 d128 64K: P8 142 against
-      132 unsplit; b1 h16 8K: P8 93 against 74). Not at d64: there the forward is bound by HBM bandwidth and the
-      segment-end pass (another read of k and v) costs more than it gains (b8 h16 64K: 328 with P2, 506 without).
+      d128 → e32 with a 4-deep ring at every length (121 / 138 / 151 / 157 / 148 M tokens/s at 2K / 4K / 16K / 32K /
+      128K; the best split, e64 P8, 144 at 128K); b8 h16 d64 → e64, 3-deep (512 at 64K);
+    - when even e32 leaves SMs idle (b1 h16 d128): e64, 3-deep, and sequence segments up to about 2 (shorter than
+      65536) or 4 programs per SM, ≤ 16 segments of ≥ 8 blocks (b1 h16 8K: P8 94.5 against 74 unsplit; 128K: P16
+      146). Segments cost a pass over k and v (the segment-end states), so they are used only for parallelism.
 
     An explicit integer seq_split keeps the tile rule and uses min(seq_split, 16) segments.
     """
@@ -267,8 +396,7 @@ def choose(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, seq_sp
     max_seg = max(1, min(MAX_SEGMENTS, seq_len // (BLOCK_N * 8)))
     if seq_split != "auto":
         return tile, stages, min(int(seq_split), max_seg)
-    long = seq_len >= 65536 and head_dim >= 128
-    if (long or batch_heads * (value_dim // 32) < 0.9 * sms) and value_dim % 64 == 0:
+    if batch_heads * (value_dim // 32) < 0.9 * sms and value_dim % 64 == 0:
         per_sm = 4 if seq_len >= 65536 else 2
         nseg = _pow2_floor(per_sm * sms / (batch_heads * (value_dim // 64)))
         return 64, 3, max(1, min(nseg, max_seg))
@@ -301,7 +429,7 @@ def plan(q, k, v, slopes, layout: str, *, s0=None, want_ht=False, cu=None, block
     block_e, stages, nseg = choose(b * h, n, d, e, seq_split, _SMS[q.device.index if q.device.index is not None
                                                                    else torch.cuda.current_device()])
     seg = _cdiv(_cdiv(n, nseg), BLOCK_N) * BLOCK_N
-    return Plan(block_e, stages, _cdiv(n, seg), seg)
+    return Plan(block_e, stages, _cdiv(n, seg), seg, ws=True)
 
 
 def _descs(q, k, v, o, layout: str, block_e: int):
@@ -342,7 +470,8 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor) -> torch.Ten
             k, v, slopes if slopes is not None else q, seg_buf, *strides(k, layout), *strides(v, layout),
             h, n, d, e, p.seg, p.nseg, HAS_DECAY=slopes is not None, PREC=prec(q.dtype), BLOCK_N=BLOCK_N,
             BLOCK_D=d, BLOCK_E=p.block_e, num_warps=4, num_stages=2)
-    _la2_fwd_gluon_kernel[(b * h, e // p.block_e, p.nseg)](
+    kern = _la2_fwd_gluon_ws_kernel if p.ws else _la2_fwd_gluon_kernel
+    kern[(b * h, e // p.block_e, p.nseg)](
         *_descs(q, k, v, o, layout, p.block_e), slopes if slopes is not None else seg_buf, seg_buf, h, n, e,
         p.seg, p.nseg, HAS_DECAY=slopes is not None, SPLIT=p.nseg > 1, BNHD=layout == "bnhd", BLOCK_N=BLOCK_N,
         BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, num_warps=4)
@@ -364,11 +493,11 @@ def describe(batch: int, heads: int, seq_len: int, head_dim: int, value_dim: int
     dev = torch.device(device)
     sms = _SMS.get(dev.index if dev.index is not None else torch.cuda.current_device(), 132)
     block_e, stages, nseg = choose(batch * heads, seq_len, head_dim, value_dim, seq_split, sms)
-    return Plan(block_e, stages, nseg, 0).describe()
+    return Plan(block_e, stages, nseg, 0, ws=True).describe()
 
 
 def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: bool = False, head_dim: int = 128,
-                 decay: bool = True) -> dict:
+                 decay: bool = True, ws: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts, and where the Triton
     package ships ptxas, registers and spill bytes. Used by the CPU tests and tools/gluon_la2_fwd.py."""
@@ -389,7 +518,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     lay_v = gl.NVMMASharedLayout.get_default_for([BLOCK_N, block_e], gl.bfloat16)
     dqk = TensorDescriptor(x, list(x.shape), list(x.stride()), [BLOCK_N, head_dim], lay_qk)
     dv = TensorDescriptor(x, list(x.shape), list(x.stride()), [BLOCK_N, block_e], lay_v)
-    kern = _la2_fwd_gluon_kernel
+    kern = _la2_fwd_gluon_ws_kernel if ws else _la2_fwd_gluon_kernel
     sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
            "o_desc": mangle_type(dv), "SLOPES": "*fp32", "SEG_END": "*fp32", "H": "i32", "N": "i32", "E": "i32",
            "SEG": "i32", "NSEG": "i32"}
@@ -401,7 +530,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     c = triton.compile(GluonASTSource(fn=kern, signature=sig, constexprs=ce, attrs=attrs),
                        target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
     ptx = c.asm["ptx"]
-    out = {"smem": c.metadata.shared, "wait_groups": [int(w) for w in re.findall(r"wgmma.wait_group.sync.aligned (\d+)", ptx)],
+    out = {"arrive": ptx.count("mbarrier.arrive"), "bar_sync": ptx.count("bar.sync"), "smem": c.metadata.shared, "wait_groups": [int(w) for w in re.findall(r"wgmma.wait_group.sync.aligned (\d+)", ptx)],
            "wgmma": ptx.count("wgmma.mma_async"), "tma": ptx.count("cp.async.bulk.tensor")}
     ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
     if ptxas.exists():
