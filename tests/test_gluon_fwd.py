@@ -37,6 +37,16 @@ def test_choose_follows_the_tuned_rule(bh, n, d, e, want):
     assert G.choose(bh, n, d, e, "auto", sms=132) == want
 
 
+@pytest.mark.parametrize("d,e,bh,n,gluon", [(64, 64, 32, 4096, False),   # d64 split: the Triton kernel (gate run)
+                                             (64, 64, 128, 4096, True),   # d64 unsplit
+                                             (128, 128, 16, 4096, True),  # d128 e64 split
+                                             (128, 128, 32, 4096, True)])
+def test_plan_keeps_only_measured_wins(pretend_sm90, d, e, bh, n, gluon):
+    q, k, v = _qkv(b=bh // 16, n=n, d=d, e=e)
+    assert (G.plan(q, k, v, None, "bhnd") is not None) == gluon
+    assert G.wins(d, *G.choose(bh, n, d, e)[::2]) == gluon
+
+
 def test_choose_explicit_split_is_capped():
     assert G.choose(32, 4096, 128, 128, 1) == (32, 4, 1)
     assert G.choose(32, 4096, 128, 128, 3) == (32, 4, 3)

@@ -403,6 +403,15 @@ def choose(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, seq_sp
     return tile, stages, 1
 
 
+def wins(head_dim: int, block_e: int, nseg: int) -> bool:
+    """Whether the Gluon launch is the measured faster one: always unsplit; split only at head_dim 128 with value
+    tile 64 (b1 h16: 94.5 vs 51.6 M tokens/s at 8K, 147.5 vs 114.7 at 128K). The warp-specialized kernel holds 255
+    registers × 256 threads, one program per SM, so where the split needs more programs than SMs and the Triton
+    kernel fits two per SM (head_dim 64) Triton is faster: the H200 gate run of 2026-11-30 (b2 h16 d64, P8 at 32K)
+    took 0.230 ms against Triton's 0.210 (results/h200/gate-calibration/v8-aa)."""
+    return nseg == 1 or (head_dim == 128 and block_e == 64)
+
+
 def plan(q, k, v, slopes, layout: str, *, s0=None, want_ht=False, cu=None, block_n=BLOCK_N, seq_split="auto",
          segment_hook=None) -> Plan | None:
     """The Gluon launch for this validated forward call, or None where it does not apply (then the Triton forward
@@ -428,6 +437,8 @@ def plan(q, k, v, slopes, layout: str, *, s0=None, want_ht=False, cu=None, block
         return None
     block_e, stages, nseg = choose(b * h, n, d, e, seq_split, _SMS[q.device.index if q.device.index is not None
                                                                    else torch.cuda.current_device()])
+    if not wins(d, block_e, nseg):
+        return None
     seg = _cdiv(_cdiv(n, nseg), BLOCK_N) * BLOCK_N
     return Plan(block_e, stages, _cdiv(n, seg), seg, ws=True)
 
@@ -493,6 +504,8 @@ def describe(batch: int, heads: int, seq_len: int, head_dim: int, value_dim: int
     dev = torch.device(device)
     sms = _SMS.get(dev.index if dev.index is not None else torch.cuda.current_device(), 132)
     block_e, stages, nseg = choose(batch * heads, seq_len, head_dim, value_dim, seq_split, sms)
+    if not wins(head_dim, block_e, nseg):
+        return f"triton fwd (gluon: split e{block_e} at head_dim {head_dim} measured slower)"
     return Plan(block_e, stages, nseg, 0, ws=True).describe()
 
 

@@ -1140,6 +1140,11 @@ def lightning_attn(
             Not applied to packed (cu_seqlens) input, nor under torch.compile (the custom op runs unsplit).
         block_n: rows per block B (16, 32, 64 or 128; tests use small blocks).
 
+    On an sm_90 GPU, eligible bf16 forwards (head_dim and value_dim 64 or 128, seq_len a multiple of 64, no
+    initial_state / output_final_state / cu_seqlens) run the Gluon kernel of ``gluon_fwd.py`` (same algorithm, MMAs
+    overlapped); ``LIGHTNING_BENCH_GLUON=0`` or ``gluon_fwd.disabled()`` keeps the Triton forward. The backward is
+    Triton always.
+
     Dtypes: bf16 (tensor-core dots, fp32 accumulation and state), fp16 (fp16 dots between inputs; TF32 dots against
     the fp32 state and score tiles, so nothing overflows where the output is representable) or fp32 (IEEE dots).
     seq_len ≥ 1; 16 ≤ head_dim, value_dim ≤ 256 (above 128 as ≤ 128-wide chunks, see ``_wide``).
