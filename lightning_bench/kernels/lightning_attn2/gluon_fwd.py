@@ -57,217 +57,14 @@ _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench
 if IMPORT_ERROR is None:
 
     @gluon.jit
-    def _la2_fwd_gluon_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, H, N, E, SEG, NSEG,
-                              HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, BNHD: gl.constexpr,
-                              BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
-                              STAGES: gl.constexpr, num_warps: gl.constexpr):
+    def _program(H, N, E, SEG, BNHD: gl.constexpr, SPLIT: gl.constexpr, BLOCK_N: gl.constexpr,
+                 BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr):
+        """This program's (batch·head, head, value tile start, segment, first block, block count) and the rows and
+        columns of its tiles in the 2-D views the descriptors describe: bhnd [batch·heads·seq_len, dim], bnhd
+        [batch·seq_len, heads·dim]."""
         pid_bh = gl.program_id(0)
-        pid_e = gl.program_id(1)
         h = pid_bh % H
-        e0 = pid_e * BLOCK_E
-        # rows and columns of the 2-D views the descriptors describe: bhnd [batch·heads·seq_len, dim],
-        # bnhd [batch·seq_len, heads·dim]
-        if BNHD:
-            row_base = (pid_bh // H) * N
-            col_qk = h * BLOCK_D
-            col_v = h * E + e0
-        else:
-            row_base = pid_bh * N
-            col_qk = 0
-            col_v = e0
-
-        # accumulator layouts (wgmma m64nXk16, one warpgroup), the register A operand of P·V, shared layouts
-        sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
-                                                       instr_shape=[16, BLOCK_N, 16])
-        o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
-                                                      instr_shape=[16, BLOCK_E, 16])
-        p_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_l, k_width=2)
-        s_sl: gl.constexpr = gl.NVMMASharedLayout.get_default_for([BLOCK_D, BLOCK_E], gl.bfloat16)
-
-        # decay factors of a full block (shared docs §2; exponents ≥ 0 only)
-        if HAS_DECAY:
-            slope = gl.load(SLOPES + h)
-        else:
-            slope = 0.0
-        r_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, sc_l)).to(gl.float32)
-        c_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, sc_l)).to(gl.float32)
-        diff = r_sc[:, None] - c_sc[None, :]
-        dmat = gl.where(diff >= 0.0, gl.exp(-slope * gl.maximum(diff, 0.0)), 0.0)
-        c_o = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, o_l)).to(gl.float32)
-        a = gl.exp(-slope * (c_o + 1.0))
-        g = gl.exp(-slope * (BLOCK_N - 1.0 - c_o))
-        lam = gl.exp(-slope * BLOCK_N)
-
-        # the state S[:, e tile] (fp32, registers) entering this program's first block: the decayed sum of the
-        # segment-end states before it (S_p = λ^SEG S_{p−1} + E_{p−1})
-        S = gl.zeros([BLOCK_D, BLOCK_E], gl.float32, o_l)
-        if SPLIT:
-            p = gl.program_id(2)
-            first = p * (SEG // BLOCK_N)
-            end = gl.minimum(N // BLOCK_N, first + SEG // BLOCK_N)
-            lam_seg = gl.exp(-slope * SEG)
-            offs_d = gl.arange(0, BLOCK_D, layout=gl.SliceLayout(1, o_l))
-            offs_e = e0 + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, o_l))
-            ptrs = offs_d[:, None] * E + offs_e[None, :]
-            base = SEG_END + pid_bh.to(gl.int64) * NSEG * BLOCK_D * E
-            for j in range(0, p):
-                S = lam_seg * S + gl.load(base + j * BLOCK_D * E + ptrs)
-        else:
-            first = 0
-            end = N // BLOCK_N
-        nblk = end - first
-
-        q_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], q_desc.layout)
-        k_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], k_desc.layout)
-        v_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_E], v_desc.layout)
-        s_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_D, BLOCK_E], s_sl)
-        vg_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_N, BLOCK_E], v_desc.layout)
-        o_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], o_desc.layout)
-        bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-        for s in gl.static_range(STAGES):
-            mbarrier.init(bars.index(s), count=1)
-        s_smem.store(S.to(gl.bfloat16))
-        fence_async_shared()
-
-        nbytes: gl.constexpr = q_desc.block_type.nbytes + k_desc.block_type.nbytes + v_desc.block_type.nbytes
-        for s in gl.static_range(STAGES - 1):  # prologue: the first STAGES − 1 blocks in flight
-            if s < nblk:
-                r = row_base + (first + s) * BLOCK_N
-                mbarrier.expect(bars.index(s), nbytes)
-                _tma_load(q_desc, [r, col_qk], bars.index(s), q_s.index(s))
-                _tma_load(k_desc, [r, col_qk], bars.index(s), k_s.index(s))
-                _tma_load(v_desc, [r, col_v], bars.index(s), v_s.index(s))
-
-        zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
-        zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
-        for j in range(0, nblk):
-            st = j % STAGES
-            mbarrier.wait(bars.index(st), (j // STAGES) & 1)
-            # refill the stage block j − 1 used (all its readers finished in iteration j − 1) with block
-            # j + STAGES − 1, so that the load overlaps this block's work
-            nj = j + STAGES - 1
-            if nj < nblk:
-                ns = nj % STAGES
-                r = row_base + (first + nj) * BLOCK_N
-                mbarrier.expect(bars.index(ns), nbytes)
-                _tma_load(q_desc, [r, col_qk], bars.index(ns), q_s.index(ns))
-                _tma_load(k_desc, [r, col_qk], bars.index(ns), k_s.index(ns))
-                _tma_load(v_desc, [r, col_v], bars.index(ns), v_s.index(ns))
-            qb = q_s.index(st)
-            kb = k_s.index(st)
-            vb = v_s.index(st)
-            # QKᵀ and Q·S_{i−1} in flight together
-            sc = warpgroup_mma(qb, kb.permute((1, 0)), zero_sc, use_acc=False, is_async=True)
-            qs = warpgroup_mma(qb, s_smem, zero_o, use_acc=False, is_async=True)
-            sc = warpgroup_mma_wait(num_outstanding=1, deps=(sc, ))
-            pm = gl.convert_layout((sc * dmat).to(gl.bfloat16), p_l)
-            qs = warpgroup_mma_wait(num_outstanding=0, deps=(qs, ))
-            # O_i = (QKᵀ ⊙ D) V + diag(a) Q S and the update S ← λ^B S + Kᵀ (diag(g) V) in flight together
-            o = warpgroup_mma(pm, vb, qs * a[:, None], is_async=True)
-            vg = (vb.load(o_l) * g[:, None]).to(gl.bfloat16)
-            vg_smem.store(vg)
-            fence_async_shared()
-            S = warpgroup_mma(kb.permute((1, 0)), vg_smem, S * lam, is_async=True)
-            o = warpgroup_mma_wait(num_outstanding=1, deps=(o, ))
-            ob = o_smem.index(j % 2)
-            tma.store_wait(pendings=1)
-            ob.store(o.to(gl.bfloat16))
-            fence_async_shared()
-            _tma_store(o_desc, [row_base + (first + j) * BLOCK_N, col_v], ob)
-            S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
-            s_smem.store(S.to(gl.bfloat16))
-            fence_async_shared()
-        tma.store_wait(pendings=0)
-        for s in gl.static_range(STAGES):
-            mbarrier.invalidate(bars.index(s))
-
-
-    # ------------------------------------------------------------ warp-specialized variant (WS): a 1-warp TMA loader
-    @gluon.jit
-    def _ws_load(q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
-                 STAGES: gl.constexpr, BLOCK_N: gl.constexpr):
-        nbytes: gl.constexpr = q_desc.block_type.nbytes + k_desc.block_type.nbytes + v_desc.block_type.nbytes
-        for j in range(0, nblk):
-            st = j % STAGES
-            # the consumer frees a stage after the last reader of its block; the first round passes at once
-            mbarrier.wait(empty.index(st), ((j // STAGES) & 1) ^ 1)
-            r = row_base + (first + j) * BLOCK_N
-            mbarrier.expect(ready.index(st), nbytes)
-            _tma_load(q_desc, [r, col_qk], ready.index(st), q_s.index(st))
-            _tma_load(k_desc, [r, col_qk], ready.index(st), k_s.index(st))
-            _tma_load(v_desc, [r, col_v], ready.index(st), v_s.index(st))
-
-    @gluon.jit
-    def _ws_compute(o_desc, SLOPES, SEG_END, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0,
-                    E, N, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr,
-                    BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr):
-        sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
-                                                       instr_shape=[16, BLOCK_N, 16])
-        o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
-                                                      instr_shape=[16, BLOCK_E, 16])
-        p_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_l, k_width=2)
-        if HAS_DECAY:
-            slope = gl.load(SLOPES + h)
-        else:
-            slope = 0.0
-        S = gl.zeros([BLOCK_D, BLOCK_E], gl.float32, o_l)
-        if SPLIT:
-            lam_seg = gl.exp(-slope * SEG)
-            offs_d = gl.arange(0, BLOCK_D, layout=gl.SliceLayout(1, o_l))
-            offs_e = e0 + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, o_l))
-            ptrs = offs_d[:, None] * E + offs_e[None, :]
-            base = SEG_END + pid_bh.to(gl.int64) * NSEG * BLOCK_D * E
-            for jj in range(0, p):
-                S = lam_seg * S + gl.load(base + jj * BLOCK_D * E + ptrs)
-        s_smem.store(S.to(gl.bfloat16))
-        fence_async_shared()
-        r_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, sc_l)).to(gl.float32)
-        c_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, sc_l)).to(gl.float32)
-        diff = r_sc[:, None] - c_sc[None, :]
-        dmat = gl.where(diff >= 0.0, gl.exp(-slope * gl.maximum(diff, 0.0)), 0.0)
-        c_o = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, o_l)).to(gl.float32)
-        a = gl.exp(-slope * (c_o + 1.0))
-        g = gl.exp(-slope * (BLOCK_N - 1.0 - c_o))
-        lam = gl.exp(-slope * BLOCK_N)
-        zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
-        zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
-        for j in range(0, nblk):
-            st = j % STAGES
-            mbarrier.wait(ready.index(st), (j // STAGES) & 1)
-            qb = q_s.index(st)
-            kb = k_s.index(st)
-            vb = v_s.index(st)
-            sc = warpgroup_mma(qb, kb.permute((1, 0)), zero_sc, use_acc=False, is_async=True)
-            qs = warpgroup_mma(qb, s_smem, zero_o, use_acc=False, is_async=True)
-            sc = warpgroup_mma_wait(num_outstanding=1, deps=(sc, ))
-            pm = gl.convert_layout((sc * dmat).to(gl.bfloat16), p_l)
-            qs = warpgroup_mma_wait(num_outstanding=0, deps=(qs, ))
-            o = warpgroup_mma(pm, vb, qs * a[:, None], is_async=True)
-            vg = (vb.load(o_l) * g[:, None]).to(gl.bfloat16)
-            vg_smem.store(vg)
-            fence_async_shared()
-            S = warpgroup_mma(kb.permute((1, 0)), vg_smem, S * lam, is_async=True)
-            o = warpgroup_mma_wait(num_outstanding=1, deps=(o, ))
-            ob = o_smem.index(j % 2)
-            tma.store_wait(pendings=1)
-            ob.store(o.to(gl.bfloat16))
-            fence_async_shared()
-            _tma_store(o_desc, [row_base + (first + j) * BLOCK_N, col_v], ob)
-            S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
-            mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
-            s_smem.store(S.to(gl.bfloat16))
-            fence_async_shared()
-        tma.store_wait(pendings=0)
-
-    @gluon.jit
-    def _la2_fwd_gluon_ws_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, H, N, E, SEG, NSEG,
-                                 HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, BNHD: gl.constexpr,
-                                 BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
-                                 STAGES: gl.constexpr, num_warps: gl.constexpr):
-        pid_bh = gl.program_id(0)
-        pid_e = gl.program_id(1)
-        h = pid_bh % H
-        e0 = pid_e * BLOCK_E
+        e0 = gl.program_id(1) * BLOCK_E
         if BNHD:
             row_base = (pid_bh // H) * N
             col_qk = h * BLOCK_D
@@ -284,7 +81,179 @@ if IMPORT_ERROR is None:
             p = 0
             first = 0
             end = N // BLOCK_N
-        nblk = end - first
+        return pid_bh, h, e0, p, first, end - first, row_base, col_qk, col_v
+
+    @gluon.jit
+    def _decay(slope, BLOCK_N: gl.constexpr, sc_l: gl.constexpr, o_l: gl.constexpr):
+        """Decay factors of a full block (shared docs §2; exponents ≥ 0 only): D[r, c] = λ^(r−c) (r ≥ c, else 0),
+        a[c] = λ^(c+1), g[c] = λ^(B−1−c), λ^B."""
+        r_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, sc_l)).to(gl.float32)
+        c_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, sc_l)).to(gl.float32)
+        diff = r_sc[:, None] - c_sc[None, :]
+        dmat = gl.where(diff >= 0.0, gl.exp(-slope * gl.maximum(diff, 0.0)), 0.0)
+        c_o = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, o_l)).to(gl.float32)
+        a = gl.exp(-slope * (c_o + 1.0))
+        g = gl.exp(-slope * (BLOCK_N - 1.0 - c_o))
+        lam = gl.exp(-slope * BLOCK_N)
+        return dmat, a, g, lam
+
+    @gluon.jit
+    def _entry_state(SEG_END, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT: gl.constexpr, BLOCK_D: gl.constexpr,
+                     BLOCK_E: gl.constexpr, o_l: gl.constexpr):
+        """The state S[:, e tile] (fp32) entering this program's first block: 0, or with segments the decayed sum of
+        the segment-end states before it, S_p = λ^SEG S_{p−1} + E_{p−1} (SPLIT mode 2 of the Triton forward)."""
+        S = gl.zeros([BLOCK_D, BLOCK_E], gl.float32, o_l)
+        if SPLIT:
+            lam_seg = gl.exp(-slope * SEG)
+            offs_d = gl.arange(0, BLOCK_D, layout=gl.SliceLayout(1, o_l))
+            offs_e = e0 + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, o_l))
+            ptrs = offs_d[:, None] * E + offs_e[None, :]
+            base = SEG_END + pid_bh.to(gl.int64) * NSEG * BLOCK_D * E
+            for j in range(0, p):
+                S = lam_seg * S + gl.load(base + j * BLOCK_D * E + ptrs)
+        return S
+
+    @gluon.jit
+    def _block(qb, kb, vb, s_smem, vg_smem, ob, o_desc, o_row, col_v, S, dmat, a, g, lam, zero_sc, zero_o,
+               p_l: gl.constexpr, o_l: gl.constexpr):
+        """One block of Algorithm 1 on staged tiles: O_i = (Q Kᵀ ⊙ D) V + diag(a) Q S_{i−1}, stored by TMA from
+        ``ob``, and the state S_i = λ^B S_{i−1} + Kᵀ (diag(g) V) returned (waited; its bf16 copy is the caller's).
+        QKᵀ ∥ Q·S_{i−1}, then P·V ∥ the state update, as async wgmma pairs."""
+        sc = warpgroup_mma(qb, kb.permute((1, 0)), zero_sc, use_acc=False, is_async=True)
+        qs = warpgroup_mma(qb, s_smem, zero_o, use_acc=False, is_async=True)
+        sc = warpgroup_mma_wait(num_outstanding=1, deps=(sc, ))
+        pm = gl.convert_layout((sc * dmat).to(gl.bfloat16), p_l)
+        qs = warpgroup_mma_wait(num_outstanding=0, deps=(qs, ))
+        o = warpgroup_mma(pm, vb, qs * a[:, None], is_async=True)
+        vg = (vb.load(o_l) * g[:, None]).to(gl.bfloat16)
+        vg_smem.store(vg)
+        fence_async_shared()
+        S = warpgroup_mma(kb.permute((1, 0)), vg_smem, S * lam, is_async=True)
+        o = warpgroup_mma_wait(num_outstanding=1, deps=(o, ))
+        tma.store_wait(pendings=1)  # the store that last used ob (two blocks ago) has read it
+        ob.store(o.to(gl.bfloat16))
+        fence_async_shared()
+        _tma_store(o_desc, [o_row, col_v], ob)
+        return warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
+
+    @gluon.jit
+    def _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, bar, st, r, col_qk, col_v):
+        """TMA loads of one block's Q, K rows and V tile into ring stage ``st``, completing on ``bar``."""
+        nbytes: gl.constexpr = q_desc.block_type.nbytes + k_desc.block_type.nbytes + v_desc.block_type.nbytes
+        mbarrier.expect(bar, nbytes)
+        _tma_load(q_desc, [r, col_qk], bar, q_s.index(st))
+        _tma_load(k_desc, [r, col_qk], bar, k_s.index(st))
+        _tma_load(v_desc, [r, col_v], bar, v_s.index(st))
+
+    @gluon.jit
+    def _la2_fwd_gluon_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, H, N, E, SEG, NSEG,
+                              HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, BNHD: gl.constexpr,
+                              BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
+                              STAGES: gl.constexpr, num_warps: gl.constexpr):
+        """Single partition: the one warpgroup issues the ring's loads too (kept as the ablation of the
+        warp-specialized kernel below)."""
+        pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
+                                                                          BLOCK_D, BLOCK_E)
+        # accumulator layouts (wgmma m64nXk16, one warpgroup), the register A operand of P·V, shared layouts
+        sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                       instr_shape=[16, BLOCK_N, 16])
+        o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                      instr_shape=[16, BLOCK_E, 16])
+        p_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_l, k_width=2)
+        s_sl: gl.constexpr = gl.NVMMASharedLayout.get_default_for([BLOCK_D, BLOCK_E], gl.bfloat16)
+        if HAS_DECAY:
+            slope = gl.load(SLOPES + h)
+        else:
+            slope = 0.0
+        dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l)
+        S = _entry_state(SEG_END, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, BLOCK_D, BLOCK_E, o_l)
+
+        q_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], q_desc.layout)
+        k_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], k_desc.layout)
+        v_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_E], v_desc.layout)
+        s_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_D, BLOCK_E], s_sl)
+        vg_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_N, BLOCK_E], v_desc.layout)
+        o_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], o_desc.layout)
+        bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        for s in gl.static_range(STAGES):
+            mbarrier.init(bars.index(s), count=1)
+        s_smem.store(S.to(gl.bfloat16))
+        fence_async_shared()
+
+        for s in gl.static_range(STAGES - 1):  # prologue: the first STAGES − 1 blocks in flight
+            if s < nblk:
+                _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, bars.index(s), s,
+                            row_base + (first + s) * BLOCK_N, col_qk, col_v)
+
+        zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
+        zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
+        for j in range(0, nblk):
+            st = j % STAGES
+            mbarrier.wait(bars.index(st), (j // STAGES) & 1)
+            # refill the stage block j − 1 used (all its readers finished in iteration j − 1) with block
+            # j + STAGES − 1, so that the load overlaps this block's work
+            nj = j + STAGES - 1
+            if nj < nblk:
+                ns = nj % STAGES
+                _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, bars.index(ns), ns,
+                            row_base + (first + nj) * BLOCK_N, col_qk, col_v)
+            S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vg_smem, o_smem.index(j % 2), o_desc,
+                       row_base + (first + j) * BLOCK_N, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l)
+            s_smem.store(S.to(gl.bfloat16))
+            fence_async_shared()
+        tma.store_wait(pendings=0)
+        for s in gl.static_range(STAGES):
+            mbarrier.invalidate(bars.index(s))
+
+    # ------------------------------------------------------------ warp-specialized (the default): a 1-warp loader
+    @gluon.jit
+    def _ws_load(q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
+                 STAGES: gl.constexpr, BLOCK_N: gl.constexpr):
+        for j in range(0, nblk):
+            st = j % STAGES
+            # the compute partition frees a stage after the last reader of its block; the first round passes at once
+            mbarrier.wait(empty.index(st), ((j // STAGES) & 1) ^ 1)
+            _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, ready.index(st), st,
+                        row_base + (first + j) * BLOCK_N, col_qk, col_v)
+
+    @gluon.jit
+    def _ws_compute(o_desc, SLOPES, SEG_END, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0,
+                    E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr,
+                    BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr):
+        sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                       instr_shape=[16, BLOCK_N, 16])
+        o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                      instr_shape=[16, BLOCK_E, 16])
+        p_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_l, k_width=2)
+        if HAS_DECAY:
+            slope = gl.load(SLOPES + h)
+        else:
+            slope = 0.0
+        S = _entry_state(SEG_END, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, BLOCK_D, BLOCK_E, o_l)
+        s_smem.store(S.to(gl.bfloat16))
+        fence_async_shared()
+        dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l)
+        zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
+        zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
+        for j in range(0, nblk):
+            st = j % STAGES
+            mbarrier.wait(ready.index(st), (j // STAGES) & 1)
+            S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vg_smem, o_smem.index(j % 2), o_desc,
+                       row_base + (first + j) * BLOCK_N, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l)
+            mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
+            s_smem.store(S.to(gl.bfloat16))
+            fence_async_shared()
+        tma.store_wait(pendings=0)
+
+    @gluon.jit
+    def _la2_fwd_gluon_ws_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, H, N, E, SEG, NSEG,
+                                 HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, BNHD: gl.constexpr,
+                                 BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
+                                 STAGES: gl.constexpr, num_warps: gl.constexpr):
+        """The default kernel: a 1-warp partition streams Q, K, V blocks into the ring (ready/empty mbarriers), the
+        4-warp compute partition runs the blocks and never issues a load."""
+        pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
+                                                                          BLOCK_D, BLOCK_E)
         s_sl: gl.constexpr = gl.NVMMASharedLayout.get_default_for([BLOCK_D, BLOCK_E], gl.bfloat16)
         q_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], q_desc.layout)
         k_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], k_desc.layout)
@@ -300,7 +269,7 @@ if IMPORT_ERROR is None:
         fence_async_shared()
         gl.warp_specialize([
             (_ws_compute, (o_desc, SLOPES, SEG_END, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h,
-                           e0, E, N, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY, SPLIT, BLOCK_N, BLOCK_D,
+                           e0, E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY, SPLIT, BLOCK_N, BLOCK_D,
                            BLOCK_E, STAGES)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
                         STAGES, BLOCK_N)),
