@@ -62,12 +62,12 @@ _NOISE_PREFIXES = ("lightning_bench::", "ProfilerStep", "profiler::", "[memory]"
 _TRITON_TAIL = r"(?:_\d[0-9a-z]*)?$"
 EXPECTED_KERNELS: dict[str, dict[str, tuple[str, ...]]] = {
     "la2": {  # the forward is the Gluon kernel on sm_90 bf16 where eligible (gluon_fwd.py), else the Triton one
-        "fwd": (r"^_la2_fwd(?:_gluon)?_kernel" + _TRITON_TAIL,),
+        "fwd": (r"^_la2_fwd(?:_gluon(?:_ws)?)?_kernel" + _TRITON_TAIL,),
         "bwd": (r"^_la2_bwd_dq_kernel" + _TRITON_TAIL, r"^_la2_bwd_dk_kernel" + _TRITON_TAIL,
                 r"^_la2_bwd_dv_kernel" + _TRITON_TAIL),
     },
     "la2_unsplit": {  # ours with seq_split=1 (la2 adds the segment-end and state-scan kernels when P > 1)
-        "fwd": (r"^_la2_fwd(?:_gluon)?_kernel" + _TRITON_TAIL,),
+        "fwd": (r"^_la2_fwd(?:_gluon(?:_ws)?)?_kernel" + _TRITON_TAIL,),
         "bwd": (r"^_la2_bwd_dq_kernel" + _TRITON_TAIL, r"^_la2_bwd_dk_kernel" + _TRITON_TAIL,
                 r"^_la2_bwd_dv_kernel" + _TRITON_TAIL),
     },
