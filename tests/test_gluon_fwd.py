@@ -136,9 +136,8 @@ def test_gluon_forward_matches_reference(b, h, n, d, e, layout, decay, be, stage
     shp = (lambda x: (b, h, n, x)) if layout == "bhnd" else (lambda x: (b, n, h, x))
     q, k, v = (torch.randn(shp(x), generator=g).cuda().to(torch.bfloat16) for x in (d, d, e))
     sl = (decay_slopes(h) * 8).cuda() if decay else None  # strong decay too (slopes up to 4)
-    seg = -(-(-(-n // nseg)) // 64) * 64
     o = torch.full_like(v, float("nan"))
-    G.forward(q, k, v, sl, layout, G.Plan(be, stages, -(-n // seg), seg, ws), o)
+    G.forward(q, k, v, sl, layout, G.Plan.make(n, be, stages, nseg, ws), o)
     tr = (lambda t: t.transpose(1, 2)) if layout == "bnhd" else (lambda t: t)
     ref = tr(lightning_attn_reference(*(tr(t).double() for t in (q, k, v)), sl))
     assert torch.isfinite(o).all()

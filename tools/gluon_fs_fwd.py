@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G  # noqa: E402
-from lightning_bench.kernels.lightning_attn2.gluon_fwd import (_decay, _entry_state, _load_block,  # noqa: E402
-                                                               _program, _tma_store, fence_async_shared, gl, gluon,
+from lightning_bench.kernels.lightning_attn2.gluon_fwd import (_buffers, _decay, _entry_state,  # noqa: E402
+                                                               _load_block, _program, _slope, _tma_store, fence_async_shared, gl, gluon,
                                                                mbarrier, tma, warpgroup_mma, warpgroup_mma_wait)
 
 _cta_barrier = getattr(gl, "thread_barrier", None) or gl.barrier  # renamed between triton 3.6 and 3.9
@@ -53,10 +53,7 @@ def _fs_intra(SLOPES, q_s, k_s, v_s, ready, empty, xbuf, xfull, xempty, h, nblk,
     sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, BLOCK_N, 16])
     o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, BLOCK_E, 16])
     p_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_l, k_width=2)
-    if HAS_DECAY:
-        slope = gl.load(SLOPES + h)
-    else:
-        slope = 0.0
+    slope = _slope(SLOPES, h, HAS_DECAY)
     dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l)
     zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
     zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
@@ -81,10 +78,7 @@ def _fs_inter(o_desc, SLOPES, SEG_END, q_s, k_s, v_s, ready, empty, s_smem, vg_s
               STAGES: gl.constexpr):
     sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, BLOCK_N, 16])
     o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, BLOCK_E, 16])
-    if HAS_DECAY:
-        slope = gl.load(SLOPES + h)
-    else:
-        slope = 0.0
+    slope = _slope(SLOPES, h, HAS_DECAY)
     S = _entry_state(SEG_END, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, BLOCK_D, BLOCK_E, o_l)
     s_smem.store(S.to(gl.bfloat16))
     fence_async_shared()
@@ -127,14 +121,9 @@ def _la2_fwd_gluon_fs_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, H,
                              STAGES: gl.constexpr, INTRA_REGS: gl.constexpr, num_warps: gl.constexpr):
     pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
                                                                       BLOCK_D, BLOCK_E)
-    s_sl: gl.constexpr = gl.NVMMASharedLayout.get_default_for([BLOCK_D, BLOCK_E], gl.bfloat16)
     x_sl: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [1, 0])
-    q_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], q_desc.layout)
-    k_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], k_desc.layout)
-    v_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_E], v_desc.layout)
-    s_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_D, BLOCK_E], s_sl)
-    vg_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_N, BLOCK_E], v_desc.layout)
-    o_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], o_desc.layout)
+    q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q_desc, k_desc, v_desc, o_desc, STAGES, BLOCK_N, BLOCK_D,
+                                                      BLOCK_E)
     xbuf = gl.allocate_shared_memory(gl.float32, [2, BLOCK_N, BLOCK_E], x_sl)
     ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
     empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
@@ -168,8 +157,7 @@ def fs_forward(q, k, v, slopes, layout, p: "G.Plan", o, intra_regs=160):
     """Like ``gluon_fwd.forward`` with the function-split kernel (unsplit launches only in this prototype)."""
     if p.nseg != 1:
         raise ValueError("prototype: nseg must be 1")
-    b, h, n, d = q.shape if layout == "bhnd" else (q.shape[0], q.shape[2], q.shape[1], q.shape[3])
-    e = v.shape[-1]
+    b, h, n, d, e = G._dims(q, v, layout)
     _la2_fwd_gluon_fs_kernel[(b * h, e // p.block_e, 1)](
         *G._descs(q, k, v, o, layout, p.block_e), slopes if slopes is not None else q, q, h, n, e, n, 1,
         HAS_DECAY=slopes is not None, SPLIT=False, BNHD=layout == "bnhd", BLOCK_N=G.BLOCK_N, BLOCK_D=d,

@@ -30,11 +30,6 @@ def _inputs(b, h, n, d, e, layout, seed=0):
     return q, k, v
 
 
-def _plan(n, block_e, stages, nseg, ws=False):
-    seg = G._cdiv(G._cdiv(n, nseg), G.BLOCK_N) * G.BLOCK_N
-    return G.Plan(block_e, stages, G._cdiv(n, seg), seg, ws)
-
-
 def gpu_check(out: Path) -> int:
     """Gluon forward vs the float64 reference (rel-L2 ≤ 1e-2, the bf16 row of the tolerance table) and vs the Triton
     forward, over layouts, dims, decay on/off, value tiles, stages, segments; NaN-poisoned outputs."""
@@ -54,7 +49,7 @@ def gpu_check(out: Path) -> int:
         q, k, v = _inputs(b, h, n, d, e, layout, seed=n + d + e)
         sl = (decay_slopes(h) * 4).cuda() if decay else None  # strong decay too (slope up to 2)
         o = torch.full_like(v, float("nan"))
-        G.forward(q, k, v, sl, layout, _plan(n, be, stages, nseg, ws), o)
+        G.forward(q, k, v, sl, layout, G.Plan.make(n, be, stages, nseg, ws), o)
         if layout == "bnhd":
             ref = lightning_attn_reference(*(t.transpose(1, 2).double() for t in (q, k, v)), sl).transpose(1, 2)
         else:
@@ -121,7 +116,7 @@ def tune(out: Path, quick: bool = False) -> None:
                 for nseg in (1, 2, 4, 8, 16):
                     if n // G.BLOCK_N < 8 * nseg or (quick and nseg > 4):
                         continue
-                    p = _plan(n, be, stages, nseg, ws)
+                    p = G.Plan.make(n, be, stages, nseg, ws)
                     try:
                         t = measure(lambda: G.forward(q, k, v, sl, "bhnd", p, o), device=dev, config=cfg).median_ms
                     except Exception as exc:  # out of shared memory etc.: a row, not a crash

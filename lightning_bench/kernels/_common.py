@@ -95,6 +95,16 @@ def strides(x: torch.Tensor, layout: str) -> tuple[int, int, int, int]:
     return (sb, s1, s2, sd) if layout == "bhnd" else (sb, s2, s1, sd)
 
 
+def dims(q: torch.Tensor, v: torch.Tensor, layout: str) -> tuple[int, int, int, int, int]:
+    """(batch, heads, seq_len, head_dim, value_dim) of tensors the public wrappers already validated (no checks: on
+    the host path of every call)."""
+    if layout == "bhnd":
+        b, h, n, d = q.shape
+    else:
+        b, n, h, d = q.shape
+    return b, h, n, d, v.shape[-1]
+
+
 def empty(b, h, n, dim, layout, like: torch.Tensor) -> torch.Tensor:
     """An uninitialised [b, h, n, dim] (bhnd) or [b, n, h, dim] (bnhd) tensor like ``like``."""
     shape = (b, h, n, dim) if layout == "bhnd" else (b, n, h, dim)

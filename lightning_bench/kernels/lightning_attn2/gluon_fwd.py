@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .._common import dims as _dims
+
 try:  # Gluon and its Hopper module: Triton ≥ 3.5 (the API names moved between 3.6 and 3.9; both are handled)
     from triton.experimental import gluon
     from triton.experimental.gluon import language as gl
@@ -51,7 +53,6 @@ ENV = "LIGHTNING_BENCH_GLUON"
 BLOCK_N = 64
 DIMS = (64, 128)  # head_dim and value_dim the kernel is verified for (GPU tests)
 MAX_SEGMENTS = 16  # in-kernel combine of the segment-end states (Triton SPLIT mode 2)
-_cdiv = lambda a, b: -(-a // b)  # noqa: E731
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
 
 
@@ -83,6 +84,29 @@ if IMPORT_ERROR is None:
             first = 0
             end = N // BLOCK_N
         return pid_bh, h, e0, p, first, end - first, row_base, col_qk, col_v
+
+    @gluon.jit
+    def _slope(SLOPES, h, HAS_DECAY: gl.constexpr):
+        """The head's decay slope (0 without decay)."""
+        if HAS_DECAY:
+            slope = gl.load(SLOPES + h)
+        else:
+            slope = 0.0
+        return slope
+
+    @gluon.jit
+    def _buffers(q_desc, k_desc, v_desc, o_desc, STAGES: gl.constexpr, BLOCK_N: gl.constexpr,
+                 BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr):
+        """Shared memory of a program: the Q, K, V ring, the bf16 state copy (Q·S operand), diag(g)V (state update
+        operand) and a double buffer for the TMA stores of o."""
+        s_sl: gl.constexpr = gl.NVMMASharedLayout.get_default_for([BLOCK_D, BLOCK_E], gl.bfloat16)
+        q_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], q_desc.layout)
+        k_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], k_desc.layout)
+        v_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_E], v_desc.layout)
+        s_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_D, BLOCK_E], s_sl)
+        vg_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_N, BLOCK_E], v_desc.layout)
+        o_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], o_desc.layout)
+        return q_s, k_s, v_s, s_smem, vg_smem, o_smem
 
     @gluon.jit
     def _decay(slope, BLOCK_N: gl.constexpr, sc_l: gl.constexpr, o_l: gl.constexpr):
@@ -161,20 +185,12 @@ if IMPORT_ERROR is None:
         o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
                                                       instr_shape=[16, BLOCK_E, 16])
         p_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_l, k_width=2)
-        s_sl: gl.constexpr = gl.NVMMASharedLayout.get_default_for([BLOCK_D, BLOCK_E], gl.bfloat16)
-        if HAS_DECAY:
-            slope = gl.load(SLOPES + h)
-        else:
-            slope = 0.0
+        slope = _slope(SLOPES, h, HAS_DECAY)
         dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l)
         S = _entry_state(SEG_END, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, BLOCK_D, BLOCK_E, o_l)
 
-        q_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], q_desc.layout)
-        k_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], k_desc.layout)
-        v_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_E], v_desc.layout)
-        s_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_D, BLOCK_E], s_sl)
-        vg_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_N, BLOCK_E], v_desc.layout)
-        o_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], o_desc.layout)
+        q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q_desc, k_desc, v_desc, o_desc, STAGES, BLOCK_N, BLOCK_D,
+                                                          BLOCK_E)
         bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
         for s in gl.static_range(STAGES):
             mbarrier.init(bars.index(s), count=1)
@@ -226,10 +242,7 @@ if IMPORT_ERROR is None:
         o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                       instr_shape=[16, BLOCK_E, 16])
         p_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_l, k_width=2)
-        if HAS_DECAY:
-            slope = gl.load(SLOPES + h)
-        else:
-            slope = 0.0
+        slope = _slope(SLOPES, h, HAS_DECAY)
         S = _entry_state(SEG_END, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, BLOCK_D, BLOCK_E, o_l)
         s_smem.store(S.to(gl.bfloat16))
         fence_async_shared()
@@ -255,13 +268,8 @@ if IMPORT_ERROR is None:
         4-warp compute partition runs the blocks and never issues a load."""
         pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
                                                                           BLOCK_D, BLOCK_E)
-        s_sl: gl.constexpr = gl.NVMMASharedLayout.get_default_for([BLOCK_D, BLOCK_E], gl.bfloat16)
-        q_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], q_desc.layout)
-        k_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], k_desc.layout)
-        v_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_E], v_desc.layout)
-        s_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_D, BLOCK_E], s_sl)
-        vg_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_N, BLOCK_E], v_desc.layout)
-        o_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], o_desc.layout)
+        q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q_desc, k_desc, v_desc, o_desc, STAGES, BLOCK_N, BLOCK_D,
+                                                          BLOCK_E)
         ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
         empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
         for s in gl.static_range(STAGES):
@@ -300,6 +308,14 @@ class Plan:
     nseg: int
     seg: int
     ws: bool = False
+
+    @classmethod
+    def make(cls, seq_len: int, block_e: int, stages: int, nseg: int, ws: bool = True) -> "Plan":
+        """The plan for about ``nseg`` segments of whole blocks (the same rounding as the Triton forward's)."""
+        from .kernel import segments
+
+        nseg, seg = segments(nseg, 1, 1, seq_len, BLOCK_N)
+        return cls(block_e, stages, nseg, seg, ws)
 
     def describe(self) -> str:
         return f"gluon sm_90a fwd e{self.block_e} s{self.stages} P{self.nseg}" + (" ws" if self.ws else "")
@@ -377,35 +393,39 @@ def wins(head_dim: int, block_e: int, nseg: int) -> bool:
     return nseg == 1 or (head_dim == 128 and block_e == 64)
 
 
+def _shape_plan(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, dtype, device: torch.device,
+                seq_split) -> "Plan | str":
+    """The launch for a call of this shape, or why the Triton forward runs instead (the part of :func:`plan` that
+    needs no tensors; :func:`describe` reports it per benchmark row)."""
+    reason = unavailable_reason(device)
+    if reason is not None:
+        return f"gluon: {reason}"
+    if not _ENABLED.get() or os.environ.get(ENV, "1") == "0":
+        return "gluon disabled"
+    if dtype != torch.bfloat16:
+        return "gluon: bf16 only"
+    if head_dim not in DIMS or value_dim not in DIMS or seq_len < BLOCK_N or seq_len % BLOCK_N:
+        return f"gluon: needs head_dim, value_dim in {DIMS} and seq_len % {BLOCK_N} == 0"
+    if seq_split != "auto" and seq_split > MAX_SEGMENTS:
+        return f"gluon: at most {MAX_SEGMENTS} segments"
+    sms = _SMS[device.index if device.index is not None else torch.cuda.current_device()]
+    block_e, stages, nseg = choose(batch_heads, seq_len, head_dim, value_dim, seq_split, sms)
+    if not wins(head_dim, block_e, nseg):
+        return f"gluon: split e{block_e} at head_dim {head_dim} measured slower"
+    return Plan.make(seq_len, block_e, stages, nseg)
+
+
 def plan(q, k, v, slopes, layout: str, *, s0=None, want_ht=False, cu=None, block_n=BLOCK_N, seq_split="auto",
          segment_hook=None) -> Plan | None:
     """The Gluon launch for this validated forward call, or None where it does not apply (then the Triton forward
     runs). Never raises for an ineligible call."""
-    if not _ENABLED.get() or os.environ.get(ENV, "1") == "0":
-        return None
     if s0 is not None or want_ht or cu is not None or segment_hook is not None or block_n != BLOCK_N:
         return None
-    if q.dtype != torch.bfloat16 or k.dtype != q.dtype or v.dtype != q.dtype:
+    if k.dtype != q.dtype or v.dtype != q.dtype or not (_tma_ok(q) and _tma_ok(k) and _tma_ok(v)):
         return None
-    if layout == "bhnd":
-        b, h, n, d = q.shape
-    else:
-        b, n, h, d = q.shape
-    e = v.shape[-1]
-    if d not in DIMS or e not in DIMS or n < BLOCK_N or n % BLOCK_N:
-        return None
-    if unavailable_reason(q.device) is not None:
-        return None
-    if not (_tma_ok(q) and _tma_ok(k) and _tma_ok(v)):
-        return None
-    if seq_split != "auto" and seq_split > MAX_SEGMENTS:
-        return None
-    block_e, stages, nseg = choose(b * h, n, d, e, seq_split, _SMS[q.device.index if q.device.index is not None
-                                                                   else torch.cuda.current_device()])
-    if not wins(d, block_e, nseg):
-        return None
-    seg = _cdiv(_cdiv(n, nseg), BLOCK_N) * BLOCK_N
-    return Plan(block_e, stages, _cdiv(n, seg), seg, ws=True)
+    b, h, n, d, e = _dims(q, v, layout)
+    p = _shape_plan(b * h, n, d, e, q.dtype, q.device, seq_split)
+    return p if isinstance(p, Plan) else None
 
 
 @functools.lru_cache(maxsize=None)
@@ -438,20 +458,13 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor) -> torch.Ten
     """Run the planned launch(es) into ``o`` (same layout as v, contiguous): with segments, first the Triton
     segment-end states (fp32 [batch·heads, nseg, head_dim, value_dim]), then the Gluon forward."""
     from . import kernel as K
-    from .._common import prec, strides
+    from .._common import prec
 
-    if layout == "bhnd":
-        b, h, n, d = q.shape
-    else:
-        b, n, h, d = q.shape
-    e = v.shape[-1]
+    b, h, n, d, e = _dims(q, v, layout)
     seg_buf = q
     if p.nseg > 1:
-        seg_buf = torch.empty(b * h, p.nseg, d, e, dtype=torch.float32, device=q.device)
-        K._la2_fwd_seg_end_kernel[(b * h, e // p.block_e, p.nseg - 1)](
-            k, v, slopes if slopes is not None else q, seg_buf, *strides(k, layout), *strides(v, layout),
-            h, n, d, e, p.seg, p.nseg, HAS_DECAY=slopes is not None, PREC=prec(q.dtype), BLOCK_N=BLOCK_N,
-            BLOCK_D=d, BLOCK_E=p.block_e, num_warps=4, num_stages=2)
+        seg_buf = K._seg_end_states(k, v, slopes, q, layout, h, n, d, e, p.seg, p.nseg, p.nseg - 1, prec(q.dtype),
+                                    BLOCK_N, d, p.block_e, 4, 2)
     kern = _la2_fwd_gluon_ws_kernel if p.ws else _la2_fwd_gluon_kernel
     kern[(b * h, e // p.block_e, p.nseg)](
         *_descs(q, k, v, o, layout, p.block_e), slopes if slopes is not None else seg_buf, seg_buf, h, n, e,
@@ -463,21 +476,8 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor) -> torch.Ten
 def describe(batch: int, heads: int, seq_len: int, head_dim: int, value_dim: int, dtype, device,
              layout: str = "bhnd", seq_split="auto") -> str:
     """Which forward ``lightning_attn`` runs for these inputs (recorded per benchmark row)."""
-    reason = unavailable_reason(torch.device(device))
-    if reason is not None:
-        return f"triton fwd (gluon: {reason})"
-    if not _ENABLED.get() or os.environ.get(ENV, "1") == "0":
-        return "triton fwd (gluon disabled)"
-    if dtype != torch.bfloat16:
-        return "triton fwd (gluon: bf16 only)"
-    if head_dim not in DIMS or value_dim not in DIMS or seq_len < BLOCK_N or seq_len % BLOCK_N:
-        return f"triton fwd (gluon: needs head_dim, value_dim in {DIMS} and seq_len % {BLOCK_N} == 0)"
-    dev = torch.device(device)
-    sms = _SMS.get(dev.index if dev.index is not None else torch.cuda.current_device(), 132)
-    block_e, stages, nseg = choose(batch * heads, seq_len, head_dim, value_dim, seq_split, sms)
-    if not wins(head_dim, block_e, nseg):
-        return f"triton fwd (gluon: split e{block_e} at head_dim {head_dim} measured slower)"
-    return Plan(block_e, stages, nseg, 0, ws=True).describe()
+    p = _shape_plan(batch * heads, seq_len, head_dim, value_dim, dtype, torch.device(device), seq_split)
+    return p.describe() if isinstance(p, Plan) else f"triton fwd ({p})"
 
 
 def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: bool = False, head_dim: int = 128,

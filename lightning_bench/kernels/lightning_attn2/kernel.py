@@ -29,6 +29,7 @@ import triton.language as tl
 
 from .._common import FP32_DOTS
 from .._common import cdiv as _cdiv
+from .._common import dims as _dims
 from .._common import dot_in as _dot
 from .._common import dot_wa as _dot_wa
 from .._common import dot_wb as _dot_wb
@@ -814,14 +815,19 @@ def _scan_states(buf, init, slopes, h, n, d, e, seg, nseg, reverse, q):
     )
 
 
-def _dims(q, v, layout) -> tuple[int, int, int, int, int]:
-    """(batch, heads, seq_len, head_dim, value_dim) of tensors the public wrappers already validated (no checks: on
-    the host path of every call)."""
-    if layout == "bhnd":
-        b, h, n, d = q.shape
-    else:
-        b, n, h, d = q.shape
-    return b, h, n, d, v.shape[-1]
+def _seg_end_states(k, v, slopes, like, layout, h, n, d, e, seg, nseg, count, prec, block_n, block_d, block_e,
+                    warps, stages):
+    """fp32 ``[batch·heads, nseg, head_dim, value_dim]``: the local end states E_p of segments 0..count−1
+    (``_la2_fwd_seg_end_kernel``; the rest of the buffer unwritten). Used by the forwards (Triton and Gluon) and by
+    the backward's sweep F."""
+    bh = like.shape[0] * h
+    buf = torch.empty(bh, nseg, d, e, dtype=torch.float32, device=like.device)
+    _la2_fwd_seg_end_kernel[(bh, _cdiv(e, block_e), count)](
+        k, v, slopes if slopes is not None else like, buf, *_strides(k, layout), *_strides(v, layout),
+        h, n, d, e, seg, nseg, HAS_DECAY=slopes is not None, PREC=prec, BLOCK_N=block_n, BLOCK_D=block_d,
+        BLOCK_E=block_e, num_warps=warps, num_stages=stages,
+    )
+    return buf
 
 
 def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1, segment_hook=None):
@@ -845,14 +851,9 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
     seg_buf = q
     if nseg > 1:
         # local end states E_p of segments 0..P−2; each main program combines those before it (_prefix_state)
-        seg_buf = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
-        _la2_fwd_seg_end_kernel[(b * h, e_tiles, nseg if segment_hook else nseg - 1)](
-            k, v, slopes if slopes is not None else q, seg_buf,
-            *_strides(k, layout), *_strides(v, layout), h, n, d, e, seg, nseg,
-            HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot),
-            BLOCK_N=cfg.block_n, BLOCK_D=cfg.bd, BLOCK_E=cfg.fwd_be, num_warps=cfg.fwd_warps,
-            num_stages=cfg.fwd_stages,
-        )
+        seg_buf = _seg_end_states(k, v, slopes, q, layout, h, n, d, e, seg, nseg, nseg if segment_hook else nseg - 1,
+                                  _prec(q.dtype, fp32_dot), cfg.block_n, cfg.bd, cfg.fwd_be, cfg.fwd_warps,
+                                  cfg.fwd_stages)
         if segment_hook is not None:
             s0 = segment_hook(seg_buf, nseg, seg)
         if mode == 1:
@@ -925,13 +926,8 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
     mode = split_mode(nseg)
     seg_end = seg_r = q
     if nseg > 1:
-        e_tiles = _cdiv(e, cfg.fwd_be)
-        seg_end = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
-        _la2_fwd_seg_end_kernel[(b * h, e_tiles, nseg - 1)](
-            k, v, sl, seg_end, *sk, *sv, h, n, d, e, seg, nseg,
-            HAS_DECAY=slopes is not None, PREC=common["PREC"], BLOCK_N=cfg.bwd_block_n, BLOCK_D=cfg.bd,
-            BLOCK_E=cfg.fwd_be, num_warps=cfg.bwd_warps, num_stages=cfg.bwd_stages,
-        )
+        seg_end = _seg_end_states(k, v, slopes, q, layout, h, n, d, e, seg, nseg, nseg - 1, common["PREC"],
+                                  cfg.bwd_block_n, cfg.bd, cfg.fwd_be, cfg.bwd_warps, cfg.bwd_stages)
         if mode == 1:
             _scan_states(seg_end, s0, slopes, h, n, d, e, seg, nseg, False, q)
         seg_r = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
@@ -1038,14 +1034,6 @@ def _register_custom_ops() -> bool:
         nseq = b if cu is None else cu.shape[0] - 1
         ds0 = q.new_empty((nseq, h, d, e) if want_ds0 else _EMPTY, dtype=torch.float32)
         return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), ds0
-
-
-    def _dims(q, v, layout):
-        if layout == "bhnd":
-            b, h, n, d = q.shape
-        else:
-            b, n, h, d = q.shape
-        return b, h, n, d, v.shape[-1]
 
 
     def _op_setup_context(ctx, inputs, output):
