@@ -122,7 +122,29 @@ def test_compiles_for_sm90_with_overlapped_mma_waits(block_e, stages, split, bnh
         assert facts["arrive"] == 2
 
 
+def test_q_reg_ablation_reads_q_into_registers_once():
+    base = G.compile_sm90(32, 4, ws=True)
+    qreg = G.compile_sm90(32, 4, ws=True, q_reg=True)
+    # P·V's 4 k-steps take P from registers either way; with q_reg QKᵀ and Q·S (8 k-steps each at head_dim 128) too
+    assert base["wgmma_reg_a"] == 4 and qreg["wgmma_reg_a"] == 20
+    assert qreg["wgmma"] == base["wgmma"] and qreg["wait_groups"] == [1, 0, 1, 0]
+
+
 # ---------------------------------------------------------------- GPU
+@gpu
+@pytest.mark.parametrize("knobs", [dict(q_reg=True), dict(maxnreg=128)])
+def test_gluon_ablation_knobs_match_reference(knobs):
+    """The measured-not-faster variants (docs/perf-notes.md v9) stay correct: Q as a register operand, and two
+    programs per SM (128 registers at launch, 2-deep ring) with a sequence split."""
+    g = torch.Generator().manual_seed(11)
+    q, k, v = (torch.randn(2, 3, 2048, 128, generator=g).cuda().to(torch.bfloat16) for _ in range(3))
+    sl = (decay_slopes(3) * 8).cuda()
+    o = torch.full_like(v, float("nan"))
+    G.forward(q, k, v, sl, "bhnd", G.Plan.make(2048, 32, 2, 2, True, **knobs), o)
+    ref = lightning_attn_reference(q.double(), k.double(), v.double(), sl)
+    assert torch.isfinite(o).all() and rel(o, ref) <= 1e-2
+
+
 @gpu
 @pytest.mark.parametrize("ws", [True, False])
 @pytest.mark.parametrize("b,h,n,d,e,layout,decay,be,stages,nseg", [

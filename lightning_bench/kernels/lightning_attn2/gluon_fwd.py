@@ -140,12 +140,21 @@ if IMPORT_ERROR is None:
 
     @gluon.jit
     def _block(qb, kb, vb, s_smem, vg_smem, ob, o_desc, o_row, col_v, S, dmat, a, g, lam, zero_sc, zero_o,
-               p_l: gl.constexpr, o_l: gl.constexpr):
+               p_l: gl.constexpr, o_l: gl.constexpr, Q_REG: gl.constexpr):
         """One block of Algorithm 1 on staged tiles: O_i = (Q Kᵀ ⊙ D) V + diag(a) Q S_{i−1}, stored by TMA from
         ``ob``, and the state S_i = λ^B S_{i−1} + Kᵀ (diag(g) V) returned (waited; its bf16 copy is the caller's).
-        QKᵀ ∥ Q·S_{i−1}, then P·V ∥ the state update, as async wgmma pairs."""
-        sc = warpgroup_mma(qb, kb.permute((1, 0)), zero_sc, use_acc=False, is_async=True)
-        qs = warpgroup_mma(qb, s_smem, zero_o, use_acc=False, is_async=True)
+        QKᵀ ∥ Q·S_{i−1}, then P·V ∥ the state update, as async wgmma pairs. ``Q_REG``: Q is read from shared memory
+        into registers once and is the register A operand of both first products (the kernel is bound by
+        shared-memory reads: an SS wgmma re-reads its A tile from shared memory)."""
+        if Q_REG:
+            qsc_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=zero_sc.type.layout, k_width=2)
+            qa = qb.load(qsc_l)
+            sc = warpgroup_mma(qa, kb.permute((1, 0)), zero_sc, use_acc=False, is_async=True)
+            qs = warpgroup_mma(gl.convert_layout(qa, gl.DotOperandLayout(operand_index=0, parent=o_l, k_width=2)),
+                               s_smem, zero_o, use_acc=False, is_async=True)
+        else:
+            sc = warpgroup_mma(qb, kb.permute((1, 0)), zero_sc, use_acc=False, is_async=True)
+            qs = warpgroup_mma(qb, s_smem, zero_o, use_acc=False, is_async=True)
         sc = warpgroup_mma_wait(num_outstanding=1, deps=(sc, ))
         pm = gl.convert_layout((sc * dmat).to(gl.bfloat16), p_l)
         qs = warpgroup_mma_wait(num_outstanding=0, deps=(qs, ))
@@ -174,7 +183,7 @@ if IMPORT_ERROR is None:
     def _la2_fwd_gluon_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, H, N, E, SEG, NSEG,
                               HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, BNHD: gl.constexpr,
                               BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
-                              STAGES: gl.constexpr, num_warps: gl.constexpr):
+                              STAGES: gl.constexpr, Q_REG: gl.constexpr, num_warps: gl.constexpr):
         """Single partition: the one warpgroup issues the ring's loads too (kept as the ablation of the
         warp-specialized kernel below)."""
         pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
@@ -215,7 +224,7 @@ if IMPORT_ERROR is None:
                 _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, bars.index(ns), ns,
                             row_base + (first + nj) * BLOCK_N, col_qk, col_v)
             S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vg_smem, o_smem.index(j % 2), o_desc,
-                       row_base + (first + j) * BLOCK_N, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l)
+                       row_base + (first + j) * BLOCK_N, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, Q_REG)
             s_smem.store(S.to(gl.bfloat16))
             fence_async_shared()
         tma.store_wait(pendings=0)
@@ -236,7 +245,8 @@ if IMPORT_ERROR is None:
     @gluon.jit
     def _ws_compute(o_desc, SLOPES, SEG_END, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0,
                     E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr,
-                    BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr):
+                    BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
+                    Q_REG: gl.constexpr):
         sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_N, 16])
         o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
@@ -253,7 +263,7 @@ if IMPORT_ERROR is None:
             st = j % STAGES
             mbarrier.wait(ready.index(st), (j // STAGES) & 1)
             S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vg_smem, o_smem.index(j % 2), o_desc,
-                       row_base + (first + j) * BLOCK_N, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l)
+                       row_base + (first + j) * BLOCK_N, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, Q_REG)
             mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
             s_smem.store(S.to(gl.bfloat16))
             fence_async_shared()
@@ -263,7 +273,7 @@ if IMPORT_ERROR is None:
     def _la2_fwd_gluon_ws_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, H, N, E, SEG, NSEG,
                                  HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, BNHD: gl.constexpr,
                                  BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
-                                 STAGES: gl.constexpr, num_warps: gl.constexpr):
+                                 STAGES: gl.constexpr, Q_REG: gl.constexpr, num_warps: gl.constexpr):
         """The default kernel: a 1-warp partition streams Q, K, V blocks into the ring (ready/empty mbarriers), the
         4-warp compute partition runs the blocks and never issues a load."""
         pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
@@ -279,7 +289,7 @@ if IMPORT_ERROR is None:
         gl.warp_specialize([
             (_ws_compute, (o_desc, SLOPES, SEG_END, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h,
                            e0, E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY, SPLIT, BLOCK_N, BLOCK_D,
-                           BLOCK_E, STAGES)),
+                           BLOCK_E, STAGES, Q_REG)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
                         STAGES, BLOCK_N)),
         ], [1], [24])
@@ -308,17 +318,21 @@ class Plan:
     nseg: int
     seg: int
     ws: bool = False
+    maxnreg: int | None = None  # registers per thread at launch (128: two 256-thread programs per SM)
+    q_reg: bool = False  # Q as the register A operand of QKᵀ and Q·S (see _block)
 
     @classmethod
-    def make(cls, seq_len: int, block_e: int, stages: int, nseg: int, ws: bool = True) -> "Plan":
+    def make(cls, seq_len: int, block_e: int, stages: int, nseg: int, ws: bool = True,
+             maxnreg: int | None = None, q_reg: bool = False) -> "Plan":
         """The plan for about ``nseg`` segments of whole blocks (the same rounding as the Triton forward's)."""
         from .kernel import segments
 
         nseg, seg = segments(nseg, 1, 1, seq_len, BLOCK_N)
-        return cls(block_e, stages, nseg, seg, ws)
+        return cls(block_e, stages, nseg, seg, ws, maxnreg, q_reg)
 
     def describe(self) -> str:
-        return f"gluon sm_90a fwd e{self.block_e} s{self.stages} P{self.nseg}" + (" ws" if self.ws else "")
+        return (f"gluon sm_90a fwd e{self.block_e} s{self.stages} P{self.nseg}" + (" ws" if self.ws else "")
+                + (f" r{self.maxnreg}" if self.maxnreg else "") + (" qreg" if self.q_reg else ""))
 
 
 _CAPABLE: dict[int, str | None] = {}
@@ -469,7 +483,7 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor) -> torch.Ten
     kern[(b * h, e // p.block_e, p.nseg)](
         *_descs(q, k, v, o, layout, p.block_e), slopes if slopes is not None else seg_buf, seg_buf, h, n, e,
         p.seg, p.nseg, HAS_DECAY=slopes is not None, SPLIT=p.nseg > 1, BNHD=layout == "bnhd", BLOCK_N=BLOCK_N,
-        BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, num_warps=4)
+        BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, Q_REG=p.q_reg, num_warps=4, **({"maxnreg": p.maxnreg} if p.maxnreg else {}))
     return o
 
 
@@ -481,9 +495,10 @@ def describe(batch: int, heads: int, seq_len: int, head_dim: int, value_dim: int
 
 
 def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: bool = False, head_dim: int = 128,
-                 decay: bool = True, ws: bool = False) -> dict:
+                 decay: bool = True, ws: bool = False, q_reg: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
-    the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts, and where the Triton
+    the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
+    a register A operand), and where the Triton
     package ships ptxas, registers and spill bytes. Used by the CPU tests and tools/gluon_la2_fwd.py."""
     import re
     import subprocess
@@ -507,7 +522,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
            "o_desc": mangle_type(dv), "SLOPES": "*fp32", "SEG_END": "*fp32", "H": "i32", "N": "i32", "E": "i32",
            "SEG": "i32", "NSEG": "i32"}
     ce = dict(HAS_DECAY=decay, SPLIT=split, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e,
-              STAGES=stages, num_warps=4)
+              STAGES=stages, Q_REG=q_reg, num_warps=4)
     for name in ce:
         sig[name] = "constexpr"
     attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]] for n in ("SLOPES", "SEG_END", "N", "E", "SEG")}
@@ -515,7 +530,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                        target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
     ptx = c.asm["ptx"]
     out = {"arrive": ptx.count("mbarrier.arrive"), "bar_sync": ptx.count("bar.sync"), "smem": c.metadata.shared, "wait_groups": [int(w) for w in re.findall(r"wgmma.wait_group.sync.aligned (\d+)", ptx)],
-           "wgmma": ptx.count("wgmma.mma_async"), "tma": ptx.count("cp.async.bulk.tensor")}
+           "wgmma": ptx.count("wgmma.mma_async"), "tma": ptx.count("cp.async.bulk.tensor"),
+           "wgmma_reg_a": len(re.findall(r"wgmma.mma_async[^;]*\{[^}]*\}\s*,\s*\{", ptx))}
     ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
     if ptxas.exists():
         with tempfile.TemporaryDirectory() as tmp:

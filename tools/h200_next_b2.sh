@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Session 2026-11-30 (sixth), call 2: two programs per SM (maxnreg 128, 2-deep ring, sequence split): tools/tune_mr.py.
+set -u
+source "$(dirname "$0")/device_lib.sh"
+PACK_NAME=b2
+start_watchdog "${WATCHDOG_S:-250}"
+nvidia-smi --query-gpu=index,name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu --format=csv > "$L/gpus.txt" 2>&1
+st mr 200 python3 tools/tune_mr.py --out "$W/mr"
+stop_watchdog
+cat "$L/steps.txt"
+cat "$L/mr.log" | cut -c1-400

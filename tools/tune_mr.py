@@ -1,0 +1,76 @@
+"""Variants of the Gluon forward (call 3: Q as the register A operand, `Plan.q_reg`). Call 2: two programs per SM for the Gluon forward: launch with 128 registers per thread (the compute warpgroup takes 232
+by setmaxnreg, the loader 24) and a 2-deep ring (94 KB of shared memory at e32), so two 256-thread programs fit on
+an SM, and a sequence split gives them work. Correctness vs the Triton forward (NaN-poisoned o), then GPU time as
+the sweep takes it (host-decoupled CUDA events, L2 flushed), M tokens/s.
+
+    python tools/tune_mr.py --out DIR
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import csv
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lightning_bench.kernels import decay_slopes, lightning_attn  # noqa: E402
+from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G  # noqa: E402
+from lightning_bench.timing import TimingConfig, measure  # noqa: E402
+
+SHAPES = {  # (batch, heads, head_dim): [(label, block_e, stages, nseg, maxnreg, q_reg)]; nseg 0 = the package plan
+    (2, 16, 128): [("cur", 0, 0, 0, None, False), ("cur+qreg", 0, 0, 0, None, True),
+                   ("e32s3+qreg", 32, 3, 1, None, True), ("e64s3P2+qreg", 64, 3, 2, None, True)],
+    (8, 16, 64): [("cur", 0, 0, 0, None, False), ("cur+qreg", 0, 0, 0, None, True)],
+    (1, 16, 128): [("cur", 0, 0, 0, None, False), ("cur+qreg", 0, 0, 0, None, True)],
+}
+NS = {(2, 16, 128): (1024, 2048, 4096, 8192, 32768, 131072), (8, 16, 64): (4096, 16384, 65536),
+      (1, 16, 128): (8192, 131072)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, required=True)
+    a = ap.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    cfg = TimingConfig(warmup_s=0.03, min_samples=10, max_samples=60, max_time_s=0.15, host_decoupled=True)
+    rows = []
+    for (b, h, d), cands in SHAPES.items():
+        sl = decay_slopes(h).cuda()
+        for n in NS[(b, h, d)]:
+            q, k, v = (torch.randn(b, h, n, d, device="cuda").mul(0.5).to(torch.bfloat16) for _ in range(3))
+            with G.disabled():
+                ref = lightning_attn(q, k, v, sl).double()
+            line = [f"b{b} h{h} d{d} n={n:>6}:"]
+            for label, be, st, nseg, mr, qr in cands:
+                if nseg == 0:
+                    p = dataclasses.replace(G.plan(q, k, v, sl, "bhnd"), q_reg=qr)
+                else:
+                    p = G.Plan.make(n, be, st, nseg, True, mr, qr)
+                o = torch.full_like(v, float("nan"))
+                try:
+                    G.forward(q, k, v, sl, "bhnd", p, o)
+                    torch.cuda.synchronize()
+                    err = ((o.double() - ref).norm() / ref.norm()).item()
+                    if not err <= 2e-2:
+                        raise RuntimeError(f"rel-L2 vs Triton {err:.2e}")
+                    t = measure(lambda: G.forward(q, k, v, sl, "bhnd", p, o), device=q.device, config=cfg).median_ms
+                    tps = b * n / t / 1e3
+                    status = "ok"
+                except Exception as exc:  # noqa: BLE001
+                    t, tps, err, status = float("nan"), float("nan"), float("nan"), f"{type(exc).__name__}: {exc}"[:200]
+                rows.append(dict(batch=b, heads=h, head_dim=d, seq_len=n, label=label, plan=p.describe(),
+                                 median_ms=t, mtok_s=tps, rel_l2_vs_triton=err, status=status))
+                line.append(f"{label}[{p.describe().replace('gluon sm_90a fwd ', '')}] {tps:6.1f}"
+                            + ("" if status == "ok" else f" ({status[:60]})"))
+            print("  ".join(line), flush=True)
+    with open(a.out / "tune_mr.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()
