@@ -75,18 +75,21 @@ def test_plan_for_an_eligible_call(pretend_sm90):
     assert (p.block_e, p.nseg, p.seg) == (64, 8, 1024)
     q, k, v = _qkv(layout="bnhd")
     assert G.plan(q, k, v, None, "bnhd") is not None
+    # an initial state and the sequence-parallel segment hook are taken (the kernel starts from s0)
+    q, k, v = _qkv()
+    assert G.plan(q, k, v, None, "bhnd", s0=torch.zeros(2, 16, 128, 128)) == G.Plan(32, 4, 1, 2048, ws=True)
+    assert G.plan(q, k, v, None, "bhnd", segment_hook=lambda *a: None) is not None
 
 
-@pytest.mark.parametrize("why", ["fp16", "fp32", "n_not_64", "head_dim_96", "strided", "s0", "ht", "cu", "block_n",
-                                 "hook", "split_17", "disabled", "env"])
+@pytest.mark.parametrize("why", ["fp16", "fp32", "n_not_64", "head_dim_96", "strided", "ht", "cu", "block_n",
+                                 "split_17", "disabled", "env"])
 def test_plan_declines_what_it_does_not_cover(pretend_sm90, monkeypatch, why):
     kw = {}
     q, k, v = _qkv(dtype={"fp16": torch.float16, "fp32": torch.float32}.get(why, torch.bfloat16),
                    n=2000 if why == "n_not_64" else 2048, d=96 if why == "head_dim_96" else 128)
     if why == "strided":
         q = torch.zeros(2, 16, 2048, 256, dtype=torch.bfloat16)[..., :128]
-    kw = {"s0": dict(s0=torch.zeros(2, 16, 128, 128)), "ht": dict(want_ht=True), "cu": dict(cu=torch.tensor([0, 2048])),
-          "block_n": dict(block_n=32), "hook": dict(segment_hook=lambda *a: None),
+    kw = {"ht": dict(want_ht=True), "cu": dict(cu=torch.tensor([0, 2048])), "block_n": dict(block_n=32),
           "split_17": dict(seq_split=17)}.get(why, {})
     if why == "env":
         monkeypatch.setenv(G.ENV, "0")
@@ -120,6 +123,14 @@ def test_compiles_for_sm90_with_overlapped_mma_waits(block_e, stages, split, bnh
         assert facts["spill_bytes"] == 0
     if ws:  # the compute warps release each stage to the loader warp once (one predicated arrive), plus its expect
         assert facts["arrive"] == 2
+
+
+def test_initial_state_variant_compiles_with_the_same_mma_schedule():
+    for split in (False, True):
+        facts = G.compile_sm90(64 if split else 32, 3 if split else 4, split=split, ws=True, s0=True)
+        assert facts["wait_groups"] == [1, 0, 1, 0] and facts["arrive"] == 2
+        if facts.get("spill_bytes") is not None:
+            assert facts["spill_bytes"] == 0
 
 
 def test_q_reg_ablation_reads_q_into_registers_once():
@@ -167,6 +178,40 @@ def test_gluon_forward_matches_reference(b, h, n, d, e, layout, decay, be, stage
         o_triton = lightning_attn(q, k, v, sl, layout=layout)
     assert rel(o, ref) <= 1e-2
     assert rel(o, ref) <= 1.5 * rel(o_triton, ref) + 1e-4
+
+
+@gpu
+@pytest.mark.parametrize("nseg,layout", [(1, "bhnd"), (4, "bnhd")])
+def test_gluon_forward_from_an_initial_state_and_with_a_segment_hook(nseg, layout):
+    """o from s0 equals the second half of a sequence run whole; the hook sees every segment's end state."""
+    g = torch.Generator().manual_seed(5 + nseg)
+    b, h, n, d = 2, 3, 2048, 128
+    shp = (b, h, 2 * n, d) if layout == "bhnd" else (b, 2 * n, h, d)
+    q, k, v = (torch.randn(shp, generator=g).cuda().to(torch.bfloat16) for _ in range(3))
+    sl = (decay_slopes(h) * 4).cuda()
+    cut = (lambda t: t[:, :, n:]) if layout == "bhnd" else (lambda t: t[:, n:])
+    first = (lambda t: t[:, :, :n]) if layout == "bhnd" else (lambda t: t[:, :n])
+    tr = (lambda t: t.transpose(1, 2)) if layout == "bnhd" else (lambda t: t)
+    o_whole = tr(lightning_attn_reference(*(tr(t).double() for t in (q, k, v)), sl))
+    _, s_mid = lightning_attn_reference(*(tr(first(t)).double() for t in (q, k, v)), sl, output_final_state=True)
+    q2, k2, v2 = (cut(t).contiguous() for t in (q, k, v))
+    p = G.Plan.make(n, 32 if nseg == 1 else 64, 4 if nseg == 1 else 3, nseg)
+    o = torch.full_like(v2, float("nan"))
+    G.forward(q2, k2, v2, sl, layout, p, o, s0=s_mid.float())
+    assert torch.isfinite(o).all() and rel(o, cut(o_whole)) <= 1e-2
+    seen = {}
+
+    def hook(buf, nseg_, seg_):
+        seen["n"] = (nseg_, seg_, buf.shape)
+        return s_mid.float()
+
+    o2 = torch.full_like(v2, float("nan"))
+    G.forward(q2, k2, v2, sl, layout, p, o2, segment_hook=hook)
+    assert seen["n"] == (p.nseg, p.seg, (b * h, p.nseg, d, d))
+    assert rel(o2, o) <= 1e-6
+    # and through lightning_attn's initial_state (dispatched to the Gluon forward)
+    o3 = lightning_attn(q2, k2, v2, sl, layout=layout, initial_state=s_mid.float())
+    assert rel(o3, cut(o_whole)) <= 1e-2
 
 
 @gpu

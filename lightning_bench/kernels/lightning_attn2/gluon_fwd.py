@@ -18,7 +18,8 @@ per (batch·head, value tile, sequence segment), segments combined in-kernel fro
 
 Used by ``lightning_attn`` for the forward when :func:`plan` says the call is eligible (sm_90, bf16, head_dim and
 value_dim 64 or 128, seq_len a multiple of 64, "bhnd" or "bnhd" with unit last stride and 16-byte aligned rows, no
-initial_state / final state / cu_seqlens); everything else, and every backward, runs the Triton kernels. Set
+final state / cu_seqlens; an initial_state and the sequence-parallel segment hook are taken); everything else, and
+every backward, runs the Triton kernels. Set
 ``LIGHTNING_BENCH_GLUON=0`` (or use :func:`disabled`) to force the Triton forward. Correctness evidence is on the
 GPU (tests/test_gluon_fwd.py, ``lightning-bench verify``); on the CPU the kernel is compiled for sm_90a and its
 PTX checked (no interpreter runs Gluon).
@@ -123,16 +124,20 @@ if IMPORT_ERROR is None:
         return dmat, a, g, lam
 
     @gluon.jit
-    def _entry_state(SEG_END, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT: gl.constexpr, BLOCK_D: gl.constexpr,
-                     BLOCK_E: gl.constexpr, o_l: gl.constexpr):
-        """The state S[:, e tile] (fp32) entering this program's first block: 0, or with segments the decayed sum of
-        the segment-end states before it, S_p = λ^SEG S_{p−1} + E_{p−1} (SPLIT mode 2 of the Triton forward)."""
-        S = gl.zeros([BLOCK_D, BLOCK_E], gl.float32, o_l)
+    def _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
+                     BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, o_l: gl.constexpr):
+        """The state S[:, e tile] (fp32) entering this program's first block: the initial state (``HAS_S0``: fp32
+        [batch·heads, head_dim, value_dim], contiguous) or 0, and with segments the decayed sum of it and the
+        segment-end states before this segment, S_p = λ^SEG S_{p−1} + E_{p−1} (SPLIT mode 2 of the Triton forward)."""
+        offs_d = gl.arange(0, BLOCK_D, layout=gl.SliceLayout(1, o_l))
+        offs_e = e0 + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, o_l))
+        ptrs = offs_d[:, None] * E + offs_e[None, :]
+        if HAS_S0:
+            S = gl.load(S0 + pid_bh.to(gl.int64) * BLOCK_D * E + ptrs)
+        else:
+            S = gl.zeros([BLOCK_D, BLOCK_E], gl.float32, o_l)
         if SPLIT:
             lam_seg = gl.exp(-slope * SEG)
-            offs_d = gl.arange(0, BLOCK_D, layout=gl.SliceLayout(1, o_l))
-            offs_e = e0 + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, o_l))
-            ptrs = offs_d[:, None] * E + offs_e[None, :]
             base = SEG_END + pid_bh.to(gl.int64) * NSEG * BLOCK_D * E
             for j in range(0, p):
                 S = lam_seg * S + gl.load(base + j * BLOCK_D * E + ptrs)
@@ -180,8 +185,8 @@ if IMPORT_ERROR is None:
         _tma_load(v_desc, [r, col_v], bar, v_s.index(st))
 
     @gluon.jit
-    def _la2_fwd_gluon_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, H, N, E, SEG, NSEG,
-                              HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, BNHD: gl.constexpr,
+    def _la2_fwd_gluon_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, H, N, E, SEG, NSEG,
+                              HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr, BNHD: gl.constexpr,
                               BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
                               STAGES: gl.constexpr, Q_REG: gl.constexpr, num_warps: gl.constexpr):
         """Single partition: the one warpgroup issues the ring's loads too (kept as the ablation of the
@@ -196,7 +201,7 @@ if IMPORT_ERROR is None:
         p_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_l, k_width=2)
         slope = _slope(SLOPES, h, HAS_DECAY)
         dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l)
-        S = _entry_state(SEG_END, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, BLOCK_D, BLOCK_E, o_l)
+        S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, HAS_S0, BLOCK_D, BLOCK_E, o_l)
 
         q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q_desc, k_desc, v_desc, o_desc, STAGES, BLOCK_N, BLOCK_D,
                                                           BLOCK_E)
@@ -243,9 +248,9 @@ if IMPORT_ERROR is None:
                         row_base + (first + j) * BLOCK_N, col_qk, col_v)
 
     @gluon.jit
-    def _ws_compute(o_desc, SLOPES, SEG_END, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0,
+    def _ws_compute(o_desc, SLOPES, SEG_END, S0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0,
                     E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr,
-                    BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
+                    HAS_S0: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
                     Q_REG: gl.constexpr):
         sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_N, 16])
@@ -253,7 +258,7 @@ if IMPORT_ERROR is None:
                                                       instr_shape=[16, BLOCK_E, 16])
         p_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_l, k_width=2)
         slope = _slope(SLOPES, h, HAS_DECAY)
-        S = _entry_state(SEG_END, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, BLOCK_D, BLOCK_E, o_l)
+        S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, HAS_S0, BLOCK_D, BLOCK_E, o_l)
         s_smem.store(S.to(gl.bfloat16))
         fence_async_shared()
         dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l)
@@ -270,8 +275,8 @@ if IMPORT_ERROR is None:
         tma.store_wait(pendings=0)
 
     @gluon.jit
-    def _la2_fwd_gluon_ws_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, H, N, E, SEG, NSEG,
-                                 HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, BNHD: gl.constexpr,
+    def _la2_fwd_gluon_ws_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, H, N, E, SEG, NSEG,
+                                 HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr, BNHD: gl.constexpr,
                                  BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
                                  STAGES: gl.constexpr, Q_REG: gl.constexpr, num_warps: gl.constexpr):
         """The default kernel: a 1-warp partition streams Q, K, V blocks into the ring (ready/empty mbarriers), the
@@ -287,8 +292,8 @@ if IMPORT_ERROR is None:
             mbarrier.init(empty.index(s), count=1)
         fence_async_shared()
         gl.warp_specialize([
-            (_ws_compute, (o_desc, SLOPES, SEG_END, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h,
-                           e0, E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY, SPLIT, BLOCK_N, BLOCK_D,
+            (_ws_compute, (o_desc, SLOPES, SEG_END, S0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
+                           h, e0, E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY, SPLIT, HAS_S0, BLOCK_N, BLOCK_D,
                            BLOCK_E, STAGES, Q_REG)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
                         STAGES, BLOCK_N)),
@@ -432,8 +437,9 @@ def _shape_plan(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, d
 def plan(q, k, v, slopes, layout: str, *, s0=None, want_ht=False, cu=None, block_n=BLOCK_N, seq_split="auto",
          segment_hook=None) -> Plan | None:
     """The Gluon launch for this validated forward call, or None where it does not apply (then the Triton forward
-    runs). Never raises for an ineligible call."""
-    if s0 is not None or want_ht or cu is not None or segment_hook is not None or block_n != BLOCK_N:
+    runs). An initial state ``s0`` and the sequence-parallel ``segment_hook`` are supported (:func:`forward`); a
+    final state, packed sequences and other block sizes are not. Never raises for an ineligible call."""
+    if want_ht or cu is not None or block_n != BLOCK_N:
         return None
     if k.dtype != q.dtype or v.dtype != q.dtype or not (_tma_ok(q) and _tma_ok(k) and _tma_ok(v)):
         return None
@@ -468,21 +474,31 @@ def _descs(q, k, v, o, layout: str, block_e: int):
     return out
 
 
-def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor) -> torch.Tensor:
+def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Tensor | None = None,
+            segment_hook=None) -> torch.Tensor:
     """Run the planned launch(es) into ``o`` (same layout as v, contiguous): with segments, first the Triton
-    segment-end states (fp32 [batch·heads, nseg, head_dim, value_dim]), then the Gluon forward."""
+    segment-end states (fp32 [batch·heads, nseg, head_dim, value_dim]), then the Gluon forward, which starts from
+    ``s0`` (fp32 [batch, heads, head_dim, value_dim], the state before the first token; None = 0). With
+    ``segment_hook`` (sequence parallelism, as in ``kernel._fwd``) the end states of *all* segments are computed,
+    the hook is called as ``segment_hook(seg_buf, nseg, seg)`` and its result (or None) replaces ``s0``."""
     from . import kernel as K
     from .._common import prec
 
     b, h, n, d, e = _dims(q, v, layout)
     seg_buf = q
-    if p.nseg > 1:
-        seg_buf = K._seg_end_states(k, v, slopes, q, layout, h, n, d, e, p.seg, p.nseg, p.nseg - 1, prec(q.dtype),
+    if p.nseg > 1 or segment_hook is not None:
+        count = p.nseg if segment_hook is not None else p.nseg - 1
+        seg_buf = K._seg_end_states(k, v, slopes, q, layout, h, n, d, e, p.seg, p.nseg, count, prec(q.dtype),
                                     BLOCK_N, d, p.block_e, 4, 2)
+        if segment_hook is not None:
+            s0 = segment_hook(seg_buf, p.nseg, p.seg)
+    if s0 is not None:
+        s0 = s0.float().contiguous()
     kern = _la2_fwd_gluon_ws_kernel if p.ws else _la2_fwd_gluon_kernel
     kern[(b * h, e // p.block_e, p.nseg)](
-        *_descs(q, k, v, o, layout, p.block_e), slopes if slopes is not None else seg_buf, seg_buf, h, n, e,
-        p.seg, p.nseg, HAS_DECAY=slopes is not None, SPLIT=p.nseg > 1, BNHD=layout == "bnhd", BLOCK_N=BLOCK_N,
+        *_descs(q, k, v, o, layout, p.block_e), slopes if slopes is not None else seg_buf, seg_buf,
+        s0 if s0 is not None else seg_buf, h, n, e, p.seg, p.nseg, HAS_DECAY=slopes is not None, SPLIT=p.nseg > 1,
+        HAS_S0=s0 is not None, BNHD=layout == "bnhd", BLOCK_N=BLOCK_N,
         BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, Q_REG=p.q_reg, num_warps=4, **({"maxnreg": p.maxnreg} if p.maxnreg else {}))
     return o
 
@@ -495,7 +511,7 @@ def describe(batch: int, heads: int, seq_len: int, head_dim: int, value_dim: int
 
 
 def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: bool = False, head_dim: int = 128,
-                 decay: bool = True, ws: bool = False, q_reg: bool = False) -> dict:
+                 decay: bool = True, ws: bool = False, q_reg: bool = False, s0: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -519,13 +535,13 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     dv = TensorDescriptor(x, list(x.shape), list(x.stride()), [BLOCK_N, block_e], lay_v)
     kern = _la2_fwd_gluon_ws_kernel if ws else _la2_fwd_gluon_kernel
     sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
-           "o_desc": mangle_type(dv), "SLOPES": "*fp32", "SEG_END": "*fp32", "H": "i32", "N": "i32", "E": "i32",
+           "o_desc": mangle_type(dv), "SLOPES": "*fp32", "SEG_END": "*fp32", "S0": "*fp32", "H": "i32", "N": "i32", "E": "i32",
            "SEG": "i32", "NSEG": "i32"}
-    ce = dict(HAS_DECAY=decay, SPLIT=split, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e,
+    ce = dict(HAS_DECAY=decay, SPLIT=split, HAS_S0=s0, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e,
               STAGES=stages, Q_REG=q_reg, num_warps=4)
     for name in ce:
         sig[name] = "constexpr"
-    attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]] for n in ("SLOPES", "SEG_END", "N", "E", "SEG")}
+    attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]] for n in ("SLOPES", "SEG_END", "S0", "N", "E", "SEG")}
     c = triton.compile(GluonASTSource(fn=kern, signature=sig, constexprs=ce, attrs=attrs),
                        target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
     ptx = c.asm["ptx"]

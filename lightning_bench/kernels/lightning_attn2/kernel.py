@@ -840,7 +840,7 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
     gp = _gluon.plan(q, k, v, slopes, layout, s0=s0, want_ht=want_ht, cu=cu, block_n=block_n, seq_split=seq_split,
                      segment_hook=segment_hook)
     if gp is not None:  # Hopper, bf16, eligible shape: the Gluon forward with overlapped MMAs (gluon_fwd.py)
-        _gluon.forward(q, k, v, slopes, layout, gp, o)
+        _gluon.forward(q, k, v, slopes, layout, gp, o, s0=s0, segment_hook=segment_hook)
         _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e)
         return o, None
     nseq = b if cu is None else cu.numel() - 1
