@@ -143,10 +143,10 @@ def test_q_reg_ablation_reads_q_into_registers_once():
 
 # ---------------------------------------------------------------- GPU
 @gpu
-@pytest.mark.parametrize("knobs", [dict(q_reg=True), dict(maxnreg=128)])
+@pytest.mark.parametrize("knobs", [dict(q_reg=True), dict(maxnreg=128), dict(chunks=3)])
 def test_gluon_ablation_knobs_match_reference(knobs):
-    """The measured-not-faster variants (docs/perf-notes.md v9) stay correct: Q as a register operand, and two
-    programs per SM (128 registers at launch, 2-deep ring) with a sequence split."""
+    """The ablation knobs (docs/perf-notes.md v9) stay correct: Q as a register operand, two programs per SM (128
+    registers at launch, 2-deep ring) with a sequence split, and the chunked segment-end pre-pass."""
     g = torch.Generator().manual_seed(11)
     q, k, v = (torch.randn(2, 3, 2048, 128, generator=g).cuda().to(torch.bfloat16) for _ in range(3))
     sl = (decay_slopes(3) * 8).cuda()

@@ -5,7 +5,7 @@ source "$(dirname "$0")/device_lib.sh"
 PACK_NAME=c2
 start_watchdog "${WATCHDOG_S:-250}"
 nvidia-smi --query-gpu=index,name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu --format=csv > "$L/gpus.txt" 2>&1
-st mr 200 python3 tools/tune_mr.py --out "$W/mr"
+st mr 200 python3 tools/tune_mr.py --grid qreg --out "$W/mr"
 stop_watchdog
 cat "$L/steps.txt"
 cat "$L/mr.log" | cut -c1-400

@@ -1,9 +1,10 @@
-"""Variants of the Gluon forward (call 3: Q as the register A operand, `Plan.q_reg`). Call 2: two programs per SM for the Gluon forward: launch with 128 registers per thread (the compute warpgroup takes 232
+"""Variants of the Gluon forward, by grid: `prepass` (value tile 64 + a split with the chunked segment-end pre-pass,
+`Plan.chunks`), `qreg` (call 3: Q as the register A operand, `Plan.q_reg`), `mr` (call 2): two programs per SM for the Gluon forward: launch with 128 registers per thread (the compute warpgroup takes 232
 by setmaxnreg, the loader 24) and a 2-deep ring (94 KB of shared memory at e32), so two 256-thread programs fit on
 an SM, and a sequence split gives them work. Correctness vs the Triton forward (NaN-poisoned o), then GPU time as
 the sweep takes it (host-decoupled CUDA events, L2 flushed), M tokens/s.
 
-    python tools/tune_mr.py --out DIR
+    python tools/tune_mr.py --grid prepass --out DIR
 """
 from __future__ import annotations
 
@@ -20,11 +21,25 @@ from lightning_bench.kernels import decay_slopes, lightning_attn  # noqa: E402
 from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G  # noqa: E402
 from lightning_bench.timing import TimingConfig, measure  # noqa: E402
 
-SHAPES = {  # (batch, heads, head_dim): [(label, block_e, stages, nseg, maxnreg, q_reg)]; nseg 0 = the package plan
-    (2, 16, 128): [("cur", 0, 0, 0, None, False), ("cur+qreg", 0, 0, 0, None, True),
-                   ("e32s3+qreg", 32, 3, 1, None, True), ("e64s3P2+qreg", 64, 3, 2, None, True)],
-    (8, 16, 64): [("cur", 0, 0, 0, None, False), ("cur+qreg", 0, 0, 0, None, True)],
-    (1, 16, 128): [("cur", 0, 0, 0, None, False), ("cur+qreg", 0, 0, 0, None, True)],
+GRIDS = {  # name: {(batch, heads, head_dim): [(label, block_e, stages, nseg, maxnreg, q_reg, chunks)]}
+    # nseg 0 = the package plan; chunks "auto" = gluon_fwd.prepass_chunks
+    "mr": {  # call 2 (h200_next_b2.sh): two programs per SM
+        (2, 16, 128): [("cur", 0, 0, 0, None, False, 1), ("e32s2", 32, 2, 1, 128, False, 1),
+                       ("e32s2P2", 32, 2, 2, 128, False, 1), ("e32s2P4", 32, 2, 4, 128, False, 1)],
+        (8, 16, 64): [("cur", 0, 0, 0, None, False, 1), ("e64s2P2", 64, 2, 2, 128, False, 1),
+                      ("e32s2", 32, 2, 1, 128, False, 1), ("e32s2P2", 32, 2, 2, 128, False, 1)],
+        (1, 16, 128): [("cur", 0, 0, 0, None, False, 1), ("e32s2P4", 32, 2, 4, 128, False, 1),
+                       ("e32s2P8", 32, 2, 8, 128, False, 1)]},
+    "qreg": {  # call 3 (h200_next_c2.sh): Q as the register operand
+        (2, 16, 128): [("cur", 0, 0, 0, None, False, 1), ("cur+qreg", 0, 0, 0, None, True, 1),
+                       ("e32s3+qreg", 32, 3, 1, None, True, 1), ("e64s3P2+qreg", 64, 3, 2, None, True, 1)],
+        (8, 16, 64): [("cur", 0, 0, 0, None, False, 1), ("cur+qreg", 0, 0, 0, None, True, 1)],
+        (1, 16, 128): [("cur", 0, 0, 0, None, False, 1), ("cur+qreg", 0, 0, 0, None, True, 1)]},
+    "prepass": {  # next: value tile 64 (half the Q/K L2 reads) with a split whose pre-pass is chunked
+        (2, 16, 128): [("cur", 0, 0, 0, None, False, 1), ("e64P2c1", 64, 3, 2, None, False, 1),
+                       ("e64P2", 64, 3, 2, None, False, "auto"), ("e64P2c32", 64, 3, 2, None, False, 32),
+                       ("e64P4", 64, 3, 4, None, False, "auto")],
+        (1, 16, 128): [("cur", 0, 0, 0, None, False, 1), ("cur+chunks", 0, 0, 0, None, False, "auto")]},
 }
 NS = {(2, 16, 128): (1024, 2048, 4096, 8192, 32768, 131072), (8, 16, 64): (4096, 16384, 65536),
       (1, 16, 128): (8192, 131072)}
@@ -33,22 +48,26 @@ NS = {(2, 16, 128): (1024, 2048, 4096, 8192, 32768, 131072), (8, 16, 64): (4096,
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--grid", choices=sorted(GRIDS), default="prepass")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     cfg = TimingConfig(warmup_s=0.03, min_samples=10, max_samples=60, max_time_s=0.15, host_decoupled=True)
     rows = []
-    for (b, h, d), cands in SHAPES.items():
+    for (b, h, d), cands in GRIDS[a.grid].items():
         sl = decay_slopes(h).cuda()
         for n in NS[(b, h, d)]:
             q, k, v = (torch.randn(b, h, n, d, device="cuda").mul(0.5).to(torch.bfloat16) for _ in range(3))
             with G.disabled():
                 ref = lightning_attn(q, k, v, sl).double()
             line = [f"b{b} h{h} d{d} n={n:>6}:"]
-            for label, be, st, nseg, mr, qr in cands:
+            for label, be, st, nseg, mr, qr, ch in cands:
                 if nseg == 0:
                     p = dataclasses.replace(G.plan(q, k, v, sl, "bhnd"), q_reg=qr)
                 else:
                     p = G.Plan.make(n, be, st, nseg, True, mr, qr)
+                if ch == "auto":
+                    ch = G.prepass_chunks(b * h, d, p.block_e, p.nseg, p.seg)
+                p = dataclasses.replace(p, chunks=ch)
                 o = torch.full_like(v, float("nan"))
                 try:
                     G.forward(q, k, v, sl, "bhnd", p, o)

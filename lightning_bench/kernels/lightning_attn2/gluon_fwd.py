@@ -325,19 +325,21 @@ class Plan:
     ws: bool = False
     maxnreg: int | None = None  # registers per thread at launch (128: two 256-thread programs per SM)
     q_reg: bool = False  # Q as the register A operand of QKᵀ and Q·S (see _block)
+    chunks: int = 1  # programs per segment in the segment-end pre-pass (kernel._seg_end_states)
 
     @classmethod
     def make(cls, seq_len: int, block_e: int, stages: int, nseg: int, ws: bool = True,
-             maxnreg: int | None = None, q_reg: bool = False) -> "Plan":
+             maxnreg: int | None = None, q_reg: bool = False, chunks: int = 1) -> "Plan":
         """The plan for about ``nseg`` segments of whole blocks (the same rounding as the Triton forward's)."""
         from .kernel import segments
 
         nseg, seg = segments(nseg, 1, 1, seq_len, BLOCK_N)
-        return cls(block_e, stages, nseg, seg, ws, maxnreg, q_reg)
+        return cls(block_e, stages, nseg, seg, ws, maxnreg, q_reg, chunks)
 
     def describe(self) -> str:
         return (f"gluon sm_90a fwd e{self.block_e} s{self.stages} P{self.nseg}" + (" ws" if self.ws else "")
-                + (f" r{self.maxnreg}" if self.maxnreg else "") + (" qreg" if self.q_reg else ""))
+                + (f" r{self.maxnreg}" if self.maxnreg else "") + (" qreg" if self.q_reg else "")
+                + (f" c{self.chunks}" if self.chunks > 1 else ""))
 
 
 _CAPABLE: dict[int, str | None] = {}
@@ -401,6 +403,15 @@ def choose(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, seq_sp
         nseg = _pow2_floor(per_sm * sms / (batch_heads * (value_dim // 64)))
         return 64, 3, max(1, min(nseg, max_seg))
     return tile, stages, 1
+
+
+def prepass_chunks(batch_heads: int, value_dim: int, block_e: int, nseg: int, seg: int, sms: int = 132) -> int:
+    """Programs per segment for the segment-end pre-pass: chunks of about 8 blocks, at most about 8 programs per SM
+    in all (the pre-pass is a reduction; one program per segment makes a 2-way split's pre-pass walk as many blocks
+    as the main kernel: ncu, results/h200/tune/2026-11-30f/f-ncu-e64). Not yet used by :func:`choose` (unmeasured)."""
+    count = max(1, nseg - 1)
+    programs = batch_heads * (value_dim // block_e) * count
+    return max(1, min(-(-(seg // BLOCK_N) // 8), -(-8 * sms // programs)))
 
 
 def wins(head_dim: int, block_e: int, nseg: int) -> bool:
@@ -489,7 +500,7 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     if p.nseg > 1 or segment_hook is not None:
         count = p.nseg if segment_hook is not None else p.nseg - 1
         seg_buf = K._seg_end_states(k, v, slopes, q, layout, h, n, d, e, p.seg, p.nseg, count, prec(q.dtype),
-                                    BLOCK_N, d, p.block_e, 4, 2)
+                                    BLOCK_N, d, p.block_e, 4, 2, chunks=p.chunks)
         if segment_hook is not None:
             s0 = segment_hook(seg_buf, p.nseg, p.seg)
     if s0 is not None:

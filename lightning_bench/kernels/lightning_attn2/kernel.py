@@ -232,16 +232,19 @@ def _la2_fwd_seg_end_kernel(
     K, V, SLOPES, SEG_END,
     skb, skh, skn, skd,
     svb, svh, svn, sve,
-    H, N, D, E, SEG, NSEG,
+    H, N, D, E, SEG, NSEG, CHUNKS,
     HAS_DECAY: tl.constexpr, PREC: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
     """Local end state of segment p: E_p = Σ_{t in p} λ^(last_p − t) k_tᵀ v_t, last_p its last row (the §2 state
     update from zero), as one GEMM-like reduction: the weights go on V and the fp32 accumulator is never rescaled, so
-    the MMAs chain without a wait per block."""
+    the MMAs chain without a wait per block. The sum has no recurrence, so it splits: program axis 2 is
+    (segment p, chunk c) and chunk c of CHUNKS sums its share of the segment's blocks into its own slot
+    [batch·heads, NSEG, CHUNKS, D, E] (the caller adds the chunks; CHUNKS = 1 is the unsplit sum)."""
     pid_bh = tl.program_id(0)
     pid_e = tl.program_id(1)
-    p = tl.program_id(2)
+    p = tl.program_id(2) // CHUNKS
+    c = tl.program_id(2) % CHUNKS
     b = (pid_bh // H).to(tl.int64)
     h = pid_bh % H
     k_base = K + b * skb + h.to(tl.int64) * skh
@@ -254,8 +257,10 @@ def _la2_fwd_seg_end_kernel(
     slope = _slope(SLOPES, h, HAS_DECAY)
     S = tl.zeros([BLOCK_D, BLOCK_E], dtype=tl.float32)
     first_block, end_block = _segment_blocks(p, N, SEG, BLOCK_N)
+    per = tl.cdiv(end_block - first_block, CHUNKS)
+    lo = first_block + c * per
     last = tl.minimum(N, (p + 1) * SEG) - 1
-    for i in range(first_block, end_block):
+    for i in range(lo, tl.minimum(end_block, lo + per)):
         rows = i * BLOCK_N + offs_c
         mask_n = rows < N
         K_i = _load_rows(k_base, rows.to(tl.int64), skn, offs_d, skd, mask_n, mask_d)
@@ -264,8 +269,8 @@ def _la2_fwd_seg_end_kernel(
             w = tl.where(mask_n, tl.exp(-slope * (last - rows).to(tl.float32)), 0.0)
             V_i = (V_i * w[:, None]).to(V_i.dtype)
         S += _dot(tl.trans(K_i), V_i, PREC)
-    tl.store(SEG_END + (pid_bh.to(tl.int64) * NSEG + p) * D * E + offs_d[:, None] * E + offs_e[None, :], S,
-             mask=mask_d[:, None] & mask_e[None, :])
+    tl.store(SEG_END + ((pid_bh.to(tl.int64) * NSEG + p) * CHUNKS + c) * D * E + offs_d[:, None] * E
+             + offs_e[None, :], S, mask=mask_d[:, None] & mask_e[None, :])
 
 
 @triton.jit
@@ -816,18 +821,20 @@ def _scan_states(buf, init, slopes, h, n, d, e, seg, nseg, reverse, q):
 
 
 def _seg_end_states(k, v, slopes, like, layout, h, n, d, e, seg, nseg, count, prec, block_n, block_d, block_e,
-                    warps, stages):
+                    warps, stages, chunks=1):
     """fp32 ``[batch·heads, nseg, head_dim, value_dim]``: the local end states E_p of segments 0..count−1
     (``_la2_fwd_seg_end_kernel``; the rest of the buffer unwritten). Used by the forwards (Triton and Gluon) and by
-    the backward's sweep F."""
+    the backward's sweep F. ``chunks`` > 1 splits each segment's sum over that many programs (partial sums in
+    ``[batch·heads, nseg, chunks, d, e]``, then added): the pass is a reduction, and one program per segment walks as
+    many blocks as the main kernel does, which makes a 2-way split's pre-pass as long as its main pass."""
     bh = like.shape[0] * h
-    buf = torch.empty(bh, nseg, d, e, dtype=torch.float32, device=like.device)
-    _la2_fwd_seg_end_kernel[(bh, _cdiv(e, block_e), count)](
+    buf = torch.empty(bh, nseg, chunks, d, e, dtype=torch.float32, device=like.device)
+    _la2_fwd_seg_end_kernel[(bh, _cdiv(e, block_e), count * chunks)](
         k, v, slopes if slopes is not None else like, buf, *_strides(k, layout), *_strides(v, layout),
-        h, n, d, e, seg, nseg, HAS_DECAY=slopes is not None, PREC=prec, BLOCK_N=block_n, BLOCK_D=block_d,
+        h, n, d, e, seg, nseg, chunks, HAS_DECAY=slopes is not None, PREC=prec, BLOCK_N=block_n, BLOCK_D=block_d,
         BLOCK_E=block_e, num_warps=warps, num_stages=stages,
     )
-    return buf
+    return buf.view(bh, nseg, d, e) if chunks == 1 else buf.sum(2)
 
 
 def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1, segment_hook=None):
