@@ -31,20 +31,11 @@ sys.path.insert(0, str(ROOT))
 
 from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G  # noqa: E402
 from lightning_bench.kernels.lightning_attn2.gluon_fwd import (_buffers, _decay, _entry_state,  # noqa: E402
-                                                               _load_block, _program, _slope, _tma_store, fence_async_shared, gl, gluon,
+                                                               _program, _slope, _tma_store, _ws_load,
+                                                               fence_async_shared, gl, gluon,
                                                                mbarrier, tma, warpgroup_mma, warpgroup_mma_wait)
 
 _cta_barrier = getattr(gl, "thread_barrier", None) or gl.barrier  # renamed between triton 3.6 and 3.9
-
-
-@gluon.jit
-def _fs_load(q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
-             STAGES: gl.constexpr, BLOCK_N: gl.constexpr):
-    for j in range(0, nblk):
-        st = j % STAGES
-        mbarrier.wait(empty.index(st), ((j // STAGES) & 1) ^ 1)
-        _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, ready.index(st), st,
-                    row_base + (first + j) * BLOCK_N, col_qk, col_v)
 
 
 @gluon.jit
@@ -79,7 +70,7 @@ def _fs_inter(o_desc, SLOPES, SEG_END, q_s, k_s, v_s, ready, empty, s_smem, vg_s
     sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, BLOCK_N, 16])
     o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, BLOCK_E, 16])
     slope = _slope(SLOPES, h, HAS_DECAY)
-    S = _entry_state(SEG_END, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, BLOCK_D, BLOCK_E, o_l)
+    S = _entry_state(SEG_END, SEG_END, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, False, BLOCK_D, BLOCK_E, o_l)
     s_smem.store(S.to(gl.bfloat16))
     fence_async_shared()
     dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l)
@@ -142,7 +133,7 @@ def _la2_fwd_gluon_fs_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, H,
                      BLOCK_D, BLOCK_E, STAGES)),
         (_fs_intra, (SLOPES, q_s, k_s, v_s, ready, empty, xbuf, xfull, xempty, h, nblk, HAS_DECAY, BLOCK_N, BLOCK_E,
                      STAGES)),
-        (_fs_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
+        (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
                     STAGES, BLOCK_N)),
     ], [4, 1], [INTRA_REGS, 24])
     for s in gl.static_range(STAGES):

@@ -1,7 +1,11 @@
-"""Variants of the Gluon forward, by grid: `prepass` (value tile 64 + a split with the chunked segment-end pre-pass,
-`Plan.chunks`), `qreg` (call 3: Q as the register A operand, `Plan.q_reg`), `mr` (call 2): two programs per SM for the Gluon forward: launch with 128 registers per thread (the compute warpgroup takes 232
-by setmaxnreg, the loader 24) and a 2-deep ring (94 KB of shared memory at e32), so two 256-thread programs fit on
-an SM, and a sequence split gives them work. Correctness vs the Triton forward (NaN-poisoned o), then GPU time as
+"""Variants of the Gluon forward, by grid (``--grid``):
+
+- ``prepass``: value tile 64 and a split whose segment-end pre-pass is chunked (``Plan.chunks``);
+- ``qreg`` (2026-11-30 call 3): Q as the register A operand (``Plan.q_reg``);
+- ``mr`` (call 2): two programs per SM: 128 registers per thread at launch (the compute warpgroup takes 232 by
+  setmaxnreg, the loader 24), a 2-deep ring (94 KB of shared memory at e32), a sequence split for the programs.
+
+Correctness vs the Triton forward (NaN-poisoned o), then GPU time as
 the sweep takes it (host-decoupled CUDA events, L2 flushed), M tokens/s.
 
     python tools/tune_mr.py --grid prepass --out DIR

@@ -148,9 +148,9 @@ if IMPORT_ERROR is None:
                p_l: gl.constexpr, o_l: gl.constexpr, Q_REG: gl.constexpr):
         """One block of Algorithm 1 on staged tiles: O_i = (Q Kᵀ ⊙ D) V + diag(a) Q S_{i−1}, stored by TMA from
         ``ob``, and the state S_i = λ^B S_{i−1} + Kᵀ (diag(g) V) returned (waited; its bf16 copy is the caller's).
-        QKᵀ ∥ Q·S_{i−1}, then P·V ∥ the state update, as async wgmma pairs. ``Q_REG``: Q is read from shared memory
-        into registers once and is the register A operand of both first products (the kernel is bound by
-        shared-memory reads: an SS wgmma re-reads its A tile from shared memory)."""
+        QKᵀ ∥ Q·S_{i−1}, then P·V ∥ the state update, as async wgmma pairs. ``Q_REG`` (ablation): Q is read from
+        shared memory into registers once and is the register A operand of both first products instead of being
+        re-read by two SS wgmma; measured ±1% on the H200 (docs/perf-notes.md v9)."""
         if Q_REG:
             qsc_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=zero_sc.type.layout, k_width=2)
             qa = qb.load(qsc_l)
@@ -250,8 +250,8 @@ if IMPORT_ERROR is None:
     @gluon.jit
     def _ws_compute(o_desc, SLOPES, SEG_END, S0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0,
                     E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr,
-                    HAS_S0: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
-                    Q_REG: gl.constexpr):
+                    HAS_S0: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
+                    STAGES: gl.constexpr, Q_REG: gl.constexpr):
         sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_N, 16])
         o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
@@ -293,8 +293,8 @@ if IMPORT_ERROR is None:
         fence_async_shared()
         gl.warp_specialize([
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
-                           h, e0, E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY, SPLIT, HAS_S0, BLOCK_N, BLOCK_D,
-                           BLOCK_E, STAGES, Q_REG)),
+                           h, e0, E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY, SPLIT, HAS_S0, BLOCK_N,
+                           BLOCK_D, BLOCK_E, STAGES, Q_REG)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
                         STAGES, BLOCK_N)),
         ], [1], [24])
@@ -509,8 +509,8 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     kern[(b * h, e // p.block_e, p.nseg)](
         *_descs(q, k, v, o, layout, p.block_e), slopes if slopes is not None else seg_buf, seg_buf,
         s0 if s0 is not None else seg_buf, h, n, e, p.seg, p.nseg, HAS_DECAY=slopes is not None, SPLIT=p.nseg > 1,
-        HAS_S0=s0 is not None, BNHD=layout == "bnhd", BLOCK_N=BLOCK_N,
-        BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, Q_REG=p.q_reg, num_warps=4, **({"maxnreg": p.maxnreg} if p.maxnreg else {}))
+        HAS_S0=s0 is not None, BNHD=layout == "bnhd", BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=p.block_e,
+        STAGES=p.stages, Q_REG=p.q_reg, num_warps=4, **({"maxnreg": p.maxnreg} if p.maxnreg else {}))
     return o
 
 
@@ -546,17 +546,19 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     dv = TensorDescriptor(x, list(x.shape), list(x.stride()), [BLOCK_N, block_e], lay_v)
     kern = _la2_fwd_gluon_ws_kernel if ws else _la2_fwd_gluon_kernel
     sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
-           "o_desc": mangle_type(dv), "SLOPES": "*fp32", "SEG_END": "*fp32", "S0": "*fp32", "H": "i32", "N": "i32", "E": "i32",
-           "SEG": "i32", "NSEG": "i32"}
-    ce = dict(HAS_DECAY=decay, SPLIT=split, HAS_S0=s0, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e,
-              STAGES=stages, Q_REG=q_reg, num_warps=4)
+           "o_desc": mangle_type(dv), "SLOPES": "*fp32", "SEG_END": "*fp32", "S0": "*fp32", "H": "i32", "N": "i32",
+           "E": "i32", "SEG": "i32", "NSEG": "i32"}
+    ce = dict(HAS_DECAY=decay, SPLIT=split, HAS_S0=s0, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim,
+              BLOCK_E=block_e, STAGES=stages, Q_REG=q_reg, num_warps=4)
     for name in ce:
         sig[name] = "constexpr"
-    attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]] for n in ("SLOPES", "SEG_END", "S0", "N", "E", "SEG")}
+    attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]]
+             for n in ("SLOPES", "SEG_END", "S0", "N", "E", "SEG")}
     c = triton.compile(GluonASTSource(fn=kern, signature=sig, constexprs=ce, attrs=attrs),
                        target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
     ptx = c.asm["ptx"]
-    out = {"arrive": ptx.count("mbarrier.arrive"), "bar_sync": ptx.count("bar.sync"), "smem": c.metadata.shared, "wait_groups": [int(w) for w in re.findall(r"wgmma.wait_group.sync.aligned (\d+)", ptx)],
+    out = {"arrive": ptx.count("mbarrier.arrive"), "bar_sync": ptx.count("bar.sync"), "smem": c.metadata.shared,
+           "wait_groups": [int(w) for w in re.findall(r"wgmma.wait_group.sync.aligned (\d+)", ptx)],
            "wgmma": ptx.count("wgmma.mma_async"), "tma": ptx.count("cp.async.bulk.tensor"),
            "wgmma_reg_a": len(re.findall(r"wgmma.mma_async[^;]*\{[^}]*\}\s*,\s*\{", ptx))}
     ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
