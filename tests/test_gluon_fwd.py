@@ -26,7 +26,10 @@ def rel(x, ref):
 @pytest.mark.parametrize("bh,n,d,e,want", [
     (32, 2048, 128, 128, (32, 4, 1)),      # b2 h16 d128: e32 fills 128 SMs, unsplit
     (32, 32768, 128, 128, (32, 4, 1)),
-    (32, 131072, 128, 128, (32, 4, 1)),    # the warp-specialized kernel needs no split at long lengths either
+    (32, 49152, 128, 128, (64, 3, 2)),     # long: e64 reads Q/K from L2 half as often; 2 segments fill the SMs
+    (32, 131072, 128, 128, (64, 3, 2)),
+    (40, 131072, 128, 128, (32, 4, 1)),    # e64 P2 would be 160 programs, more than one wave
+    (32, 131072, 64, 128, (32, 4, 1)),     # head_dim 64: splits go to Triton (wins), keep the unsplit launch
     (16, 8192, 128, 128, (64, 3, 8)),      # b1 h16: e32 leaves SMs idle -> segments, ~2 per SM
     (16, 131072, 128, 128, (64, 3, 16)),
     (128, 65536, 64, 64, (64, 3, 1)),      # d64 large batch: bandwidth-bound, never split
@@ -45,6 +48,24 @@ def test_plan_keeps_only_measured_wins(pretend_sm90, d, e, bh, n, gluon):
     q, k, v = _qkv(b=bh // 16, n=n, d=d, e=e)
     assert (G.plan(q, k, v, None, "bhnd") is not None) == gluon
     assert G.wins(d, *G.choose(bh, n, d, e)[::2]) == gluon
+
+
+@pytest.mark.parametrize("bh,e,be,nseg,seg_blocks,want", [
+    (32, 128, 64, 2, 1024, 17),   # b2 h16 e64 P2 at 128K: 64 pre-pass programs -> chunks, ≤ ~8 programs per SM
+    (32, 128, 64, 2, 64, 8),      # ... at 8K: chunks of about 8 blocks
+    (16, 128, 64, 8, 16, 1),      # b1 h16 P8: 7 x 32 = 224 pre-pass programs already cover 132 SMs
+    (16, 128, 64, 16, 128, 1),
+    (32, 128, 32, 1, 2048, 1),    # unsplit: no pre-pass
+])
+def test_prepass_chunks_only_where_the_prepass_leaves_sms_idle(bh, e, be, nseg, seg_blocks, want):
+    assert G.prepass_chunks(bh, e, be, nseg, seg_blocks * G.BLOCK_N, sms=132) == want
+
+
+def test_shape_plan_chunks_the_long_split(pretend_sm90):
+    p = G._shape_plan(32, 131072, 128, 128, torch.bfloat16, torch.device("cuda", 0), "auto")
+    assert (p.block_e, p.nseg, p.chunks) == (64, 2, 17)
+    p = G._shape_plan(16, 131072, 128, 128, torch.bfloat16, torch.device("cuda", 0), "auto")
+    assert (p.block_e, p.nseg, p.chunks) == (64, 16, 1)
 
 
 def test_choose_explicit_split_is_capped():
@@ -212,6 +233,19 @@ def test_gluon_forward_from_an_initial_state_and_with_a_segment_hook(nseg, layou
     # and through lightning_attn's initial_state (dispatched to the Gluon forward)
     o3 = lightning_attn(q2, k2, v2, sl, layout=layout, initial_state=s_mid.float())
     assert rel(o3, cut(o_whole)) <= 1e-2
+
+
+@gpu
+def test_the_long_sequence_plan_matches_reference():
+    """b2 h16 d128 at 49152 tokens takes the e64 2-way split with the chunked pre-pass (``choose``); o vs float64."""
+    g = torch.Generator().manual_seed(49152)
+    q, k, v = (torch.randn(2, 16, 49152, 128, generator=g).cuda().to(torch.bfloat16) for _ in range(3))
+    sl = decay_slopes(16).cuda()
+    p = G.plan(q, k, v, sl, "bhnd")
+    assert (p.block_e, p.nseg) == (64, 2) and p.chunks > 1, p.describe()
+    o = lightning_attn(q, k, v, sl)
+    ref = lightning_attn_reference(q.double(), k.double(), v.double(), sl)
+    assert torch.isfinite(o).all() and rel(o, ref) <= 1e-2
 
 
 @gpu

@@ -1,19 +1,16 @@
 #!/usr/bin/env bash
-# 2026-11-30, third session, call 6 (2×H200): GPU 0 the three softmax rows the perf run's time limit cut
-# (b8 h16 d64 n65536: FA2 fwd_bwd, cuDNN fwd and fwd_bwd), resumed into the committed run; GPU 1 more fused-backward
-# tiles at short sequences (the fwd_bwd rows at 2K-8K).
+# 2026-11-30 (7th session) call 1 (1×H200, ~3 min): i2 (knob tests + the 'prepass' grid) plus the 7 GPU tests of
+# test_kernels the v8-final run did not reach (ids in tools/rest7-ids.txt).
 set -u
 source "$(dirname "$0")/device_lib.sh"
 PACK_NAME=j
-start_watchdog "${WATCHDOG_S:-200}"
-( export CUDA_VISIBLE_DEVICES=1
-  st tune-bwd-short 150 python3 tools/tune_la2.py --out "$W/tune-bwd-short" --workers 8 \
-    --shapes 2x16x2048x128,2x16x4096x128,2x16x8192x128 --splits 1 --fwd-cands none --bwd-cands 8,12,13,14,15,16 ) &
-T1=$!
-export CUDA_VISIBLE_DEVICES=0
-st perf-resume 150 python3 -m lightning_bench sweep --resume results/h200/perf-v6 --providers flash_attn2,sdpa_cudnn \
-  --batch 8 --head-dim 64 --seq-len 65536 --no-plots
-mkdir -p "$W/perf-v6" && cp results/h200/perf-v6/rows.csv results/h200/perf-v6/samples.jsonl "$W/perf-v6/"
-wait $T1
+start_watchdog "${WATCHDOG_S:-290}"
+st pytest-knobs 60 python3 -m pytest -q -rf tests/test_gluon_fwd.py tests/test_seg_end.py -k "knobs or initial_state or segment_end" \
+  -p no:cacheprovider
+st prepass 120 python3 tools/tune_mr.py --grid prepass --out "$W/prepass"
+st pytest-rest7 90 python3 -m pytest -q -rf $(cat tools/rest7-ids.txt) -p no:cacheprovider
 stop_watchdog
 cat "$L/steps.txt"
+tail -n 2 "$L/pytest-knobs.log"
+tail -n 3 "$L/pytest-rest7.log"
+cut -c1-400 "$L/prepass.log"

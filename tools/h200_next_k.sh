@@ -1,15 +1,13 @@
 #!/usr/bin/env bash
-# 2026-11-30, third session, call 7 (2×H200): the fp16/fp32 correctness matrix with the short-sequence entry and the
-# fused backward (GPU 1), the kernel tests on the GPU (GPU 0) until the watchdog.
+# 7th session call 2 (1×H200, ~3 min): the 6 GPU tests of test_kernels still not run (the 7th, fp32-4097, passed
+# in call 1 in 87 s), then tune grid 'long' (e64 2-way split with the chunked pre-pass vs the package plan, 16K-256K).
 set -u
 source "$(dirname "$0")/device_lib.sh"
 PACK_NAME=k
-start_watchdog "${WATCHDOG_S:-230}"
-( export CUDA_VISIBLE_DEVICES=1
-  st verify-fp 200 python3 -m lightning_bench verify --only 'fp16|fp32' --fla none --out "$W/verify-fp-v6" ) &
-T1=$!
-export CUDA_VISIBLE_DEVICES=0
-st pytest-gpu 210 python3 -m pytest -q -rf tests/test_kernels.py -p no:cacheprovider --junitxml="$W/pytest-gpu.xml"
-wait $T1
+start_watchdog "${WATCHDOG_S:-330}"
+st pytest-rest6 150 python3 -m pytest -q -rf --durations=0 $(cat tools/rest6-ids.txt) -p no:cacheprovider
+st long 150 python3 tools/tune_mr.py --grid long --out "$W/long"
 stop_watchdog
 cat "$L/steps.txt"
+grep -E "passed|failed|s call" "$L/pytest-rest6.log" | tail -n 9
+cut -c1-400 "$L/long.log"

@@ -1,5 +1,6 @@
 """Variants of the Gluon forward, by grid (``--grid``):
 
+- ``long``: the crossover of the e64 2-way split (chunked pre-pass) against the package plan at long seq_len;
 - ``prepass``: value tile 64 and a split whose segment-end pre-pass is chunked (``Plan.chunks``);
 - ``qreg`` (2026-11-30 call 3): Q as the register A operand (``Plan.q_reg``);
 - ``mr`` (call 2): two programs per SM: 128 registers per thread at launch (the compute warpgroup takes 232 by
@@ -44,7 +45,12 @@ GRIDS = {  # name: {(batch, heads, head_dim): [(label, block_e, stages, nseg, ma
                        ("e64P2", 64, 3, 2, None, False, "auto"), ("e64P2c32", 64, 3, 2, None, False, 32),
                        ("e64P4", 64, 3, 4, None, False, "auto")],
         (1, 16, 128): [("cur", 0, 0, 0, None, False, 1), ("cur+chunks", 0, 0, 0, None, False, "auto")]},
+    "long": {  # 7th session: where e64 P2 with the chunked pre-pass starts to win, and its chunk count / ring depth
+        (2, 16, 128): [("cur", 0, 0, 0, None, False, 1), ("e64P2", 64, 3, 2, None, False, "auto"),
+                       ("e64P2c8", 64, 3, 2, None, False, 8), ("e64s4P2", 64, 4, 2, None, False, "auto"),
+                       ("e64s2P2", 64, 2, 2, None, False, "auto")]},
 }
+GRID_NS = {"long": {(2, 16, 128): (16384, 49152, 65536, 131072, 262144)}}
 NS = {(2, 16, 128): (1024, 2048, 4096, 8192, 32768, 131072), (8, 16, 64): (4096, 16384, 65536),
       (1, 16, 128): (8192, 131072)}
 
@@ -59,7 +65,7 @@ def main():
     rows = []
     for (b, h, d), cands in GRIDS[a.grid].items():
         sl = decay_slopes(h).cuda()
-        for n in NS[(b, h, d)]:
+        for n in GRID_NS.get(a.grid, NS)[(b, h, d)]:
             q, k, v = (torch.randn(b, h, n, d, device="cuda").mul(0.5).to(torch.bfloat16) for _ in range(3))
             with G.disabled():
                 ref = lightning_attn(q, k, v, sl).double()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import os
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ ENV = "LIGHTNING_BENCH_GLUON"
 BLOCK_N = 64
 DIMS = (64, 128)  # head_dim and value_dim the kernel is verified for (GPU tests)
 MAX_SEGMENTS = 16  # in-kernel combine of the segment-end states (Triton SPLIT mode 2)
+LONG_SPLIT_MIN = 49152  # from here the e64 2-way split beats the unsplit e32 launch (:func:`choose`)
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
 
 
@@ -388,6 +390,12 @@ def choose(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, seq_sp
       65536) or 4 programs per SM, ≤ 16 segments of ≥ 8 blocks (b1 h16 8K: P8 94.5 against 74 unsplit; 128K: P16
       146). Segments cost a pass over k and v (the segment-end states), so they are used only for parallelism.
 
+    - long sequences (≥ 49152) where e32 fills the SMs unsplit but e64 needs exactly a 2-way split to (b2 h16 d128):
+      e64, 3-deep, 2 segments, the segment-end pre-pass chunked (:func:`prepass_chunks`). The e64 tile reads Q and K
+      from L2 half as often as e32 (ncu: the e32 launch is L2-bound, results/h200/tune/2026-11-30f/d-ncu); measured
+      (results/h200/tune/2026-11-30g/b-long) 139 vs 149 M tokens/s at 16K, equal at 32K, 165 vs 155 at 48K, 174 vs
+      158 at 128K, 177 vs 151 at 256K.
+
     An explicit integer seq_split keeps the tile rule and uses min(seq_split, 16) segments.
     """
     tile, stages = 32, 4
@@ -398,6 +406,9 @@ def choose(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, seq_sp
     max_seg = max(1, min(MAX_SEGMENTS, seq_len // (BLOCK_N * 8)))
     if seq_split != "auto":
         return tile, stages, min(int(seq_split), max_seg)
+    if (tile == 32 and head_dim == 128 and value_dim % 64 == 0 and seq_len >= LONG_SPLIT_MIN
+            and 0.9 * sms <= 2 * batch_heads * (value_dim // 64) <= sms):
+        return 64, 3, 2
     if batch_heads * (value_dim // 32) < 0.9 * sms and value_dim % 64 == 0:
         per_sm = 4 if seq_len >= 65536 else 2
         nseg = _pow2_floor(per_sm * sms / (batch_heads * (value_dim // 64)))
@@ -406,11 +417,16 @@ def choose(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, seq_sp
 
 
 def prepass_chunks(batch_heads: int, value_dim: int, block_e: int, nseg: int, seg: int, sms: int = 132) -> int:
-    """Programs per segment for the segment-end pre-pass: chunks of about 8 blocks, at most about 8 programs per SM
-    in all (the pre-pass is a reduction; one program per segment makes a 2-way split's pre-pass walk as many blocks
-    as the main kernel: ncu, results/h200/tune/2026-11-30f/f-ncu-e64). Not yet used by :func:`choose` (unmeasured)."""
+    """Programs per segment for the segment-end pre-pass (``Plan.chunks``): 1 where one program per segment already
+    covers the SMs; otherwise chunks of about 8 blocks, at most about 8 programs per SM in all. The pre-pass is a
+    reduction; one program per segment makes a 2-way split's pre-pass walk as many blocks as the main kernel (ncu,
+    results/h200/tune/2026-11-30f/f-ncu-e64). Measured (results/h200/tune/2026-11-30g): b2 h16 d128 e64 P2 at 128K
+    174 M tokens/s chunked (17) against 116 unchunked; b1 h16 P8/P16 (224/480 pre-pass programs) 80/137 chunked
+    against 92/148 unchunked, hence the first rule."""
     count = max(1, nseg - 1)
     programs = batch_heads * (value_dim // block_e) * count
+    if nseg == 1 or programs >= sms:
+        return 1
     return max(1, min(-(-(seg // BLOCK_N) // 8), -(-8 * sms // programs)))
 
 
@@ -442,7 +458,8 @@ def _shape_plan(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, d
     block_e, stages, nseg = choose(batch_heads, seq_len, head_dim, value_dim, seq_split, sms)
     if not wins(head_dim, block_e, nseg):
         return f"gluon: split e{block_e} at head_dim {head_dim} measured slower"
-    return Plan.make(seq_len, block_e, stages, nseg)
+    p = Plan.make(seq_len, block_e, stages, nseg)
+    return dataclasses.replace(p, chunks=prepass_chunks(batch_heads, value_dim, block_e, p.nseg, p.seg, sms))
 
 
 def plan(q, k, v, slopes, layout: str, *, s0=None, want_ht=False, cu=None, block_n=BLOCK_N, seq_split="auto",
