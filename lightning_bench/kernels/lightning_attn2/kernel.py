@@ -826,15 +826,22 @@ def _seg_end_states(k, v, slopes, like, layout, h, n, d, e, seg, nseg, count, pr
     (``_la2_fwd_seg_end_kernel``; the rest of the buffer unwritten). Used by the forwards (Triton and Gluon) and by
     the backward's sweep F. ``chunks`` > 1 splits each segment's sum over that many programs (partial sums in
     ``[batch·heads, nseg, chunks, d, e]``, then added): the pass is a reduction, and one program per segment walks as
-    many blocks as the main kernel does, which makes a 2-way split's pre-pass as long as its main pass."""
+    many blocks as the main kernel does, which makes a 2-way split's pre-pass as long as its main pass. The partial
+    buffer holds only the ``count`` segments computed (fp32, count·chunks·d·e per batch·head: 34 MiB at b2 h16 d128
+    with 17 chunks)."""
     bh = like.shape[0] * h
-    buf = torch.empty(bh, nseg, chunks, d, e, dtype=torch.float32, device=like.device)
+    slots = nseg if chunks == 1 else count  # the kernel's NSEG argument is only the slot stride
+    buf = torch.empty(bh, slots, chunks, d, e, dtype=torch.float32, device=like.device)
     _la2_fwd_seg_end_kernel[(bh, _cdiv(e, block_e), count * chunks)](
         k, v, slopes if slopes is not None else like, buf, *_strides(k, layout), *_strides(v, layout),
-        h, n, d, e, seg, nseg, chunks, HAS_DECAY=slopes is not None, PREC=prec, BLOCK_N=block_n, BLOCK_D=block_d,
+        h, n, d, e, seg, slots, chunks, HAS_DECAY=slopes is not None, PREC=prec, BLOCK_N=block_n, BLOCK_D=block_d,
         BLOCK_E=block_e, num_warps=warps, num_stages=stages,
     )
-    return buf.view(bh, nseg, d, e) if chunks == 1 else buf.sum(2)
+    if chunks == 1:
+        return buf.view(bh, nseg, d, e)
+    out = torch.empty(bh, nseg, d, e, dtype=torch.float32, device=like.device)
+    torch.sum(buf, 2, out=out[:, :count])
+    return out
 
 
 def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1, segment_hook=None):
