@@ -423,9 +423,10 @@ def prepass_chunks(batch_heads: int, value_dim: int, block_e: int, nseg: int, se
     results/h200/tune/2026-11-30f/f-ncu-e64). Measured (results/h200/tune/2026-11-30g): b2 h16 d128 e64 P2 at 128K
     174 M tokens/s chunked (17) against 116 unchunked; b1 h16 P8/P16 (224/480 pre-pass programs) 80/137 chunked
     against 92/148 unchunked, hence the first rule."""
-    count = max(1, nseg - 1)
-    programs = batch_heads * (value_dim // block_e) * count
-    if nseg == 1 or programs >= sms:
+    if nseg == 1:
+        return 1
+    programs = batch_heads * (value_dim // block_e) * (nseg - 1)
+    if programs >= sms:
         return 1
     return max(1, min(-(-(seg // BLOCK_N) // 8), -(-8 * sms // programs)))
 
