@@ -7,6 +7,8 @@ forward that ran the Gluon kernel."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -162,7 +164,55 @@ def test_q_reg_ablation_reads_q_into_registers_once():
     assert qreg["wgmma"] == base["wgmma"] and qreg["wait_groups"] == [1, 0, 1, 0]
 
 
+def test_prefix_variant_sums_the_earlier_blocks_in_one_async_chain():
+    """PREFIX: the K, V blocks before the segment accumulate into S through async wgmma waited one block later
+    (≤ 1 outstanding, then 0), then the segment's blocks keep their overlapped schedule; K/V-only TMA loads added."""
+    base = G.compile_sm90(64, 3, split=True, ws=True)
+    pre = G.compile_sm90(64, 3, split=True, bnhd=True, ws=True, prefix=True, s0=True)
+    assert pre["wait_groups"][:2] == [1, 0] and pre["wait_groups"][-4:] == [1, 0, 1, 0]
+    assert pre["tma"] > base["tma"] and pre["wgmma"] > base["wgmma"] and pre["smem"] == base["smem"]
+    if pre.get("spill_bytes") is not None:
+        assert pre["spill_bytes"] == 0
+
+
+def test_prefix_plan_skips_the_prepass_only_where_it_can():
+    p = G.Plan.make(2048, 64, 3, 2, prefix=True)
+    assert p.prefix and p.nseg == 2 and "prefix" in p.describe()
+    assert not G.Plan.make(2048, 64, 3, 1, prefix=True).prefix  # one segment: nothing before it
+    assert not G.Plan.make(2048, 64, 3, 2, ws=False, prefix=True).prefix  # the single-partition kernel lacks it
+
+
 # ---------------------------------------------------------------- GPU
+@gpu
+@pytest.mark.parametrize("n,nseg,be,stages,layout,slopes,s0", [
+    (1024, 2, 64, 3, "bhnd", "alibi", False), (2048, 2, 64, 4, "bnhd", "alibi", True),
+    (1216, 3, 64, 3, "bhnd", "extreme", True),  # segments 448, 448, 320: the last one partial
+    (4096, 4, 32, 4, "bnhd", None, False), (1024, 2, 64, 2, "bhnd", "extreme", False),
+])
+def test_prefix_split_matches_reference(n, nseg, be, stages, layout, slopes, s0):
+    """Segments whose entry state each program sums itself (``Plan.prefix``) give the float64 answer, from an
+    initial state too, with slopes 0, weak, strong and 100 (a far block's weights underflow to exactly 0), and match
+    the pre-pass split's output to rounding."""
+    b, h, d = 2, 4, 128
+    g = torch.Generator().manual_seed(n + nseg + stages)
+    shp = (lambda x: (b, h, n, x)) if layout == "bhnd" else (lambda x: (b, n, h, x))
+    q, k, v = (torch.randn(shp(d), generator=g).cuda().to(torch.bfloat16) for _ in range(3))
+    sl = {"alibi": decay_slopes(h), "extreme": torch.tensor([0.0, 1e-3, 5.0, 100.0]), None: None}[slopes]
+    sl = sl.cuda() if sl is not None else None
+    st = torch.randn(b, h, d, d, generator=g).cuda() if s0 else None
+    p = G.Plan.make(n, be, stages, nseg, prefix=True)
+    assert p.prefix and p.nseg == nseg
+    o = torch.full_like(v, float("nan"))
+    G.forward(q, k, v, sl, layout, p, o, s0=st)
+    tr = (lambda t: t.transpose(1, 2)) if layout == "bnhd" else (lambda t: t)
+    ref = tr(lightning_attn_reference(*(tr(t).double() for t in (q, k, v)), sl,
+                                      initial_state=st.double() if st is not None else None))
+    assert torch.isfinite(o).all() and rel(o, ref) <= 1e-2
+    o_pre = torch.full_like(v, float("nan"))
+    G.forward(q, k, v, sl, layout, dataclasses.replace(p, prefix=False), o_pre, s0=st)
+    assert rel(o, ref) <= 1.5 * rel(o_pre, ref) + 1e-4
+
+
 @gpu
 @pytest.mark.parametrize("knobs", [dict(q_reg=True), dict(maxnreg=128), dict(chunks=3)])
 def test_gluon_ablation_knobs_match_reference(knobs):

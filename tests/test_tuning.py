@@ -38,7 +38,8 @@ def test_packaged_table_is_valid():
         fields = {k: v for k, v in entry.items() if not k.startswith("_")}
         short = fields.pop("short", {})
         assert set(fields) <= set(k2.TUNABLE), set(fields) - set(k2.TUNABLE)
-        assert set(short) <= set(k2.TUNABLE) | {"max_seq_len"} and short.get("max_seq_len", 1) >= 1, short
+        assert set(short) <= set(k2.TUNABLE) | {"max_seq_len", "max_batch_heads"}, short
+        assert short.get("max_seq_len", 1) >= 1 and short.get("max_batch_heads", 1) >= 1, short
         for name in ("block_n", "bwd_block_n"):
             assert fields.get(name, 64) in (16, 32, 64, 128)
         for name in ("fwd_be", "bwd_bd", "bwd_be"):
@@ -85,6 +86,45 @@ def test_launch_config_applies_and_restores():
         assert (cfg.block_n, cfg.bwd_block_n, cfg.fwd_warps, cfg.bwd_warps) == (32, 16, 2, 4)
     cfg = k2._Config(64, 64, k2.BLOCK_N)
     assert (cfg.block_n, cfg.bwd_block_n, cfg.fwd_warps) == (64, 64, 4)
+
+
+@pytest.mark.parametrize("compiled_op", [False, True])
+def test_backward_on_another_thread_uses_the_forwards_launch_config(monkeypatch, compiled_op):
+    """Autograd runs a CUDA backward on its own device thread, where the caller's ``launch_config`` ContextVar is not
+    set: the backward must take the overrides recorded by its forward (found on the H200: a tuning script's
+    overridden backward timed the default launch). The thread here stands in for the device thread; the gradients
+    are checked against float64."""
+    import threading
+
+    seen = []
+    real = k2._bwd
+
+    def spy(*args, **kwargs):
+        seen.append(dict(k2._OVERRIDES.get()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(k2, "_bwd", spy)
+    b, h, n, d = 1, 2, 70, 16
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(b, h, n, d, generator=g).to(DEVICE).requires_grad_() for _ in range(3))
+    sl = decay_slopes(h).to(DEVICE)
+    over = dict(bwd_fused=True, bwd_block_n=16, bwd_bd=16, bwd_be=16)
+    with k2.launch_config(**over):
+        if compiled_op:  # the custom-op autograd path (the one torch.compile traces), called eagerly
+            o, _ = torch.ops.lightning_bench.la2_fwd(q, k, v, sl, None, None, "bhnd", k2.BLOCK_N, False, "ieee")
+        else:
+            o = lightning_attn(q, k, v, sl)
+    do = torch.randn_like(o)
+    out = {}
+    t = threading.Thread(target=lambda: out.update(g=torch.autograd.grad(o, (q, k, v), do)))
+    t.start()
+    t.join()
+    assert seen == [over]
+    assert k2._OVERRIDES.get() == {}
+    r = [x.detach().double().requires_grad_() for x in (q, k, v)]
+    ref = torch.autograd.grad(lightning_attn_reference(*r, sl), r, do.double())
+    for name, a, bb in zip(("dq", "dk", "dv"), out["g"], ref):
+        assert rel(a, bb) <= 1e-5, name
 
 
 def test_launch_config_rejects_unknown_fields():
@@ -147,6 +187,48 @@ def test_short_sequences_use_the_short_fields(monkeypatch):
     with k2.launch_config(fwd_warps=2):
         tuned = k2._Config(128, 128, k2.BLOCK_N, torch.empty(0))
         assert tuned.at(1) is tuned and tuned.fwd_warps == 2
+
+
+def test_short_fields_stop_at_max_batch_heads(monkeypatch):
+    """With ``max_batch_heads`` the short fields apply only up to that many batch·heads (the long entry's programs
+    fill the GPU beyond it); a call that does not say how many uses the seq_len bound alone."""
+    monkeypatch.setattr(tuning, "lookup", lambda device, dtype, bd, be: {
+        "fwd_be": 128, "short": {"max_seq_len": 4096, "max_batch_heads": 96, "bwd_fused": True}})
+    cfg = k2._Config(128, 128, k2.BLOCK_N, torch.empty(0))
+    assert cfg.at(4096, 96).bwd_fused and not cfg.at(4096, 97).bwd_fused and cfg.at(4096, 128) is cfg
+    assert cfg.at(4097, 32) is cfg and cfg.at(2048) is cfg.at(2048, 32)
+    assert "seq_len ≤ 4096 and batch·heads ≤ 96" in cfg.describe()
+
+
+@pytest.mark.parametrize("bh_over", [False, True])
+def test_lightning_attn_picks_the_entry_by_batch_heads(monkeypatch, bh_over):
+    """A call with more batch·heads than the short entry's bound runs the long entry's backward (separate sweeps),
+    one within it the fused one; gradients match float64 either way."""
+    monkeypatch.setattr(tuning, "lookup", lambda device, dtype, bd, be: {
+        "block_n": 16, "bwd_bd": 16, "bwd_be": 16, "short": {"max_seq_len": 64, "max_batch_heads": 4,
+                                                             "bwd_fused": True}})
+    monkeypatch.setattr(k2, "_CONFIGS", {})
+    used = []
+    real = k2._config
+
+    def spy(*args, **kwargs):
+        c = real(*args, **kwargs)
+        used.append(c.bwd_fused)
+        return c
+
+    monkeypatch.setattr(k2, "_config", spy)
+    b, h, n, d = (3 if bh_over else 2), 2, 48, 16
+    g = torch.Generator().manual_seed(b)
+    q, k, v = (torch.randn(b, h, n, d, generator=g).to(DEVICE).requires_grad_() for _ in range(3))
+    sl = decay_slopes(h).to(DEVICE)
+    o = lightning_attn(q, k, v, sl)
+    do = torch.randn_like(o)
+    grads = torch.autograd.grad(o, (q, k, v), do)
+    assert used and all(f == (not bh_over) for f in used), used
+    r = [x.detach().double().requires_grad_() for x in (q, k, v)]
+    ref = torch.autograd.grad(lightning_attn_reference(*r, sl), r, do.double())
+    for name, a, bb in zip(("dq", "dk", "dv"), grads, ref):
+        assert rel(a, bb) <= 1e-5, name
 
 
 @pytest.mark.parametrize("n", [40, 200])

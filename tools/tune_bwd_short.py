@@ -56,7 +56,7 @@ def main():
         for label in ("table", "long"):
             ctx = K.launch_config(**long_fields) if label == "long" else contextlib.nullcontext()
             with ctx:
-                desc = K._config(d, d, K.BLOCK_N, q, n).describe()
+                desc = K._config(d, d, K.BLOCK_N, q, n, b * h).describe()
                 o = lightning_attn(q, k, v, sl)
                 grads = torch.autograd.grad(o, (q, k, v), do)
                 if ref is None:

@@ -1,5 +1,7 @@
 """Variants of the Gluon forward, by grid (``--grid``):
 
+- ``prefix``: segments whose programs sum the K, V blocks before them in-kernel (``Plan.prefix``, one launch)
+  against the package plan and the chunked pre-pass, short to mid lengths;
 - ``long``: the crossover of the e64 2-way split (chunked pre-pass) against the package plan at long seq_len;
 - ``prepass``: value tile 64 and a split whose segment-end pre-pass is chunked (``Plan.chunks``);
 - ``qreg`` (2026-11-30 call 3): Q as the register A operand (``Plan.q_reg``);
@@ -49,8 +51,17 @@ GRIDS = {  # name: {(batch, heads, head_dim): [(label, block_e, stages, nseg, ma
         (2, 16, 128): [("cur", 0, 0, 0, None, False, 1), ("e64P2", 64, 3, 2, None, False, "auto"),
                        ("e64P2c8", 64, 3, 2, None, False, 8), ("e64s4P2", 64, 4, 2, None, False, "auto"),
                        ("e64s2P2", 64, 2, 2, None, False, "auto")]},
+    "prefix": {  # 8th session: segments whose programs sum the blocks before them (Plan.prefix, no pre-pass launch)
+        (2, 16, 128): [("cur", 0, 0, 0, None, False, 1), ("e64P2x", 64, 3, 2, None, False, "prefix"),
+                       ("e64s4P2x", 64, 4, 2, None, False, "prefix"), ("e64s2P2x", 64, 2, 2, None, False, "prefix"),
+                       ("e64P2", 64, 3, 2, None, False, "auto")],
+        (1, 16, 128): [("cur", 0, 0, 0, None, False, 1), ("e64P4x", 64, 3, 4, None, False, "prefix"),
+                       ("e64P2x", 64, 3, 2, None, False, "prefix")],
+        (4, 32, 128): [("cur", 0, 0, 0, None, False, 1), ("e32s4", 32, 4, 1, None, False, 1)]},
 }
-GRID_NS = {"long": {(2, 16, 128): (16384, 49152, 65536, 131072, 262144)}}
+GRID_NS = {"long": {(2, 16, 128): (16384, 49152, 65536, 131072, 262144)},
+           "prefix": {(2, 16, 128): (1024, 2048, 4096, 8192, 16384, 32768, 65536), (1, 16, 128): (2048, 8192, 32768),
+                      (4, 32, 128): (512, 2048, 8192)}}
 NS = {(2, 16, 128): (1024, 2048, 4096, 8192, 32768, 131072), (8, 16, 64): (4096, 16384, 65536),
       (1, 16, 128): (8192, 131072)}
 
@@ -75,7 +86,10 @@ def main():
                     p = dataclasses.replace(G.plan(q, k, v, sl, "bhnd"), q_reg=qr)
                 else:
                     p = G.Plan.make(n, be, st, nseg, True, mr, qr)
-                if ch == "auto":
+                if ch == "prefix":
+                    p = dataclasses.replace(p, prefix=p.nseg > 1)
+                    ch = 1
+                elif ch == "auto":
                     ch = G.prepass_chunks(b * h, d, p.block_e, p.nseg, p.seg)
                 p = dataclasses.replace(p, chunks=ch)
                 o = torch.full_like(v, float("nan"))

@@ -240,35 +240,89 @@ if IMPORT_ERROR is None:
 
     # ------------------------------------------------------------ warp-specialized (the default): a 1-warp loader
     @gluon.jit
+    def _load_kv(k_desc, v_desc, k_s, v_s, bar, st, r, col_qk, col_v):
+        """TMA loads of one block's K rows and V tile only (a block before the segment, ``PREFIX``)."""
+        nbytes: gl.constexpr = k_desc.block_type.nbytes + v_desc.block_type.nbytes
+        mbarrier.expect(bar, nbytes)
+        _tma_load(k_desc, [r, col_qk], bar, k_s.index(st))
+        _tma_load(v_desc, [r, col_v], bar, v_s.index(st))
+
+    @gluon.jit
     def _ws_load(q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
-                 STAGES: gl.constexpr, BLOCK_N: gl.constexpr):
-        for j in range(0, nblk):
+                 PREFIX: gl.constexpr, STAGES: gl.constexpr, BLOCK_N: gl.constexpr):
+        """The loader partition: with ``PREFIX`` the K, V blocks before the segment (blocks 0 … first − 1) come
+        first, then the segment's Q, K, V blocks, through the same ring."""
+        if PREFIX:
+            npre = first
+        else:
+            npre = 0
+        for j in range(0, npre + nblk):
             st = j % STAGES
             # the compute partition frees a stage after the last reader of its block; the first round passes at once
             mbarrier.wait(empty.index(st), ((j // STAGES) & 1) ^ 1)
-            _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, ready.index(st), st,
-                        row_base + (first + j) * BLOCK_N, col_qk, col_v)
+            if PREFIX:
+                if j < npre:
+                    _load_kv(k_desc, v_desc, k_s, v_s, ready.index(st), st, row_base + j * BLOCK_N, col_qk, col_v)
+                else:
+                    _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, ready.index(st), st,
+                                row_base + j * BLOCK_N, col_qk, col_v)
+            else:
+                _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, ready.index(st), st,
+                            row_base + (first + j) * BLOCK_N, col_qk, col_v)
+
+    @gluon.jit
+    def _prefix_state(S, slope, first, k_s, v_s, ready, empty, vg_bufs, STAGES: gl.constexpr,
+                      BLOCK_N: gl.constexpr, o_l: gl.constexpr):
+        """The state entering block ``first`` from the blocks before it, in this program (``PREFIX``, no pre-pass
+        launch): S_in = λ^(B·first) S + Σ_{i<first} K_iᵀ diag(w_i) V_i with w_i[c] = λ^(B·(first−i) − 1 − c), the
+        closed form of the recursion S_i = λ^B S_{i−1} + K_iᵀ diag(g) V_i (shared docs §2; every exponent ≥ 0, a
+        far block's weights underflow to 0 as they should). No recursion through registers: the products
+        accumulate in one chain of async wgmma, each waited one block later (double-buffered diag(w) V operand in
+        ``vg_bufs``, the o store buffers, idle until the segment's first block)."""
+        c_o = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, o_l)).to(gl.float32)
+        S = S * gl.exp(-slope * (first * BLOCK_N).to(gl.float32))
+        for i in range(0, first):
+            st = i % STAGES
+            mbarrier.wait(ready.index(st), (i // STAGES) & 1)
+            w = gl.exp(-slope * (((first - i) * BLOCK_N - 1).to(gl.float32) - c_o))
+            vg = vg_bufs.index(i % 2)
+            vg.store((v_s.index(st).load(o_l) * w[:, None]).to(gl.bfloat16))
+            fence_async_shared()
+            S = warpgroup_mma(k_s.index(st).permute((1, 0)), vg, S, is_async=True)
+            S = warpgroup_mma_wait(num_outstanding=1, deps=(S, ))  # block i − 1's product is done:
+            if i > 0:
+                mbarrier.arrive(empty.index((i - 1) % STAGES), count=1)  # its stage is free
+        S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
+        if first > 0:
+            mbarrier.arrive(empty.index((first - 1) % STAGES), count=1)
+        return S
 
     @gluon.jit
     def _ws_compute(o_desc, SLOPES, SEG_END, S0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0,
                     E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr,
-                    HAS_S0: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
-                    STAGES: gl.constexpr, Q_REG: gl.constexpr):
+                    HAS_S0: gl.constexpr, PREFIX: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr,
+                    BLOCK_E: gl.constexpr, STAGES: gl.constexpr, Q_REG: gl.constexpr):
         sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_N, 16])
         o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                       instr_shape=[16, BLOCK_E, 16])
         p_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_l, k_width=2)
         slope = _slope(SLOPES, h, HAS_DECAY)
-        S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, HAS_S0, BLOCK_D, BLOCK_E, o_l)
+        if PREFIX:  # the state entering the segment from the blocks before it, here (no SEG_END)
+            S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, False, HAS_S0, BLOCK_D, BLOCK_E, o_l)
+            S = _prefix_state(S, slope, first, k_s, v_s, ready, empty, o_smem, STAGES, BLOCK_N, o_l)
+            npre = first
+        else:
+            S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, HAS_S0, BLOCK_D, BLOCK_E, o_l)
+            npre = 0
         s_smem.store(S.to(gl.bfloat16))
         fence_async_shared()
         dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l)
         zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
         zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
         for j in range(0, nblk):
-            st = j % STAGES
-            mbarrier.wait(ready.index(st), (j // STAGES) & 1)
+            st = (npre + j) % STAGES
+            mbarrier.wait(ready.index(st), ((npre + j) // STAGES) & 1)
             S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vg_smem, o_smem.index(j % 2), o_desc,
                        row_base + (first + j) * BLOCK_N, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, Q_REG)
             mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
@@ -280,9 +334,12 @@ if IMPORT_ERROR is None:
     def _la2_fwd_gluon_ws_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, H, N, E, SEG, NSEG,
                                  HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr, BNHD: gl.constexpr,
                                  BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
-                                 STAGES: gl.constexpr, Q_REG: gl.constexpr, num_warps: gl.constexpr):
+                                 STAGES: gl.constexpr, Q_REG: gl.constexpr, num_warps: gl.constexpr,
+                                 PREFIX: gl.constexpr):
         """The default kernel: a 1-warp partition streams Q, K, V blocks into the ring (ready/empty mbarriers), the
-        4-warp compute partition runs the blocks and never issues a load."""
+        4-warp compute partition runs the blocks and never issues a load. ``PREFIX`` (with segments): each program
+        derives its segment's entry state from the K, V blocks before it (:func:`_prefix_state`) instead of reading
+        the pre-pass's segment-end states, so a split costs one launch."""
         pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
                                                                           BLOCK_D, BLOCK_E)
         q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q_desc, k_desc, v_desc, o_desc, STAGES, BLOCK_N, BLOCK_D,
@@ -295,10 +352,10 @@ if IMPORT_ERROR is None:
         fence_async_shared()
         gl.warp_specialize([
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
-                           h, e0, E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY, SPLIT, HAS_S0, BLOCK_N,
-                           BLOCK_D, BLOCK_E, STAGES, Q_REG)),
+                           h, e0, E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY, SPLIT, HAS_S0, PREFIX,
+                           BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
-                        STAGES, BLOCK_N)),
+                        PREFIX, STAGES, BLOCK_N)),
         ], [1], [24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
@@ -328,20 +385,21 @@ class Plan:
     maxnreg: int | None = None  # registers per thread at launch (128: two 256-thread programs per SM)
     q_reg: bool = False  # Q as the register A operand of QKᵀ and Q·S (see _block)
     chunks: int = 1  # programs per segment in the segment-end pre-pass (kernel._seg_end_states)
+    prefix: bool = False  # segments: each program sums the blocks before its segment itself (no pre-pass; ws only)
 
     @classmethod
     def make(cls, seq_len: int, block_e: int, stages: int, nseg: int, ws: bool = True,
-             maxnreg: int | None = None, q_reg: bool = False, chunks: int = 1) -> "Plan":
+             maxnreg: int | None = None, q_reg: bool = False, chunks: int = 1, prefix: bool = False) -> "Plan":
         """The plan for about ``nseg`` segments of whole blocks (the same rounding as the Triton forward's)."""
         from .kernel import segments
 
         nseg, seg = segments(nseg, 1, 1, seq_len, BLOCK_N)
-        return cls(block_e, stages, nseg, seg, ws, maxnreg, q_reg, chunks)
+        return cls(block_e, stages, nseg, seg, ws, maxnreg, q_reg, chunks, prefix and nseg > 1 and ws)
 
     def describe(self) -> str:
         return (f"gluon sm_90a fwd e{self.block_e} s{self.stages} P{self.nseg}" + (" ws" if self.ws else "")
                 + (f" r{self.maxnreg}" if self.maxnreg else "") + (" qreg" if self.q_reg else "")
-                + (f" c{self.chunks}" if self.chunks > 1 else ""))
+                + (" prefix" if self.prefix else f" c{self.chunks}" if self.chunks > 1 else ""))
 
 
 _CAPABLE: dict[int, str | None] = {}
@@ -515,7 +573,9 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
 
     b, h, n, d, e = _dims(q, v, layout)
     seg_buf = q
-    if p.nseg > 1 or segment_hook is not None:
+    if p.prefix and segment_hook is not None:
+        p = dataclasses.replace(p, prefix=False)  # the hook needs every segment's end state: the pre-pass
+    if (p.nseg > 1 and not p.prefix) or segment_hook is not None:
         count = p.nseg if segment_hook is not None else p.nseg - 1
         seg_buf = K._seg_end_states(k, v, slopes, q, layout, h, n, d, e, p.seg, p.nseg, count, prec(q.dtype),
                                     BLOCK_N, d, p.block_e, 4, 2, chunks=p.chunks)
@@ -528,7 +588,8 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
         *_descs(q, k, v, o, layout, p.block_e), slopes if slopes is not None else seg_buf, seg_buf,
         s0 if s0 is not None else seg_buf, h, n, e, p.seg, p.nseg, HAS_DECAY=slopes is not None, SPLIT=p.nseg > 1,
         HAS_S0=s0 is not None, BNHD=layout == "bnhd", BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=p.block_e,
-        STAGES=p.stages, Q_REG=p.q_reg, num_warps=4, **({"maxnreg": p.maxnreg} if p.maxnreg else {}))
+        STAGES=p.stages, Q_REG=p.q_reg, num_warps=4, **({"maxnreg": p.maxnreg} if p.maxnreg else {}),
+        **({"PREFIX": p.prefix} if p.ws else {}))
     return o
 
 
@@ -540,7 +601,8 @@ def describe(batch: int, heads: int, seq_len: int, head_dim: int, value_dim: int
 
 
 def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: bool = False, head_dim: int = 128,
-                 decay: bool = True, ws: bool = False, q_reg: bool = False, s0: bool = False) -> dict:
+                 decay: bool = True, ws: bool = False, q_reg: bool = False, s0: bool = False,
+                 prefix: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -568,6 +630,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
            "E": "i32", "SEG": "i32", "NSEG": "i32"}
     ce = dict(HAS_DECAY=decay, SPLIT=split, HAS_S0=s0, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim,
               BLOCK_E=block_e, STAGES=stages, Q_REG=q_reg, num_warps=4)
+    if ws:
+        ce["PREFIX"] = prefix
     for name in ce:
         sig[name] = "constexpr"
     attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]]

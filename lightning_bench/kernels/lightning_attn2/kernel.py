@@ -641,7 +641,8 @@ TUNABLE = ("block_n", "fwd_be", "fwd_warps", "fwd_stages", "bwd_block_n", "bwd_b
 
 @contextlib.contextmanager
 def launch_config(**overrides):
-    """Override launch parameters inside a ``with`` block (for tuning; see ``_Config`` for the fields).
+    """Override launch parameters inside a ``with`` block (for tuning; see ``_Config`` for the fields). A backward
+    uses the overrides that were in effect when its forward ran (autograd runs it later, on another thread).
 
     Raises:
         ValueError: an unknown field name.
@@ -710,12 +711,17 @@ class _Config:
         self.bwd_be = min(self.bwd_be, self.be)
         self.num_warps, self.num_stages = self.fwd_warps, self.fwd_stages
 
-    def at(self, seq_len: int) -> "_Config":
-        """The configuration for this seq_len: this one, or for seq_len ≤ ``short["max_seq_len"]`` a copy with the
-        short-sequence fields (built once). Short sequences are latency-bound (few blocks per program), long ones
-        bandwidth-bound, and their best tiles differ (results/h200/tune/2026-11-30c)."""
+    def at(self, seq_len: int, batch_heads: int | None = None) -> "_Config":
+        """The configuration for this seq_len (and batch·heads, the number of independent sequences × heads): this
+        one, or for seq_len ≤ ``short["max_seq_len"]`` and batch_heads ≤ ``short["max_batch_heads"]`` (where the
+        entry has that bound; None = not known, the bound is ignored) a copy with the short-sequence fields (built
+        once). Short sequences are latency-bound (few blocks per program), long ones bandwidth-bound, and their best
+        tiles differ (results/h200/tune/2026-11-30c); with many batch·heads the long entry's programs fill the GPU
+        already and its backward wins (results/h200/tune/2026-11-30h)."""
         s = self.short
         if not s or seq_len > s.get("max_seq_len", 0):
+            return self
+        if batch_heads is not None and batch_heads > s.get("max_batch_heads", batch_heads):
             return self
         if self._short_cfg is None:
             c = copy.copy(self)
@@ -745,16 +751,21 @@ class _Config:
                 + (" fused" if self.bwd_fused else "") + " | "
                 f"split {self.split_programs}/{self.bwd_split_programs} programs, ≥{self.split_min_blocks} blocks")
         if self.short:
-            text += f"; seq_len ≤ {self.short.get('max_seq_len')}: " + self.at(self.short.get("max_seq_len", 0)).describe()
+            bound = self.short.get("max_batch_heads")
+            text += (f"; seq_len ≤ {self.short.get('max_seq_len')}"
+                     + (f" and batch·heads ≤ {bound}" if bound is not None else "") + ": "
+                     + self.at(self.short.get("max_seq_len", 0)).describe())
         return text + (" (tuned)" if self.tuned else "")
 
 
 _CONFIGS: dict[tuple, "_Config"] = {}
 
 
-def _config(d: int, e: int, block_n: int, like: torch.Tensor, seq_len: int | None = None) -> "_Config":
+def _config(d: int, e: int, block_n: int, like: torch.Tensor, seq_len: int | None = None,
+            batch_heads: int | None = None) -> "_Config":
     """``_Config(d, e, block_n, like)``, built once per (dims, block, device, dtype, tuned table, overrides): the
-    wrappers ask for it on every call. With ``seq_len``: the configuration for that length (``_Config.at``)."""
+    wrappers ask for it on every call. With ``seq_len`` (and ``batch_heads``): the configuration for that call
+    (``_Config.at``)."""
     key = (d, e, block_n, like.device, like.dtype, os.environ.get(_tuning.TUNE_ENV),
            tuple(sorted(_OVERRIDES.get().items())))
     cfg = _CONFIGS.get(key)
@@ -762,7 +773,7 @@ def _config(d: int, e: int, block_n: int, like: torch.Tensor, seq_len: int | Non
         if len(_CONFIGS) > 256:
             _CONFIGS.clear()
         cfg = _CONFIGS[key] = _Config(d, e, block_n, like)
-    return cfg if seq_len is None else cfg.at(seq_len)
+    return cfg if seq_len is None else cfg.at(seq_len, batch_heads)
 
 
 def describe_launch(head_dim: int, value_dim: int, dtype: torch.dtype, device) -> str:
@@ -849,7 +860,7 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
     only): called after the local end states of *all* nseg segments are in ``seg_buf`` and before the main launch combines them;
     returns the state entering segment 0 (replacing s0; None for zero)."""
     b, h, n, d, e = _dims(q, v, layout)
-    cfg = _config(d, e, block_n, q, n)
+    cfg = _config(d, e, block_n, q, n, (b if cu is None else cu.numel() - 1) * h)
     o = _empty(b, h, n, e, layout, q)
     gp = _gluon.plan(q, k, v, slopes, layout, s0=s0, want_ht=want_ht, cu=cu, block_n=block_n, seq_split=seq_split,
                      segment_hook=segment_hook)
@@ -922,7 +933,7 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
     the local R of *all* nseg segments are in ``seg_r`` and before the sweeps combine them; returns the gradient of the state
     after the last token (replacing dht; None for zero). Inputs validated by the caller."""
     b, h, n, d, e = _dims(q, v, layout)
-    cfg = _config(d, e, block_n, q, n)
+    cfg = _config(d, e, block_n, q, n, (b if cu is None else cu.numel() - 1) * h)
     dq = _empty(b, h, n, d, layout, q)
     dk = _empty(b, h, n, d, layout, q)
     dv = _empty(b, h, n, e, layout, q)
@@ -992,6 +1003,7 @@ class _LightningAttn2(torch.autograd.Function):
         ctx.block_n = block_n
         ctx.fp32_dot = fp32_dot
         ctx.seq_split = seq_split
+        ctx.overrides = _OVERRIDES.get()  # the backward runs on autograd's device thread, outside this context
         return o, ht
 
     @staticmethod
@@ -1000,9 +1012,22 @@ class _LightningAttn2(torch.autograd.Function):
         if dht is not None:
             dht = dht.float().contiguous()
         want_ds0 = s0 is not None and ctx.needs_input_grad[4]
-        dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, ctx.layout, ctx.block_n, cu, ctx.fp32_dot,
-                               ctx.seq_split)
+        with _overrides_of(ctx):
+            dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, ctx.layout, ctx.block_n, cu,
+                                   ctx.fp32_dot, ctx.seq_split)
         return dq, dk, dv, None, ds0, None, None, None, None, None, None
+
+
+@contextlib.contextmanager
+def _overrides_of(ctx):
+    """Re-enter the ``launch_config`` overrides that were in effect when the forward ran (``ctx.overrides``): autograd
+    runs a CUDA backward on its own device thread, where a ContextVar set by the caller is not visible, so without
+    this ``with launch_config(...)`` around a training step changed the forward's launch only."""
+    token = _OVERRIDES.set(getattr(ctx, "overrides", {}))
+    try:
+        yield
+    finally:
+        _OVERRIDES.reset(token)
 
 
 # ---------------------------------------------------------------- torch.library custom ops (torch.compile)
@@ -1054,14 +1079,16 @@ def _register_custom_ops() -> bool:
         q, k, v, slopes, s0, cu, layout, block_n, want_ht, fp32_dot = inputs
         ctx.save_for_backward(q, k, v, slopes, s0, cu)
         ctx.layout, ctx.block_n, ctx.want_ht, ctx.fp32_dot = layout, block_n, want_ht, fp32_dot
+        ctx.overrides = _OVERRIDES.get()
 
 
     def _op_backward(ctx, do, dht):
         q, k, v, slopes, s0, cu = ctx.saved_tensors
         dht_arg = dht.float().contiguous() if (ctx.want_ht and dht is not None) else None
         want_ds0 = s0 is not None and ctx.needs_input_grad[4]
-        dq, dk, dv, ds0 = _la2_bwd_op(q, k, v, do, slopes, s0, dht_arg, cu, ctx.layout, ctx.block_n, want_ds0,
-                                      ctx.fp32_dot)
+        with _overrides_of(ctx):
+            dq, dk, dv, ds0 = _la2_bwd_op(q, k, v, do, slopes, s0, dht_arg, cu, ctx.layout, ctx.block_n, want_ds0,
+                                          ctx.fp32_dot)
         return dq, dk, dv, None, (ds0 if want_ds0 else None), None, None, None, None, None
 
 
