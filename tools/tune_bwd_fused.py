@@ -3,7 +3,10 @@ segment; the launch table's short entry) at one shape: gradients checked against
 (rel-L2 ≤ 1e-2), then the backward launches alone timed as the sweep does (host-decoupled CUDA events, L2 flushed),
 M tokens/s. ``_bwd`` is called on this thread, so ``launch_config`` applies.
 
-    python tools/tune_bwd_fused.py --out DIR [--shape 2,16,128] [--seq-len 2048,4096,8192]
+    python tools/tune_bwd_fused.py --out DIR [--shape 2,16,128] [--seq-len 2048,4096,8192] [--only LABEL]
+
+``--only`` times the table and one candidate (run each candidate in its own process: a launch that faults leaves
+the CUDA context unusable for the rest).
 """
 from __future__ import annotations
 
@@ -33,6 +36,9 @@ CANDS = [  # (label, overrides); "table" = the package's choice
     ("B32 d64 e32 w4 s3", dict(bwd_block_n=32, bwd_bd=64, bwd_be=32, bwd_warps=4, bwd_stages=3)),
     ("B32 d128 e32 w4 s2", dict(bwd_block_n=32, bwd_bd=128, bwd_be=32, bwd_warps=4, bwd_stages=2)),
     ("B32 d64 e16 w4 s2", dict(bwd_block_n=32, bwd_bd=64, bwd_be=16, bwd_warps=4, bwd_stages=2)),
+    # one pipeline stage: an illegal memory access on the H200 (Triton 3.6) at 1K in the first run of this tool
+    ("B64 d64 e64 w4 s1 unfused", dict(bwd_fused=False, bwd_block_n=64, bwd_bd=64, bwd_be=64, bwd_warps=4,
+                                       bwd_stages=1)),
 ]
 
 
@@ -46,7 +52,12 @@ def main():
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--shape", default="2,16,128", help="batch,heads,head_dim")
     ap.add_argument("--seq-len", default="2048,4096,8192")
+    ap.add_argument("--only", default=None, help="the label of one candidate (with the table)")
+    ap.add_argument("--list", action="store_true", help="print the candidates' labels and exit")
     a = ap.parse_args()
+    if a.list:
+        print("\n".join(label for label, _ in CANDS[1:]))
+        return
     a.out.mkdir(parents=True, exist_ok=True)
     b, h, d = (int(x) for x in a.shape.split(","))
     cfg_t = TimingConfig(warmup_s=0.03, min_samples=10, max_samples=40, max_time_s=0.2, host_decoupled=True)
@@ -59,7 +70,9 @@ def main():
         ref = None
         line = [f"b{b} h{h} d{d} n={n:>6}:"]
         for label, over in CANDS:
-            ctx = K.launch_config(**F, **over) if over else K.launch_config()
+            if a.only is not None and label not in ("table", a.only):
+                continue
+            ctx = K.launch_config(**{**F, **over}) if over else K.launch_config()
             with ctx:
                 desc = K._config(d, d, K.BLOCK_N, q, n, b * h).describe()
 
@@ -82,7 +95,8 @@ def main():
                              mtok_s=tps, max_rel_l2_vs_table=err, status=status))
             line.append(f"[{label}] {tps:5.1f}" + ("" if status == "ok" else f" ({status[:50]})"))
         print("  ".join(line), flush=True)
-    with open(a.out / "tune_bwd_fused.csv", "w", newline="") as f:
+    name = "tune_bwd_fused.csv" if a.only is None else f"tune_bwd_fused-{a.only.replace(' ', '_')}.csv"
+    with open(a.out / name, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
