@@ -14,4 +14,4 @@ while IFS= read -r c; do
 done < "$L/cands.txt"
 stop_watchdog
 cat "$L/steps.txt"
-for f in "$L"/c*.log; do grep -h "n=" "$f" | sed 's/\[table\][^[]*//' | cut -c1-160; grep -h "Error" "$f" | head -2 | cut -c1-200; done
+for f in "$L"/c*.log; do grep -h "n=" "$f" | cut -c1-200; grep -h "Error" "$f" | head -2 | cut -c1-200; done
