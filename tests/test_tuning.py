@@ -127,6 +127,25 @@ def test_backward_on_another_thread_uses_the_forwards_launch_config(monkeypatch,
         assert rel(a, bb) <= 1e-5, name
 
 
+def test_one_stage_fused_backward_is_refused_up_front():
+    """The fused backward with one pipeline stage faulted on the H200 (illegal memory access, Triton 3.6): the
+    configuration is refused with a ValueError naming the rule before any launch; one stage unfused stays allowed."""
+    b, h, n, d = 1, 2, 40, 16
+    q, k, v = (torch.randn(b, h, n, d).to(DEVICE).requires_grad_() for _ in range(3))
+    with k2.launch_config(bwd_fused=True, bwd_stages=1):
+        with pytest.raises(ValueError, match=r"bwd_stages must be ≥ 2 with bwd_fused=True, got 1"):
+            lightning_attn(q, k, v, decay_slopes(h).to(DEVICE))
+    sl = decay_slopes(h).to(DEVICE)
+    with k2.launch_config(bwd_fused=False, bwd_stages=1):
+        o = lightning_attn(q, k, v, sl)
+        do = torch.randn_like(o)
+        grads = torch.autograd.grad(o, (q, k, v), do)
+    r = [x.detach().double().requires_grad_() for x in (q, k, v)]
+    ref = torch.autograd.grad(lightning_attn_reference(*r, sl), r, do.double())
+    for name, a, bb in zip(("dq", "dk", "dv"), grads, ref):
+        assert rel(a, bb) <= 1e-5, name
+
+
 def test_launch_config_rejects_unknown_fields():
     with pytest.raises(ValueError, match="unknown field"):
         with k2.launch_config(num_wraps=4):

@@ -705,7 +705,17 @@ class _Config:
         self._clamp()
 
     def _clamp(self) -> None:
-        """Tiles no wider than the (power-of-two) dims; the forward's warps/stages under the AOT check's names."""
+        """Tiles no wider than the (power-of-two) dims; the forward's warps/stages under the AOT check's names.
+
+        Raises:
+            ValueError: the fused backward with fewer than 2 pipeline stages (``bwd_fused`` and ``bwd_stages`` < 2).
+        """
+        if self.bwd_fused and self.bwd_stages < 2:
+            raise ValueError(
+                f"bwd_stages must be ≥ 2 with bwd_fused=True, got {self.bwd_stages}: the fused backward compiled with "
+                "one pipeline stage made an illegal memory access on an H200 (Triton 3.6, bwd_be 32; "
+                "results/h200/tune/2026-11-30h/d-bwd-fused), which leaves the CUDA context unusable; refused for "
+                "every tile since the cause is not known")
         self.fwd_be = min(self.fwd_be, self.be)
         self.bwd_bd = min(self.bwd_bd, self.bd)
         self.bwd_be = min(self.bwd_be, self.be)
