@@ -60,22 +60,15 @@ _NOISE_PREFIXES = ("lightning_bench::", "ProfilerStep", "profiler::", "[memory]"
 # (lightning_bench/kernels/lightning_attn2/kernel.py), flash-attn's and fla's kernel names. Triton kernels are named
 # after their Python function; Triton < 3 appended a signature suffix (``_0d1d2d``), hence the optional tail.
 _TRITON_TAIL = r"(?:_\d[0-9a-z]*)?$"
+_LA2_BWD = tuple(rf"^_la2_bwd_{x}_kernel" + _TRITON_TAIL for x in ("dq", "dk", "dv"))
+# the forward is the Gluon kernel on sm_90 bf16 where eligible (gluon_fwd.py), else the Triton one
+_LA2_FWD_ANY = (r"^_la2_fwd(?:_gluon(?:_ws)?)?_kernel" + _TRITON_TAIL,)
 EXPECTED_KERNELS: dict[str, dict[str, tuple[str, ...]]] = {
-    "la2": {  # the forward is the Gluon kernel on sm_90 bf16 where eligible (gluon_fwd.py), else the Triton one
-        "fwd": (r"^_la2_fwd(?:_gluon(?:_ws)?)?_kernel" + _TRITON_TAIL,),
-        "bwd": (r"^_la2_bwd_dq_kernel" + _TRITON_TAIL, r"^_la2_bwd_dk_kernel" + _TRITON_TAIL,
-                r"^_la2_bwd_dv_kernel" + _TRITON_TAIL),
-    },
-    "la2_unsplit": {  # ours with seq_split=1 (la2 adds the segment-end and state-scan kernels when P > 1)
-        "fwd": (r"^_la2_fwd(?:_gluon(?:_ws)?)?_kernel" + _TRITON_TAIL,),
-        "bwd": (r"^_la2_bwd_dq_kernel" + _TRITON_TAIL, r"^_la2_bwd_dk_kernel" + _TRITON_TAIL,
-                r"^_la2_bwd_dv_kernel" + _TRITON_TAIL),
-    },
-    "la2_triton": {  # ours with the Gluon forward disabled: the Triton forward always
-        "fwd": (r"^_la2_fwd_kernel" + _TRITON_TAIL,),
-        "bwd": (r"^_la2_bwd_dq_kernel" + _TRITON_TAIL, r"^_la2_bwd_dk_kernel" + _TRITON_TAIL,
-                r"^_la2_bwd_dv_kernel" + _TRITON_TAIL),
-    },
+    "la2": {"fwd": _LA2_FWD_ANY, "bwd": _LA2_BWD},
+    # ours with seq_split=1 (la2 adds the segment-end and state-scan kernels when P > 1)
+    "la2_unsplit": {"fwd": _LA2_FWD_ANY, "bwd": _LA2_BWD},
+    # ours with the Gluon forward disabled: the Triton forward always
+    "la2_triton": {"fwd": (r"^_la2_fwd_kernel" + _TRITON_TAIL,), "bwd": _LA2_BWD},
     "la1": {
         "fwd": (r"^_la1_fwd_kernel" + _TRITON_TAIL,),
         "bwd": (r"^_la1_bwd_dq_kernel" + _TRITON_TAIL, r"^_la1_bwd_dkdv_kernel" + _TRITON_TAIL),

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import torch
 
 from .._common import dims as _dims
+from .._common import prec as _prec
 
 try:  # Gluon and its Hopper module: Triton ≥ 3.5 (the API names moved between 3.6 and 3.9; both are handled)
     from triton.experimental import gluon
@@ -569,15 +570,13 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     ``segment_hook`` (sequence parallelism, as in ``kernel._fwd``) the end states of *all* segments are computed,
     the hook is called as ``segment_hook(seg_buf, nseg, seg)`` and its result (or None) replaces ``s0``."""
     from . import kernel as K
-    from .._common import prec
 
     b, h, n, d, e = _dims(q, v, layout)
     seg_buf = q
-    if p.prefix and segment_hook is not None:
-        p = dataclasses.replace(p, prefix=False)  # the hook needs every segment's end state: the pre-pass
-    if (p.nseg > 1 and not p.prefix) or segment_hook is not None:
+    prefix = p.prefix and segment_hook is None  # the hook needs every segment's end state: the pre-pass
+    if (p.nseg > 1 and not prefix) or segment_hook is not None:
         count = p.nseg if segment_hook is not None else p.nseg - 1
-        seg_buf = K._seg_end_states(k, v, slopes, q, layout, h, n, d, e, p.seg, p.nseg, count, prec(q.dtype),
+        seg_buf = K._seg_end_states(k, v, slopes, q, layout, h, n, d, e, p.seg, p.nseg, count, _prec(q.dtype),
                                     BLOCK_N, d, p.block_e, 4, 2, chunks=p.chunks)
         if segment_hook is not None:
             s0 = segment_hook(seg_buf, p.nseg, p.seg)
@@ -589,7 +588,7 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
         s0 if s0 is not None else seg_buf, h, n, e, p.seg, p.nseg, HAS_DECAY=slopes is not None, SPLIT=p.nseg > 1,
         HAS_S0=s0 is not None, BNHD=layout == "bnhd", BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=p.block_e,
         STAGES=p.stages, Q_REG=p.q_reg, num_warps=4, **({"maxnreg": p.maxnreg} if p.maxnreg else {}),
-        **({"PREFIX": p.prefix} if p.ws else {}))
+        **({"PREFIX": prefix} if p.ws else {}))
     return o
 
 

@@ -870,7 +870,8 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
     only): called after the local end states of *all* nseg segments are in ``seg_buf`` and before the main launch combines them;
     returns the state entering segment 0 (replacing s0; None for zero)."""
     b, h, n, d, e = _dims(q, v, layout)
-    cfg = _config(d, e, block_n, q, n, (b if cu is None else cu.numel() - 1) * h)
+    nseq = b if cu is None else cu.numel() - 1
+    cfg = _config(d, e, block_n, q, n, nseq * h)
     o = _empty(b, h, n, e, layout, q)
     gp = _gluon.plan(q, k, v, slopes, layout, s0=s0, want_ht=want_ht, cu=cu, block_n=block_n, seq_split=seq_split,
                      segment_hook=segment_hook)
@@ -878,7 +879,6 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
         _gluon.forward(q, k, v, slopes, layout, gp, o, s0=s0, segment_hook=segment_hook)
         _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e)
         return o, None
-    nseq = b if cu is None else cu.numel() - 1
     ht = torch.empty(nseq, h, d, e, dtype=torch.float32, device=q.device) if want_ht else None
     e_tiles = _cdiv(e, cfg.fwd_be)
     nseg, seg = cfg.fwd_segments(1 if cu is not None else seq_split, b * h, n)  # no split for packed input
@@ -943,11 +943,11 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
     the local R of *all* nseg segments are in ``seg_r`` and before the sweeps combine them; returns the gradient of the state
     after the last token (replacing dht; None for zero). Inputs validated by the caller."""
     b, h, n, d, e = _dims(q, v, layout)
-    cfg = _config(d, e, block_n, q, n, (b if cu is None else cu.numel() - 1) * h)
+    nseq = b if cu is None else cu.numel() - 1
+    cfg = _config(d, e, block_n, q, n, nseq * h)
     dq = _empty(b, h, n, d, layout, q)
     dk = _empty(b, h, n, d, layout, q)
     dv = _empty(b, h, n, e, layout, q)
-    nseq = b if cu is None else cu.numel() - 1
     ds0 = torch.empty(nseq, h, d, e, dtype=torch.float32, device=q.device) if want_ds0 else None
     sl = slopes if slopes is not None else q
     common = dict(HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot), IS_VARLEN=cu is not None, BLOCK_N=cfg.bwd_block_n,
@@ -1033,7 +1033,7 @@ def _overrides_of(ctx):
     """Re-enter the ``launch_config`` overrides that were in effect when the forward ran (``ctx.overrides``): autograd
     runs a CUDA backward on its own device thread, where a ContextVar set by the caller is not visible, so without
     this ``with launch_config(...)`` around a training step changed the forward's launch only."""
-    token = _OVERRIDES.set(getattr(ctx, "overrides", {}))
+    token = _OVERRIDES.set(ctx.overrides)
     try:
         yield
     finally:
