@@ -148,6 +148,19 @@ def test_compiles_for_sm90_with_overlapped_mma_waits(block_e, stages, split, bnh
         assert facts["arrive"] == 2
 
 
+@pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
+def test_compiles_after_an_interpreted_kernel_with_a_cold_cache(monkeypatch, tmp_path):
+    """A Triton kernel run by the interpreter earlier in the process (every CPU kernel test) must not break a fresh
+    sm_90a compile: Triton 3.9's interpreter leaves triton.language.core patched (``compile_sm90``'s worker)."""
+    monkeypatch.setenv("TRITON_CACHE_DIR", str(tmp_path / "triton-cache"))
+    monkeypatch.setattr(G, "_COMPILER", None)  # a worker that sees the empty cache
+    q = torch.randn(1, 2, 64, 16)
+    lightning_attn(q, q, q, decay_slopes(2))  # interpreted where there is no GPU (conftest)
+    facts = G.compile_sm90(64, 3, split=True, ws=True, prefix=True)
+    assert facts["wait_groups"][-4:] == [1, 0, 1, 0] and facts["tma"] > 0
+    assert any((tmp_path / "triton-cache").iterdir())  # compiled, not read from an old cache
+
+
 def test_initial_state_variant_compiles_with_the_same_mma_schedule():
     for split in (False, True):
         facts = G.compile_sm90(64 if split else 32, 3 if split else 4, split=split, ws=True, s0=True)

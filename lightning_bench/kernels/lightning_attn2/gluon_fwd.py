@@ -599,13 +599,40 @@ def describe(batch: int, heads: int, seq_len: int, head_dim: int, value_dim: int
     return p.describe() if isinstance(p, Plan) else f"triton fwd ({p})"
 
 
+_COMPILER = None  # a spawned worker process for compile_sm90 (see there)
+
+
 def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: bool = False, head_dim: int = 128,
                  decay: bool = True, ws: bool = False, q_reg: bool = False, s0: bool = False,
                  prefix: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
-    package ships ptxas, registers and spill bytes. Used by the CPU tests and tools/gluon_la2_fwd.py."""
+    package ships ptxas, registers and spill bytes. Used by the CPU tests and tools/gluon_la2_fwd.py.
+
+    Under ``TRITON_INTERPRET=1`` the compile runs in one spawned worker process (reused): Triton 3.9's interpreter
+    leaves ``triton.language.core`` builtins patched after a kernel ran in this process, and a later compile (one
+    the Triton cache does not already hold) then fails inside the interpreter's builder (CPU test suite, cold cache).
+
+    Raises:
+        RuntimeError: this triton has no Gluon.
+    """
+    global _COMPILER
+    args = dict(block_e=block_e, stages=stages, split=split, bnhd=bnhd, head_dim=head_dim, decay=decay, ws=ws,
+                q_reg=q_reg, s0=s0, prefix=prefix)
+    if IMPORT_ERROR is not None:
+        raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        return _compile_sm90(**args)
+    if _COMPILER is None:
+        import concurrent.futures
+        import multiprocessing
+
+        _COMPILER = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    return _COMPILER.submit(_compile_sm90, **args).result()
+
+
+def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix) -> dict:
     import re
     import subprocess
     import tempfile
@@ -616,8 +643,6 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     from triton.experimental.gluon._runtime import GluonASTSource
     from triton.runtime.jit import mangle_type
 
-    if IMPORT_ERROR is not None:
-        raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     x = torch.empty(2 * 16 * 1024, head_dim, dtype=torch.bfloat16)
     lay_qk = gl.NVMMASharedLayout.get_default_for([BLOCK_N, head_dim], gl.bfloat16)
     lay_v = gl.NVMMASharedLayout.get_default_for([BLOCK_N, block_e], gl.bfloat16)
