@@ -11,16 +11,17 @@ the CUDA context unusable for the rest).
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lightning_bench.kernels import decay_slopes  # noqa: E402
 from lightning_bench.kernels.lightning_attn2 import kernel as K  # noqa: E402
 from lightning_bench.timing import TimingConfig, measure  # noqa: E402
+from tune_bwd_short import rel  # noqa: E402  (tools/ is on sys.path as the script's directory)
 
 F = dict(bwd_fused=True, split_min_blocks=1024)
 CANDS = [  # (label, overrides); "table" = the package's choice
@@ -40,11 +41,6 @@ CANDS = [  # (label, overrides); "table" = the package's choice
     ("B64 d64 e64 w4 s1 unfused", dict(bwd_fused=False, bwd_block_n=64, bwd_bd=64, bwd_be=64, bwd_warps=4,
                                        bwd_stages=1)),
 ]
-
-
-def rel(a, b):
-    a, b = a.double(), b.double()
-    return ((a - b).norm() / b.norm().clamp_min(1e-300)).item()
 
 
 def main():
@@ -96,10 +92,7 @@ def main():
             line.append(f"[{label}] {tps:5.1f}" + ("" if status == "ok" else f" ({status[:50]})"))
         print("  ".join(line), flush=True)
     name = "tune_bwd_fused.csv" if a.only is None else f"tune_bwd_fused-{a.only.replace(' ', '_')}.csv"
-    with open(a.out / name, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    pd.DataFrame(rows).to_csv(a.out / name, index=False)
 
 
 if __name__ == "__main__":

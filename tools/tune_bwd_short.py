@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import sys
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -82,10 +82,7 @@ def main():
             line.append(f"{label}: bwd {res.get('bwd', (0, float('nan')))[1]:6.1f} fwd_bwd "
                         f"{res.get('fwd_bwd', (0, float('nan')))[1]:6.1f}" + ("" if status == "ok" else f" ({status})"))
         print("  ".join(line), flush=True)
-    with open(a.out / "tune_bwd_short.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    pd.DataFrame(rows).to_csv(a.out / "tune_bwd_short.csv", index=False)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import csv
 import sys
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -109,10 +109,7 @@ def main():
                 line.append(f"{label}[{p.describe().replace('gluon sm_90a fwd ', '')}] {tps:6.1f}"
                             + ("" if status == "ok" else f" ({status[:60]})"))
             print("  ".join(line), flush=True)
-    with open(a.out / "tune_mr.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    pd.DataFrame(rows).to_csv(a.out / "tune_mr.csv", index=False)
 
 
 if __name__ == "__main__":
