@@ -149,6 +149,7 @@ def test_compiles_for_sm90_with_overlapped_mma_waits(block_e, stages, split, bnh
 
 
 @pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the kernels run interpreted only without a GPU (conftest)")
 def test_compiles_after_an_interpreted_kernel_with_a_cold_cache(monkeypatch, tmp_path):
     """A Triton kernel run by the interpreter earlier in the process (every CPU kernel test) must not break a fresh
     sm_90a compile: Triton 3.9's interpreter leaves triton.language.core patched (``compile_sm90``'s worker)."""
