@@ -196,6 +196,42 @@ def test_prefix_plan_skips_the_prepass_only_where_it_can():
     assert not G.Plan.make(2048, 64, 3, 2, ws=False, prefix=True).prefix  # the single-partition kernel lacks it
 
 
+def test_wg2_compiles_two_compute_warpgroups_within_the_register_file():
+    """Two compute warpgroups (their own value tiles, one shared Q, K ring) + the loader: each warpgroup keeps the
+    overlapped schedule, the register split fits the file (Triton gives the default partition what the launch
+    leaves: 504 − WG2_REGS − 24 per thread of 128), no spills, shared memory within the 227 KB a program may use."""
+    facts = G.compile_sm90(64, 3, wg2=True)
+    assert facts["wait_groups"] == [1, 0, 1, 0] * 2
+    assert G.WG2_REGS in facts["setmaxnreg"] and 24 in facts["setmaxnreg"]
+    assert 504 - G.WG2_REGS - 24 in facts["setmaxnreg"]
+    assert facts["smem"] <= 227 * 1024 and facts["spin"] == 0 and facts["release"] == 0
+    if facts.get("spill_bytes") is not None:
+        assert facts["spill_bytes"] == 0 and facts["regs"] * 384 <= 65536
+
+
+@pytest.mark.parametrize("wg2,block_e,stages", [(True, 64, 3), (True, 32, 4), (False, 64, 3)])
+def test_lookback_publishes_and_awaits_once_per_compute_warpgroup(wg2, block_e, stages):
+    """LOOKBACK: each compute warpgroup sums its own segment's K, V blocks (one async chain, [1, 0] waits), stores the
+    end state and releases its flags (one per-thread release exchange), spins with acquire loads on the earlier
+    segments' flags, and then runs the blocks with the usual schedule."""
+    facts = G.compile_sm90(block_e, stages, split=True, ws=not wg2, wg2=wg2, lookback=True, s0=True)
+    groups = 2 if wg2 else 1
+    assert facts["spin"] == groups and facts["release"] == groups
+    w = facts["wait_groups"]  # per warpgroup: the sum's chain (≤ 1 in the loop, 0 after) + the block's [1, 0, 1, 0]
+    assert w[-4:] == [1, 0, 1, 0] and w.count(1) == 3 * groups and w.count(0) == 4 * groups
+    assert facts["smem"] <= 227 * 1024
+    if facts.get("spill_bytes") is not None:
+        assert facts["spill_bytes"] == 0
+
+
+def test_wg2_and_lookback_plans():
+    p = G.Plan.make(2048, 64, 3, 4, wg2=True, lookback=True)
+    assert p.ws and p.wg2 and p.lookback and p.tile == 128 and p.describe().endswith("P4 wg2 lookback")
+    assert not G.Plan.make(2048, 64, 3, 1, wg2=True, lookback=True).lookback  # one segment: nothing to look back at
+    assert not G.Plan.make(2048, 64, 3, 2, ws=False, lookback=True).lookback  # the single-partition kernel lacks it
+    assert G.Plan.make(2048, 32, 4, 1).tile == 32
+
+
 # ---------------------------------------------------------------- GPU
 @gpu
 @pytest.mark.parametrize("n,nseg,be,stages,layout,slopes,s0", [
@@ -328,3 +364,67 @@ def test_lightning_attn_dispatches_to_gluon_and_gradients_hold():
     assert rel(o, o_t) <= 1e-2
     for a, b in zip(grads, grads_t):  # the backward is the Triton one either way
         assert rel(a, b) <= 1e-6
+
+
+@gpu
+@pytest.mark.parametrize("n,nseg,be,stages,wg2,lookback,layout,slopes,s0,d", [
+    (2048, 4, 64, 3, True, True, "bhnd", "alibi", False, 128),
+    (1216, 3, 64, 3, True, True, "bnhd", "extreme", True, 128),   # segments 448, 448, 320: the last one partial
+    (1024, 1, 64, 3, True, False, "bhnd", "alibi", False, 128),   # unsplit
+    (4096, 8, 32, 4, True, True, "bnhd", None, False, 128),
+    (2048, 4, 64, 3, True, False, "bhnd", "extreme", True, 128),  # wg2 with the pre-pass split
+    (2048, 2, 64, 3, False, True, "bhnd", "extreme", True, 128),  # one compute warpgroup, lookback
+    (1024, 2, 32, 4, True, True, "bhnd", "alibi", True, 64),      # head_dim = value_dim = 64
+])
+def test_wg2_and_lookback_match_reference(n, nseg, be, stages, wg2, lookback, layout, slopes, s0, d):
+    """Two compute warpgroups per program and the one-launch lookback split give the float64 answer (slopes 0, weak,
+    strong and 100; an initial state; a partial last segment; both layouts) and match the pre-pass split."""
+    b, h = 2, 4
+    g = torch.Generator().manual_seed(n + nseg + stages + d)
+    shp = (lambda x: (b, h, n, x)) if layout == "bhnd" else (lambda x: (b, n, h, x))
+    q, k, v = (torch.randn(shp(d), generator=g).cuda().to(torch.bfloat16) for _ in range(3))
+    sl = {"alibi": decay_slopes(h), "extreme": torch.tensor([0.0, 1e-3, 5.0, 100.0]), None: None}[slopes]
+    sl = sl.cuda() if sl is not None else None
+    st = torch.randn(b, h, d, d, generator=g).cuda() if s0 else None
+    p = G.Plan.make(n, be, stages, nseg, wg2=wg2, lookback=lookback)
+    assert (p.wg2, p.lookback, p.nseg) == (wg2, lookback, nseg)
+    o = torch.full_like(v, float("nan"))
+    G.forward(q, k, v, sl, layout, p, o, s0=st)
+    tr = (lambda t: t.transpose(1, 2)) if layout == "bnhd" else (lambda t: t)
+    ref = tr(lightning_attn_reference(*(tr(t).double() for t in (q, k, v)), sl,
+                                      initial_state=st.double() if st is not None else None))
+    assert torch.isfinite(o).all() and rel(o, ref) <= 1e-2
+    o_ws = torch.full_like(v, float("nan"))
+    G.forward(q, k, v, sl, layout, G.Plan.make(n, be, stages, nseg), o_ws, s0=st)
+    assert rel(o, ref) <= 1.5 * rel(o_ws, ref) + 1e-4
+
+
+@gpu
+def test_lookback_flags_hold_over_many_launches_and_streams():
+    """The lookback flags carry a per-launch epoch and are never cleared: back-to-back launches of different inputs
+    (no synchronisation between them), on two streams, and a grown flag buffer must each see only their own
+    segment-end states — a stale state would show as a wrong o."""
+    b, h, n, d = 2, 16, 2048, 128
+    g = torch.Generator().manual_seed(77)
+    sl = decay_slopes(h).cuda()
+    p = G.Plan.make(n, 64, 3, 4, wg2=True, lookback=True)
+    ins = [tuple(torch.randn(b, h, n, d, generator=g).cuda().to(torch.bfloat16) for _ in range(3)) for _ in range(3)]
+    refs = [lightning_attn_reference(*(t.double() for t in x), sl) for x in ins]
+    outs = []
+    for i in range(24):
+        o = torch.full_like(ins[i % 3][2], float("nan"))
+        G.forward(*ins[i % 3], sl, "bhnd", p, o)
+        outs.append(o)
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        o_side = torch.full_like(ins[0][2], float("nan"))
+        G.forward(*ins[0], sl, "bhnd", p, o_side)
+    torch.cuda.synchronize()
+    for i, o in enumerate(outs):
+        assert rel(o, refs[i % 3]) <= 1e-2, i
+    assert rel(o_side, refs[0]) <= 1e-2
+    big = G.Plan.make(4 * n, 64, 3, 16, wg2=True, lookback=True)  # more flag words than before: a new buffer
+    q, k, v = (torch.randn(b, h, 4 * n, d, generator=g).cuda().to(torch.bfloat16) for _ in range(3))
+    o = torch.full_like(v, float("nan"))
+    G.forward(q, k, v, sl, "bhnd", big, o)
+    assert rel(o, lightning_attn_reference(q.double(), k.double(), v.double(), sl)) <= 1e-2

@@ -167,7 +167,7 @@ def test_specific_pattern_pitfalls():
     assert not re.search(lbp.EXPECTED_KERNELS["la2"]["fwd"][0], "_fwd_kernel")
     # la2's forward on sm_90 is one of the Gluon kernels (kernels/lightning_attn2/gluon_fwd.py); la2_triton's never
     from lightning_bench.kernels.lightning_attn2 import gluon_fwd
-    names = ["_la2_fwd_gluon_kernel", "_la2_fwd_gluon_ws_kernel"]
+    names = ["_la2_fwd_gluon_kernel", "_la2_fwd_gluon_ws_kernel", "_la2_fwd_gluon_wg2_kernel"]
     if gluon_fwd.IMPORT_ERROR is None:  # the kernels launch under their function names
         assert [getattr(gluon_fwd, n).__name__ for n in names] == names
     for n in names:

@@ -1,5 +1,7 @@
 """Variants of the Gluon forward, by grid (``--grid``):
 
+- ``wg2`` (9th session): two compute warpgroups per program sharing the Q, K ring (``Plan.wg2``) and the one-launch
+  lookback split (``Plan.lookback``: programs publish their segment's end state, later segments combine them);
 - ``prefix``: segments whose programs sum the K, V blocks before them in-kernel (``Plan.prefix``, one launch)
   against the package plan and the chunked pre-pass, short to mid lengths;
 - ``long``: the crossover of the e64 2-way split (chunked pre-pass) against the package plan at long seq_len;
@@ -59,7 +61,23 @@ GRIDS = {  # name: {(batch, heads, head_dim): [(label, block_e, stages, nseg, ma
                        ("e64P2x", 64, 3, 2, None, False, "prefix")],
         (4, 32, 128): [("cur", 0, 0, 0, None, False, 1), ("e32s4", 32, 4, 1, None, False, 1)]},
 }
-GRID_NS = {"long": {(2, 16, 128): (16384, 49152, 65536, 131072, 262144)},
+_WG2 = {"wg2": True}
+_LB = {"lookback": True}
+_WG2LB = {"wg2": True, "lookback": True}
+GRIDS["wg2"] = {  # an optional 8th element: extra Plan fields
+    (2, 16, 128): [("cur", 0, 0, 0, None, False, 1), ("wg2e64P1", 64, 3, 1, None, False, 1, _WG2),
+                   ("wg2e64P4lb", 64, 3, 4, None, False, 1, _WG2LB), ("wg2e64s2P4lb", 64, 2, 4, None, False, 1, _WG2LB),
+                   ("wg2e32P2lb", 32, 4, 2, None, False, 1, _WG2LB), ("wg2e64P4", 64, 3, 4, None, False, "auto", _WG2),
+                   ("e64P2lb", 64, 3, 2, None, False, 1, _LB), ("wg2e64P2lb", 64, 3, 2, None, False, 1, _WG2LB)],
+    (4, 32, 128): [("cur", 0, 0, 0, None, False, 1), ("wg2e64P1", 64, 3, 1, None, False, 1, _WG2),
+                   ("wg2e32P1", 32, 4, 1, None, False, 1, _WG2)],
+    (1, 16, 128): [("cur", 0, 0, 0, None, False, 1), ("wg2e64P8lb", 64, 3, 8, None, False, 1, _WG2LB),
+                   ("wg2e64P8", 64, 3, 8, None, False, "auto", _WG2)],
+    (8, 16, 64): [("cur", 0, 0, 0, None, False, 1), ("wg2e32P1", 32, 4, 1, None, False, 1, _WG2)],
+}
+GRID_NS = {"wg2": {(2, 16, 128): (1024, 2048, 4096, 8192, 16384, 32768, 131072), (4, 32, 128): (512, 2048, 8192),
+                   (1, 16, 128): (2048, 8192, 32768), (8, 16, 64): (4096, 16384)},
+           "long": {(2, 16, 128): (16384, 49152, 65536, 131072, 262144)},
            "prefix": {(2, 16, 128): (1024, 2048, 4096, 8192, 16384, 32768, 65536), (1, 16, 128): (2048, 8192, 32768),
                       (4, 32, 128): (512, 2048, 8192)}}
 NS = {(2, 16, 128): (1024, 2048, 4096, 8192, 32768, 131072), (8, 16, 64): (4096, 16384, 65536),
@@ -81,11 +99,11 @@ def main():
             with G.disabled():
                 ref = lightning_attn(q, k, v, sl).double()
             line = [f"b{b} h{h} d{d} n={n:>6}:"]
-            for label, be, st, nseg, mr, qr, ch in cands:
+            for label, be, st, nseg, mr, qr, ch, *extra in cands:
                 if nseg == 0:
                     p = dataclasses.replace(G.plan(q, k, v, sl, "bhnd"), q_reg=qr)
                 else:
-                    p = G.Plan.make(n, be, st, nseg, True, mr, qr)
+                    p = G.Plan.make(n, be, st, nseg, True, mr, qr, **(extra[0] if extra else {}))
                 if ch == "prefix":
                     p = dataclasses.replace(p, prefix=p.nseg > 1)
                     ch = 1

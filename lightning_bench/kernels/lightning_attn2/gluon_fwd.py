@@ -56,7 +56,8 @@ ENV = "LIGHTNING_BENCH_GLUON"
 BLOCK_N = 64
 DIMS = (64, 128)  # head_dim and value_dim the kernel is verified for (GPU tests)
 MAX_SEGMENTS = 16  # in-kernel combine of the segment-end states (Triton SPLIT mode 2)
-LONG_SPLIT_MIN = 49152  # from here the e64 2-way split beats the unsplit e32 launch (:func:`choose`)
+LONG_SPLIT_MIN = 49152
+WG2_REGS = 232  # registers per thread of the second compute warpgroup (Triton gives the first 256, the loader 24: 512 × 128)  # from here the e64 2-way split beats the unsplit e32 launch (:func:`choose`)
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
 
 
@@ -187,8 +188,8 @@ if IMPORT_ERROR is None:
         _tma_load(k_desc, [r, col_qk], bar, k_s.index(st))
         _tma_load(v_desc, [r, col_v], bar, v_s.index(st))
 
-    @gluon.jit
-    def _la2_fwd_gluon_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, H, N, E, SEG, NSEG,
+    @gluon.jit(do_not_specialize=["EPOCH"])
+    def _la2_fwd_gluon_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, H, N, E, SEG, NSEG,
                               HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr, BNHD: gl.constexpr,
                               BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
                               STAGES: gl.constexpr, Q_REG: gl.constexpr, num_warps: gl.constexpr):
@@ -241,35 +242,55 @@ if IMPORT_ERROR is None:
 
     # ------------------------------------------------------------ warp-specialized (the default): a 1-warp loader
     @gluon.jit
-    def _load_kv(k_desc, v_desc, k_s, v_s, bar, st, r, col_qk, col_v):
-        """TMA loads of one block's K rows and V tile only (a block before the segment, ``PREFIX``)."""
-        nbytes: gl.constexpr = k_desc.block_type.nbytes + v_desc.block_type.nbytes
+    def _load_kv(k_desc, v_desc, k_s, v_s, v2_s, bar, st, r, col_qk, col_v, V2: gl.constexpr, BLOCK_E: gl.constexpr):
+        """TMA loads of one block's K rows and V tile only (a block of the state pre-pass: ``PREFIX``, ``LOOKBACK``);
+        with ``V2`` also the next value tile (the second compute warpgroup's) into ``v2_s``."""
+        if V2:
+            nbytes: gl.constexpr = k_desc.block_type.nbytes + 2 * v_desc.block_type.nbytes
+        else:
+            nbytes: gl.constexpr = k_desc.block_type.nbytes + v_desc.block_type.nbytes
         mbarrier.expect(bar, nbytes)
         _tma_load(k_desc, [r, col_qk], bar, k_s.index(st))
         _tma_load(v_desc, [r, col_v], bar, v_s.index(st))
+        if V2:
+            _tma_load(v_desc, [r, col_v + BLOCK_E], bar, v2_s.index(st))
 
     @gluon.jit
-    def _ws_load(q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
-                 PREFIX: gl.constexpr, STAGES: gl.constexpr, BLOCK_N: gl.constexpr):
-        """The loader partition: with ``PREFIX`` the K, V blocks before the segment (blocks 0 … first − 1) come
-        first, then the segment's Q, K, V blocks, through the same ring."""
-        if PREFIX:
-            npre = first
+    def _load_qkv(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, bar, st, r, col_qk, col_v, V2: gl.constexpr,
+                  BLOCK_E: gl.constexpr):
+        """:func:`_load_block` with ``V2`` (the second compute warpgroup's value tile into ``v2_s``)."""
+        if V2:
+            nbytes: gl.constexpr = (q_desc.block_type.nbytes + k_desc.block_type.nbytes
+                                    + 2 * v_desc.block_type.nbytes)
+            mbarrier.expect(bar, nbytes)
+            _tma_load(q_desc, [r, col_qk], bar, q_s.index(st))
+            _tma_load(k_desc, [r, col_qk], bar, k_s.index(st))
+            _tma_load(v_desc, [r, col_v], bar, v_s.index(st))
+            _tma_load(v_desc, [r, col_v + BLOCK_E], bar, v2_s.index(st))
         else:
-            npre = 0
+            _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, bar, st, r, col_qk, col_v)
+
+    @gluon.jit
+    def _ws_load(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row_base, col_qk, col_v, first, nblk,
+                 npre, pre_first, HAS_PRE: gl.constexpr, V2: gl.constexpr, STAGES: gl.constexpr,
+                 BLOCK_N: gl.constexpr, BLOCK_E: gl.constexpr):
+        """The loader partition: with ``HAS_PRE`` first ``npre`` K, V blocks from block ``pre_first`` on (``PREFIX``:
+        the blocks before the segment; ``LOOKBACK``: the segment's own, for its end state), then the segment's Q, K,
+        V blocks, all through the same ring."""
         for j in range(0, npre + nblk):
             st = j % STAGES
             # the compute partition frees a stage after the last reader of its block; the first round passes at once
             mbarrier.wait(empty.index(st), ((j // STAGES) & 1) ^ 1)
-            if PREFIX:
+            if HAS_PRE:
                 if j < npre:
-                    _load_kv(k_desc, v_desc, k_s, v_s, ready.index(st), st, row_base + j * BLOCK_N, col_qk, col_v)
+                    _load_kv(k_desc, v_desc, k_s, v_s, v2_s, ready.index(st), st,
+                             row_base + (pre_first + j) * BLOCK_N, col_qk, col_v, V2, BLOCK_E)
                 else:
-                    _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, ready.index(st), st,
-                                row_base + j * BLOCK_N, col_qk, col_v)
+                    _load_qkv(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready.index(st), st,
+                              row_base + (first + j - npre) * BLOCK_N, col_qk, col_v, V2, BLOCK_E)
             else:
-                _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, ready.index(st), st,
-                            row_base + (first + j) * BLOCK_N, col_qk, col_v)
+                _load_qkv(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready.index(st), st,
+                          row_base + (first + j) * BLOCK_N, col_qk, col_v, V2, BLOCK_E)
 
     @gluon.jit
     def _prefix_state(S, slope, first, k_s, v_s, ready, empty, vg_bufs, STAGES: gl.constexpr,
@@ -299,10 +320,44 @@ if IMPORT_ERROR is None:
         return S
 
     @gluon.jit
-    def _ws_compute(o_desc, SLOPES, SEG_END, S0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0,
-                    E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr,
-                    HAS_S0: gl.constexpr, PREFIX: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr,
-                    BLOCK_E: gl.constexpr, STAGES: gl.constexpr, Q_REG: gl.constexpr):
+    def _flag_ptrs(FLAGS, pid_bh, e0, E, NSEG, j, BLOCK_E: gl.constexpr):
+        """The 128 flag words (one per thread of a warpgroup) of segment ``j``'s end state, value tile at ``e0``."""
+        fl_l: gl.constexpr = gl.BlockedLayout([1], [32], [4], [0])
+        tile = pid_bh * (E // BLOCK_E) + e0 // BLOCK_E
+        return FLAGS + (tile.to(gl.int64) * NSEG + j) * 128 + gl.arange(0, 128, layout=fl_l)
+
+    @gluon.jit
+    def _publish(st_end, SEG_END, FLAGS, EPOCH, pid_bh, e0, E, NSEG, p, BLOCK_D: gl.constexpr,
+                 BLOCK_E: gl.constexpr, o_l: gl.constexpr):
+        """Store this segment's end state (fp32, value tile at ``e0``) where :func:`_entry_state` reads it, then
+        release it: every thread stores ``EPOCH`` to its own flag word with release semantics (gpu scope) after its
+        own part of the state, so a waiting thread that acquires its word sees the elements it will read (the same
+        threads own the same elements in both: same layout, same partition role)."""
+        offs_d = gl.arange(0, BLOCK_D, layout=gl.SliceLayout(1, o_l))
+        offs_e = e0 + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, o_l))
+        base = SEG_END + (pid_bh.to(gl.int64) * NSEG + p) * BLOCK_D * E
+        gl.store(base + offs_d[:, None] * E + offs_e[None, :], st_end)
+        fl = _flag_ptrs(FLAGS, pid_bh, e0, E, NSEG, p, BLOCK_E)
+        gl.atomic_xchg(fl, gl.full(fl.shape, EPOCH, gl.int32, fl.type.layout), sem="release", scope="gpu")
+
+    @gluon.jit
+    def _await(FLAGS, EPOCH, pid_bh, e0, E, NSEG, p, BLOCK_E: gl.constexpr):
+        """Spin (each thread on its own flag word, acquire, gpu scope) until segments 0 … p − 1 of this value tile
+        published their end states in this launch (``EPOCH``). Programs only wait for segments before their own,
+        which have lower program ids (the segment is the grid's slowest axis) and are dispatched first."""
+        for j in range(0, p):
+            fl = _flag_ptrs(FLAGS, pid_bh, e0, E, NSEG, j, BLOCK_E)
+            gl.inline_asm_elementwise(
+                "{\n.reg .pred %p;\nLA2_SPIN:\nld.acquire.gpu.global.b32 $0, [$1];\nsetp.ne.s32 %p, $0, $2;\n"
+                "@%p bra LA2_SPIN;\n}", "=r,l,r", [fl, gl.full(fl.shape, EPOCH, gl.int32, fl.type.layout)],
+                dtype=gl.int32, is_pure=False, pack=1)
+
+    @gluon.jit
+    def _ws_compute(o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem,
+                    pid_bh, h, e0, E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY: gl.constexpr,
+                    SPLIT: gl.constexpr, HAS_S0: gl.constexpr, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr,
+                    BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
+                    Q_REG: gl.constexpr):
         sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_N, 16])
         o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
@@ -313,6 +368,14 @@ if IMPORT_ERROR is None:
             S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, False, HAS_S0, BLOCK_D, BLOCK_E, o_l)
             S = _prefix_state(S, slope, first, k_s, v_s, ready, empty, o_smem, STAGES, BLOCK_N, o_l)
             npre = first
+        elif LOOKBACK:  # every segment but the last publishes its own end state first; the entry combines earlier ones
+            npre = nblk * (p < NSEG - 1).to(gl.int32)
+            if p < NSEG - 1:
+                st_end = _prefix_state(gl.zeros([BLOCK_D, BLOCK_E], gl.float32, o_l), slope, nblk, k_s, v_s, ready,
+                                       empty, o_smem, STAGES, BLOCK_N, o_l)
+                _publish(st_end, SEG_END, FLAGS, EPOCH, pid_bh, e0, E, NSEG, p, BLOCK_D, BLOCK_E, o_l)
+            _await(FLAGS, EPOCH, pid_bh, e0, E, NSEG, p, BLOCK_E)
+            S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, True, HAS_S0, BLOCK_D, BLOCK_E, o_l)
         else:
             S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, HAS_S0, BLOCK_D, BLOCK_E, o_l)
             npre = 0
@@ -332,15 +395,32 @@ if IMPORT_ERROR is None:
         tma.store_wait(pendings=0)
 
     @gluon.jit
-    def _la2_fwd_gluon_ws_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, H, N, E, SEG, NSEG,
-                                 HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr, BNHD: gl.constexpr,
-                                 BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
-                                 STAGES: gl.constexpr, Q_REG: gl.constexpr, num_warps: gl.constexpr,
-                                 PREFIX: gl.constexpr):
+    def _pre_blocks(p, first, nblk, NSEG, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr):
+        """(count, first block) of the K, V-only blocks a program streams before its segment's own blocks:
+        ``PREFIX`` the blocks before the segment, ``LOOKBACK`` the segment's own (all but the last segment)."""
+        if PREFIX:
+            npre = first
+            pre_first = first * 0
+        elif LOOKBACK:
+            npre = nblk * (p < NSEG - 1).to(gl.int32)
+            pre_first = first
+        else:
+            npre = first * 0
+            pre_first = first * 0
+        return npre, pre_first
+
+    @gluon.jit(do_not_specialize=["EPOCH"])
+    def _la2_fwd_gluon_ws_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, H, N, E, SEG,
+                                 NSEG, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
+                                 BNHD: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr,
+                                 BLOCK_E: gl.constexpr, STAGES: gl.constexpr, Q_REG: gl.constexpr,
+                                 num_warps: gl.constexpr, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr):
         """The default kernel: a 1-warp partition streams Q, K, V blocks into the ring (ready/empty mbarriers), the
-        4-warp compute partition runs the blocks and never issues a load. ``PREFIX`` (with segments): each program
-        derives its segment's entry state from the K, V blocks before it (:func:`_prefix_state`) instead of reading
-        the pre-pass's segment-end states, so a split costs one launch."""
+        4-warp compute partition runs the blocks and never issues a load. With segments the entry state comes from
+        the pre-pass's segment-end states (``SPLIT``), or ``PREFIX``: each program derives it from the K, V blocks
+        before its segment (:func:`_prefix_state`), or ``LOOKBACK``: each program but the last segment's first
+        computes and publishes its own segment's end state, then combines those of the segments before it
+        (:func:`_publish`, :func:`_await`); both cost one launch."""
         pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
                                                                           BLOCK_D, BLOCK_E)
         q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q_desc, k_desc, v_desc, o_desc, STAGES, BLOCK_N, BLOCK_D,
@@ -351,13 +431,54 @@ if IMPORT_ERROR is None:
             mbarrier.init(ready.index(s), count=1)
             mbarrier.init(empty.index(s), count=1)
         fence_async_shared()
+        npre, pre_first = _pre_blocks(p, first, nblk, NSEG, PREFIX, LOOKBACK)
         gl.warp_specialize([
-            (_ws_compute, (o_desc, SLOPES, SEG_END, S0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
-                           h, e0, E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY, SPLIT, HAS_S0, PREFIX,
-                           BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG)),
-            (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
-                        PREFIX, STAGES, BLOCK_N)),
+            (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
+                           o_smem, pid_bh, h, e0, E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY, SPLIT,
+                           HAS_S0, PREFIX, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG)),
+            (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v_s, ready, empty, row_base, col_qk, col_v, first,
+                        nblk, npre, pre_first, PREFIX or LOOKBACK, False, STAGES, BLOCK_N, BLOCK_E)),
         ], [1], [24])
+        for s in gl.static_range(STAGES):
+            mbarrier.invalidate(ready.index(s))
+            mbarrier.invalidate(empty.index(s))
+
+    @gluon.jit(do_not_specialize=["EPOCH"])
+    def _la2_fwd_gluon_wg2_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, H, N, E, SEG,
+                                  NSEG, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
+                                  BNHD: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr,
+                                  BLOCK_E: gl.constexpr, STAGES: gl.constexpr, Q_REG: gl.constexpr,
+                                  num_warps: gl.constexpr, LOOKBACK: gl.constexpr, REGS: gl.constexpr):
+        """Two compute warpgroups per program, value tiles e0 and e0 + BLOCK_E of one head, sharing one Q, K ring
+        (each Q, K block crosses L2 → SM once for both tiles; the ws kernel reads it once per tile) with a 1-warp
+        loader; a stage is free when both warpgroups arrived. Each warpgroup runs :func:`_ws_compute` on its own
+        value tile (own V ring, state, o buffers) exactly as the ws kernel's one does; segments as there."""
+        pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
+                                                                          BLOCK_D, 2 * BLOCK_E)
+        q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q_desc, k_desc, v_desc, o_desc, STAGES, BLOCK_N, BLOCK_D,
+                                                          BLOCK_E)
+        s_sl: gl.constexpr = gl.NVMMASharedLayout.get_default_for([BLOCK_D, BLOCK_E], gl.bfloat16)
+        v2_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_E], v_desc.layout)
+        s2_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_D, BLOCK_E], s_sl)
+        vg2_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_N, BLOCK_E], v_desc.layout)
+        o2_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], o_desc.layout)
+        ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        for s in gl.static_range(STAGES):
+            mbarrier.init(ready.index(s), count=1)
+            mbarrier.init(empty.index(s), count=2)  # both compute warpgroups release a stage
+        fence_async_shared()
+        npre, pre_first = _pre_blocks(p, first, nblk, NSEG, False, LOOKBACK)
+        gl.warp_specialize([
+            (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
+                           o_smem, pid_bh, h, e0, E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY, SPLIT,
+                           HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG)),
+            (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem,
+                           o2_smem, pid_bh, h, e0 + BLOCK_E, E, SEG, NSEG, row_base, col_v + BLOCK_E, first, nblk, p,
+                           HAS_DECAY, SPLIT, HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG)),
+            (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row_base, col_qk, col_v, first,
+                        nblk, npre, pre_first, LOOKBACK, True, STAGES, BLOCK_N, BLOCK_E)),
+        ], [4, 1], [REGS, 24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
             mbarrier.invalidate(empty.index(s))
@@ -387,20 +508,31 @@ class Plan:
     q_reg: bool = False  # Q as the register A operand of QKᵀ and Q·S (see _block)
     chunks: int = 1  # programs per segment in the segment-end pre-pass (kernel._seg_end_states)
     prefix: bool = False  # segments: each program sums the blocks before its segment itself (no pre-pass; ws only)
+    wg2: bool = False  # two compute warpgroups per program (value tiles e0, e0 + block_e) sharing the Q, K ring
+    lookback: bool = False  # segments: programs publish their segment's end state and combine earlier ones (ws/wg2)
 
     @classmethod
     def make(cls, seq_len: int, block_e: int, stages: int, nseg: int, ws: bool = True,
-             maxnreg: int | None = None, q_reg: bool = False, chunks: int = 1, prefix: bool = False) -> "Plan":
+             maxnreg: int | None = None, q_reg: bool = False, chunks: int = 1, prefix: bool = False,
+             wg2: bool = False, lookback: bool = False) -> "Plan":
         """The plan for about ``nseg`` segments of whole blocks (the same rounding as the Triton forward's)."""
         from .kernel import segments
 
         nseg, seg = segments(nseg, 1, 1, seq_len, BLOCK_N)
-        return cls(block_e, stages, nseg, seg, ws, maxnreg, q_reg, chunks, prefix and nseg > 1 and ws)
+        return cls(block_e, stages, nseg, seg, ws or wg2, maxnreg, q_reg, chunks, prefix and nseg > 1 and ws and not wg2,
+                   wg2, lookback and nseg > 1 and (ws or wg2))
+
+    @property
+    def tile(self) -> int:
+        """Value columns per program (two warpgroups' tiles with ``wg2``)."""
+        return 2 * self.block_e if self.wg2 else self.block_e
 
     def describe(self) -> str:
-        return (f"gluon sm_90a fwd e{self.block_e} s{self.stages} P{self.nseg}" + (" ws" if self.ws else "")
+        return (f"gluon sm_90a fwd e{self.block_e} s{self.stages} P{self.nseg}"
+                + (" wg2" if self.wg2 else " ws" if self.ws else "")
                 + (f" r{self.maxnreg}" if self.maxnreg else "") + (" qreg" if self.q_reg else "")
-                + (" prefix" if self.prefix else f" c{self.chunks}" if self.chunks > 1 else ""))
+                + (" prefix" if self.prefix else " lookback" if self.lookback
+                   else f" c{self.chunks}" if self.chunks > 1 else ""))
 
 
 _CAPABLE: dict[int, str | None] = {}
@@ -568,13 +700,21 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     segment-end states (fp32 [batch·heads, nseg, head_dim, value_dim]), then the Gluon forward, which starts from
     ``s0`` (fp32 [batch, heads, head_dim, value_dim], the state before the first token; None = 0). With
     ``segment_hook`` (sequence parallelism, as in ``kernel._fwd``) the end states of *all* segments are computed,
-    the hook is called as ``segment_hook(seg_buf, nseg, seg)`` and its result (or None) replaces ``s0``."""
+    the hook is called as ``segment_hook(seg_buf, nseg, seg)`` and its result (or None) replaces ``s0``.
+    ``Plan.prefix`` and ``Plan.lookback`` need no pre-pass launch; a lookback launch falls back to the pre-pass while
+    a CUDA graph is being captured (its flags carry a per-launch epoch that a replay would not renew)."""
     from . import kernel as K
 
     b, h, n, d, e = _dims(q, v, layout)
     seg_buf = q
     prefix = p.prefix and segment_hook is None  # the hook needs every segment's end state: the pre-pass
-    if (p.nseg > 1 and not prefix) or segment_hook is not None:
+    lookback = (p.lookback and p.nseg > 1 and segment_hook is None
+                and not (q.is_cuda and torch.cuda.is_current_stream_capturing()))
+    flags, epoch = q, 0
+    if lookback:
+        seg_buf = torch.empty(b * h, p.nseg, d, e, dtype=torch.float32, device=q.device)
+        flags, epoch = _flags(q.device, b * h * (e // p.block_e) * p.nseg * 128)
+    elif (p.nseg > 1 and not prefix) or segment_hook is not None:
         count = p.nseg if segment_hook is not None else p.nseg - 1
         seg_buf = K._seg_end_states(k, v, slopes, q, layout, h, n, d, e, p.seg, p.nseg, count, _prec(q.dtype),
                                     BLOCK_N, d, p.block_e, 4, 2, chunks=p.chunks)
@@ -582,14 +722,38 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
             s0 = segment_hook(seg_buf, p.nseg, p.seg)
     if s0 is not None:
         s0 = s0.float().contiguous()
-    kern = _la2_fwd_gluon_ws_kernel if p.ws else _la2_fwd_gluon_kernel
-    kern[(b * h, e // p.block_e, p.nseg)](
-        *_descs(q, k, v, o, layout, p.block_e), slopes if slopes is not None else seg_buf, seg_buf,
-        s0 if s0 is not None else seg_buf, h, n, e, p.seg, p.nseg, HAS_DECAY=slopes is not None, SPLIT=p.nseg > 1,
-        HAS_S0=s0 is not None, BNHD=layout == "bnhd", BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=p.block_e,
-        STAGES=p.stages, Q_REG=p.q_reg, num_warps=4, **({"maxnreg": p.maxnreg} if p.maxnreg else {}),
-        **({"PREFIX": prefix} if p.ws else {}))
+    args = (*_descs(q, k, v, o, layout, p.block_e), slopes if slopes is not None else seg_buf, seg_buf,
+            s0 if s0 is not None else seg_buf, flags, epoch, h, n, e, p.seg, p.nseg)
+    ce = dict(HAS_DECAY=slopes is not None, SPLIT=p.nseg > 1, HAS_S0=s0 is not None, BNHD=layout == "bnhd",
+              BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, Q_REG=p.q_reg, num_warps=4,
+              **({"maxnreg": p.maxnreg} if p.maxnreg else {}))
+    grid = (b * h, e // p.tile, p.nseg)
+    if p.wg2:
+        _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, **ce)
+    elif p.ws:
+        _la2_fwd_gluon_ws_kernel[grid](*args, PREFIX=prefix, LOOKBACK=lookback, **ce)
+    else:
+        _la2_fwd_gluon_kernel[grid](*args, **ce)
     return o
+
+
+_FLAGS: dict[tuple[int, int], list] = {}
+_EPOCH_MAX = 2**31 - 2
+
+
+def _flags(device: torch.device, words: int) -> tuple[torch.Tensor, int]:
+    """The lookback flag words (int32, one per thread of a warpgroup per value tile and segment) of this device and
+    stream, and this launch's epoch: a program waits until a flag holds the epoch, so flags never need clearing
+    between launches. One buffer per stream: launches on one stream run in order, so no two launches share a flag
+    at the same time. Zeroed again when grown or when the epoch wraps."""
+    idx = device.index if device.index is not None else torch.cuda.current_device()
+    key = (idx, torch.cuda.current_stream(idx).cuda_stream)
+    ent = _FLAGS.get(key)
+    if ent is None or ent[0].numel() < words or ent[1] >= _EPOCH_MAX:
+        ent = [torch.zeros(max(words, 1 << 16), dtype=torch.int32, device=device), 0]
+        _FLAGS[key] = ent
+    ent[1] += 1
+    return ent[0], ent[1]
 
 
 def describe(batch: int, heads: int, seq_len: int, head_dim: int, value_dim: int, dtype, device,
@@ -604,7 +768,7 @@ _COMPILER = None  # a spawned worker process for compile_sm90 (see there)
 
 def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: bool = False, head_dim: int = 128,
                  decay: bool = True, ws: bool = False, q_reg: bool = False, s0: bool = False,
-                 prefix: bool = False) -> dict:
+                 prefix: bool = False, wg2: bool = False, lookback: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -619,7 +783,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     """
     global _COMPILER
     args = dict(block_e=block_e, stages=stages, split=split, bnhd=bnhd, head_dim=head_dim, decay=decay, ws=ws,
-                q_reg=q_reg, s0=s0, prefix=prefix)
+                q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     if os.environ.get("TRITON_INTERPRET") != "1":
@@ -632,7 +796,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     return _COMPILER.submit(_compile_sm90, **args).result()
 
 
-def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix) -> dict:
+def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
+                  lookback=False) -> dict:
     import re
     import subprocess
     import tempfile
@@ -648,14 +813,16 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
     lay_v = gl.NVMMASharedLayout.get_default_for([BLOCK_N, block_e], gl.bfloat16)
     dqk = TensorDescriptor(x, list(x.shape), list(x.stride()), [BLOCK_N, head_dim], lay_qk)
     dv = TensorDescriptor(x, list(x.shape), list(x.stride()), [BLOCK_N, block_e], lay_v)
-    kern = _la2_fwd_gluon_ws_kernel if ws else _la2_fwd_gluon_kernel
+    kern = _la2_fwd_gluon_wg2_kernel if wg2 else _la2_fwd_gluon_ws_kernel if ws else _la2_fwd_gluon_kernel
     sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
-           "o_desc": mangle_type(dv), "SLOPES": "*fp32", "SEG_END": "*fp32", "S0": "*fp32", "H": "i32", "N": "i32",
-           "E": "i32", "SEG": "i32", "NSEG": "i32"}
-    ce = dict(HAS_DECAY=decay, SPLIT=split, HAS_S0=s0, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim,
+           "o_desc": mangle_type(dv), "SLOPES": "*fp32", "SEG_END": "*fp32", "S0": "*fp32", "FLAGS": "*i32",
+           "EPOCH": "i32", "H": "i32", "N": "i32", "E": "i32", "SEG": "i32", "NSEG": "i32"}
+    ce = dict(HAS_DECAY=decay, SPLIT=split or lookback, HAS_S0=s0, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim,
               BLOCK_E=block_e, STAGES=stages, Q_REG=q_reg, num_warps=4)
-    if ws:
-        ce["PREFIX"] = prefix
+    if wg2:
+        ce.update(LOOKBACK=lookback, REGS=WG2_REGS)
+    elif ws:
+        ce.update(PREFIX=prefix, LOOKBACK=lookback)
     for name in ce:
         sig[name] = "constexpr"
     attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]]
@@ -664,6 +831,8 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                        target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
     ptx = c.asm["ptx"]
     out = {"arrive": ptx.count("mbarrier.arrive"), "bar_sync": ptx.count("bar.sync"), "smem": c.metadata.shared,
+           "setmaxnreg": [int(r) for r in re.findall(r"setmaxnreg.\w+.sync.aligned.u32\s+(\d+)", ptx)],
+           "spin": ptx.count("ld.acquire.gpu"), "release": len(re.findall(r"atom\.[^;]*release", ptx)),
            "wait_groups": [int(w) for w in re.findall(r"wgmma.wait_group.sync.aligned (\d+)", ptx)],
            "wgmma": ptx.count("wgmma.mma_async"), "tma": ptx.count("cp.async.bulk.tensor"),
            "wgmma_reg_a": len(re.findall(r"wgmma.mma_async[^;]*\{[^}]*\}\s*,\s*\{", ptx))}
