@@ -26,17 +26,20 @@ def rel(x, ref):
 
 # ---------------------------------------------------------------- the launch rule (pure)
 @pytest.mark.parametrize("bh,n,d,e,want", [
-    (32, 2048, 128, 128, (32, 4, 1)),      # b2 h16 d128: e32 fills 128 SMs, unsplit
-    (32, 32768, 128, 128, (32, 4, 1)),
-    (32, 49152, 128, 128, (64, 3, 2)),     # long: e64 reads Q/K from L2 half as often; 2 segments fill the SMs
-    (32, 131072, 128, 128, (64, 3, 2)),
-    (40, 131072, 128, 128, (32, 4, 1)),    # e64 P2 would be 160 programs, more than one wave
-    (32, 131072, 64, 128, (32, 4, 1)),     # head_dim 64: splits go to Triton (wins), keep the unsplit launch
-    (16, 8192, 128, 128, (64, 3, 8)),      # b1 h16: e32 leaves SMs idle -> segments, ~2 per SM
-    (16, 131072, 128, 128, (64, 3, 16)),
-    (128, 65536, 64, 64, (64, 3, 1)),      # d64 large batch: bandwidth-bound, never split
-    (256, 4096, 128, 128, (64, 3, 1)),
-    (2, 512, 128, 128, (64, 3, 1)),        # ≥ 8 blocks per segment
+    (32, 2048, 128, 128, (32, 4, 1, False, False)),    # b2 h16 d128 short: e32 fills 128 SMs, unsplit
+    (32, 8192, 128, 128, (32, 4, 1, False, False)),
+    (32, 16384, 128, 128, (64, 3, 4, True, True)),     # from WG2_SPLIT_MIN: two-warpgroup programs, 4 segments
+    (32, 131072, 128, 128, (64, 3, 4, True, True)),
+    (128, 2048, 128, 128, (64, 3, 1, True, False)),    # b4 h32: two-warpgroup programs fill the SMs unsplit
+    (256, 4096, 128, 128, (64, 3, 1, True, False)),
+    (40, 131072, 128, 128, (32, 4, 1, False, False)),  # wg2 x 2 segments = 80 programs; e64 P2 more than a wave
+    (96, 32768, 128, 128, (64, 3, 1, False, False)),   # wg2 = 96 programs, no power-of-two split fills a wave
+    (32, 131072, 64, 128, (32, 4, 1, False, False)),   # head_dim 64: splits go to Triton (wins), keep unsplit
+    (16, 8192, 128, 128, (64, 3, 8, True, True)),      # b1 h16: e32 leaves SMs idle -> wg2, 8 segments, lookback
+    (16, 131072, 128, 128, (64, 3, 8, True, True)),
+    (16, 2048, 128, 128, (64, 3, 4, False, False)),    # ... until 8 segments of >= 8 blocks do not fit
+    (128, 65536, 64, 64, (64, 3, 1, False, False)),    # d64 large batch: bandwidth-bound, never split
+    (2, 512, 128, 128, (64, 3, 1, False, False)),      # >= 8 blocks per segment
 ])
 def test_choose_follows_the_tuned_rule(bh, n, d, e, want):
     assert G.choose(bh, n, d, e, "auto", sms=132) == want
@@ -49,7 +52,8 @@ def test_choose_follows_the_tuned_rule(bh, n, d, e, want):
 def test_plan_keeps_only_measured_wins(pretend_sm90, d, e, bh, n, gluon):
     q, k, v = _qkv(b=bh // 16, n=n, d=d, e=e)
     assert (G.plan(q, k, v, None, "bhnd") is not None) == gluon
-    assert G.wins(d, *G.choose(bh, n, d, e)[::2]) == gluon
+    c = G.choose(bh, n, d, e)
+    assert G.wins(d, c[0], c[2]) == gluon
 
 
 @pytest.mark.parametrize("bh,e,be,nseg,seg_blocks,want", [
@@ -64,15 +68,17 @@ def test_prepass_chunks_only_where_the_prepass_leaves_sms_idle(bh, e, be, nseg, 
 
 
 def test_shape_plan_chunks_the_long_split(pretend_sm90):
+    p = G._shape_plan(40, 131072, 128, 128, torch.bfloat16, torch.device("cuda", 0), "auto")
+    assert (p.block_e, p.nseg, p.lookback) == (32, 1, False)
+    p = G._shape_plan(16, 2048, 128, 128, torch.bfloat16, torch.device("cuda", 0), "auto")
+    assert (p.block_e, p.nseg, p.chunks, p.wg2) == (64, 4, 1, False)
     p = G._shape_plan(32, 131072, 128, 128, torch.bfloat16, torch.device("cuda", 0), "auto")
-    assert (p.block_e, p.nseg, p.chunks) == (64, 2, 17)
-    p = G._shape_plan(16, 131072, 128, 128, torch.bfloat16, torch.device("cuda", 0), "auto")
-    assert (p.block_e, p.nseg, p.chunks) == (64, 16, 1)
+    assert (p.block_e, p.nseg, p.wg2, p.lookback) == (64, 4, True, True) and p.describe().endswith("wg2 lookback")
 
 
 def test_choose_explicit_split_is_capped():
-    assert G.choose(32, 4096, 128, 128, 1) == (32, 4, 1)
-    assert G.choose(32, 4096, 128, 128, 3) == (32, 4, 3)
+    assert G.choose(32, 4096, 128, 128, 1) == (32, 4, 1, False, False)
+    assert G.choose(32, 4096, 128, 128, 3) == (32, 4, 3, False, False)
     assert G.choose(32, 4096, 128, 128, 99)[2] == 8  # 64 blocks / 8 per segment
 
 
@@ -337,12 +343,13 @@ def test_gluon_forward_from_an_initial_state_and_with_a_segment_hook(nseg, layou
 
 @gpu
 def test_the_long_sequence_plan_matches_reference():
-    """b2 h16 d128 at 49152 tokens takes the e64 2-way split with the chunked pre-pass (``choose``); o vs float64."""
+    """b2 h16 d128 at 49152 tokens takes two-warpgroup programs with the 4-way lookback split (``choose``); o vs
+    float64 through ``lightning_attn``."""
     g = torch.Generator().manual_seed(49152)
     q, k, v = (torch.randn(2, 16, 49152, 128, generator=g).cuda().to(torch.bfloat16) for _ in range(3))
     sl = decay_slopes(16).cuda()
     p = G.plan(q, k, v, sl, "bhnd")
-    assert (p.block_e, p.nseg) == (64, 2) and p.chunks > 1, p.describe()
+    assert (p.block_e, p.nseg, p.wg2, p.lookback) == (64, 4, True, True), p.describe()
     o = lightning_attn(q, k, v, sl)
     ref = lightning_attn_reference(q.double(), k.double(), v.double(), sl)
     assert torch.isfinite(o).all() and rel(o, ref) <= 1e-2

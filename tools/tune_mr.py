@@ -75,7 +75,17 @@ GRIDS["wg2"] = {  # an optional 8th element: extra Plan fields
                    ("wg2e64P8", 64, 3, 8, None, False, "auto", _WG2)],
     (8, 16, 64): [("cur", 0, 0, 0, None, False, 1), ("wg2e32P1", 32, 4, 1, None, False, 1, _WG2)],
 }
-GRID_NS = {"wg2": {(2, 16, 128): (1024, 2048, 4096, 8192, 16384, 32768, 131072), (4, 32, 128): (512, 2048, 8192),
+GRIDS["wg2b"] = {  # the rule encoded after "wg2" (cur) against the plans it replaced (old*), one run
+    (2, 16, 128): [("cur", 0, 0, 0, None, False, 1), ("old-e32", 32, 4, 1, None, False, 1),
+                   ("old-e64P2", 64, 3, 2, None, False, "auto")],
+    (1, 16, 128): [("cur", 0, 0, 0, None, False, 1), ("old-P4", 64, 3, 4, None, False, 1),
+                   ("old-P8", 64, 3, 8, None, False, 1), ("old-P16", 64, 3, 16, None, False, 1)],
+    (4, 32, 128): [("cur", 0, 0, 0, None, False, 1), ("old-e64", 64, 3, 1, None, False, 1)],
+    (8, 32, 128): [("cur", 0, 0, 0, None, False, 1), ("old-e64", 64, 3, 1, None, False, 1)],
+}
+GRID_NS = {"wg2b": {(2, 16, 128): (1024, 2048, 8192, 16384, 32768, 65536, 131072), (1, 16, 128): (2048, 8192, 131072),
+                    (4, 32, 128): (512, 32768), (8, 32, 128): (2048, 8192)},
+           "wg2": {(2, 16, 128): (1024, 2048, 4096, 8192, 16384, 32768, 131072), (4, 32, 128): (512, 2048, 8192),
                    (1, 16, 128): (2048, 8192, 32768), (8, 16, 64): (4096, 16384)},
            "long": {(2, 16, 128): (16384, 49152, 65536, 131072, 262144)},
            "prefix": {(2, 16, 128): (1024, 2048, 4096, 8192, 16384, 32768, 65536), (1, 16, 128): (2048, 8192, 32768),
@@ -104,6 +114,8 @@ def main():
                     p = dataclasses.replace(G.plan(q, k, v, sl, "bhnd"), q_reg=qr)
                 else:
                     p = G.Plan.make(n, be, st, nseg, True, mr, qr, **(extra[0] if extra else {}))
+                if nseg == 0 and ch == 1:  # the package plan as it is (its own pre-pass chunks)
+                    ch = p.chunks
                 if ch == "prefix":
                     p = dataclasses.replace(p, prefix=p.nseg > 1)
                     ch = 1

@@ -57,6 +57,7 @@ BLOCK_N = 64
 DIMS = (64, 128)  # head_dim and value_dim the kernel is verified for (GPU tests)
 MAX_SEGMENTS = 16  # in-kernel combine of the segment-end states (Triton SPLIT mode 2)
 LONG_SPLIT_MIN = 49152
+WG2_SPLIT_MIN = 16384  # from here a lookback split of two-warpgroup programs beats b2 h16's unsplit e32 launch
 WG2_REGS = 232  # registers per thread of the second compute warpgroup (Triton gives the first 256, the loader 24: 512 × 128)  # from here the e64 2-way split beats the unsplit e32 launch (:func:`choose`)
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
 
@@ -570,24 +571,28 @@ def _pow2_floor(x: float) -> int:
 
 
 def choose(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, seq_split="auto",
-           sms: int = 132) -> tuple[int, int, int]:
-    """(block_e, stages, nseg) of a launch of the warp-specialized kernel, from the H200 grids in
-    results/h200/tune/2026-11-30e (tools/gluon_la2_fwd.py tune; one program per SM at these tiles' shared memory):
+           sms: int = 132) -> tuple[int, int, int, bool, bool]:
+    """(block_e, stages, nseg, wg2, lookback) of a launch, from the H200 grids (tools/gluon_la2_fwd.py tune,
+    tools/tune_mr.py; M tokens/s, b = batch, h = heads, bf16 with decay):
 
-    - the widest value tile (64 or 32) whose programs (batch·heads × tiles) fill ≥ 90% of the SMs, unsplit: b2 h16
-      d128 → e32 with a 4-deep ring at every length (121 / 138 / 151 / 157 / 148 M tokens/s at 2K / 4K / 16K / 32K /
-      128K; the best split, e64 P8, 144 at 128K); b8 h16 d64 → e64, 3-deep (512 at 64K);
-    - when even e32 leaves SMs idle (b1 h16 d128): e64, 3-deep, and sequence segments up to about 2 (shorter than
-      65536) or 4 programs per SM, ≤ 16 segments of ≥ 8 blocks (b1 h16 8K: P8 94.5 against 74 unsplit; 128K: P16
-      146). Segments cost a pass over k and v (the segment-end states), so they are used only for parallelism.
+    - head_dim 128 and whole heads of value (value_dim % 128 == 0): **two compute warpgroups of e64 per program**
+      (``wg2``: one program per head and 128 value columns, one Q, K read for both tiles) when those programs fill
+      ≥ 90% of the SMs unsplit (b4 h32: 101.6 / 117.9 at 2K / 8K against the one-warpgroup e64 launch's 74.2 / 79.7,
+      results/h200/tune/2026-11-30i); with the **lookback split** (``lookback``: one launch, each segment publishes
+      its end state) into a power-of-two number of segments that fills one wave, where the one-warpgroup e32 launch
+      leaves SMs idle (b1 h16, 8 segments: 113.3 / 150.9 at 8K / 32K against 94.4 / 127.9) or from
+      ``WG2_SPLIT_MIN`` tokens where it does not (b2 h16, 4 segments: 159.9 / 167.5 at 16K / 32K against 150.6 /
+      158.4; below 16K the split's extra pass over k, v costs more than it saves: 101.2 against 122.2 at 2K);
+    - otherwise one warpgroup (``ws`` kernel): the widest value tile (64 or 32) whose programs (batch·heads × tiles)
+      fill ≥ 90% of the SMs, unsplit: b2 h16 d128 → e32 with a 4-deep ring below 16K (121 / 138 M tokens/s at 2K /
+      4K); b8 h16 d64 → e64, 3-deep (512 at 64K);
+    - when even e32 leaves SMs idle and the wg2 rule does not apply: e64, 3-deep, and sequence segments up to about
+      2 (shorter than 65536) or 4 programs per SM, ≤ 16 segments of ≥ 8 blocks, with the pre-pass;
+    - long sequences (≥ ``LONG_SPLIT_MIN``) where e32 fills the SMs unsplit but e64 needs exactly a 2-way split, when
+      the wg2 rule does not apply: e64, 3-deep, 2 segments, the segment-end pre-pass chunked (:func:`prepass_chunks`;
+      results/h200/tune/2026-11-30g/b-long).
 
-    - long sequences (≥ 49152) where e32 fills the SMs unsplit but e64 needs exactly a 2-way split to (b2 h16 d128):
-      e64, 3-deep, 2 segments, the segment-end pre-pass chunked (:func:`prepass_chunks`). The e64 tile reads Q and K
-      from L2 half as often as e32 (ncu: the e32 launch is L2-bound, results/h200/tune/2026-11-30f/d-ncu); measured
-      (results/h200/tune/2026-11-30g/b-long) 139 vs 149 M tokens/s at 16K, equal at 32K, 165 vs 155 at 48K, 174 vs
-      158 at 128K, 177 vs 151 at 256K.
-
-    An explicit integer seq_split keeps the tile rule and uses min(seq_split, 16) segments.
+    An explicit integer seq_split keeps the one-warpgroup tile rule and uses min(seq_split, 16) segments.
     """
     tile, stages = 32, 4
     for t, st in ((64, 3), (32, 4)):
@@ -596,15 +601,24 @@ def choose(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, seq_sp
             break
     max_seg = max(1, min(MAX_SEGMENTS, seq_len // (BLOCK_N * 8)))
     if seq_split != "auto":
-        return tile, stages, min(int(seq_split), max_seg)
+        return tile, stages, min(int(seq_split), max_seg), False, False
+    if head_dim == 128 and value_dim % 128 == 0:
+        progs = batch_heads * (value_dim // 128)
+        if progs >= 0.9 * sms:
+            return 64, 3, 1, True, False
+        fills_e32 = batch_heads * (value_dim // 32) >= 0.9 * sms
+        if not fills_e32 or seq_len >= WG2_SPLIT_MIN:
+            nseg = min(_pow2_floor(sms / progs), max_seg)
+            if nseg > 1 and nseg * progs >= 0.9 * sms:
+                return 64, 3, nseg, True, True
     if (tile == 32 and head_dim == 128 and value_dim % 64 == 0 and seq_len >= LONG_SPLIT_MIN
             and 0.9 * sms <= 2 * batch_heads * (value_dim // 64) <= sms):
-        return 64, 3, 2
+        return 64, 3, 2, False, False
     if batch_heads * (value_dim // 32) < 0.9 * sms and value_dim % 64 == 0:
         per_sm = 4 if seq_len >= 65536 else 2
         nseg = _pow2_floor(per_sm * sms / (batch_heads * (value_dim // 64)))
-        return 64, 3, max(1, min(nseg, max_seg))
-    return tile, stages, 1
+        return 64, 3, max(1, min(nseg, max_seg)), False, False
+    return tile, stages, 1, False, False
 
 
 def prepass_chunks(batch_heads: int, value_dim: int, block_e: int, nseg: int, seg: int, sms: int = 132) -> int:
@@ -647,10 +661,10 @@ def _shape_plan(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, d
     if seq_split != "auto" and seq_split > MAX_SEGMENTS:
         return f"gluon: at most {MAX_SEGMENTS} segments"
     sms = _SMS[device.index if device.index is not None else torch.cuda.current_device()]
-    block_e, stages, nseg = choose(batch_heads, seq_len, head_dim, value_dim, seq_split, sms)
+    block_e, stages, nseg, wg2, lookback = choose(batch_heads, seq_len, head_dim, value_dim, seq_split, sms)
     if not wins(head_dim, block_e, nseg):
         return f"gluon: split e{block_e} at head_dim {head_dim} measured slower"
-    p = Plan.make(seq_len, block_e, stages, nseg)
+    p = Plan.make(seq_len, block_e, stages, nseg, wg2=wg2, lookback=lookback)
     return dataclasses.replace(p, chunks=prepass_chunks(batch_heads, value_dim, block_e, p.nseg, p.seg, sms))
 
 
