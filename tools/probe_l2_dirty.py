@@ -4,7 +4,8 @@ The sweep zeroes a 2×L2 buffer before each sample (shared docs §7), so the L2 
 timed kernel's own traffic evicts and the DRAM writes back during the timed call. This probe times the same calls
 with three flushes — (a) the sweep's (zero 2×L2), (b) zero 2×L2 then read another 2×L2 buffer (L2 full of clean lines:
 no write-back), (c) none (warm) — for la2's forward and a plain device copy of the same bytes, so the share of the
-write-back in a short call is measured rather than guessed. CUDA events around the call only, median of 60.
+write-back in a short call is measured rather than guessed. Timed as the sweep times (``timing.measure``,
+host-decoupled CUDA events around the call alone); the flush variants run in ``pre``, outside the events.
 
     python tools/probe_l2_dirty.py --out DIR
 """
@@ -19,20 +20,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lightning_bench.kernels import decay_slopes, lightning_attn  # noqa: E402
-from lightning_bench.timing import l2_flush_buffer  # noqa: E402
+from lightning_bench.timing import TimingConfig, l2_flush_buffer, measure  # noqa: E402
 
 
-def median_ms(fn, flush, reps=60):
-    ts = []
-    for _ in range(reps + 5):
-        flush()
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        ts.append(a.elapsed_time(b))
-    return float(torch.tensor(ts[5:]).median())
+def median_ms(fn, flush):
+    if flush is None:  # the sweep's own policy: zero 2×L2 before each sample
+        cfg = TimingConfig(warmup_s=0.03, min_samples=30, max_samples=60, max_time_s=0.1, host_decoupled=True)
+        return measure(fn, device=torch.device("cuda"), config=cfg).median_ms
+    cfg = TimingConfig(warmup_s=0.03, min_samples=30, max_samples=60, max_time_s=0.1, host_decoupled=True,
+                       flush_l2=False)
+    return measure(fn, pre=flush, device=torch.device("cuda"), config=cfg).median_ms
 
 
 def main():
@@ -43,14 +40,14 @@ def main():
     dev = torch.device("cuda")
     dirty = l2_flush_buffer(dev)
     clean = torch.ones_like(dirty)
-    flushes = {"zero (sweep)": lambda: dirty.zero_(),
+    flushes = {"zero (sweep)": None,
                "zero+clean read": lambda: (dirty.zero_(), clean.sum(dtype=torch.int32)),
                "warm": lambda: None}
     rows = []
     for b, h, n in ((2, 16, 1024), (2, 16, 2048), (2, 16, 8192), (4, 32, 2048)):
         q, k, v = (torch.randn(b, h, n, 128, device=dev).to(torch.bfloat16) for _ in range(3))
         sl = decay_slopes(h).to(dev)
-        src = torch.empty(3 * q.numel(), dtype=torch.bfloat16, device=dev)
+        src = torch.randn(3 * q.numel(), device=dev).to(torch.bfloat16)
         dst = torch.empty(q.numel(), dtype=torch.bfloat16, device=dev)
         mb = 4 * q.numel() * 2 / 2**20
         calls = {"la2 fwd": lambda: lightning_attn(q, k, v, sl),
