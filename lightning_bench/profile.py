@@ -63,10 +63,12 @@ _TRITON_TAIL = r"(?:_\d[0-9a-z]*)?$"
 _LA2_BWD = tuple(rf"^_la2_bwd_{x}_kernel" + _TRITON_TAIL for x in ("dq", "dk", "dv"))
 # the forward is the Gluon kernel on sm_90 bf16 where eligible (gluon_fwd.py), else the Triton one
 _LA2_FWD_ANY = (r"^_la2_fwd(?:_gluon(?:_ws|_wg2)?)?_kernel" + _TRITON_TAIL,)
+# the backward: the Gluon forward kernel three times where eligible (gluon_fwd.backward), else the Triton kernels
+_LA2_BWD_ANY = (r"^_la2_(?:bwd_(?:dq|dk|dv|fused)|fwd_gluon(?:_ws|_wg2)?)_kernel" + _TRITON_TAIL,)
 EXPECTED_KERNELS: dict[str, dict[str, tuple[str, ...]]] = {
-    "la2": {"fwd": _LA2_FWD_ANY, "bwd": _LA2_BWD},
+    "la2": {"fwd": _LA2_FWD_ANY, "bwd": _LA2_BWD_ANY},
     # ours with seq_split=1 (la2 adds the segment-end and state-scan kernels when P > 1)
-    "la2_unsplit": {"fwd": _LA2_FWD_ANY, "bwd": _LA2_BWD},
+    "la2_unsplit": {"fwd": _LA2_FWD_ANY, "bwd": _LA2_BWD_ANY},
     # ours with the Gluon forward disabled: the Triton forward always
     "la2_triton": {"fwd": (r"^_la2_fwd_kernel" + _TRITON_TAIL,), "bwd": _LA2_BWD},
     "la1": {

@@ -211,9 +211,14 @@ def test_verify_dispatch_ok(provider, impl):
 
 
 def test_verify_dispatch_mismatch():
-    # la2 fwd_bwd that ran no backward kernels
+    # la2 fwd_bwd that ran no backward kernels (neither the Triton ones nor the Gluon kernel's three passes)
     ok, msg = lbp.verify_dispatch(_fake("la2", "fwd_bwd", ["_la2_fwd_kernel"]))
+    assert ok is False and "MISMATCH" in msg and "_la2_fwd_kernel" in msg
+    ok, msg = lbp.verify_dispatch(_fake("la2_triton", "fwd_bwd", ["_la2_fwd_kernel"]))
     assert ok is False and "MISMATCH" in msg and "_la2_bwd_dq_kernel" in msg and "_la2_fwd_kernel" in msg
+    # la2's backward as the Gluon kernel run three times (gluon_fwd.backward) is the expected dispatch
+    ok, msg = lbp.verify_dispatch(_fake("la2", "fwd_bwd", ["_la2_fwd_gluon_ws_kernel", "_la2_fwd_gluon_wg2_kernel"]))
+    assert ok is True, msg
     # "flash_attn2" that really ran the CUTLASS (efficient) kernel
     ok, msg = lbp.verify_dispatch(_fake("flash_attn2", "fwd", [H200["xformers"]["fwd"][0]], impl=SDPA_FLASH))
     assert ok is False and "flash_fwd" in msg and "another backend" in msg and FMHA_F in msg

@@ -115,14 +115,21 @@ if IMPORT_ERROR is None:
         return q_s, k_s, v_s, s_smem, vg_smem, o_smem
 
     @gluon.jit
-    def _decay(slope, BLOCK_N: gl.constexpr, sc_l: gl.constexpr, o_l: gl.constexpr):
+    def _decay(slope, BLOCK_N: gl.constexpr, sc_l: gl.constexpr, o_l: gl.constexpr, REVERSE: gl.constexpr = False):
         """Decay factors of a full block (shared docs §2; exponents ≥ 0 only): D[r, c] = λ^(r−c) (r ≥ c, else 0),
-        a[c] = λ^(c+1), g[c] = λ^(B−1−c), λ^B."""
+        a[c] = λ^(c+1), g[c] = λ^(B−1−c), λ^B. ``REVERSE`` (the anti-causal sum o_t = Σ_(s ≥ t) λ^(s−t) (q_t·k_s) v_s
+        of the backward): the same factors of the block read back to front (row r → B − 1 − r): D[r, c] = λ^(c−r)
+        (c ≥ r), a[r] = λ^(B−r), g[c] = λ^c."""
         r_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, sc_l)).to(gl.float32)
         c_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, sc_l)).to(gl.float32)
-        diff = r_sc[:, None] - c_sc[None, :]
+        if REVERSE:
+            diff = c_sc[None, :] - r_sc[:, None]
+        else:
+            diff = r_sc[:, None] - c_sc[None, :]
         dmat = gl.where(diff >= 0.0, gl.exp(-slope * gl.maximum(diff, 0.0)), 0.0)
         c_o = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, o_l)).to(gl.float32)
+        if REVERSE:
+            c_o = BLOCK_N - 1.0 - c_o
         a = gl.exp(-slope * (c_o + 1.0))
         g = gl.exp(-slope * (BLOCK_N - 1.0 - c_o))
         lam = gl.exp(-slope * BLOCK_N)
@@ -272,9 +279,9 @@ if IMPORT_ERROR is None:
             _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, bar, st, r, col_qk, col_v)
 
     @gluon.jit
-    def _ws_load(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row_base, col_qk, col_v, first, nblk,
+    def _ws_load(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first, nblk,
                  npre, pre_first, HAS_PRE: gl.constexpr, V2: gl.constexpr, STAGES: gl.constexpr,
-                 BLOCK_N: gl.constexpr, BLOCK_E: gl.constexpr):
+                 RSTEP: gl.constexpr, BLOCK_E: gl.constexpr):
         """The loader partition: with ``HAS_PRE`` first ``npre`` K, V blocks from block ``pre_first`` on (``PREFIX``:
         the blocks before the segment; ``LOOKBACK``: the segment's own, for its end state), then the segment's Q, K,
         V blocks, all through the same ring."""
@@ -285,17 +292,17 @@ if IMPORT_ERROR is None:
             if HAS_PRE:
                 if j < npre:
                     _load_kv(k_desc, v_desc, k_s, v_s, v2_s, ready.index(st), st,
-                             row_base + (pre_first + j) * BLOCK_N, col_qk, col_v, V2, BLOCK_E)
+                             row0 + (pre_first + j) * RSTEP, col_qk, col_v, V2, BLOCK_E)
                 else:
                     _load_qkv(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready.index(st), st,
-                              row_base + (first + j - npre) * BLOCK_N, col_qk, col_v, V2, BLOCK_E)
+                              row0 + (first + j - npre) * RSTEP, col_qk, col_v, V2, BLOCK_E)
             else:
                 _load_qkv(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready.index(st), st,
-                          row_base + (first + j) * BLOCK_N, col_qk, col_v, V2, BLOCK_E)
+                          row0 + (first + j) * RSTEP, col_qk, col_v, V2, BLOCK_E)
 
     @gluon.jit
     def _prefix_state(S, slope, first, k_s, v_s, ready, empty, vg_bufs, STAGES: gl.constexpr,
-                      BLOCK_N: gl.constexpr, o_l: gl.constexpr):
+                      BLOCK_N: gl.constexpr, o_l: gl.constexpr, REVERSE: gl.constexpr = False):
         """The state entering block ``first`` from the blocks before it, in this program (``PREFIX``, no pre-pass
         launch): S_in = λ^(B·first) S + Σ_{i<first} K_iᵀ diag(w_i) V_i with w_i[c] = λ^(B·(first−i) − 1 − c), the
         closed form of the recursion S_i = λ^B S_{i−1} + K_iᵀ diag(g) V_i (shared docs §2; every exponent ≥ 0, a
@@ -303,6 +310,8 @@ if IMPORT_ERROR is None:
         accumulate in one chain of async wgmma, each waited one block later (double-buffered diag(w) V operand in
         ``vg_bufs``, the o store buffers, idle until the segment's first block)."""
         c_o = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, o_l)).to(gl.float32)
+        if REVERSE:  # rows of a block read back to front (see _decay)
+            c_o = BLOCK_N - 1.0 - c_o
         S = S * gl.exp(-slope * (first * BLOCK_N).to(gl.float32))
         for i in range(0, first):
             st = i % STAGES
@@ -355,10 +364,10 @@ if IMPORT_ERROR is None:
 
     @gluon.jit
     def _ws_compute(o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem,
-                    pid_bh, h, e0, E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY: gl.constexpr,
+                    pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY: gl.constexpr,
                     SPLIT: gl.constexpr, HAS_S0: gl.constexpr, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr,
                     BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
-                    Q_REG: gl.constexpr):
+                    Q_REG: gl.constexpr, REVERSE: gl.constexpr = False, RSTEP: gl.constexpr = 64):
         sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_N, 16])
         o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
@@ -367,13 +376,13 @@ if IMPORT_ERROR is None:
         slope = _slope(SLOPES, h, HAS_DECAY)
         if PREFIX:  # the state entering the segment from the blocks before it, here (no SEG_END)
             S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, False, HAS_S0, BLOCK_D, BLOCK_E, o_l)
-            S = _prefix_state(S, slope, first, k_s, v_s, ready, empty, o_smem, STAGES, BLOCK_N, o_l)
+            S = _prefix_state(S, slope, first, k_s, v_s, ready, empty, o_smem, STAGES, BLOCK_N, o_l, REVERSE)
             npre = first
         elif LOOKBACK:  # every segment but the last publishes its own end state first; the entry combines earlier ones
             npre = nblk * (p < NSEG - 1).to(gl.int32)
             if p < NSEG - 1:
                 st_end = _prefix_state(gl.zeros([BLOCK_D, BLOCK_E], gl.float32, o_l), slope, nblk, k_s, v_s, ready,
-                                       empty, o_smem, STAGES, BLOCK_N, o_l)
+                                       empty, o_smem, STAGES, BLOCK_N, o_l, REVERSE)
                 _publish(st_end, SEG_END, FLAGS, EPOCH, pid_bh, e0, E, NSEG, p, BLOCK_D, BLOCK_E, o_l)
             _await(FLAGS, EPOCH, pid_bh, e0, E, NSEG, p, BLOCK_E)
             S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, True, HAS_S0, BLOCK_D, BLOCK_E, o_l)
@@ -382,14 +391,14 @@ if IMPORT_ERROR is None:
             npre = 0
         s_smem.store(S.to(gl.bfloat16))
         fence_async_shared()
-        dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l)
+        dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l, REVERSE)
         zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
         zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
         for j in range(0, nblk):
             st = (npre + j) % STAGES
             mbarrier.wait(ready.index(st), ((npre + j) // STAGES) & 1)
             S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vg_smem, o_smem.index(j % 2), o_desc,
-                       row_base + (first + j) * BLOCK_N, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, Q_REG)
+                       row0 + (first + j) * RSTEP, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, Q_REG)
             mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
             s_smem.store(S.to(gl.bfloat16))
             fence_async_shared()
@@ -415,7 +424,8 @@ if IMPORT_ERROR is None:
                                  NSEG, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
                                  BNHD: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr,
                                  BLOCK_E: gl.constexpr, STAGES: gl.constexpr, Q_REG: gl.constexpr,
-                                 num_warps: gl.constexpr, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr):
+                                 num_warps: gl.constexpr, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr,
+                                 REVERSE: gl.constexpr = False):
         """The default kernel: a 1-warp partition streams Q, K, V blocks into the ring (ready/empty mbarriers), the
         4-warp compute partition runs the blocks and never issues a load. With segments the entry state comes from
         the pre-pass's segment-end states (``SPLIT``), or ``PREFIX``: each program derives it from the K, V blocks
@@ -433,12 +443,18 @@ if IMPORT_ERROR is None:
             mbarrier.init(empty.index(s), count=1)
         fence_async_shared()
         npre, pre_first = _pre_blocks(p, first, nblk, NSEG, PREFIX, LOOKBACK)
+        if REVERSE:  # blocks (and segments) in the order last → first: row of processed block j is row0 + j·RSTEP
+            row0 = row_base + (N // BLOCK_N - 1) * BLOCK_N
+            RSTEP: gl.constexpr = -BLOCK_N
+        else:
+            row0 = row_base
+            RSTEP: gl.constexpr = BLOCK_N
         gl.warp_specialize([
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
-                           o_smem, pid_bh, h, e0, E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY, SPLIT,
-                           HAS_S0, PREFIX, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG)),
-            (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v_s, ready, empty, row_base, col_qk, col_v, first,
-                        nblk, npre, pre_first, PREFIX or LOOKBACK, False, STAGES, BLOCK_N, BLOCK_E)),
+                           o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
+                           HAS_S0, PREFIX, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP)),
+            (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v_s, ready, empty, row0, col_qk, col_v, first,
+                        nblk, npre, pre_first, PREFIX or LOOKBACK, False, STAGES, RSTEP, BLOCK_E)),
         ], [1], [24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
@@ -449,7 +465,8 @@ if IMPORT_ERROR is None:
                                   NSEG, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
                                   BNHD: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr,
                                   BLOCK_E: gl.constexpr, STAGES: gl.constexpr, Q_REG: gl.constexpr,
-                                  num_warps: gl.constexpr, LOOKBACK: gl.constexpr, REGS: gl.constexpr):
+                                  num_warps: gl.constexpr, LOOKBACK: gl.constexpr, REGS: gl.constexpr,
+                                  REVERSE: gl.constexpr = False):
         """Two compute warpgroups per program, value tiles e0 and e0 + BLOCK_E of one head, sharing one Q, K ring
         (each Q, K block crosses L2 → SM once for both tiles; the ws kernel reads it once per tile) with a 1-warp
         loader; a stage is free when both warpgroups arrived. Each warpgroup runs :func:`_ws_compute` on its own
@@ -470,15 +487,22 @@ if IMPORT_ERROR is None:
             mbarrier.init(empty.index(s), count=2)  # both compute warpgroups release a stage
         fence_async_shared()
         npre, pre_first = _pre_blocks(p, first, nblk, NSEG, False, LOOKBACK)
+        if REVERSE:  # blocks (and segments) in the order last → first: row of processed block j is row0 + j·RSTEP
+            row0 = row_base + (N // BLOCK_N - 1) * BLOCK_N
+            RSTEP: gl.constexpr = -BLOCK_N
+        else:
+            row0 = row_base
+            RSTEP: gl.constexpr = BLOCK_N
         gl.warp_specialize([
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
-                           o_smem, pid_bh, h, e0, E, SEG, NSEG, row_base, col_v, first, nblk, p, HAS_DECAY, SPLIT,
-                           HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG)),
+                           o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
+                           HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP)),
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem,
-                           o2_smem, pid_bh, h, e0 + BLOCK_E, E, SEG, NSEG, row_base, col_v + BLOCK_E, first, nblk, p,
-                           HAS_DECAY, SPLIT, HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG)),
-            (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row_base, col_qk, col_v, first,
-                        nblk, npre, pre_first, LOOKBACK, True, STAGES, BLOCK_N, BLOCK_E)),
+                           o2_smem, pid_bh, h, e0 + BLOCK_E, E, SEG, NSEG, row0, col_v + BLOCK_E, first, nblk, p,
+                           HAS_DECAY, SPLIT, HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG,
+                           REVERSE, RSTEP)),
+            (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first,
+                        nblk, npre, pre_first, LOOKBACK, True, STAGES, RSTEP, BLOCK_E)),
         ], [4, 1], [REGS, 24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
@@ -709,17 +733,28 @@ def _descs(q, k, v, o, layout: str, block_e: int):
 
 
 def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Tensor | None = None,
-            segment_hook=None) -> torch.Tensor:
+            segment_hook=None, reverse: bool = False) -> torch.Tensor:
     """Run the planned launch(es) into ``o`` (same layout as v, contiguous): with segments, first the Triton
     segment-end states (fp32 [batch·heads, nseg, head_dim, value_dim]), then the Gluon forward, which starts from
     ``s0`` (fp32 [batch, heads, head_dim, value_dim], the state before the first token; None = 0). With
     ``segment_hook`` (sequence parallelism, as in ``kernel._fwd``) the end states of *all* segments are computed,
     the hook is called as ``segment_hook(seg_buf, nseg, seg)`` and its result (or None) replaces ``s0``.
     ``Plan.prefix`` and ``Plan.lookback`` need no pre-pass launch; a lookback launch falls back to the pre-pass while
-    a CUDA graph is being captured (its flags carry a per-launch epoch that a replay would not renew)."""
+    a CUDA graph is being captured (its flags carry a per-launch epoch that a replay would not renew).
+
+    ``reverse`` (the backward's anti-causal sums, :func:`backward`): o_t = Σ_(s ≥ t) λ^(s−t) (q_t·k_s) v_s, blocks
+    and segments in the order last → first (``ws`` or ``wg2`` plans, unsplit or lookback; no ``s0``, no hook).
+
+    Raises:
+        ValueError: ``reverse`` with a plan or arguments it does not cover (callers check :func:`backward_plans`).
+    """
     from . import kernel as K
 
     b, h, n, d, e = _dims(q, v, layout)
+    if reverse and (not p.ws or s0 is not None or segment_hook is not None
+                    or (p.nseg > 1 and not (p.lookback and not torch.cuda.is_current_stream_capturing()))):
+        raise ValueError(f"reverse: needs a warp-specialized plan, unsplit or with a lookback split outside CUDA "
+                         f"graph capture, and no s0 / segment_hook; got {p.describe()}")
     seg_buf = q
     prefix = p.prefix and segment_hook is None  # the hook needs every segment's end state: the pre-pass
     lookback = (p.lookback and p.nseg > 1 and segment_hook is None
@@ -743,12 +778,53 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
               **({"maxnreg": p.maxnreg} if p.maxnreg else {}))
     grid = (b * h, e // p.tile, p.nseg)
     if p.wg2:
-        _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, **ce)
+        _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse, **ce)
     elif p.ws:
-        _la2_fwd_gluon_ws_kernel[grid](*args, PREFIX=prefix, LOOKBACK=lookback, **ce)
+        _la2_fwd_gluon_ws_kernel[grid](*args, PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, **ce)
     else:
         _la2_fwd_gluon_kernel[grid](*args, **ce)
     return o
+
+
+def backward_plans(q, k, v, do, slopes, layout: str) -> list[Plan] | None:
+    """The three launches of :func:`backward` for validated bf16 inputs (dq causal; dk, dv anti-causal), or None
+    where it does not apply (then the Triton backward runs): the same eligibility as the forward (:func:`plan`: sm_90,
+    bf16, head_dim and value_dim 64 or 128, seq_len % 64 == 0, contiguous) for each pass's dims, and no CUDA graph
+    capture (the anti-causal passes need the lookback split's per-launch flags when they split). Split plans become
+    lookback splits (the pre-pass has no anti-causal form)."""
+    if not q.is_cuda or torch.cuda.is_current_stream_capturing():
+        return None
+    if any(t.dtype != q.dtype for t in (k, v, do)) or not all(_tma_ok(t) for t in (q, k, v, do)):
+        return None
+    b, h, n, d, e = _dims(q, v, layout)
+    plans = []
+    for head_dim, value_dim in ((e, d), (e, d), (d, e)):  # dq = F(do, v, k); dk = R(v, do, q); dv = R(k, q, do)
+        p = _shape_plan(b * h, n, head_dim, value_dim, q.dtype, q.device, "auto")
+        if not isinstance(p, Plan):
+            return None
+        if p.nseg > 1 and not p.lookback:
+            p = dataclasses.replace(p, lookback=True)
+        plans.append(p)
+    return plans
+
+
+def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """dq, dk, dv of o = LA2(q, k, v) (no initial or final state) as three runs of the forward kernel, because each
+    gradient is itself a (causal or anti-causal) decayed linear attention (paper arXiv 2401.04658 §3.2, Algorithm 2;
+    shared docs §2), with o_t = Σ_(s ≤ t) λ^(t−s) (q_t·k_s) v_s:
+
+        dq_t = Σ_(s ≤ t) λ^(t−s) (do_t·v_s) k_s  = F(q=do, k=v, v=k)             (causal)
+        dk_s = Σ_(t ≥ s) λ^(t−s) (v_s·do_t) q_t  = R(q=v, k=do, v=q)             (anti-causal, ``reverse``)
+        dv_s = Σ_(t ≥ s) λ^(t−s) (k_s·q_t) do_t  = R(q=k, k=q, v=do)
+
+    Shapes as the inputs (dq like q, dk like k, dv like v; bf16, fp32 accumulation); ``plans`` from
+    :func:`backward_plans`."""
+    pq, pk, pv = plans
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    forward(do, v, k, slopes, layout, pq, dq)
+    forward(v, do, q, slopes, layout, pk, dk, reverse=True)
+    forward(k, q, do, slopes, layout, pv, dv, reverse=True)
+    return dq, dk, dv
 
 
 _FLAGS: dict[tuple[int, int], list] = {}
@@ -782,7 +858,7 @@ _COMPILER = None  # a spawned worker process for compile_sm90 (see there)
 
 def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: bool = False, head_dim: int = 128,
                  decay: bool = True, ws: bool = False, q_reg: bool = False, s0: bool = False,
-                 prefix: bool = False, wg2: bool = False, lookback: bool = False) -> dict:
+                 prefix: bool = False, wg2: bool = False, lookback: bool = False, reverse: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -797,7 +873,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     """
     global _COMPILER
     args = dict(block_e=block_e, stages=stages, split=split, bnhd=bnhd, head_dim=head_dim, decay=decay, ws=ws,
-                q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback)
+                q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     if os.environ.get("TRITON_INTERPRET") != "1":
@@ -811,7 +887,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
 
 
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
-                  lookback=False) -> dict:
+                  lookback=False, reverse=False) -> dict:
     import re
     import subprocess
     import tempfile
@@ -834,9 +910,9 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
     ce = dict(HAS_DECAY=decay, SPLIT=split or lookback, HAS_S0=s0, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim,
               BLOCK_E=block_e, STAGES=stages, Q_REG=q_reg, num_warps=4)
     if wg2:
-        ce.update(LOOKBACK=lookback, REGS=WG2_REGS)
+        ce.update(LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse)
     elif ws:
-        ce.update(PREFIX=prefix, LOOKBACK=lookback)
+        ce.update(PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse)
     for name in ce:
         sig[name] = "constexpr"
     attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]]

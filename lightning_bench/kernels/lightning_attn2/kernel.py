@@ -942,6 +942,13 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
     """Backward launches. ``segment_hook(seg_r, nseg, seg)`` (sequence parallelism, split path only): called after
     the local R of *all* nseg segments are in ``seg_r`` and before the sweeps combine them; returns the gradient of the state
     after the last token (replacing dht; None for zero). Inputs validated by the caller."""
+    if (segment_hook is None and cu is None and s0 is None and dht is None and not want_ds0
+            and block_n == _gluon.BLOCK_N and seq_split == "auto" and not _OVERRIDES.get()):
+        do_c = do if do.is_contiguous() else do.contiguous()
+        plans = _gluon.backward_plans(q, k, v, do_c, slopes, layout)
+        if plans is not None:  # Hopper, bf16, eligible shape: three runs of the Gluon forward kernel (gluon_fwd.backward)
+            dq, dk, dv = _gluon.backward(q, k, v, do_c, slopes, layout, plans)
+            return dq, dk, dv, None
     b, h, n, d, e = _dims(q, v, layout)
     nseq = b if cu is None else cu.numel() - 1
     cfg = _config(d, e, block_n, q, n, nseq * h)
@@ -1181,8 +1188,10 @@ def lightning_attn(
 
     On an sm_90 GPU, eligible bf16 forwards (head_dim and value_dim 64 or 128, seq_len a multiple of 64, no
     initial_state / output_final_state / cu_seqlens) run the Gluon kernel of ``gluon_fwd.py`` (same algorithm, MMAs
-    overlapped); ``LIGHTNING_BENCH_GLUON=0`` or ``gluon_fwd.disabled()`` keeps the Triton forward. The backward is
-    Triton always.
+    overlapped); ``LIGHTNING_BENCH_GLUON=0`` or ``gluon_fwd.disabled()`` keeps the Triton forward. The backward of
+    such a call (no initial_state, final state or cu_seqlens, seq_split "auto", no ``launch_config`` override) runs
+    the same Gluon kernel three times (``gluon_fwd.backward``: dq causal, dk and dv anti-causal); every other backward
+    is the Triton one.
 
     Dtypes: bf16 (tensor-core dots, fp32 accumulation and state), fp16 (fp16 dots between inputs; TF32 dots against
     the fp32 state and score tiles, so nothing overflows where the output is representable) or fp32 (IEEE dots).
