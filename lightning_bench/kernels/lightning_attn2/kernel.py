@@ -937,21 +937,28 @@ def _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e):
     )
 
 
+# Up to this many tokens the Triton fused backward (the launch table's short entry, where it applies) beats the Gluon
+# backward's three launches: b2 h16 d128 bf16 on the H200 40.3 vs 36.5 M tokens/s at 1024, equal at 2048, Gluon +8% at
+# 4096 and +37% at 131072 (results/h200/tune/2026-11-30i/d-bwd).
+GLUON_BWD_MIN_FUSED = 1024
+
+
 def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1,
          segment_hook=None):
     """Backward launches. ``segment_hook(seg_r, nseg, seg)`` (sequence parallelism, split path only): called after
     the local R of *all* nseg segments are in ``seg_r`` and before the sweeps combine them; returns the gradient of the state
     after the last token (replacing dht; None for zero). Inputs validated by the caller."""
+    b, h, n, d, e = _dims(q, v, layout)
+    nseq = b if cu is None else cu.numel() - 1
+    cfg = _config(d, e, block_n, q, n, nseq * h)
     if (segment_hook is None and cu is None and s0 is None and dht is None and not want_ds0
-            and block_n == _gluon.BLOCK_N and seq_split == "auto" and not _OVERRIDES.get()):
+            and block_n == _gluon.BLOCK_N and seq_split == "auto" and not _OVERRIDES.get()
+            and not (cfg.bwd_fused and n <= GLUON_BWD_MIN_FUSED)):
         do_c = do if do.is_contiguous() else do.contiguous()
         plans = _gluon.backward_plans(q, k, v, do_c, slopes, layout)
         if plans is not None:  # Hopper, bf16, eligible shape: three runs of the Gluon forward kernel (gluon_fwd.backward)
             dq, dk, dv = _gluon.backward(q, k, v, do_c, slopes, layout, plans)
             return dq, dk, dv, None
-    b, h, n, d, e = _dims(q, v, layout)
-    nseq = b if cu is None else cu.numel() - 1
-    cfg = _config(d, e, block_n, q, n, nseq * h)
     dq = _empty(b, h, n, d, layout, q)
     dk = _empty(b, h, n, d, layout, q)
     dv = _empty(b, h, n, e, layout, q)
@@ -1021,6 +1028,7 @@ class _LightningAttn2(torch.autograd.Function):
         ctx.fp32_dot = fp32_dot
         ctx.seq_split = seq_split
         ctx.overrides = _OVERRIDES.get()  # the backward runs on autograd's device thread, outside this context
+        ctx.gluon = _gluon._ENABLED.get()  # likewise gluon_fwd.disabled() (the la2_triton ablation)
         return o, ht
 
     @staticmethod
@@ -1041,9 +1049,11 @@ def _overrides_of(ctx):
     runs a CUDA backward on its own device thread, where a ContextVar set by the caller is not visible, so without
     this ``with launch_config(...)`` around a training step changed the forward's launch only."""
     token = _OVERRIDES.set(ctx.overrides)
+    token_g = _gluon._ENABLED.set(getattr(ctx, "gluon", True))
     try:
         yield
     finally:
+        _gluon._ENABLED.reset(token_g)
         _OVERRIDES.reset(token)
 
 
@@ -1097,6 +1107,7 @@ def _register_custom_ops() -> bool:
         ctx.save_for_backward(q, k, v, slopes, s0, cu)
         ctx.layout, ctx.block_n, ctx.want_ht, ctx.fp32_dot = layout, block_n, want_ht, fp32_dot
         ctx.overrides = _OVERRIDES.get()
+        ctx.gluon = _gluon._ENABLED.get()
 
 
     def _op_backward(ctx, do, dht):
@@ -1191,7 +1202,7 @@ def lightning_attn(
     overlapped); ``LIGHTNING_BENCH_GLUON=0`` or ``gluon_fwd.disabled()`` keeps the Triton forward. The backward of
     such a call (no initial_state, final state or cu_seqlens, seq_split "auto", no ``launch_config`` override) runs
     the same Gluon kernel three times (``gluon_fwd.backward``: dq causal, dk and dv anti-causal); every other backward
-    is the Triton one.
+    is the Triton one, and so is a short one the launch table gives the fused backward (≤ 1024 tokens).
 
     Dtypes: bf16 (tensor-core dots, fp32 accumulation and state), fp16 (fp16 dots between inputs; TF32 dots against
     the fp32 state and score tiles, so nothing overflows where the output is representable) or fp32 (IEEE dots).
