@@ -4,6 +4,7 @@ answer (CPU interpreter; fp32)."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -273,3 +274,63 @@ def test_short_configuration_matches_reference_on_both_sides_of_the_threshold(mo
         assert rel(a, bb) <= 1e-5, name
     cfg = k2._config(d, e, k2.BLOCK_N, q, n)
     assert cfg.bwd_fused == (n <= 64) and (cfg.fwd_segments("auto", b * h, n)[0] > 1) == (n > 64)
+
+
+def test_gluon_disabled_reaches_the_backward_on_another_thread(monkeypatch):
+    """``gluon_fwd.disabled()`` around the forward (the la2_triton ablation) must hold in the backward too, which
+    autograd runs on its device thread (found on the H200: la2_triton's backward ran the Gluon backward)."""
+    import threading
+
+    from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G
+
+    seen = []
+    real = G.backward_plans
+    monkeypatch.setattr(G, "backward_plans", lambda *a, **kw: seen.append(G._ENABLED.get()) or real(*a, **kw))
+    g = torch.Generator().manual_seed(4)
+    q, k, v = (torch.randn(1, 2, 2048, 16, generator=g).to(DEVICE).requires_grad_() for _ in range(3))
+    sl = decay_slopes(2).to(DEVICE)
+    with G.disabled():
+        o = lightning_attn(q, k, v, sl)
+    t = threading.Thread(target=lambda: torch.autograd.grad(o, (q, k, v), torch.ones_like(o)))
+    t.start()
+    t.join()
+    assert seen == [False]  # consulted with the forward's setting
+    assert G._ENABLED.get() is True
+
+
+@pytest.mark.parametrize("n,fused,want_gluon", [(1024, True, False), (2048, True, True), (1024, False, True)])
+def test_gluon_backward_rule_keeps_the_short_fused_triton_backward(monkeypatch, n, fused, want_gluon):
+    """_bwd takes the Gluon backward (three runs of the forward kernel) where it is eligible, except ≤ 1024 tokens
+    where the launch table gives the fused Triton backward (measured faster there on the H200)."""
+    from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G
+
+    calls = []
+    monkeypatch.setattr(G, "backward_plans", lambda *a, **kw: ["plan"] * 3)
+    monkeypatch.setattr(G, "backward", lambda q, k, v, *a: calls.append(1) or (q * 0, k * 0, v * 0))
+    q = torch.randn(1, 2, n, 16).to(DEVICE)
+    with k2.launch_config():  # no override: the rule alone decides
+        real_config = k2._config
+
+        def config(*a, **kw):
+            c = copy.copy(real_config(*a, **kw))
+            c.bwd_fused = fused
+            return c
+
+        monkeypatch.setattr(k2, "_config", config)
+        if want_gluon:
+            dq, dk, dv, ds0 = k2._bwd(q, q, q, q, None, None, None, False, "bhnd", k2.BLOCK_N, seq_split="auto")
+            assert calls == [1] and ds0 is None and not dq.any()
+        else:
+            monkeypatch.setattr(k2, "_la2_bwd_fused_kernel", _Launched(calls))
+            k2._bwd(q, q, q, q, None, None, None, False, "bhnd", k2.BLOCK_N, seq_split="auto")
+            assert calls == ["triton"]
+
+
+class _Launched:
+    """Stands in for a Triton kernel: records that it was launched."""
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def __getitem__(self, grid):
+        return lambda *a, **kw: self.calls.append("triton")
