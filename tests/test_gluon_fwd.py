@@ -110,6 +110,20 @@ def test_plan_for_an_eligible_call(pretend_sm90):
     assert G.plan(q, k, v, None, "bhnd", segment_hook=lambda *a: None) is not None
 
 
+def test_backward_shape_plans(pretend_sm90):
+    """The backward's three passes take the forward's launch rule for their dims; a split pass becomes a lookback
+    split (the pre-pass has no anti-causal form); a shape the Gluon forward declines keeps the Triton backward."""
+    dev = torch.device("cuda", 0)
+    plans = G._backward_shape_plans(32, 2048, 128, 128, torch.bfloat16, dev)
+    assert plans == [G.Plan(32, 4, 1, 2048, ws=True)] * 3
+    plans = G._backward_shape_plans(32, 16384, 128, 128, torch.bfloat16, dev)
+    assert all(p.wg2 and p.lookback and p.nseg == 4 for p in plans)
+    plans = G._backward_shape_plans(16, 2048, 128, 128, torch.bfloat16, dev)  # b1 h16 2K: e64 P4 with the pre-pass
+    assert all((p.block_e, p.nseg, p.wg2, p.lookback) == (64, 4, False, True) for p in plans)
+    assert isinstance(G._backward_shape_plans(16, 2048, 64, 64, torch.bfloat16, dev), str)  # d64 split: Triton
+    assert isinstance(G._backward_shape_plans(32, 2048, 128, 128, torch.float16, dev), str)
+
+
 @pytest.mark.parametrize("why", ["fp16", "fp32", "n_not_64", "head_dim_96", "strided", "ht", "cu", "block_n",
                                  "split_17", "disabled", "env"])
 def test_plan_declines_what_it_does_not_cover(pretend_sm90, monkeypatch, why):

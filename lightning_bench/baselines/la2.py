@@ -9,7 +9,7 @@ def _prepare(case: Case, inputs: Inputs, seq_split="auto", gluon: bool = True) -
     from ..kernels import kernel_impl_name, lightning_attn
     from ..kernels._validate import KERNEL_MAX_DIM, MAX_HEAD_DIM
     from ..kernels.lightning_attn2 import gluon_fwd
-    from ..kernels.lightning_attn2.kernel import describe_launch
+    from ..kernels.lightning_attn2.kernel import describe_backward, describe_launch
 
     check_our_triton_case(case, inputs, MAX_HEAD_DIM)
     q, k, v = leaf(inputs.q), leaf(inputs.k), leaf(inputs.v)
@@ -18,11 +18,13 @@ def _prepare(case: Case, inputs: Inputs, seq_split="auto", gluon: bool = True) -
         forward = lambda: lightning_attn(q, k, v, slopes, seq_split=seq_split)  # noqa: E731
         fwd_desc = gluon_fwd.describe(case.batch, case.heads, case.seq_len, case.head_dim, case.value_dim,
                                       inputs.q.dtype, inputs.q.device, "bhnd", seq_split)
+        fwd_desc += "; " + describe_backward(case.batch, case.heads, case.seq_len, case.head_dim, case.value_dim,
+                                             inputs.q.dtype, inputs.q.device, seq_split)
     else:
         def forward():
             with gluon_fwd.disabled():
                 return lightning_attn(q, k, v, slopes, seq_split=seq_split)
-        fwd_desc = "triton fwd (gluon disabled)"
+        fwd_desc = "triton fwd and bwd (gluon disabled)"
     return Prepared(
         forward=forward,
         leaves=[q, k, v],
@@ -39,7 +41,8 @@ PROVIDER = register(
         name="la2",
         family="linear",
         flop_model="la2_chunk",
-        description="ours: Lightning Attention-2 (fwd Alg. 1: Gluon on sm_90 bf16 where eligible, else Triton; bwd Alg. 2 "
+        description="ours: Lightning Attention-2 (fwd Alg. 1: Gluon on sm_90 bf16 where eligible, else Triton; bwd: "
+                    "the Gluon kernel three times, dq causal and dk/dv anti-causal, where eligible, else Alg. 2 in "
                     "Triton; seq_split='auto')",
         availability=our_triton_availability,
         prepare=_prepare,

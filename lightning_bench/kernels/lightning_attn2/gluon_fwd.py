@@ -797,11 +797,18 @@ def backward_plans(q, k, v, do, slopes, layout: str) -> list[Plan] | None:
     if any(t.dtype != q.dtype for t in (k, v, do)) or not all(_tma_ok(t) for t in (q, k, v, do)):
         return None
     b, h, n, d, e = _dims(q, v, layout)
+    plans = _backward_shape_plans(b * h, n, d, e, q.dtype, q.device)
+    return plans if isinstance(plans, list) else None
+
+
+def _backward_shape_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, dtype,
+                          device: torch.device) -> "list[Plan] | str":
+    """The three plans of :func:`backward` for this shape, or why the Triton backward runs (tensor-free part)."""
     plans = []
-    for head_dim, value_dim in ((e, d), (e, d), (d, e)):  # dq = F(do, v, k); dk = R(v, do, q); dv = R(k, q, do)
-        p = _shape_plan(b * h, n, head_dim, value_dim, q.dtype, q.device, "auto")
+    for hd, vd in ((value_dim, head_dim), (value_dim, head_dim), (head_dim, value_dim)):  # dq, dk, dv passes
+        p = _shape_plan(batch_heads, seq_len, hd, vd, dtype, device, "auto")
         if not isinstance(p, Plan):
-            return None
+            return p
         if p.nseg > 1 and not p.lookback:
             p = dataclasses.replace(p, lookback=True)
         plans.append(p)

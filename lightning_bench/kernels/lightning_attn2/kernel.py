@@ -792,6 +792,26 @@ def describe_launch(head_dim: int, value_dim: int, dtype: torch.dtype, device) -
     return _config(head_dim, value_dim, BLOCK_N, like).describe()
 
 
+def describe_backward(batch: int, heads: int, seq_len: int, head_dim: int, value_dim: int, dtype: torch.dtype,
+                      device, seq_split="auto") -> str:
+    """Which backward ``lightning_attn`` runs for such a call without initial/final state or cu_seqlens (recorded
+    per benchmark row): the Gluon kernel three times (``gluon_fwd.backward``) or the Triton kernels, and why."""
+    device = torch.device(device)
+    like = torch.empty(0, dtype=dtype, device=device)
+    if seq_split != "auto" or _OVERRIDES.get():
+        return "triton bwd (explicit seq_split or launch_config)"
+    cfg = _config(head_dim, value_dim, BLOCK_N, like, seq_len, batch * heads)
+    if cfg.bwd_fused and seq_len <= GLUON_BWD_MIN_FUSED:
+        return f"triton bwd (fused, ≤ {GLUON_BWD_MIN_FUSED} tokens)"
+    if device.type != "cuda":
+        return "triton bwd (not CUDA)"
+    plans = _gluon._backward_shape_plans(batch * heads, seq_len, head_dim, value_dim, dtype, device)
+    if isinstance(plans, str):
+        return f"triton bwd ({plans})"
+    short = lambda p: p.describe().replace("gluon sm_90a fwd ", "")  # noqa: E731
+    return f"gluon bwd ×3: dq {short(plans[0])}; dk, dv reverse {short(plans[1])}"
+
+
 def seq_split_segments(seq_split, batch_heads: int, e_tiles: int, seq_len: int, block_n: int,
                        programs: int = 264, min_blocks: int = 8) -> int:
     """Number of sequence segments: an int ≥ 1, or "auto": the most segments whose programs
