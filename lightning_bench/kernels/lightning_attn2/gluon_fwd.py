@@ -12,15 +12,18 @@ Same algorithm and decay conventions as the Triton forward (paper arXiv 2401.046
 ``O_i = (Q_i K_iᵀ ⊙ D) V_i + diag(a) Q_i S_{i−1}``, ``S_i = λ^B S_{i−1} + K_iᵀ diag(g) V_i`` with
 ``a[c] = λ^(c+1)``, ``g[c] = λ^(B−1−c)``, ``D[r, c] = λ^(r−c)`` (r ≥ c), exponents ≥ 0 only. The state is fp32 in
 registers; its bf16 copy in shared memory feeds the Q·S product (as the Triton kernel's bf16 dot does).
-Q, K, V blocks arrive by TMA into a STAGES-deep ring (mbarriers); one warpgroup (4 warps) per program; programs
-per (batch·head, value tile, sequence segment), segments combined in-kernel from the Triton segment-end states
-(``_la2_fwd_seg_end_kernel``, SPLIT mode 2 of the Triton forward).
+Q, K, V blocks arrive by TMA into a STAGES-deep ring (mbarriers); one compute warpgroup (4 warps) per program, or
+two (``Plan.wg2``: value tiles e0 and e0 + block_e of one head sharing the Q, K ring); programs per (batch·head, value
+tile, sequence segment), segments combined in-kernel from the Triton segment-end states (``_la2_fwd_seg_end_kernel``,
+SPLIT mode 2 of the Triton forward) or, in one launch, from end states the earlier segments' programs publish
+(``Plan.lookback``).
 
 Used by ``lightning_attn`` for the forward when :func:`plan` says the call is eligible (sm_90, bf16, head_dim and
 value_dim 64 or 128, seq_len a multiple of 64, "bhnd" or "bnhd" with unit last stride and 16-byte aligned rows, no
-final state / cu_seqlens; an initial_state and the sequence-parallel segment hook are taken); everything else, and
-every backward, runs the Triton kernels. Set
-``LIGHTNING_BENCH_GLUON=0`` (or use :func:`disabled`) to force the Triton forward. Correctness evidence is on the
+final state / cu_seqlens; an initial_state and the sequence-parallel segment hook are taken), and three times for
+the backward of such a call without states (:func:`backward`: dq causal, dk and dv anti-causal, ``REVERSE``);
+everything else runs the Triton kernels. Set ``LIGHTNING_BENCH_GLUON=0`` (or use :func:`disabled`) to force the
+Triton kernels. Correctness evidence is on the
 GPU (tests/test_gluon_fwd.py, ``lightning-bench verify``); on the CPU the kernel is compiled for sm_90a and its
 PTX checked (no interpreter runs Gluon).
 """
