@@ -133,8 +133,8 @@ def _la2_fwd_gluon_fs_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, H,
                      BLOCK_D, BLOCK_E, STAGES)),
         (_fs_intra, (SLOPES, q_s, k_s, v_s, ready, empty, xbuf, xfull, xempty, h, nblk, HAS_DECAY, BLOCK_N, BLOCK_E,
                      STAGES)),
-        (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
-                    STAGES, BLOCK_N)),
+        (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v_s, ready, empty, row_base, col_qk, col_v, first, nblk,
+                    0, 0, False, False, STAGES, BLOCK_N, BLOCK_E)),
     ], [4, 1], [INTRA_REGS, 24])
     for s in gl.static_range(STAGES):
         mbarrier.invalidate(ready.index(s))
