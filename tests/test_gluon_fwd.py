@@ -269,6 +269,25 @@ def test_backward_plans_decline_what_they_do_not_cover():
 
 
 # ---------------------------------------------------------------- GPU
+def _split_case(b, h, n, d, layout, slopes, s0, seed, device="cuda"):
+    """bf16 q, k, v in ``layout``, the slopes of a named regime (ALiBi; 0, weak, strong and 100; none) and an optional
+    fp32 initial state, drawn in that order from one generator."""
+    g = torch.Generator().manual_seed(seed)
+    shp = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
+    q, k, v = (torch.randn(shp, generator=g).to(device).to(torch.bfloat16) for _ in range(3))
+    sl = {"alibi": decay_slopes(h), "extreme": torch.tensor([0.0, 1e-3, 5.0, 100.0]), None: None}[slopes]
+    sl = sl.to(device) if sl is not None else None
+    st = torch.randn(b, h, d, d, generator=g).to(device) if s0 else None
+    return q, k, v, sl, st
+
+
+def _reference(q, k, v, sl, layout, st=None):
+    """The float64 o in ``layout`` (the reference takes bhnd)."""
+    tr = (lambda t: t.transpose(1, 2)) if layout == "bnhd" else (lambda t: t)
+    return tr(lightning_attn_reference(*(tr(t).double() for t in (q, k, v)), sl,
+                                       initial_state=st.double() if st is not None else None))
+
+
 @gpu
 @pytest.mark.parametrize("n,nseg,be,stages,layout,slopes,s0", [
     (1024, 2, 64, 3, "bhnd", "alibi", False), (2048, 2, 64, 4, "bnhd", "alibi", True),
@@ -279,20 +298,12 @@ def test_prefix_split_matches_reference(n, nseg, be, stages, layout, slopes, s0)
     """Segments whose entry state each program sums itself (``Plan.prefix``) give the float64 answer, from an
     initial state too, with slopes 0, weak, strong and 100 (a far block's weights underflow to exactly 0), and match
     the pre-pass split's output to rounding."""
-    b, h, d = 2, 4, 128
-    g = torch.Generator().manual_seed(n + nseg + stages)
-    shp = (lambda x: (b, h, n, x)) if layout == "bhnd" else (lambda x: (b, n, h, x))
-    q, k, v = (torch.randn(shp(d), generator=g).cuda().to(torch.bfloat16) for _ in range(3))
-    sl = {"alibi": decay_slopes(h), "extreme": torch.tensor([0.0, 1e-3, 5.0, 100.0]), None: None}[slopes]
-    sl = sl.cuda() if sl is not None else None
-    st = torch.randn(b, h, d, d, generator=g).cuda() if s0 else None
+    q, k, v, sl, st = _split_case(2, 4, n, 128, layout, slopes, s0, seed=n + nseg + stages)
     p = G.Plan.make(n, be, stages, nseg, prefix=True)
     assert p.prefix and p.nseg == nseg
     o = torch.full_like(v, float("nan"))
     G.forward(q, k, v, sl, layout, p, o, s0=st)
-    tr = (lambda t: t.transpose(1, 2)) if layout == "bnhd" else (lambda t: t)
-    ref = tr(lightning_attn_reference(*(tr(t).double() for t in (q, k, v)), sl,
-                                      initial_state=st.double() if st is not None else None))
+    ref = _reference(q, k, v, sl, layout, st)
     assert torch.isfinite(o).all() and rel(o, ref) <= 1e-2
     o_pre = torch.full_like(v, float("nan"))
     G.forward(q, k, v, sl, layout, dataclasses.replace(p, prefix=False), o_pre, s0=st)
@@ -416,20 +427,12 @@ def test_lightning_attn_dispatches_to_gluon_and_gradients_hold():
 def test_wg2_and_lookback_match_reference(n, nseg, be, stages, wg2, lookback, layout, slopes, s0, d):
     """Two compute warpgroups per program and the one-launch lookback split give the float64 answer (slopes 0, weak,
     strong and 100; an initial state; a partial last segment; both layouts) and match the pre-pass split."""
-    b, h = 2, 4
-    g = torch.Generator().manual_seed(n + nseg + stages + d)
-    shp = (lambda x: (b, h, n, x)) if layout == "bhnd" else (lambda x: (b, n, h, x))
-    q, k, v = (torch.randn(shp(d), generator=g).cuda().to(torch.bfloat16) for _ in range(3))
-    sl = {"alibi": decay_slopes(h), "extreme": torch.tensor([0.0, 1e-3, 5.0, 100.0]), None: None}[slopes]
-    sl = sl.cuda() if sl is not None else None
-    st = torch.randn(b, h, d, d, generator=g).cuda() if s0 else None
+    q, k, v, sl, st = _split_case(2, 4, n, d, layout, slopes, s0, seed=n + nseg + stages + d)
     p = G.Plan.make(n, be, stages, nseg, wg2=wg2, lookback=lookback)
     assert (p.wg2, p.lookback, p.nseg) == (wg2, lookback, nseg)
     o = torch.full_like(v, float("nan"))
     G.forward(q, k, v, sl, layout, p, o, s0=st)
-    tr = (lambda t: t.transpose(1, 2)) if layout == "bnhd" else (lambda t: t)
-    ref = tr(lightning_attn_reference(*(tr(t).double() for t in (q, k, v)), sl,
-                                      initial_state=st.double() if st is not None else None))
+    ref = _reference(q, k, v, sl, layout, st)
     assert torch.isfinite(o).all() and rel(o, ref) <= 1e-2
     o_ws = torch.full_like(v, float("nan"))
     G.forward(q, k, v, sl, layout, G.Plan.make(n, be, stages, nseg), o_ws, s0=st)
@@ -480,17 +483,11 @@ def _flip(t, layout):
 def test_reverse_forward_matches_reference(n, be, stages, nseg, wg2, layout, slopes):
     """``reverse``: o_t = Σ_(s ≥ t) λ^(s−t) (q_t·k_s) v_s, i.e. the causal result of the time-reversed inputs read
     back to front; unsplit and lookback splits, one and two compute warpgroups, both layouts, slopes 0 … 100."""
-    b, h, d = 2, 4, 128
-    g = torch.Generator().manual_seed(n + nseg + be)
-    shp = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
-    q, k, v = (torch.randn(shp, generator=g).cuda().to(torch.bfloat16) for _ in range(3))
-    sl = {"alibi": decay_slopes(h), "extreme": torch.tensor([0.0, 1e-3, 5.0, 100.0]), None: None}[slopes]
-    sl = sl.cuda() if sl is not None else None
+    q, k, v, sl, _ = _split_case(2, 4, n, 128, layout, slopes, False, seed=n + nseg + be)
     p = G.Plan.make(n, be, stages, nseg, wg2=wg2, lookback=nseg > 1)
     o = torch.full_like(v, float("nan"))
     G.forward(q, k, v, sl, layout, p, o, reverse=True)
-    tr = (lambda t: t.transpose(1, 2)) if layout == "bnhd" else (lambda t: t)
-    ref = _flip(tr(lightning_attn_reference(*(tr(_flip(t, layout)).double() for t in (q, k, v)), sl)), layout)
+    ref = _flip(_reference(*(_flip(t, layout) for t in (q, k, v)), sl, layout), layout)
     assert torch.isfinite(o).all() and rel(o, ref) <= 1e-2
     with pytest.raises(ValueError, match="reverse"):
         G.forward(q, k, v, sl, layout, dataclasses.replace(p, nseg=2, seg=n // 2, lookback=False), o, reverse=True)

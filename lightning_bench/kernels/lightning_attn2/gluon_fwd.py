@@ -422,6 +422,28 @@ if IMPORT_ERROR is None:
             pre_first = first * 0
         return npre, pre_first
 
+    @gluon.jit
+    def _ring_barriers(STAGES: gl.constexpr, CONSUMERS: gl.constexpr):
+        """The ring's mbarriers: ``ready`` (the loader's TMA bytes landed) and ``empty`` (all ``CONSUMERS`` compute
+        warpgroups released the stage), initialised and fenced."""
+        ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        for s in gl.static_range(STAGES):
+            mbarrier.init(ready.index(s), count=1)
+            mbarrier.init(empty.index(s), count=CONSUMERS)
+        fence_async_shared()
+        return ready, empty
+
+    @gluon.jit
+    def _row0(row_base, N, BLOCK_N: gl.constexpr, REVERSE: gl.constexpr):
+        """Row of the first processed block; block j is at ``_row0 + j·RSTEP`` with RSTEP = −BLOCK_N when ``REVERSE``
+        (blocks and segments in the order last → first), else BLOCK_N."""
+        if REVERSE:
+            row0 = row_base + (N // BLOCK_N - 1) * BLOCK_N
+        else:
+            row0 = row_base
+        return row0
+
     @gluon.jit(do_not_specialize=["EPOCH"])
     def _la2_fwd_gluon_ws_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, H, N, E, SEG,
                                  NSEG, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
@@ -439,19 +461,10 @@ if IMPORT_ERROR is None:
                                                                           BLOCK_D, BLOCK_E)
         q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q_desc, k_desc, v_desc, o_desc, STAGES, BLOCK_N, BLOCK_D,
                                                           BLOCK_E)
-        ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-        empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-        for s in gl.static_range(STAGES):
-            mbarrier.init(ready.index(s), count=1)
-            mbarrier.init(empty.index(s), count=1)
-        fence_async_shared()
+        ready, empty = _ring_barriers(STAGES, 1)
         npre, pre_first = _pre_blocks(p, first, nblk, NSEG, PREFIX, LOOKBACK)
-        if REVERSE:  # blocks (and segments) in the order last → first: row of processed block j is row0 + j·RSTEP
-            row0 = row_base + (N // BLOCK_N - 1) * BLOCK_N
-            RSTEP: gl.constexpr = -BLOCK_N
-        else:
-            row0 = row_base
-            RSTEP: gl.constexpr = BLOCK_N
+        row0 = _row0(row_base, N, BLOCK_N, REVERSE)
+        RSTEP: gl.constexpr = -BLOCK_N if REVERSE else BLOCK_N
         gl.warp_specialize([
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
@@ -483,19 +496,10 @@ if IMPORT_ERROR is None:
         s2_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_D, BLOCK_E], s_sl)
         vg2_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_N, BLOCK_E], v_desc.layout)
         o2_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], o_desc.layout)
-        ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-        empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-        for s in gl.static_range(STAGES):
-            mbarrier.init(ready.index(s), count=1)
-            mbarrier.init(empty.index(s), count=2)  # both compute warpgroups release a stage
-        fence_async_shared()
+        ready, empty = _ring_barriers(STAGES, 2)  # both compute warpgroups release a stage
         npre, pre_first = _pre_blocks(p, first, nblk, NSEG, False, LOOKBACK)
-        if REVERSE:  # blocks (and segments) in the order last → first: row of processed block j is row0 + j·RSTEP
-            row0 = row_base + (N // BLOCK_N - 1) * BLOCK_N
-            RSTEP: gl.constexpr = -BLOCK_N
-        else:
-            row0 = row_base
-            RSTEP: gl.constexpr = BLOCK_N
+        row0 = _row0(row_base, N, BLOCK_N, REVERSE)
+        RSTEP: gl.constexpr = -BLOCK_N if REVERSE else BLOCK_N
         gl.warp_specialize([
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
@@ -754,14 +758,13 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     from . import kernel as K
 
     b, h, n, d, e = _dims(q, v, layout)
-    if reverse and (not p.ws or s0 is not None or segment_hook is not None
-                    or (p.nseg > 1 and not (p.lookback and not torch.cuda.is_current_stream_capturing()))):
-        raise ValueError(f"reverse: needs a warp-specialized plan, unsplit or with a lookback split outside CUDA "
-                         f"graph capture, and no s0 / segment_hook; got {p.describe()}")
-    seg_buf = q
     prefix = p.prefix and segment_hook is None  # the hook needs every segment's end state: the pre-pass
     lookback = (p.lookback and p.nseg > 1 and segment_hook is None
                 and not (q.is_cuda and torch.cuda.is_current_stream_capturing()))
+    if reverse and (not p.ws or s0 is not None or segment_hook is not None or (p.nseg > 1 and not lookback)):
+        raise ValueError(f"reverse: needs a warp-specialized plan, unsplit or with a lookback split outside CUDA "
+                         f"graph capture, and no s0 / segment_hook; got {p.describe()}")
+    seg_buf = q
     flags, epoch = q, 0
     if lookback:
         seg_buf = torch.empty(b * h, p.nseg, d, e, dtype=torch.float32, device=q.device)

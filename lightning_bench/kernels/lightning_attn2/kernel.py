@@ -798,11 +798,9 @@ def describe_backward(batch: int, heads: int, seq_len: int, head_dim: int, value
     per benchmark row): the Gluon kernel three times (``gluon_fwd.backward``) or the Triton kernels, and why."""
     device = torch.device(device)
     like = torch.empty(0, dtype=dtype, device=device)
-    if seq_split != "auto" or _OVERRIDES.get():
-        return "triton bwd (explicit seq_split or launch_config)"
-    cfg = _config(head_dim, value_dim, BLOCK_N, like, seq_len, batch * heads)
-    if cfg.bwd_fused and seq_len <= GLUON_BWD_MIN_FUSED:
-        return f"triton bwd (fused, ≤ {GLUON_BWD_MIN_FUSED} tokens)"
+    skip = _gluon_bwd_skip(_config(head_dim, value_dim, BLOCK_N, like, seq_len, batch * heads), seq_len, seq_split)
+    if skip is not None:
+        return f"triton bwd ({skip})"
     if device.type != "cuda":
         return "triton bwd (not CUDA)"
     plans = _gluon._backward_shape_plans(batch * heads, seq_len, head_dim, value_dim, dtype, device)
@@ -963,6 +961,17 @@ def _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e):
 GLUON_BWD_MIN_FUSED = 1024
 
 
+def _gluon_bwd_skip(cfg: "_Config", seq_len: int, seq_split) -> str | None:
+    """Why a backward with this launch configuration does not try the Gluon backward (None: it does, if
+    ``gluon_fwd.backward_plans`` accepts the tensors): an explicit seq_split or ``launch_config`` (both select
+    Triton launches), or the fused Triton backward at ≤ ``GLUON_BWD_MIN_FUSED`` tokens."""
+    if seq_split != "auto" or _OVERRIDES.get():
+        return "explicit seq_split or launch_config"
+    if cfg.bwd_fused and seq_len <= GLUON_BWD_MIN_FUSED:
+        return f"fused, ≤ {GLUON_BWD_MIN_FUSED} tokens"
+    return None
+
+
 def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1,
          segment_hook=None):
     """Backward launches. ``segment_hook(seg_r, nseg, seg)`` (sequence parallelism, split path only): called after
@@ -972,8 +981,7 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
     nseq = b if cu is None else cu.numel() - 1
     cfg = _config(d, e, block_n, q, n, nseq * h)
     if (segment_hook is None and cu is None and s0 is None and dht is None and not want_ds0
-            and block_n == _gluon.BLOCK_N and seq_split == "auto" and not _OVERRIDES.get()
-            and not (cfg.bwd_fused and n <= GLUON_BWD_MIN_FUSED)):
+            and block_n == _gluon.BLOCK_N and _gluon_bwd_skip(cfg, n, seq_split) is None):
         do_c = do if do.is_contiguous() else do.contiguous()
         plans = _gluon.backward_plans(q, k, v, do_c, slopes, layout)
         if plans is not None:  # Hopper, bf16, eligible shape: three runs of the Gluon forward kernel (gluon_fwd.backward)
