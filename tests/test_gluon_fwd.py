@@ -263,32 +263,6 @@ def test_reverse_variant_compiles_with_the_same_schedule(wg2, lookback):
         assert rev["spill_bytes"] == 0
 
 
-@pytest.mark.parametrize("wg2,block_e,stages,reverse", [(True, 64, 3, False), (True, 64, 3, True),
-                                                        (False, 32, 4, False), (False, 64, 3, True)])
-def test_fixup_publishes_after_its_blocks_and_corrects_once(wg2, block_e, stages, reverse):
-    """FIXUP: each compute warpgroup runs its blocks with the usual [1, 0, 1, 0] waits, releases its end state once,
-    spins once, then the correction pass adds one Q·S_in wgmma per block (waited at once); the loader issues one more
-    TMA load (the correction's Q); about the unsplit kernel's shared memory."""
-    kw = dict(split=True, ws=not wg2, wg2=wg2, reverse=reverse)
-    facts = G.compile_sm90(block_e, stages, fixup=True, **kw)
-    plain = G.compile_sm90(block_e, stages, **dict(kw, split=False))
-    groups = 2 if wg2 else 1
-    assert facts["spin"] == groups and facts["release"] == groups
-    assert facts["tma"] > plain["tma"] and facts["smem"] <= min(plain["smem"] + 1024, 227 * 1024)
-    assert facts["wgmma"] > plain["wgmma"] and facts["wait_groups"].count(1) == plain["wait_groups"].count(1)
-    if facts.get("spill_bytes") is not None:
-        assert facts["spill_bytes"] <= 64, facts
-
-
-def test_fixup_plans():
-    p = G.Plan.make(2048, 64, 3, 4, wg2=True, fixup=True)
-    assert p.fixup and not p.lookback and p.describe().endswith("P4 wg2 fixup")
-    assert not G.Plan.make(2048, 64, 3, 1, wg2=True, fixup=True).fixup  # one segment: nothing to fix up
-    assert not G.Plan.make(2048, 64, 3, 2, ws=False, fixup=True).fixup  # the single-partition kernel lacks it
-    q = G.Plan.make(2048, 64, 3, 4, wg2=True, fixup=True, lookback=True)
-    assert q.fixup and not q.lookback  # one entry-state scheme per launch
-
-
 def test_backward_plans_decline_what_they_do_not_cover():
     q = torch.zeros(2, 4, 1024, 128, dtype=torch.bfloat16)
     assert G.backward_plans(q, q, q, q, None, "bhnd") is None  # not CUDA
@@ -466,46 +440,14 @@ def test_wg2_and_lookback_match_reference(n, nseg, be, stages, wg2, lookback, la
 
 
 @gpu
-@pytest.mark.parametrize("n,nseg,be,stages,wg2,layout,slopes,s0,d", [
-    (2048, 4, 64, 3, True, "bhnd", "alibi", False, 128),
-    (1216, 3, 64, 3, True, "bnhd", "extreme", True, 128),   # segments 448, 448, 320: the last one partial
-    (1024, 4, 64, 3, True, "bhnd", "extreme", False, 128),  # 4 blocks per segment
-    (4096, 8, 32, 4, True, "bnhd", None, False, 128),
-    (2048, 2, 64, 3, False, "bhnd", "extreme", True, 128),  # one compute warpgroup
-    (1024, 2, 32, 4, False, "bnhd", "alibi", True, 128),
-    (1024, 2, 32, 4, True, "bhnd", "alibi", True, 64),      # head_dim = value_dim = 64
-])
-def test_fixup_split_matches_reference(n, nseg, be, stages, wg2, layout, slopes, s0, d):
-    """The fix-up split (segments run from a zero state at once, later segments add λ^(m+1) q_t S_in afterwards)
-    gives the float64 answer (slopes 0, weak, strong and 100; an initial state; a partial last segment; both layouts)
-    and is about as accurate as the pre-pass split (o of later segments is rounded to bf16 twice)."""
-    q, k, v, sl, st = _split_case(2, 4, n, d, layout, slopes, s0, seed=3 * n + nseg + stages + d)
-    p = G.Plan.make(n, be, stages, nseg, wg2=wg2, fixup=True)
-    assert (p.wg2, p.fixup, p.nseg) == (wg2, True, nseg)
-    o = torch.full_like(v, float("nan"))
-    G.forward(q, k, v, sl, layout, p, o, s0=st)
-    ref = _reference(q, k, v, sl, layout, st)
-    assert torch.isfinite(o).all() and rel(o, ref) <= 1e-2
-    o_ws = torch.full_like(v, float("nan"))
-    G.forward(q, k, v, sl, layout, G.Plan.make(n, be, stages, nseg), o_ws, s0=st)
-    assert rel(o, ref) <= 2.0 * rel(o_ws, ref) + 1e-4, (rel(o, ref), rel(o_ws, ref))
-    if sl is not None:  # the reverse (anti-causal) pass of the same plan
-        o_r = torch.full_like(v, float("nan"))
-        G.forward(q, k, v, sl, layout, p, o_r, reverse=True)
-        ref_r = _flip(_reference(*(_flip(t, layout) for t in (q, k, v)), sl, layout), layout)
-        assert torch.isfinite(o_r).all() and rel(o_r, ref_r) <= 1e-2
-
-
-@gpu
-@pytest.mark.parametrize("scheme", ["lookback", "fixup"])
-def test_flags_hold_over_many_launches_and_streams(scheme):
+def test_lookback_flags_hold_over_many_launches_and_streams():
     """The lookback flags carry a per-launch epoch and are never cleared: back-to-back launches of different inputs
     (no synchronisation between them), on two streams, and a grown flag buffer must each see only their own
     segment-end states — a stale state would show as a wrong o."""
     b, h, n, d = 2, 16, 2048, 128
     g = torch.Generator().manual_seed(77)
     sl = decay_slopes(h).cuda()
-    p = G.Plan.make(n, 64, 3, 4, wg2=True, **{scheme: True})
+    p = G.Plan.make(n, 64, 3, 4, wg2=True, lookback=True)
     ins = [tuple(torch.randn(b, h, n, d, generator=g).cuda().to(torch.bfloat16) for _ in range(3)) for _ in range(3)]
     refs = [lightning_attn_reference(*(t.double() for t in x), sl) for x in ins]
     outs = []
@@ -521,7 +463,7 @@ def test_flags_hold_over_many_launches_and_streams(scheme):
     for i, o in enumerate(outs):
         assert rel(o, refs[i % 3]) <= 1e-2, i
     assert rel(o_side, refs[0]) <= 1e-2
-    big = G.Plan.make(4 * n, 64, 3, 16, wg2=True, **{scheme: True})  # more flag words than before: a new buffer
+    big = G.Plan.make(4 * n, 64, 3, 16, wg2=True, lookback=True)  # more flag words than before: a new buffer
     q, k, v = (torch.randn(b, h, 4 * n, d, generator=g).cuda().to(torch.bfloat16) for _ in range(3))
     o = torch.full_like(v, float("nan"))
     G.forward(q, k, v, sl, "bhnd", big, o)
@@ -582,25 +524,6 @@ def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout):
         assert torch.isfinite(x).all(), name
         assert rel(x, r) <= 1e-2, (name, rel(x, r))
         assert rel(x, r) <= 1.5 * rel(xt, r) + 1e-3, (name, rel(x, r), rel(xt, r))
-
-
-@gpu
-@pytest.mark.parametrize("n,nseg,layout", [(2048, 4, "bhnd"), (1024, 4, "bnhd"), (1216, 3, "bhnd")])
-def test_backward_with_fixup_plans_matches_reference(n, nseg, layout):
-    """gluon_fwd.backward with fix-up split plans for all three passes (dq causal, dk and dv anti-causal) gives the
-    float64 gradients of o = LA2(q, k, v)."""
-    b, h, d = 2, 4, 128
-    g = torch.Generator().manual_seed(n + nseg)
-    shp = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
-    q, k, v, do = (torch.randn(shp, generator=g).cuda().to(torch.bfloat16) for _ in range(4))
-    sl = (decay_slopes(h) * 2).cuda()
-    plan = G.Plan.make(n, 64, 3, nseg, wg2=True, fixup=True)
-    grads = G.backward(q, k, v, do, sl, layout, [plan] * 3)
-    tr = (lambda t: t.transpose(1, 2)) if layout == "bnhd" else (lambda t: t)
-    q64, k64, v64 = (tr(t).double().requires_grad_() for t in (q, k, v))
-    ref = torch.autograd.grad(lightning_attn_reference(q64, k64, v64, sl), (q64, k64, v64), tr(do).double())
-    for name, x, r in zip("qkv", grads, ref):
-        assert torch.isfinite(x).all() and rel(x, tr(r)) <= 1e-2, (name, rel(x, tr(r)))
 
 
 @gpu

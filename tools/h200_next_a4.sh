@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 10th session, call 1 (1×H200, ≤ 9 min, no wheels): the GPU tests of the fix-up split (Plan.fixup) and of the ninth
+# 10th session, call 1 (ran at commit 838e68d, whose Plan.fixup and tune_mr grids "fixup"/"fixup_bwd" were then reverted; 1×H200, ≤ 9 min, no wheels): the GPU tests of the fix-up split (Plan.fixup) and of the ninth
 # session's unverified backward rule; the fix-up split against the package plans (forward, b2 h16 1K–128K, b1 h16,
 # b4 h32) and in the backward's three passes; the gate against the v12 baseline.
 set -u

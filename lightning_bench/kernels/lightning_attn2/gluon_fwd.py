@@ -160,15 +160,12 @@ if IMPORT_ERROR is None:
 
     @gluon.jit
     def _block(qb, kb, vb, s_smem, vg_smem, ob, o_desc, o_row, col_v, S, dmat, a, g, lam, zero_sc, zero_o,
-               p_l: gl.constexpr, o_l: gl.constexpr, Q_REG: gl.constexpr, FIXUP: gl.constexpr = False, direct=False,
-               obase=None, ooffs=None):
+               p_l: gl.constexpr, o_l: gl.constexpr, Q_REG: gl.constexpr):
         """One block of Algorithm 1 on staged tiles: O_i = (Q Kᵀ ⊙ D) V + diag(a) Q S_{i−1}, stored by TMA from
         ``ob``, and the state S_i = λ^B S_{i−1} + Kᵀ (diag(g) V) returned (waited; its bf16 copy is the caller's).
         QKᵀ ∥ Q·S_{i−1}, then P·V ∥ the state update, as async wgmma pairs. ``Q_REG`` (ablation): Q is read from
         shared memory into registers once and is the register A operand of both first products instead of being
-        re-read by two SS wgmma; measured ±1% on the H200 (docs/perf-notes.md v9). ``FIXUP`` with ``direct``: o is
-        stored from registers to ``obase + ooffs`` (generic stores, so that :func:`_fixup` of the same threads reads
-        it back without a proxy fence) instead of by TMA."""
+        re-read by two SS wgmma; measured ±1% on the H200 (docs/perf-notes.md v9)."""
         if Q_REG:
             qsc_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=zero_sc.type.layout, k_width=2)
             qa = qb.load(qsc_l)
@@ -187,22 +184,11 @@ if IMPORT_ERROR is None:
         fence_async_shared()
         S = warpgroup_mma(kb.permute((1, 0)), vg_smem, S * lam, is_async=True)
         o = warpgroup_mma_wait(num_outstanding=1, deps=(o, ))
-        if FIXUP:
-            if direct:
-                gl.store(obase + ooffs, o.to(gl.bfloat16))
-            else:
-                _store_tile(o, ob, o_desc, o_row, col_v)
-        else:
-            _store_tile(o, ob, o_desc, o_row, col_v)
-        return warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
-
-    @gluon.jit
-    def _store_tile(o, ob, o_desc, o_row, col_v):
-        """o (fp32 registers) → bf16 in the double buffer ``ob`` → TMA store at [o_row, col_v]."""
         tma.store_wait(pendings=1)  # the store that last used ob (two blocks ago) has read it
         ob.store(o.to(gl.bfloat16))
         fence_async_shared()
         _tma_store(o_desc, [o_row, col_v], ob)
+        return warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
 
     @gluon.jit
     def _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, bar, st, r, col_qk, col_v):
@@ -214,8 +200,7 @@ if IMPORT_ERROR is None:
         _tma_load(v_desc, [r, col_v], bar, v_s.index(st))
 
     @gluon.jit(do_not_specialize=["EPOCH"])
-    def _la2_fwd_gluon_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, O, O_LD, H, N, E,
-                              SEG, NSEG,
+    def _la2_fwd_gluon_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, H, N, E, SEG, NSEG,
                               HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr, BNHD: gl.constexpr,
                               BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
                               STAGES: gl.constexpr, Q_REG: gl.constexpr, num_warps: gl.constexpr):
@@ -299,23 +284,15 @@ if IMPORT_ERROR is None:
     @gluon.jit
     def _ws_load(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first, nblk,
                  npre, pre_first, HAS_PRE: gl.constexpr, V2: gl.constexpr, STAGES: gl.constexpr,
-                 RSTEP: gl.constexpr, BLOCK_E: gl.constexpr, FIXUP: gl.constexpr = False, npost=0):
+                 RSTEP: gl.constexpr, BLOCK_E: gl.constexpr):
         """The loader partition: with ``HAS_PRE`` first ``npre`` K, V blocks from block ``pre_first`` on (``PREFIX``:
         the blocks before the segment; ``LOOKBACK``: the segment's own, for its end state), then the segment's Q, K,
-        V blocks, all through the same ring; with ``FIXUP`` then ``npost`` Q blocks of the segment again (the
-        correction pass, :func:`_fixup`)."""
-        for j in range(0, npre + nblk + npost):
+        V blocks, all through the same ring."""
+        for j in range(0, npre + nblk):
             st = j % STAGES
             # the compute partition frees a stage after the last reader of its block; the first round passes at once
             mbarrier.wait(empty.index(st), ((j // STAGES) & 1) ^ 1)
-            if FIXUP:
-                if j < nblk:
-                    _load_qkv(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready.index(st), st,
-                              row0 + (first + j) * RSTEP, col_qk, col_v, V2, BLOCK_E)
-                else:
-                    mbarrier.expect(ready.index(st), q_desc.block_type.nbytes)
-                    _tma_load(q_desc, [row0 + (first + j - nblk) * RSTEP, col_qk], ready.index(st), q_s.index(st))
-            elif HAS_PRE:
+            if HAS_PRE:
                 if j < npre:
                     _load_kv(k_desc, v_desc, k_s, v_s, v2_s, ready.index(st), st,
                              row0 + (pre_first + j) * RSTEP, col_qk, col_v, V2, BLOCK_E)
@@ -389,34 +366,11 @@ if IMPORT_ERROR is None:
                 dtype=gl.int32, is_pure=False, pack=1)
 
     @gluon.jit
-    def _fixup(S_in, q_s, s_smem, ready, empty, obase0, ooffs, O_LD, row0, col_v, first, nblk, slope, a, zero_o,
-               STAGES: gl.constexpr, RSTEP: gl.constexpr, BLOCK_N: gl.constexpr):
-        """The correction pass of a ``FIXUP`` segment (p > 0), whose blocks ran from a zero state and whose o was
-        stored directly (:func:`_block`): o_t += λ^(m+1) q_t S_in for the segment's row t at distance m from its
-        entry (block j, row r: λ^(j·B) a[r]), because the state entering block j is λ^(j·B) S_in plus the segment's
-        own part (shared docs §2). Q blocks arrive through the ring after the segment's own ``nblk`` stages; o is
-        read back and written by the same threads that stored it."""
-        s_smem.store(S_in.to(gl.bfloat16))
-        fence_async_shared()
-        for j in range(0, nblk):
-            i = nblk + j
-            st = i % STAGES
-            mbarrier.wait(ready.index(st), (i // STAGES) & 1)
-            qs = warpgroup_mma(q_s.index(st), s_smem, zero_o, use_acc=False, is_async=True)
-            ptrs = obase0 + (row0 + (first + j) * RSTEP).to(gl.int64) * O_LD + col_v + ooffs
-            prev = gl.load(ptrs)
-            qs = warpgroup_mma_wait(num_outstanding=0, deps=(qs, ))
-            mbarrier.arrive(empty.index(st), count=1)
-            w = a * gl.exp(-slope * (j * BLOCK_N).to(gl.float32))
-            gl.store(ptrs, (prev.to(gl.float32) + qs * w[:, None]).to(gl.bfloat16))
-
-    @gluon.jit
     def _ws_compute(o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem,
                     pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY: gl.constexpr,
                     SPLIT: gl.constexpr, HAS_S0: gl.constexpr, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr,
                     BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
-                    Q_REG: gl.constexpr, REVERSE: gl.constexpr = False, RSTEP: gl.constexpr = 64,
-                    FIXUP: gl.constexpr = False, O=None, O_LD=0):
+                    Q_REG: gl.constexpr, REVERSE: gl.constexpr = False, RSTEP: gl.constexpr = 64):
         sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_N, 16])
         o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
@@ -435,11 +389,6 @@ if IMPORT_ERROR is None:
                 _publish(st_end, SEG_END, FLAGS, EPOCH, pid_bh, e0, E, NSEG, p, BLOCK_D, BLOCK_E, o_l)
             _await(FLAGS, EPOCH, pid_bh, e0, E, NSEG, p, BLOCK_E)
             S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, True, HAS_S0, BLOCK_D, BLOCK_E, o_l)
-        elif FIXUP:  # segment 0 from the initial state (or 0), the others from 0 and corrected after (_fixup)
-            S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, False, HAS_S0, BLOCK_D, BLOCK_E, o_l)
-            if p > 0:
-                S = gl.zeros([BLOCK_D, BLOCK_E], gl.float32, o_l)
-            npre = 0
         else:
             S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, HAS_S0, BLOCK_D, BLOCK_E, o_l)
             npre = 0
@@ -448,32 +397,14 @@ if IMPORT_ERROR is None:
         dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l, REVERSE)
         zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
         zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
-        if FIXUP:  # offsets of a block's o tile (rows × columns of the 2-D view) for the direct stores
-            r_o = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, o_l))
-            c_o = gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, o_l))
-            ooffs = r_o[:, None] * O_LD + c_o[None, :]
-        else:
-            ooffs = 0
-        direct = p > 0
         for j in range(0, nblk):
             st = (npre + j) % STAGES
             mbarrier.wait(ready.index(st), ((npre + j) // STAGES) & 1)
-            row = row0 + (first + j) * RSTEP
             S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vg_smem, o_smem.index(j % 2), o_desc,
-                       row, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, Q_REG, FIXUP, direct,
-                       O + row.to(gl.int64) * O_LD + col_v, ooffs)
+                       row0 + (first + j) * RSTEP, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, Q_REG)
             mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
             s_smem.store(S.to(gl.bfloat16))
             fence_async_shared()
-        if FIXUP:  # publish the segment's end state (from 0, or from the initial state for segment 0), then correct
-            if p < NSEG - 1:
-                _publish(S, SEG_END, FLAGS, EPOCH, pid_bh, e0, E, NSEG, p, BLOCK_D, BLOCK_E, o_l)
-            if p > 0:
-                _await(FLAGS, EPOCH, pid_bh, e0, E, NSEG, p, BLOCK_E)
-                S_in = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, True, False, BLOCK_D, BLOCK_E,
-                                    o_l)
-                _fixup(S_in, q_s, s_smem, ready, empty, O, ooffs, O_LD, row0, col_v, first, nblk, slope, a, zero_o,
-                       STAGES, RSTEP, BLOCK_N)
         tma.store_wait(pendings=0)
 
     @gluon.jit
@@ -514,48 +445,44 @@ if IMPORT_ERROR is None:
         return row0
 
     @gluon.jit(do_not_specialize=["EPOCH"])
-    def _la2_fwd_gluon_ws_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, O, O_LD, H, N, E,
-                                 SEG, NSEG, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
+    def _la2_fwd_gluon_ws_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, H, N, E, SEG,
+                                 NSEG, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
                                  BNHD: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr,
                                  BLOCK_E: gl.constexpr, STAGES: gl.constexpr, Q_REG: gl.constexpr,
                                  num_warps: gl.constexpr, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr,
-                                 REVERSE: gl.constexpr = False, FIXUP: gl.constexpr = False):
+                                 REVERSE: gl.constexpr = False):
         """The default kernel: a 1-warp partition streams Q, K, V blocks into the ring (ready/empty mbarriers), the
         4-warp compute partition runs the blocks and never issues a load. With segments the entry state comes from
         the pre-pass's segment-end states (``SPLIT``), or ``PREFIX``: each program derives it from the K, V blocks
         before its segment (:func:`_prefix_state`), or ``LOOKBACK``: each program but the last segment's first
         computes and publishes its own segment's end state, then combines those of the segments before it
-        (:func:`_publish`, :func:`_await`), or ``FIXUP``: each program runs its segment from a zero state at once,
-        publishes the end state, and segments after the first add their entry state's term afterwards
-        (:func:`_fixup`; o of the 2-D view ``O`` with row pitch ``O_LD``); all three cost one launch."""
+        (:func:`_publish`, :func:`_await`); both cost one launch."""
         pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
                                                                           BLOCK_D, BLOCK_E)
         q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q_desc, k_desc, v_desc, o_desc, STAGES, BLOCK_N, BLOCK_D,
                                                           BLOCK_E)
         ready, empty = _ring_barriers(STAGES, 1)
         npre, pre_first = _pre_blocks(p, first, nblk, NSEG, PREFIX, LOOKBACK)
-        npost = nblk * (p > 0).to(gl.int32) if FIXUP else 0
         row0 = _row0(row_base, N, BLOCK_N, REVERSE)
         RSTEP: gl.constexpr = -BLOCK_N if REVERSE else BLOCK_N
         gl.warp_specialize([
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
-                           HAS_S0, PREFIX, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, FIXUP,
-                           O, O_LD)),
+                           HAS_S0, PREFIX, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v_s, ready, empty, row0, col_qk, col_v, first,
-                        nblk, npre, pre_first, PREFIX or LOOKBACK, False, STAGES, RSTEP, BLOCK_E, FIXUP, npost)),
+                        nblk, npre, pre_first, PREFIX or LOOKBACK, False, STAGES, RSTEP, BLOCK_E)),
         ], [1], [24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
             mbarrier.invalidate(empty.index(s))
 
     @gluon.jit(do_not_specialize=["EPOCH"])
-    def _la2_fwd_gluon_wg2_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, O, O_LD, H, N,
-                                  E, SEG, NSEG, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
+    def _la2_fwd_gluon_wg2_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, H, N, E, SEG,
+                                  NSEG, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
                                   BNHD: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr,
                                   BLOCK_E: gl.constexpr, STAGES: gl.constexpr, Q_REG: gl.constexpr,
                                   num_warps: gl.constexpr, LOOKBACK: gl.constexpr, REGS: gl.constexpr,
-                                  REVERSE: gl.constexpr = False, FIXUP: gl.constexpr = False):
+                                  REVERSE: gl.constexpr = False):
         """Two compute warpgroups per program, value tiles e0 and e0 + BLOCK_E of one head, sharing one Q, K ring
         (each Q, K block crosses L2 → SM once for both tiles; the ws kernel reads it once per tile) with a 1-warp
         loader; a stage is free when both warpgroups arrived. Each warpgroup runs :func:`_ws_compute` on its own
@@ -571,20 +498,18 @@ if IMPORT_ERROR is None:
         o2_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], o_desc.layout)
         ready, empty = _ring_barriers(STAGES, 2)  # both compute warpgroups release a stage
         npre, pre_first = _pre_blocks(p, first, nblk, NSEG, False, LOOKBACK)
-        npost = nblk * (p > 0).to(gl.int32) if FIXUP else 0
         row0 = _row0(row_base, N, BLOCK_N, REVERSE)
         RSTEP: gl.constexpr = -BLOCK_N if REVERSE else BLOCK_N
         gl.warp_specialize([
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
-                           HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, FIXUP,
-                           O, O_LD)),
+                           HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP)),
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem,
                            o2_smem, pid_bh, h, e0 + BLOCK_E, E, SEG, NSEG, row0, col_v + BLOCK_E, first, nblk, p,
                            HAS_DECAY, SPLIT, HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG,
-                           REVERSE, RSTEP, FIXUP, O, O_LD)),
+                           REVERSE, RSTEP)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first,
-                        nblk, npre, pre_first, LOOKBACK, True, STAGES, RSTEP, BLOCK_E, FIXUP, npost)),
+                        nblk, npre, pre_first, LOOKBACK, True, STAGES, RSTEP, BLOCK_E)),
         ], [4, 1], [REGS, 24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
@@ -617,20 +542,17 @@ class Plan:
     prefix: bool = False  # segments: each program sums the blocks before its segment itself (no pre-pass; ws only)
     wg2: bool = False  # two compute warpgroups per program (value tiles e0, e0 + block_e) sharing the Q, K ring
     lookback: bool = False  # segments: programs publish their segment's end state and combine earlier ones (ws/wg2)
-    fixup: bool = False  # segments: programs run from a zero state at once, publish, then add the entry state's term
 
     @classmethod
     def make(cls, seq_len: int, block_e: int, stages: int, nseg: int, ws: bool = True,
              maxnreg: int | None = None, q_reg: bool = False, chunks: int = 1, prefix: bool = False,
-             wg2: bool = False, lookback: bool = False, fixup: bool = False) -> "Plan":
+             wg2: bool = False, lookback: bool = False) -> "Plan":
         """The plan for about ``nseg`` segments of whole blocks (the same rounding as the Triton forward's)."""
         from .kernel import segments
 
         nseg, seg = segments(nseg, 1, 1, seq_len, BLOCK_N)
-        fixup = fixup and nseg > 1 and (ws or wg2)
-        return cls(block_e, stages, nseg, seg, ws or wg2, maxnreg, q_reg, chunks,
-                   prefix and nseg > 1 and ws and not wg2 and not fixup, wg2,
-                   lookback and nseg > 1 and (ws or wg2) and not fixup, fixup)
+        return cls(block_e, stages, nseg, seg, ws or wg2, maxnreg, q_reg, chunks, prefix and nseg > 1 and ws and not wg2,
+                   wg2, lookback and nseg > 1 and (ws or wg2))
 
     @property
     def tile(self) -> int:
@@ -641,7 +563,7 @@ class Plan:
         return (f"gluon sm_90a fwd e{self.block_e} s{self.stages} P{self.nseg}"
                 + (" wg2" if self.wg2 else " ws" if self.ws else "")
                 + (f" r{self.maxnreg}" if self.maxnreg else "") + (" qreg" if self.q_reg else "")
-                + (" prefix" if self.prefix else " lookback" if self.lookback else " fixup" if self.fixup
+                + (" prefix" if self.prefix else " lookback" if self.lookback
                    else f" c{self.chunks}" if self.chunks > 1 else ""))
 
 
@@ -824,13 +746,11 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     ``s0`` (fp32 [batch, heads, head_dim, value_dim], the state before the first token; None = 0). With
     ``segment_hook`` (sequence parallelism, as in ``kernel._fwd``) the end states of *all* segments are computed,
     the hook is called as ``segment_hook(seg_buf, nseg, seg)`` and its result (or None) replaces ``s0``.
-    ``Plan.prefix``, ``Plan.lookback`` and ``Plan.fixup`` need no pre-pass launch; a lookback or fixup launch falls
-    back to the pre-pass while a CUDA graph is being captured (its flags carry a per-launch epoch that a replay would
-    not renew).
+    ``Plan.prefix`` and ``Plan.lookback`` need no pre-pass launch; a lookback launch falls back to the pre-pass while
+    a CUDA graph is being captured (its flags carry a per-launch epoch that a replay would not renew).
 
     ``reverse`` (the backward's anti-causal sums, :func:`backward`): o_t = Σ_(s ≥ t) λ^(s−t) (q_t·k_s) v_s, blocks
-    and segments in the order last → first (``ws`` or ``wg2`` plans, unsplit, lookback or fixup; no ``s0``, no
-    hook).
+    and segments in the order last → first (``ws`` or ``wg2`` plans, unsplit or lookback; no ``s0``, no hook).
 
     Raises:
         ValueError: ``reverse`` with a plan or arguments it does not cover (callers check :func:`backward_plans`).
@@ -839,16 +759,14 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
 
     b, h, n, d, e = _dims(q, v, layout)
     prefix = p.prefix and segment_hook is None  # the hook needs every segment's end state: the pre-pass
-    flagged = (p.nseg > 1 and segment_hook is None and not (q.is_cuda and torch.cuda.is_current_stream_capturing()))
-    lookback = p.lookback and flagged
-    fixup = p.fixup and flagged
-    if reverse and (not p.ws or s0 is not None or segment_hook is not None
-                    or (p.nseg > 1 and not (lookback or fixup))):
-        raise ValueError(f"reverse: needs a warp-specialized plan, unsplit or with a lookback or fixup split outside "
-                         f"CUDA graph capture, and no s0 / segment_hook; got {p.describe()}")
+    lookback = (p.lookback and p.nseg > 1 and segment_hook is None
+                and not (q.is_cuda and torch.cuda.is_current_stream_capturing()))
+    if reverse and (not p.ws or s0 is not None or segment_hook is not None or (p.nseg > 1 and not lookback)):
+        raise ValueError(f"reverse: needs a warp-specialized plan, unsplit or with a lookback split outside CUDA "
+                         f"graph capture, and no s0 / segment_hook; got {p.describe()}")
     seg_buf = q
     flags, epoch = q, 0
-    if lookback or fixup:
+    if lookback:
         seg_buf = torch.empty(b * h, p.nseg, d, e, dtype=torch.float32, device=q.device)
         flags, epoch = _flags(q.device, b * h * (e // p.block_e) * p.nseg * 128)
     elif (p.nseg > 1 and not prefix) or segment_hook is not None:
@@ -860,15 +778,15 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     if s0 is not None:
         s0 = s0.float().contiguous()
     args = (*_descs(q, k, v, o, layout, p.block_e), slopes if slopes is not None else seg_buf, seg_buf,
-            s0 if s0 is not None else seg_buf, flags, epoch, o, e if layout == "bhnd" else h * e, h, n, e, p.seg, p.nseg)
+            s0 if s0 is not None else seg_buf, flags, epoch, h, n, e, p.seg, p.nseg)
     ce = dict(HAS_DECAY=slopes is not None, SPLIT=p.nseg > 1, HAS_S0=s0 is not None, BNHD=layout == "bnhd",
               BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, Q_REG=p.q_reg, num_warps=4,
               **({"maxnreg": p.maxnreg} if p.maxnreg else {}))
     grid = (b * h, e // p.tile, p.nseg)
     if p.wg2:
-        _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse, FIXUP=fixup, **ce)
+        _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse, **ce)
     elif p.ws:
-        _la2_fwd_gluon_ws_kernel[grid](*args, PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, FIXUP=fixup, **ce)
+        _la2_fwd_gluon_ws_kernel[grid](*args, PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, **ce)
     else:
         _la2_fwd_gluon_kernel[grid](*args, **ce)
     return o
@@ -897,7 +815,7 @@ def _backward_shape_plans(batch_heads: int, seq_len: int, head_dim: int, value_d
         p = _shape_plan(batch_heads, seq_len, hd, vd, dtype, device, "auto")
         if not isinstance(p, Plan):
             return p
-        if p.nseg > 1 and not (p.lookback or p.fixup):
+        if p.nseg > 1 and not p.lookback:
             p = dataclasses.replace(p, lookback=True)
         plans.append(p)
     return plans
@@ -953,8 +871,7 @@ _COMPILER = None  # a spawned worker process for compile_sm90 (see there)
 
 def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: bool = False, head_dim: int = 128,
                  decay: bool = True, ws: bool = False, q_reg: bool = False, s0: bool = False,
-                 prefix: bool = False, wg2: bool = False, lookback: bool = False, reverse: bool = False,
-                 fixup: bool = False) -> dict:
+                 prefix: bool = False, wg2: bool = False, lookback: bool = False, reverse: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -969,7 +886,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     """
     global _COMPILER
     args = dict(block_e=block_e, stages=stages, split=split, bnhd=bnhd, head_dim=head_dim, decay=decay, ws=ws,
-                q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, fixup=fixup)
+                q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     if os.environ.get("TRITON_INTERPRET") != "1":
@@ -983,7 +900,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
 
 
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
-                  lookback=False, reverse=False, fixup=False) -> dict:
+                  lookback=False, reverse=False) -> dict:
     import re
     import subprocess
     import tempfile
@@ -1002,17 +919,17 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
     kern = _la2_fwd_gluon_wg2_kernel if wg2 else _la2_fwd_gluon_ws_kernel if ws else _la2_fwd_gluon_kernel
     sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
            "o_desc": mangle_type(dv), "SLOPES": "*fp32", "SEG_END": "*fp32", "S0": "*fp32", "FLAGS": "*i32",
-           "EPOCH": "i32", "O": "*bf16", "O_LD": "i32", "H": "i32", "N": "i32", "E": "i32", "SEG": "i32", "NSEG": "i32"}
-    ce = dict(HAS_DECAY=decay, SPLIT=split or lookback or fixup, HAS_S0=s0, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim,
+           "EPOCH": "i32", "H": "i32", "N": "i32", "E": "i32", "SEG": "i32", "NSEG": "i32"}
+    ce = dict(HAS_DECAY=decay, SPLIT=split or lookback, HAS_S0=s0, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim,
               BLOCK_E=block_e, STAGES=stages, Q_REG=q_reg, num_warps=4)
     if wg2:
-        ce.update(LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse, FIXUP=fixup)
+        ce.update(LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse)
     elif ws:
-        ce.update(PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, FIXUP=fixup)
+        ce.update(PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse)
     for name in ce:
         sig[name] = "constexpr"
     attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]]
-             for n in ("SLOPES", "SEG_END", "S0", "O", "O_LD", "N", "E", "SEG")}
+             for n in ("SLOPES", "SEG_END", "S0", "N", "E", "SEG")}
     c = triton.compile(GluonASTSource(fn=kern, signature=sig, constexprs=ce, attrs=attrs),
                        target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
     ptx = c.asm["ptx"]
