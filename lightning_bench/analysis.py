@@ -16,6 +16,32 @@ import pandas as pd
 from scipy import stats
 
 GROUP = ["batch", "heads", "head_dim", "value_dim", "dtype", "decay"]
+# the columns shape groups are formed by: GROUP with the batch replaced by the series (see series_of)
+SHAPE = ["series"] + GROUP[1:]
+
+
+def series_of(df: pd.DataFrame) -> pd.Series:
+    """The first key of a row's shape group, as text: its batch size ("2"), or for the rows of a fixed-token series
+    "tokens T" — within one heads/dims/dtype/decay group, the batches measured at a single seq_len whose
+    batch × seq_len is the same T for ≥ 2 of them (the ``tgs`` preset: the paper's Table 1 keeps tokens per GPU
+    fixed), so those rows form one series over seq_len instead of one single-point group per batch. Batches measured
+    at several seq_lens (a product grid) keep their own groups."""
+    out = df["batch"].astype(int).astype(str)
+    if df.empty:
+        return out
+    for _, g in df.groupby(GROUP[1:], sort=False, dropna=False):
+        per_batch = g.groupby("batch")["seq_len"].nunique()
+        single = g[g["batch"].isin(per_batch.index[per_batch == 1])]
+        tokens = single["batch"] * single["seq_len"]
+        for t, idx in single.groupby(tokens).groups.items():
+            if single.loc[idx, "batch"].nunique() >= 2:
+                out.loc[idx] = f"tokens {int(t)}"
+    return out
+
+
+def with_series(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the ``series`` column of :func:`series_of` (group such frames by :data:`SHAPE`)."""
+    return df.assign(series=series_of(df))
 
 
 @dataclass
@@ -60,14 +86,14 @@ def scaling_table(df: pd.DataFrame, min_seq_len: int = 2048, confidence: float =
 
     Short sequences are excluded by default: there launch latency, not the algorithm, sets the time.
     """
-    ok = df[(df["status"] == "ok") & (df["seq_len"] >= min_seq_len)]
+    ok = with_series(df[(df["status"] == "ok") & (df["seq_len"] >= min_seq_len)])
     out = []
-    for key, g in ok.groupby(GROUP + ["provider", "mode"], sort=False):
+    for key, g in ok.groupby(SHAPE + ["provider", "mode"], sort=False):
         g = g.groupby("seq_len", as_index=False)["median_ms"].median()
         if len(g) < 3:
             continue
         f = fit_scaling(g["seq_len"], g["median_ms"], confidence)
-        out.append(dict(zip(GROUP + ["provider", "mode"], key), exponent=f.exponent, ci_low=f.ci_low,
+        out.append(dict(zip(SHAPE + ["provider", "mode"], key), exponent=f.exponent, ci_low=f.ci_low,
                         ci_high=f.ci_high, n_points=f.n_points, seq_min=f.seq_min, seq_max=f.seq_max, r2=f.r2))
     return pd.DataFrame(out)
 
@@ -113,11 +139,11 @@ def crossover(seq_len, t_linear, t_softmax) -> Crossover:
 
 def crossover_table(df: pd.DataFrame) -> pd.DataFrame:
     """Every linear provider against every softmax provider, per shape group and mode."""
-    ok = df[df["status"] == "ok"]
+    ok = with_series(df[df["status"] == "ok"])
     if "family" not in ok:
         return pd.DataFrame()
     out = []
-    for key, g in ok.groupby(GROUP + ["mode"], sort=False):
+    for key, g in ok.groupby(SHAPE + ["mode"], sort=False):
         med = g.pivot_table(index="seq_len", columns="provider", values="median_ms", aggfunc="median")
         fam = g.drop_duplicates("provider").set_index("provider")["family"]
         for lin in [p for p in med.columns if fam.get(p) == "linear"]:
@@ -126,7 +152,7 @@ def crossover_table(df: pd.DataFrame) -> pd.DataFrame:
                 if both.empty:
                     continue
                 c = crossover(both.index.values, both[lin].values, both[soft].values)
-                out.append(dict(zip(GROUP + ["mode"], key), linear=lin, softmax=soft, kind=c.kind,
+                out.append(dict(zip(SHAPE + ["mode"], key), linear=lin, softmax=soft, kind=c.kind,
                                 crossover_seq_len=c.seq_len, n_lo=c.bracket[0], n_hi=c.bracket[1],
                                 seq_min=int(both.index.min()), seq_max=int(both.index.max())))
     return pd.DataFrame(out)

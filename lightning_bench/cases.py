@@ -82,6 +82,8 @@ def _pow2(lo: int, hi: int) -> list[int]:
     return out
 
 
+TGS_TOKENS = 262144  # tokens per call of the "tgs" preset (batch × seq_len)
+
 PRESETS: dict[str, SweepSpec] = {
     "default": SweepSpec(
         seq_len=_pow2(1024, 16384), batch=[2], heads=[16], head_dim=[128], modes=["fwd", "fwd_bwd"],
@@ -115,6 +117,17 @@ PRESETS: dict[str, SweepSpec] = {
         description="performance targets: b2 h16 d128 bf16 ALiBi, seq_len 1K..128K, and b8 h16 d64 at 4K/16K/64K; "
                     "la2, fla, OpenNLPLab, SDPA flash (FA2), SDPA cuDNN; fwd and fwd_bwd; GPU time (host-decoupled; "
                     "the host's enqueue time per call is the column host_ms)",
+    ),
+    # The paper's Table 1 setting (arXiv 2401.04658 §4, shared docs §8): a fixed number of tokens per call, so a longer
+    # sequence means a smaller batch, and a linear-time kernel should run at one speed (flat LA2, falling FA2 and LA1).
+    "tgs": SweepSpec(
+        seq_len=[1024], batch=[TGS_TOKENS // 1024], heads=[16], head_dim=[128], modes=["fwd", "fwd_bwd"],
+        providers=["la2", "la1", "fla", "flash_attn2"],
+        parts=[{"batch": [TGS_TOKENS // n], "seq_len": [n]} for n in _pow2(2048, 131072)],
+        host_decoupled=True,
+        description=f"the paper's Table 1 setting: {TGS_TOKENS} tokens per call (batch × seq_len; batch 256 at 1K … "
+                    "2 at 128K), heads 16, head_dim 128, bf16 ALiBi; la2, la1, fla, SDPA flash (FA2); fwd and fwd_bwd; "
+                    "GPU time (host-decoupled)",
     ),
     "gate": SweepSpec(
         seq_len=[32768, 65536], batch=[2, 8], heads=[16], head_dim=[64, 128], dtype=["bf16"],

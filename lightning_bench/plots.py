@@ -11,13 +11,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .analysis import SHAPE, with_series  # noqa: E402
+
 METRICS = {
     "time": ("median_ms", "time (ms)"),
     "tokens_per_s": ("tokens_per_s", "tokens/s"),
     "peak_mem": ("peak_mem_mib", "peak memory over inputs (MiB)"),
 }
 MODE_ORDER = ["fwd", "bwd", "fwd_bwd"]
-GROUP = ["batch", "heads", "head_dim", "value_dim", "dtype", "decay"]
 STYLE = {  # consistent per-provider style across figures
     "la2": dict(color="#d62728", marker="o", lw=2.2),
     "la1": dict(color="#e377c2", marker="*", lw=1.8),
@@ -32,27 +33,32 @@ STYLE = {  # consistent per-provider style across figures
 
 
 def group_label(key: tuple) -> str:
+    """A shape group's title from its :data:`~lightning_bench.analysis.SHAPE` key (series, heads, head_dim,
+    value_dim, dtype, decay); the series is a batch size or "tokens T" (a fixed-token series)."""
     b, h, d, e, dt, dec = key
-    return f"batch {b}, heads {h}, head_dim {d}" + (f", value_dim {e}" if e != d else "") + f", {dt}, decay {dec}"
+    head = (f"{int(str(b).split()[1]):,} tokens per call (batch × seq_len)" if str(b).startswith("tokens ")
+            else f"batch {b}")
+    return f"{head}, heads {h}, head_dim {d}" + (f", value_dim {e}" if e != d else "") + f", {dt}, decay {dec}"
 
 
 def group_slug(key: tuple) -> str:
     b, h, d, e, dt, dec = key
-    return f"b{b}_h{h}_d{d}" + (f"_e{e}" if e != d else "") + f"_{dt}_{dec}"
+    head = f"tok{str(b).split()[1]}" if str(b).startswith("tokens ") else f"b{b}"
+    return f"{head}_h{h}_d{d}" + (f"_e{e}" if e != d else "") + f"_{dt}_{dec}"
 
 
 def make_plots(run_dir: Path, formats=("png",)) -> list[Path]:
     """Write ``{metric}_{group}.{fmt}`` figures into ``run_dir``; returns the paths written."""
     run_dir = Path(run_dir)
     df = pd.read_csv(run_dir / "rows.csv")
-    ok = df[df["status"] == "ok"]
+    ok = with_series(df[df["status"] == "ok"])
     written: list[Path] = []
     if ok.empty:
         return written
     device_note = ""
     if "device" in ok and ok["device"].astype(str).str.startswith("cpu").all():
         device_note = " — CPU timings (not GPU performance)"
-    for key, g in ok.groupby(GROUP):
+    for key, g in ok.groupby(SHAPE):
         modes = [m for m in MODE_ORDER if m in set(g["mode"])]
         for metric, (col, label) in METRICS.items():
             if g[col].isna().all():

@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .analysis import GROUP, crossover_table, scaling_table  # noqa: E402
+from .analysis import GROUP, SHAPE, crossover_table, scaling_table, with_series  # noqa: E402
 from .flops import BYTES_MODEL, BYTES_PER_ELEMENT, MODELS, io_bytes  # noqa: E402
 from .plots import MODE_ORDER, STYLE, group_label, group_slug  # noqa: E402
 
@@ -318,7 +318,7 @@ def build_report(run_dirs: list[Path], out_dir: Path, formats=("pdf", "png"), mi
                      ""]
     tex: list[str] = ["% lightning-bench tables: needs \\usepackage{booktabs}", ""]
     ok = df[df["status"] == "ok"]
-    for key, g in df.groupby(GROUP, sort=False):
+    for key, g in with_series(df).groupby(SHAPE, sort=False):
         if (g["status"] == "ok").sum() == 0:
             continue
         label = group_label(key)
@@ -377,14 +377,15 @@ def build_report(run_dirs: list[Path], out_dir: Path, formats=("pdf", "png"), mi
     # derived analysis
     md += ["## Scaling exponents", "",
            f"Least-squares fit of log(time) on log(seq_len) over ok rows with seq_len ≥ {min_fit_seq_len}; 95% "
-           "confidence interval from the slope's standard error (Student t). ≈1: linear in seq_len; ≈2: quadratic.",
+           "confidence interval from the slope's standard error (Student t). ≈1: linear in seq_len; ≈2: quadratic; "
+           "for a fixed-token series (`tok…`, batch × seq_len constant) one less: ≈0 linear, ≈1 quadratic.",
            ""]
     sc = scaling_table(ok, min_seq_len=min_fit_seq_len)
     if len(sc):
         md += ["| shape | provider | mode | exponent | 95% CI | points (seq_len range) | R² |",
                "|---|---|---|---:|---|---|---:|"]
         for _, r in sc.iterrows():
-            shape = group_slug(tuple(r[c] for c in GROUP))
+            shape = group_slug(tuple(r[c] for c in SHAPE))
             md.append(f"| {shape} | {r['provider']} | {r['mode']} | {r['exponent']:.3f} | "
                       f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] | {r['n_points']} ({r['seq_min']}–{r['seq_max']}) | "
                       f"{r['r2']:.4f} |")
@@ -398,7 +399,7 @@ def build_report(run_dirs: list[Path], out_dir: Path, formats=("pdf", "png"), mi
     if len(cx):
         md += ["| shape | mode | linear | softmax | crossover seq_len | between |", "|---|---|---|---|---:|---|"]
         for _, r in cx.iterrows():
-            shape = group_slug(tuple(r[c] for c in GROUP))
+            shape = group_slug(tuple(r[c] for c in SHAPE))
             if r["kind"] == "crosses":
                 what, between = f"≈ {r['crossover_seq_len']:,.0f}", f"{int(r['n_lo'])}–{int(r['n_hi'])}"
             elif r["kind"] == "always_faster":

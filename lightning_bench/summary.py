@@ -8,14 +8,15 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from .plots import GROUP, MODE_ORDER, group_label
+from .analysis import SHAPE, with_series
+from .plots import MODE_ORDER, group_label
 
 
 def tokens_table(df: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
     """{shape group: DataFrame indexed by (mode, seq_len), one column per provider, M tokens/s (ok rows)}."""
-    ok = df[df["status"] == "ok"]
+    ok = with_series(df[df["status"] == "ok"])
     out = {}
-    for key, g in ok.groupby(GROUP):
+    for key, g in ok.groupby(SHAPE):
         pv = g.pivot_table(index=["mode", "seq_len"], columns="provider", values="tokens_per_s", aggfunc="median")
         pv = pv / 1e6
         order = [m for m in MODE_ORDER if m in pv.index.get_level_values(0)]

@@ -151,6 +151,17 @@ def test_paper_preset_is_the_reference_benchmark():
     assert "quick" in PRESETS
 
 
+def test_tgs_preset_keeps_tokens_per_call_fixed():
+    """The paper's Table 1 setting: batch × seq_len is the same in every case, from 1K to 128K."""
+    from lightning_bench.cases import TGS_TOKENS
+
+    cases = preset("tgs").cases()
+    assert [c.seq_len for c in cases] == [1024 * 2**i for i in range(8)]
+    assert {c.batch * c.seq_len for c in cases} == {TGS_TOKENS}
+    assert {(c.heads, c.head_dim, c.dtype, c.decay) for c in cases} == {(16, 128, "bf16", "alibi")}
+    assert {"la2", "la1", "flash_attn2"} <= set(preset("tgs").providers)
+
+
 # ---------------------------------------------------------------- failure rows, schema, resume, interruption
 class _Boom(RuntimeError):
     pass

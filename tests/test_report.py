@@ -235,3 +235,52 @@ def test_report_of_cpu_runs_says_cpu_and_draws_no_roofline(tmp_path):
     md = rep.markdown.read_text()
     assert "CPU wall-clock times" in md and "CUDA-event" not in md and "No roofline" in md
     assert not [p for p in rep.figures if p.name.startswith("roofline")]
+
+
+def _token_series_rows(tokens=262144, ns=(1024, 2048, 4096, 8192)):
+    """Synthetic ok rows of a fixed-token sweep (batch × seq_len = tokens), la2 with a flat time per call and
+    flash_attn2 with a time per call growing like seq_len, plus a b2 product grid of the same heads/dims."""
+    rows = []
+    for n in ns:
+        for prov, fam, t in (("la2", "linear", 1.0), ("flash_attn2", "softmax", 0.25 * n / 1024)):
+            rows.append(dict(provider=prov, family=fam, mode="fwd", batch=tokens // n, heads=16, seq_len=n,
+                             head_dim=128, value_dim=128, dtype="bf16", decay="alibi", status="ok", median_ms=t,
+                             p20_ms=t, p80_ms=t, tokens_per_s=tokens / t * 1e3, peak_mem_mib=1.0))
+            rows.append(dict(rows[-1], batch=2, tokens_per_s=2 * n / t * 1e3))
+    return pd.DataFrame(rows)
+
+
+def test_fixed_token_rows_form_one_series_and_product_grids_do_not():
+    from lightning_bench.analysis import series_of
+
+    df = _token_series_rows()
+    s = series_of(df)
+    assert set(s[df.batch != 2]) == {"tokens 262144"}  # one series over seq_len, not one group per batch
+    assert set(s[df.batch == 2]) == {"2"}
+    grid = pd.concat([df[df.batch == 2], df[df.batch == 2].assign(batch=4)], ignore_index=True)
+    assert set(series_of(grid)) == {"2", "4"}  # a batch × seq_len product stays grouped by batch
+    one = df[(df.batch != 2) & (df.seq_len == 1024)]
+    assert set(series_of(one)) == {"256"}  # a single batch is not a series
+
+
+def test_fixed_token_series_in_tables_plots_and_report(tmp_path):
+    from lightning_bench.plots import group_label, group_slug, make_plots
+    from lightning_bench.summary import tokens_table
+
+    df = _token_series_rows()
+    tables = tokens_table(df)
+    key = next(k for k in tables if str(k[0]).startswith("tokens"))
+    assert group_label(key).startswith("262,144 tokens per call") and group_slug(key).startswith("tok262144_h16")
+    pv = tables[key]
+    assert list(pv.index.get_level_values("seq_len")) == [1024, 2048, 4096, 8192]
+    assert np.allclose(pv["la2"], 262.144)  # flat: the same tokens/s at every seq_len
+    run = tmp_path / "run"
+    run.mkdir()
+    df.to_csv(run / "rows.csv", index=False)
+    names = {p.name for p in make_plots(run)}
+    assert "tokens_per_s_tok262144_h16_d128_bf16_alibi.png" in names and "tokens_per_s_b2_h16_d128_bf16_alibi.png" in names
+    assert not any(n.startswith("tokens_per_s_b256") for n in names)
+    sc = scaling_table(df, min_seq_len=1024)
+    tok = sc[(sc.series == "tokens 262144") & (sc.provider == "la2")].iloc[0]
+    soft = sc[(sc.series == "tokens 262144") & (sc.provider == "flash_attn2")].iloc[0]
+    assert abs(tok.exponent) < 1e-6 and abs(soft.exponent - 1.0) < 1e-6
