@@ -347,7 +347,10 @@ def providers():
 @click.option("--min-fit-seq-len", type=click.IntRange(1), default=2048, show_default=True,
               help="Smallest seq_len used in the scaling-exponent fit (short sequences are latency-bound).")
 @click.option("--title", default="lightning-bench report", show_default=True)
-def report(run_dirs, out_dir, formats, min_fit_seq_len, title):
+@click.option("--focus", default="la2", show_default=True,
+              help="Provider the ratio tables are relative to (its speed-up over every other provider, its relative "
+                   "peak memory); 'none' omits them. Tokens/s relative to the longest seq_len is listed with them.")
+def report(run_dirs, out_dir, formats, min_fit_seq_len, title, focus):
     """Markdown + HTML report, LaTeX (booktabs) tables and PDF/PNG figures from one or more RUN_DIRs.
 
     Tables give the median with p20–p80 per cell and mark the best; the analysis fits time ∝ seq_len^k per provider
@@ -362,7 +365,8 @@ def report(run_dirs, out_dir, formats, min_fit_seq_len, title):
         raise click.BadParameter(f"--format must list pdf, png or svg, got {formats!r}")
     try:
         rep = build_report(list(run_dirs), out_dir or Path(run_dirs[0]) / "report", formats=fmts,
-                           min_fit_seq_len=min_fit_seq_len, title=title)
+                           min_fit_seq_len=min_fit_seq_len, title=title,
+                           focus=None if focus.lower() == "none" else focus)
     except ValueError as ex:
         raise click.UsageError(str(ex)) from None
     click.echo(f"report: {rep.markdown}\nhtml:   {rep.html}\nlatex:  {rep.latex} (document: {rep.latex_doc})\n"

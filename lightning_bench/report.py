@@ -167,6 +167,43 @@ def markdown_table(val, spread, best, unit_label) -> str:
     return "\n".join(lines)
 
 
+def relative_tables(df: pd.DataFrame, mode: str, focus: str) -> dict[str, pd.DataFrame] | None:
+    """Ratio tables of one shape group and mode (ok rows), indexed by seq_len, one column per provider:
+
+    - ``speedup``: each provider's median time / ``focus``'s (> 1: ``focus`` is faster); ``focus``'s own column is
+      dropped;
+    - ``memory``: ``focus``'s peak memory over the inputs / each provider's (< 1: ``focus`` needs less);
+    - ``flatness``: each provider's tokens/s / its tokens/s at the longest seq_len it was measured at (1 there; the
+      "constant speed in seq_len" view).
+
+    None when ``focus`` has no ok row in this mode."""
+    g = df[(df["mode"] == mode) & (df["status"] == "ok")]
+    if focus not in set(g["provider"]):
+        return None
+    t = g.pivot_table(index="seq_len", columns="provider", values="median_ms", aggfunc="median")
+    order = [p for p in STYLE if p in t.columns] + [p for p in t.columns if p not in STYLE]
+    t = t[order]
+    others = [p for p in order if p != focus]
+    out = {"speedup": t[others].div(t[focus], axis=0)}
+    if "peak_mem_mib" in g and g["peak_mem_mib"].notna().any():
+        m = g.pivot_table(index="seq_len", columns="provider", values="peak_mem_mib", aggfunc="median")
+        m = m.reindex(columns=order)
+        out["memory"] = 1.0 / m[others].div(m[focus], axis=0)
+    tok = g.pivot_table(index="seq_len", columns="provider", values="tokens_per_s", aggfunc="median")[order]
+    last = {p: tok[p].dropna().iloc[-1] if tok[p].notna().any() else float("nan") for p in order}
+    out["flatness"] = tok.div(pd.Series(last), axis=1)
+    return out
+
+
+def ratio_markdown(val: pd.DataFrame, label: str) -> str:
+    """A Markdown table of ratios (2 decimals, "×"), one column per provider."""
+    cols = list(val.columns)
+    lines = ["| seq_len | " + " | ".join(f"{label} {c}".strip() for c in cols) + " |", "|---:|" + "---:|" * len(cols)]
+    for n, r in val.iterrows():
+        lines.append(f"| {n} | " + " | ".join("–" if pd.isna(v) else f"{v:.2f}×" for v in r.values) + " |")
+    return "\n".join(lines)
+
+
 _TEX_ESC = {"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{", "}": r"\}",
             "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
 
@@ -297,8 +334,11 @@ def provenance(envs: list[dict]) -> list[str]:
 
 # ---------------------------------------------------------------- the report
 def build_report(run_dirs: list[Path], out_dir: Path, formats=("pdf", "png"), min_fit_seq_len: int = 2048,
-                 title: str = "lightning-bench report") -> Report:
-    """Write ``report.md``, ``report.html``, ``tables.tex``, ``report.tex`` and figures into ``out_dir``.
+                 title: str = "lightning-bench report", focus: str | None = "la2") -> Report:
+    """Write ``report.md``, ``report.html``, ``tables.tex``, ``report.tex`` and figures into ``out_dir``. With a
+    ``focus`` provider present in a shape group, each mode also gets its speed-up over every other provider, its
+    peak memory relative to theirs and every provider's tokens/s relative to its longest seq_len
+    (:func:`relative_tables`).
 
     Raises:
         ValueError: no run directory, or one without rows.csv.
@@ -365,6 +405,16 @@ def build_report(run_dirs: list[Path], out_dir: Path, formats=("pdf", "png"), mi
                 md += [f"### {mode}: {what} ({unit})", "", markdown_table(val, spread, best, unit), ""]
                 tex += [latex_table(val, spread, best, f"{what} ({unit})", f"{mode} {what} ({unit}) — {label}",
                                     f"tab:{slug}-{mode}-{value}".replace("_", "-")), ""]
+            rel = relative_tables(g, mode, focus) if focus else None
+            if rel is not None:
+                if len(rel["speedup"].columns):
+                    md += [f"### {mode}: speed-up of {focus} (each provider's median time / {focus}'s; > 1: {focus} "
+                           "is faster)", "", ratio_markdown(rel["speedup"], f"{focus} ×"), ""]
+                if "memory" in rel and len(rel["memory"].columns):
+                    md += [f"### {mode}: peak memory of {focus} relative to each provider's (< 1: {focus} needs "
+                           "less)", "", ratio_markdown(rel["memory"], f"{focus} /"), ""]
+                md += [f"### {mode}: tokens/s relative to each provider's longest seq_len (constant speed = 1.00 "
+                       "everywhere)", "", ratio_markdown(rel["flatness"], ""), ""]
         # failures
         bad = g[g["status"] != "ok"]
         if len(bad):

@@ -284,3 +284,39 @@ def test_fixed_token_series_in_tables_plots_and_report(tmp_path):
     tok = sc[(sc.series == "tokens 262144") & (sc.provider == "la2")].iloc[0]
     soft = sc[(sc.series == "tokens 262144") & (sc.provider == "flash_attn2")].iloc[0]
     assert abs(tok.exponent) < 1e-6 and abs(soft.exponent - 1.0) < 1e-6
+
+
+def test_relative_tables_give_speedups_memory_and_flatness():
+    from lightning_bench.report import relative_tables
+
+    df = _token_series_rows()
+    df = df[df.batch == 2].assign(peak_mem_mib=lambda x: x.provider.map({"la2": 1.0, "flash_attn2": 4.0}))
+    rel = relative_tables(df, "fwd", "la2")
+    # flash_attn2's time grows like n (0.25 ms · n / 1024) against la2's 1 ms
+    assert np.allclose(rel["speedup"]["flash_attn2"].values, [0.25, 0.5, 1.0, 2.0])
+    assert list(rel["speedup"].columns) == ["flash_attn2"]  # the focus is not compared with itself
+    assert np.allclose(rel["memory"]["flash_attn2"].values, 0.25)
+    flat = rel["flatness"]  # tokens/s over the longest seq_len's, per provider
+    assert np.allclose(flat["la2"].values, [1 / 8, 1 / 4, 1 / 2, 1]) and np.allclose(flat["flash_attn2"].values, 1.0)
+    assert relative_tables(df, "fwd", "fla") is None and relative_tables(df, "bwd", "la2") is None
+
+
+def test_report_lists_the_focus_ratios_unless_told_not_to(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    df = pd.read_csv(run / "rows.csv")
+    ok = df[(df.status == "ok") & (df["mode"] == "fwd")]
+    n = int(ok[ok.provider == "la2"].seq_len.max())
+    t = ok[ok.seq_len == n].groupby("provider").median_ms.median()
+    want = f"{t['flash_attn2'] / t['la2']:.2f}×"
+    md = build_report([run], tmp_path / "a", formats=("png",)).markdown.read_text()
+    sec = md[md.index("### fwd: speed-up of la2"):]
+    row = next(line for line in sec.splitlines() if line.startswith(f"| {n} |"))
+    assert want in row, (want, row)
+    assert "tokens/s relative to each provider's longest seq_len" in md
+    md = build_report([run], tmp_path / "b", formats=("png",), focus=None).markdown.read_text()
+    assert "speed-up of" not in md
+    r = CliRunner().invoke(main, ["report", str(run), "--out", str(tmp_path / "c"), "--format", "png",
+                                  "--focus", "flash_attn2"])
+    assert r.exit_code == 0, r.output
+    assert "speed-up of flash_attn2" in (tmp_path / "c" / "report.md").read_text()
