@@ -35,13 +35,23 @@ def series_of(df: pd.DataFrame) -> pd.Series:
         tokens = single["batch"] * single["seq_len"]
         for t, idx in single.groupby(tokens).groups.items():
             if single.loc[idx, "batch"].nunique() >= 2:
-                out.loc[idx] = f"tokens {int(t)}"
+                out.loc[idx] = f"{_TOKENS}{int(t)}"
     return out
 
 
+_TOKENS = "tokens "  # prefix of a fixed-token series (series_of); series_tokens reads it back
+
+
+def series_tokens(series) -> int | None:
+    """The tokens per call of a fixed-token ``series`` value ("tokens 262144" → 262144), None for a batch size."""
+    s = str(series)
+    return int(s[len(_TOKENS):]) if s.startswith(_TOKENS) else None
+
+
 def with_series(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with the ``series`` column of :func:`series_of` (group such frames by :data:`SHAPE`)."""
-    return df.assign(series=series_of(df))
+    """``df`` with the ``series`` column of :func:`series_of` (group such frames by :data:`SHAPE`); a frame that
+    already has one is returned as it is, so that subsets of one run keep the series of the whole run."""
+    return df if "series" in df else df.assign(series=series_of(df))
 
 
 @dataclass

@@ -132,6 +132,7 @@ def sweep(ctx, preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes,
     """
     from rich.console import Console
 
+    from .cases import PRESETS
     from .cases import preset as get_preset
     from .distributed import is_main_process
     from .sweep import SweepOptions, prepare_cpu_interpreter, run_sweep
@@ -163,7 +164,7 @@ def sweep(ctx, preset, seq_len, batch, heads, head_dim, value_dim, dtype, modes,
         if host_decoupled:
             console.print("[yellow]--host-decoupled applies to CUDA timing only: ignored on the CPU.[/yellow]")
         host_decoupled = False
-        if name in ("default", "quick", "paper", "perf", "tgs", "gate"):
+        if name in PRESETS and name != "cpu":
             console.print(f"[yellow]Preset '{name}' is sized for a GPU: under the CPU interpreter it can take hours; "
                           "the 'cpu' preset (the default without CUDA) is sized for this machine.[/yellow]")
     overridden = []

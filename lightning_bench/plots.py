@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .analysis import SHAPE, with_series  # noqa: E402
+from .analysis import SHAPE, series_tokens, with_series  # noqa: E402
 
 METRICS = {
     "time": ("median_ms", "time (ms)"),
@@ -36,14 +36,15 @@ def group_label(key: tuple) -> str:
     """A shape group's title from its :data:`~lightning_bench.analysis.SHAPE` key (series, heads, head_dim,
     value_dim, dtype, decay); the series is a batch size or "tokens T" (a fixed-token series)."""
     b, h, d, e, dt, dec = key
-    head = (f"{int(str(b).split()[1]):,} tokens per call (batch × seq_len)" if str(b).startswith("tokens ")
-            else f"batch {b}")
+    tokens = series_tokens(b)
+    head = f"{tokens:,} tokens per call (batch × seq_len)" if tokens is not None else f"batch {b}"
     return f"{head}, heads {h}, head_dim {d}" + (f", value_dim {e}" if e != d else "") + f", {dt}, decay {dec}"
 
 
 def group_slug(key: tuple) -> str:
     b, h, d, e, dt, dec = key
-    head = f"tok{str(b).split()[1]}" if str(b).startswith("tokens ") else f"b{b}"
+    tokens = series_tokens(b)
+    head = f"tok{tokens}" if tokens is not None else f"b{b}"
     return f"{head}_h{h}_d{d}" + (f"_e{e}" if e != d else "") + f"_{dt}_{dec}"
 
 

@@ -113,7 +113,7 @@ def cell_table(df: pd.DataFrame, mode: str, value: str, lo: str | None, hi: str 
     """(values, spreads) tables indexed by seq_len, one column per provider; ``best`` is "min" or "max"."""
     g = df[(df["mode"] == mode) & (df["status"] == "ok")]
     val = g.pivot_table(index="seq_len", columns="provider", values=value, aggfunc="median") * scale
-    order = [p for p in STYLE if p in val.columns] + [p for p in val.columns if p not in STYLE]
+    order = _provider_order(val.columns)
     val = val[order]
     if lo and hi:
         lo_t = g.pivot_table(index="seq_len", columns="provider", values=lo, aggfunc="median")[order] * scale
@@ -122,6 +122,11 @@ def cell_table(df: pd.DataFrame, mode: str, value: str, lo: str | None, hi: str 
     else:
         spread = pd.DataFrame(index=val.index, columns=order)
     return val, spread
+
+
+def _provider_order(columns) -> list[str]:
+    """Providers in the figures' order (STYLE), then any others as they come."""
+    return [p for p in STYLE if p in columns] + [p for p in columns if p not in STYLE]
 
 
 def _fmt(x: float) -> str:
@@ -181,7 +186,7 @@ def relative_tables(df: pd.DataFrame, mode: str, focus: str) -> dict[str, pd.Dat
     if focus not in set(g["provider"]):
         return None
     t = g.pivot_table(index="seq_len", columns="provider", values="median_ms", aggfunc="median")
-    order = [p for p in STYLE if p in t.columns] + [p for p in t.columns if p not in STYLE]
+    order = _provider_order(t.columns)
     t = t[order]
     others = [p for p in order if p != focus]
     out = {"speedup": t[others].div(t[focus], axis=0)}
@@ -346,7 +351,7 @@ def build_report(run_dirs: list[Path], out_dir: Path, formats=("pdf", "png"), mi
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     df, envs = load_runs([Path(d) for d in run_dirs])
-    df = _add_derived(df)
+    df = with_series(_add_derived(df))  # shape series of the whole run set (the analysis tables keep them)
     ceilings = _ceilings(envs)
     figures: list[Path] = []
     md: list[str] = [f"# {title}", "",
@@ -358,7 +363,7 @@ def build_report(run_dirs: list[Path], out_dir: Path, formats=("pdf", "png"), mi
                      ""]
     tex: list[str] = ["% lightning-bench tables: needs \\usepackage{booktabs}", ""]
     ok = df[df["status"] == "ok"]
-    for key, g in with_series(df).groupby(SHAPE, sort=False):
+    for key, g in df.groupby(SHAPE, sort=False):
         if (g["status"] == "ok").sum() == 0:
             continue
         label = group_label(key)

@@ -514,3 +514,11 @@ def test_git_commit_prefers_the_operators_commit(monkeypatch):
     monkeypatch.delenv("LIGHTNING_BENCH_GIT_COMMIT")
     info = envinfo.git_commit()
     assert info["source"] in ("git", None) and info["commit"] != "0123abc"
+
+
+def test_sweep_preset_choices_are_the_presets():
+    """The CLI lists the presets by hand (importing them would load torch for every command): keep both in step."""
+    from lightning_bench.cli import sweep
+
+    opt = next(o for o in sweep.params if o.name == "preset")
+    assert sorted(opt.type.choices) == sorted(PRESETS)
