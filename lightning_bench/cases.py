@@ -111,23 +111,23 @@ PRESETS: dict[str, SweepSpec] = {
     # and the two softmax kernels it must beat from 2K up. About 5 minutes on an H200 (fla autotunes once per shape).
     "perf": SweepSpec(
         seq_len=_pow2(1024, 131072), batch=[2], heads=[16], head_dim=[128], modes=["fwd", "fwd_bwd"],
-        providers=["la2", "fla", "la2_reference", "flash_attn2", "sdpa_cudnn"],
+        providers=["la2", "fla", "la2_reference", "flash_attn2", "sdpa_cudnn", "floor"],
         parts=[{"batch": [8], "head_dim": [64], "seq_len": [4096, 16384, 65536]}],
         host_decoupled=True,
         description="performance targets: b2 h16 d128 bf16 ALiBi, seq_len 1K..128K, and b8 h16 d64 at 4K/16K/64K; "
-                    "la2, fla, OpenNLPLab, SDPA flash (FA2), SDPA cuDNN; fwd and fwd_bwd; GPU time (host-decoupled; "
-                    "the host's enqueue time per call is the column host_ms)",
+                    "la2, fla, OpenNLPLab, SDPA flash (FA2), SDPA cuDNN and the byte floor; fwd and fwd_bwd; GPU time "
+                    "(host-decoupled; the host's enqueue time per call is the column host_ms)",
     ),
     # The paper's Table 1 setting (arXiv 2401.04658 §4, shared docs §8): a fixed number of tokens per call, so a longer
     # sequence means a smaller batch, and a linear-time kernel should run at one speed (flat LA2, falling FA2 and LA1).
     "tgs": SweepSpec(
         seq_len=[1024], batch=[TGS_TOKENS // 1024], heads=[16], head_dim=[128], modes=["fwd", "fwd_bwd"],
-        providers=["la2", "la1", "fla", "flash_attn2"],
+        providers=["la2", "la1", "fla", "flash_attn2", "floor"],
         parts=[{"batch": [TGS_TOKENS // n], "seq_len": [n]} for n in _pow2(2048, 131072)],
         host_decoupled=True,
         description=f"the paper's Table 1 setting: {TGS_TOKENS} tokens per call (batch × seq_len; batch 256 at 1K … "
-                    "2 at 128K), heads 16, head_dim 128, bf16 ALiBi; la2, la1, fla, SDPA flash (FA2); fwd and fwd_bwd; "
-                    "GPU time (host-decoupled)",
+                    "2 at 128K), heads 16, head_dim 128, bf16 ALiBi; la2, la1, fla, SDPA flash (FA2), byte floor; fwd and "
+                    "fwd_bwd; GPU time (host-decoupled)",
     ),
     "gate": SweepSpec(
         seq_len=[32768, 65536], batch=[2, 8], heads=[16], head_dim=[64, 128], dtype=["bf16"],

@@ -18,6 +18,7 @@ MODELS = {
     "linear_minimum": "algorithmic minimum of causal linear attention: fwd 4bhnde, bwd 10bhnde",
     "naive_quadratic": "dense n×n linear attention: fwd 2bhn²(d+e), bwd 4bhn²(d+e)",
     "softmax_causal": "causal softmax, FlashAttention convention: fwd bhn²(d+e) (= 4bhn²d/2 for e=d), bwd 2.5× fwd",
+    "none": "no FLOPs declared (the byte floor): FLOPs and TFLOP/s are NaN",
 }
 
 
@@ -49,6 +50,8 @@ def flops(model: str, mode: str, batch: int, heads: int, seq_len: int, head_dim:
     elif model == "naive_quadratic":
         fwd = 2 * bh * n * n * (d + e)
         bwd = 4 * bh * n * n * (d + e)
+    elif model == "none":
+        return float("nan")
     else:  # softmax_causal
         fwd = bh * n * n * (d + e)
         bwd = 2.5 * fwd

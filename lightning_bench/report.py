@@ -420,6 +420,11 @@ def build_report(run_dirs: list[Path], out_dir: Path, formats=("pdf", "png"), mi
                            "less)", "", ratio_markdown(rel["memory"], f"{focus} /"), ""]
                 md += [f"### {mode}: tokens/s relative to each provider's longest seq_len (constant speed = 1.00 "
                        "everywhere)", "", ratio_markdown(rel["flatness"], ""), ""]
+                if "floor" in set(g["provider"]):
+                    md += [f"The `floor` column is the shape's byte floor (`o = q⊙k⊙v`: the same tensors read and "
+                           f"written, no attention, same timer): `{focus} × floor` is {focus}'s fraction of it, and the "
+                           "floor's own row above bounds how constant any kernel's tokens/s can be under this timer.",
+                           ""]
         # failures
         bad = g[g["status"] != "ok"]
         if len(bad):

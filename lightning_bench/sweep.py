@@ -167,7 +167,9 @@ def check_output(provider, case, prepared, inputs) -> tuple[str, float]:
         hh = case.heads - 1
         sl = slice(hh, hh + 1)
         q64, k64, v64 = (x[0:1, sl].double() for x in (inputs.q, inputs.k, inputs.v))
-        if provider.family == "linear":
+        if provider.family == "floor":
+            ref = q64 * k64 * v64
+        elif provider.family == "linear":
             s = None if inputs.slopes is None else inputs.slopes[sl].contiguous()
             ref = lightning_attn_reference(q64, k64, v64, s, method="dense" if case.seq_len <= 1024 else "chunk")
         else:

@@ -40,6 +40,8 @@ def rel(x, ref):
     (16, 2048, 128, 128, (64, 3, 4, False, False)),    # ... until 8 segments of >= 8 blocks do not fit
     (128, 65536, 64, 64, (64, 3, 1, False, False)),    # d64 large batch: bandwidth-bound, never split
     (2, 512, 128, 128, (64, 3, 1, False, False)),      # >= 8 blocks per segment
+    (64, 16384, 128, 128, (64, 3, 1, False, False)),   # b4 h16: e64 fills the SMs unsplit, no lookback split
+    (64, 131072, 128, 128, (64, 3, 1, False, False)),
 ])
 def test_choose_follows_the_tuned_rule(bh, n, d, e, want):
     assert G.choose(bh, n, d, e, "auto", sms=132) == want
@@ -229,6 +231,26 @@ def test_wg2_compiles_two_compute_warpgroups_within_the_register_file():
         assert facts["spill_bytes"] == 0 and facts["regs"] * 384 <= 65536
 
 
+def test_pair_compiles_two_row_halves_with_their_own_mma_schedules():
+    """Row pairs (``Plan.pair``): warpgroup 0 keeps the ws schedule (QKᵀ ∥ Q·S, then P·V ∥ two state products),
+    warpgroup 1 adds block 1 × block 0's scores (three first products, two output products); the loader fills
+    two 64-row blocks per stage; no spills, no flags, shared memory (2-deep ring of 128-row stages) ≤ 227 KB."""
+    facts = G.compile_sm90(32, 2, pair=True)
+    assert facts["wait_groups"] == [1, 0, 2, 0, 2, 1, 0, 2, 0]
+    assert facts["tma"] == 12 and facts["spin"] == 0 and facts["release"] == 0
+    assert G.WG2_REGS in facts["setmaxnreg"] and facts["smem"] <= 227 * 1024
+    if facts.get("spill_bytes") is not None:
+        assert facts["spill_bytes"] == 0
+
+
+def test_pair_plans_are_unsplit_and_refuse_what_they_do_not_cover():
+    p = G.Plan.make(4096, 32, 2, 4, pair=True)
+    assert p.pair and p.ws and p.nseg == 1 and p.tile == 32 and p.describe().endswith("P1 pair")
+    q = torch.zeros(1, 1, 192, 128, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match="seq_len % 128"):
+        G.forward(q, q, q, None, "bhnd", G.Plan.make(192, 32, 2, 1, pair=True), q.clone())
+
+
 @pytest.mark.parametrize("wg2,block_e,stages", [(True, 64, 3), (True, 32, 4), (False, 64, 3)])
 def test_lookback_publishes_and_awaits_once_per_compute_warpgroup(wg2, block_e, stages):
     """LOOKBACK: each compute warpgroup sums its own segment's K, V blocks (one async chain, [1, 0] waits), stores the
@@ -412,6 +434,27 @@ def test_lightning_attn_dispatches_to_gluon_and_gradients_hold():
     assert rel(o, o_t) <= 1e-2
     for a, b in zip(grads, grads_t):  # the backward is the Triton one either way
         assert rel(a, b) <= 1e-6
+
+
+@gpu
+@pytest.mark.parametrize("n,be,layout,slopes,s0,d", [
+    (1024, 32, "bhnd", "alibi", False, 128),
+    (2048, 32, "bnhd", "extreme", True, 128),   # slopes 0 … 100, an initial state
+    (128, 32, "bhnd", None, False, 128),        # one step, no decay
+    (4096, 32, "bhnd", "alibi", True, 128),
+    (1024, 64, "bnhd", "alibi", False, 64),     # head_dim = value_dim = 64, value tile 64
+])
+def test_pair_matches_reference(n, be, layout, slopes, s0, d):
+    """Row pairs: the float64 answer, no worse than the ws kernel's on the same inputs."""
+    q, k, v, sl, st = _split_case(2, 4, n, d, layout, slopes, s0, seed=n + be + d)
+    p = G.Plan.make(n, be, 2, 1, pair=True)
+    o = torch.full_like(v, float("nan"))
+    G.forward(q, k, v, sl, layout, p, o, s0=st)
+    ref = _reference(q, k, v, sl, layout, st)
+    assert torch.isfinite(o).all() and rel(o, ref) <= 1e-2
+    o_ws = torch.full_like(v, float("nan"))
+    G.forward(q, k, v, sl, layout, G.Plan.make(n, be, 3, 1), o_ws, s0=st)
+    assert rel(o, ref) <= 1.5 * rel(o_ws, ref) + 1e-4
 
 
 @gpu

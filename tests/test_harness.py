@@ -58,7 +58,8 @@ def test_every_provider_has_a_known_flop_model():
 
 
 # ---------------------------------------------------------------- registry
-EXPECTED = {"la2", "naive_linear", "recurrent_linear", "flash_attn2", "xformers", "sdpa_cudnn", "fla", "la2_reference"}
+EXPECTED = {"la2", "naive_linear", "recurrent_linear", "flash_attn2", "xformers", "sdpa_cudnn", "fla", "la2_reference",
+            "floor"}
 
 
 def test_registry_lists_all_providers_with_reasons():
@@ -95,6 +96,48 @@ def test_torch_linear_baselines_match_reference(name, decay):
     ref = lightning_attn_reference(inputs.q.double(), inputs.k.double(), inputs.v.double(), inputs.slopes)
     rel = ((o.double() - ref).norm() / ref.norm()).item()
     assert rel < 1e-5
+
+
+# ---------------------------------------------------------------- the byte floor provider
+@pytest.mark.parametrize("interpret", [True, False])
+def test_floor_provider_streams_the_exact_elementwise_function_and_its_gradients(monkeypatch, interpret):
+    """o = q⊙k⊙v and its three gradients against float64, through the Triton kernels (interpreter) and the torch
+    fallback, on a size that is not a multiple of the kernel's block (the masked tail) with NaN-poisoned memory."""
+    from lightning_bench.baselines import floor as F
+    from lightning_bench.baselines.base import Case
+    from lightning_bench.sweep import make_inputs
+
+    if interpret:
+        monkeypatch.setenv("TRITON_INTERPRET", "1")
+    else:
+        monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.setattr(F, "_BLOCK", 256)
+    case = Case(batch=2, heads=3, seq_len=45, head_dim=16, value_dim=16, dtype="fp32", decay="alibi")
+    inputs = make_inputs(case, torch.device("cpu"), seed=3)
+    poisoned = torch.empty_like
+    monkeypatch.setattr(torch, "empty_like", lambda t, **kw: poisoned(t, **kw).fill_(float("nan")))
+    prepared = baselines.get_provider("floor").prepare(case, inputs)
+    assert ("triton" in prepared.impl) == interpret
+    o = prepared.forward()
+    o.backward(inputs.do)
+    q, k, v, do = (x.double() for x in (inputs.q, inputs.k, inputs.v, inputs.do))
+    want = (q * k * v, do * k * v, do * q * v, do * q * k)
+    for got, ref in zip((o, *(t.grad for t in prepared.leaves)), want):
+        assert torch.isfinite(got).all()
+        assert torch.allclose(got.double(), ref, rtol=1e-6, atol=1e-6)
+
+
+def test_floor_provider_declines_unequal_dims_and_declares_no_flops():
+    from lightning_bench.baselines.base import Case, Unsupported
+    from lightning_bench.sweep import make_inputs
+
+    case = Case(batch=1, heads=1, seq_len=8, head_dim=16, value_dim=32, dtype="fp32", decay="none")
+    with pytest.raises(Unsupported, match="head_dim == value_dim"):
+        baselines.get_provider("floor").prepare(case, make_inputs(case, torch.device("cpu"), seed=0))
+    assert math.isnan(flops.flops("none", "fwd_bwd", 1, 1, 8, 16, 16))
+    from lightning_bench.baselines.floor import floor_op
+    with pytest.raises(ValueError, match="k must match"):
+        floor_op(torch.zeros(2, 3), torch.zeros(3, 2), torch.zeros(2, 3))
 
 
 # ---------------------------------------------------------------- timing

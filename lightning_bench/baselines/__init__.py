@@ -20,7 +20,7 @@ from .base import (
 )
 
 # Adapters register themselves on import (order = display order).
-from . import la2, la1, naive_linear, recurrent_linear, fla, la2_reference, flash_attn2, xformers, sdpa_cudnn  # noqa: E402,F401
+from . import la2, la1, naive_linear, recurrent_linear, fla, la2_reference, flash_attn2, xformers, sdpa_cudnn, floor  # noqa: E402,F401,E501
 
 __all__ = [
     "Case",

@@ -9,7 +9,7 @@ from typing import Callable
 import torch
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-FAMILIES = ("linear", "softmax")
+FAMILIES = ("linear", "softmax", "floor")  # floor: the byte floor of a shape (baselines/floor.py)
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,8 @@ class Provider:
 
     Attributes:
         name: registry key (CSV column ``provider``).
-        family: "linear" (computes Lightning Attention's function) or "softmax" (causal softmax attention:
-            compared on time and memory only).
+        family: "linear" (computes Lightning Attention's function), "softmax" (causal softmax attention:
+            compared on time and memory only) or "floor" (the byte floor of a shape: same tensors, no attention).
         flop_model: key of :mod:`lightning_bench.flops` used for its FLOP count.
         description: one line for ``lightning-bench providers``.
         availability: () -> (available, reason); cached.

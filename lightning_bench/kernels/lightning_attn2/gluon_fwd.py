@@ -515,6 +515,142 @@ if IMPORT_ERROR is None:
             mbarrier.invalidate(ready.index(s))
             mbarrier.invalidate(empty.index(s))
 
+    # ------------------------------------------------- row pairs: two warpgroups on the two halves of a 128-row step
+    @gluon.jit
+    def _pair_load(q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row0, col_qk, col_v, nstep,
+                   STAGES: gl.constexpr, BLOCK_N: gl.constexpr):
+        """The loader of :func:`_la2_fwd_gluon_pair_kernel`: step j's two 64-row blocks of Q, K and V into ring stage
+        j % STAGES (tiles 2·stage and 2·stage + 1), completing on one ready barrier."""
+        nbytes: gl.constexpr = 2 * (q_desc.block_type.nbytes + k_desc.block_type.nbytes + v_desc.block_type.nbytes)
+        for j in range(0, nstep):
+            st = j % STAGES
+            mbarrier.wait(empty.index(st), ((j // STAGES) & 1) ^ 1)
+            bar = ready.index(st)
+            mbarrier.expect(bar, nbytes)
+            for w in gl.static_range(2):
+                r = row0 + (2 * j + w) * BLOCK_N
+                _tma_load(q_desc, [r, col_qk], bar, q_s.index(2 * st + w))
+                _tma_load(k_desc, [r, col_qk], bar, k_s.index(2 * st + w))
+                _tma_load(v_desc, [r, col_v], bar, v_s.index(2 * st + w))
+
+    @gluon.jit
+    def _pair_compute(o_desc, SLOPES, S0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E,
+                      row0, col_v, nstep, HAS_DECAY: gl.constexpr, HAS_S0: gl.constexpr, BLOCK_N: gl.constexpr,
+                      BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr, W: gl.constexpr):
+        """Rows W·64 … W·64 + 63 of every 128-row step (blocks 0 and 1 of the step, B = 64):
+
+            W = 0:  O_0 = (Q_0 K_0ᵀ ⊙ D) V_0 + diag(a) Q_0 S
+            W = 1:  O_1 = (Q_1 K_1ᵀ ⊙ D) V_1 + (Q_1 K_0ᵀ ⊙ a gᵀ) V_0 + diag(λ^B a) Q_1 S
+
+        with S the state before the step, a[r] = λ^(r+1), g[c] = λ^(B−1−c) (so a[r] g[c] = λ^(B+r−c): block 1's row r
+        against block 0's row c, every exponent ≥ 0) — the second block needs no state after the first, so the two
+        halves run at once. Both warpgroups carry the whole state, S ← λ^(2B) S + K_0ᵀ diag(λ^B g) V_0 + K_1ᵀ diag(g)
+        V_1 (the recursion of Algorithm 1 over two blocks), each on its own registers: no exchange between them."""
+        sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                       instr_shape=[16, BLOCK_N, 16])
+        o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                      instr_shape=[16, BLOCK_E, 16])
+        p_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_l, k_width=2)
+        slope = _slope(SLOPES, h, HAS_DECAY)
+        S = _entry_state(S0, S0, slope, pid_bh, e0, E, 0, 1, 0, False, HAS_S0, BLOCK_D, BLOCK_E, o_l)
+        s_smem.store(S.to(gl.bfloat16))
+        fence_async_shared()
+        dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l)
+        lam2 = lam * lam
+        g0 = g * lam  # λ^(2B−1−c): block 0's rows in the state at the step's end
+        if W == 1:
+            a = a * lam
+            r_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, sc_l)).to(gl.float32)
+            c_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, sc_l)).to(gl.float32)
+            a_r = gl.exp(-slope * (r_sc + 1.0))
+            g_c = gl.exp(-slope * (BLOCK_N - 1.0 - c_sc))
+        zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
+        zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
+        for j in range(0, nstep):
+            st = j % STAGES
+            mbarrier.wait(ready.index(st), (j // STAGES) & 1)
+            qb = q_s.index(2 * st + W)
+            k0 = k_s.index(2 * st)
+            k1 = k_s.index(2 * st + 1)
+            v0 = v_s.index(2 * st)
+            v1 = v_s.index(2 * st + 1)
+            ob = o_smem.index(j % 2)
+            if W == 0:
+                sc = warpgroup_mma(qb, k0.permute((1, 0)), zero_sc, use_acc=False, is_async=True)
+                qs = warpgroup_mma(qb, s_smem, zero_o, use_acc=False, is_async=True)
+                sc = warpgroup_mma_wait(num_outstanding=1, deps=(sc, ))
+                pm = gl.convert_layout((sc * dmat).to(gl.bfloat16), p_l)
+                qs = warpgroup_mma_wait(num_outstanding=0, deps=(qs, ))
+                o = warpgroup_mma(pm, v0, qs * a[:, None], is_async=True)
+            else:
+                sc = warpgroup_mma(qb, k1.permute((1, 0)), zero_sc, use_acc=False, is_async=True)
+                sx = warpgroup_mma(qb, k0.permute((1, 0)), zero_sc, use_acc=False, is_async=True)
+                qs = warpgroup_mma(qb, s_smem, zero_o, use_acc=False, is_async=True)
+                sc = warpgroup_mma_wait(num_outstanding=2, deps=(sc, ))
+                pm = gl.convert_layout((sc * dmat).to(gl.bfloat16), p_l)
+                sx = warpgroup_mma_wait(num_outstanding=1, deps=(sx, ))
+                px = gl.convert_layout((sx * a_r[:, None] * g_c[None, :]).to(gl.bfloat16), p_l)
+                qs = warpgroup_mma_wait(num_outstanding=0, deps=(qs, ))
+                o = warpgroup_mma(pm, v1, qs * a[:, None], is_async=True)
+                o = warpgroup_mma(px, v0, o, is_async=True)
+            vg0 = vg_smem.index(0)
+            vg1 = vg_smem.index(1)
+            vg0.store((v0.load(o_l) * g0[:, None]).to(gl.bfloat16))
+            vg1.store((v1.load(o_l) * g[:, None]).to(gl.bfloat16))
+            fence_async_shared()
+            S = warpgroup_mma(k0.permute((1, 0)), vg0, S * lam2, is_async=True)
+            S = warpgroup_mma(k1.permute((1, 0)), vg1, S, is_async=True)
+            o = warpgroup_mma_wait(num_outstanding=2, deps=(o, ))
+            tma.store_wait(pendings=1)  # the store that last used ob (two steps ago) has read it
+            ob.store(o.to(gl.bfloat16))
+            fence_async_shared()
+            _tma_store(o_desc, [row0 + (2 * j + W) * BLOCK_N, col_v], ob)
+            S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
+            mbarrier.arrive(empty.index(st), count=1)
+            s_smem.store(S.to(gl.bfloat16))
+            fence_async_shared()
+        tma.store_wait(pendings=0)
+
+    @gluon.jit(do_not_specialize=["EPOCH"])
+    def _la2_fwd_gluon_pair_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, H, N, E, SEG,
+                                   NSEG, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
+                                   BNHD: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr,
+                                   BLOCK_E: gl.constexpr, STAGES: gl.constexpr, Q_REG: gl.constexpr,
+                                   num_warps: gl.constexpr, REGS: gl.constexpr):
+        """Two compute warpgroups per program on one value tile, each on one half of every 128-row step
+        (:func:`_pair_compute`): a program's serial chain has half as many steps as the ws kernel's, each step
+        two blocks wide, for the same programs (batch·heads × value tiles). Unsplit; seq_len a multiple of 128.
+        An ablation knob (``Plan.pair``), GPU-tested, not chosen by :func:`choose`: **slower** than the ws kernel on
+        the H200 (b2 h16 e32: 82.9 / 105.0 / 132.7 M tokens/s at 1K / 2K / 128K against the ws e32 launch's 98.3 / 122.3 / ~158,
+        results/h200/tune/2026-11-30k and 2026-11-30g): the second half's extra QKᵀ and both halves' full state updates add shared-
+        memory operand traffic (~190 KB per 64 rows against ~140), and the forward is bound by that traffic, not by
+        the chain's latency (docs/perf-notes.md v14)."""
+        pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, False, BLOCK_N,
+                                                                          BLOCK_D, BLOCK_E)
+        nstep = nblk // 2
+        s_sl: gl.constexpr = gl.NVMMASharedLayout.get_default_for([BLOCK_D, BLOCK_E], gl.bfloat16)
+        q_s = gl.allocate_shared_memory(gl.bfloat16, [2 * STAGES, BLOCK_N, BLOCK_D], q_desc.layout)
+        k_s = gl.allocate_shared_memory(gl.bfloat16, [2 * STAGES, BLOCK_N, BLOCK_D], k_desc.layout)
+        v_s = gl.allocate_shared_memory(gl.bfloat16, [2 * STAGES, BLOCK_N, BLOCK_E], v_desc.layout)
+        s0_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_D, BLOCK_E], s_sl)
+        s1_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_D, BLOCK_E], s_sl)
+        vg0_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], v_desc.layout)
+        vg1_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], v_desc.layout)
+        o0_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], o_desc.layout)
+        o1_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], o_desc.layout)
+        ready, empty = _ring_barriers(STAGES, 2)
+        gl.warp_specialize([
+            (_pair_compute, (o_desc, SLOPES, S0, q_s, k_s, v_s, ready, empty, s0_smem, vg0_smem, o0_smem, pid_bh, h,
+                             e0, E, row_base, col_v, nstep, HAS_DECAY, HAS_S0, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, 0)),
+            (_pair_compute, (o_desc, SLOPES, S0, q_s, k_s, v_s, ready, empty, s1_smem, vg1_smem, o1_smem, pid_bh, h,
+                             e0, E, row_base, col_v, nstep, HAS_DECAY, HAS_S0, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, 1)),
+            (_pair_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row_base, col_qk, col_v, nstep,
+                          STAGES, BLOCK_N)),
+        ], [4, 1], [REGS, 24])
+        for s in gl.static_range(STAGES):
+            mbarrier.invalidate(ready.index(s))
+            mbarrier.invalidate(empty.index(s))
+
 
 @contextlib.contextmanager
 def disabled():
@@ -542,17 +678,19 @@ class Plan:
     prefix: bool = False  # segments: each program sums the blocks before its segment itself (no pre-pass; ws only)
     wg2: bool = False  # two compute warpgroups per program (value tiles e0, e0 + block_e) sharing the Q, K ring
     lookback: bool = False  # segments: programs publish their segment's end state and combine earlier ones (ws/wg2)
+    pair: bool = False  # two compute warpgroups per program on the two 64-row halves of 128-row steps (unsplit)
 
     @classmethod
     def make(cls, seq_len: int, block_e: int, stages: int, nseg: int, ws: bool = True,
              maxnreg: int | None = None, q_reg: bool = False, chunks: int = 1, prefix: bool = False,
-             wg2: bool = False, lookback: bool = False) -> "Plan":
-        """The plan for about ``nseg`` segments of whole blocks (the same rounding as the Triton forward's)."""
+             wg2: bool = False, lookback: bool = False, pair: bool = False) -> "Plan":
+        """The plan for about ``nseg`` segments of whole blocks (the same rounding as the Triton forward's);
+        ``pair`` plans are unsplit."""
         from .kernel import segments
 
-        nseg, seg = segments(nseg, 1, 1, seq_len, BLOCK_N)
-        return cls(block_e, stages, nseg, seg, ws or wg2, maxnreg, q_reg, chunks, prefix and nseg > 1 and ws and not wg2,
-                   wg2, lookback and nseg > 1 and (ws or wg2))
+        nseg, seg = segments(1 if pair else nseg, 1, 1, seq_len, BLOCK_N)
+        return cls(block_e, stages, nseg, seg, ws or wg2 or pair, maxnreg, q_reg, chunks,
+                   prefix and nseg > 1 and ws and not wg2, wg2, lookback and nseg > 1 and (ws or wg2), pair)
 
     @property
     def tile(self) -> int:
@@ -561,7 +699,7 @@ class Plan:
 
     def describe(self) -> str:
         return (f"gluon sm_90a fwd e{self.block_e} s{self.stages} P{self.nseg}"
-                + (" wg2" if self.wg2 else " ws" if self.ws else "")
+                + (" wg2" if self.wg2 else " pair" if self.pair else " ws" if self.ws else "")
                 + (f" r{self.maxnreg}" if self.maxnreg else "") + (" qreg" if self.q_reg else "")
                 + (" prefix" if self.prefix else " lookback" if self.lookback
                    else f" c{self.chunks}" if self.chunks > 1 else ""))
@@ -613,7 +751,9 @@ def choose(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, seq_sp
       its end state) into a power-of-two number of segments that fills one wave, where the one-warpgroup e32 launch
       leaves SMs idle (b1 h16, 8 segments: 113.3 / 150.9 at 8K / 32K against 94.4 / 127.9) or from
       ``WG2_SPLIT_MIN`` tokens where it does not (b2 h16, 4 segments: 159.9 / 167.5 at 16K / 32K against 150.6 /
-      158.4; below 16K the split's extra pass over k, v costs more than it saves: 101.2 against 122.2 at 2K);
+      158.4; below 16K the split's extra pass over k, v costs more than it saves: 101.2 against 122.2 at 2K) —
+      but not where the one-warpgroup e64 launch fills the SMs unsplit (64 batch·heads: b4 h16 196.6 / 194.1 /
+      186.5 at 16K / 64K / 128K against the wg2 P2 lookback's 175.0 / 179.6 / 180.6, results/h200/tune/2026-11-30k);
     - otherwise one warpgroup (``ws`` kernel): the widest value tile (64 or 32) whose programs (batch·heads × tiles)
       fill ≥ 90% of the SMs, unsplit: b2 h16 d128 → e32 with a 4-deep ring below 16K (121 / 138 M tokens/s at 2K /
       4K); b8 h16 d64 → e64, 3-deep (512 at 64K);
@@ -638,7 +778,7 @@ def choose(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, seq_sp
         if progs >= 0.9 * sms:
             return 64, 3, 1, True, False
         fills_e32 = batch_heads * (value_dim // 32) >= 0.9 * sms
-        if not fills_e32 or seq_len >= WG2_SPLIT_MIN:
+        if tile == 32 and (not fills_e32 or seq_len >= WG2_SPLIT_MIN):  # e64 filling the SMs unsplit wins
             nseg = min(_pow2_floor(sms / progs), max_seg)
             if nseg > 1 and nseg * progs >= 0.9 * sms:
                 return 64, 3, nseg, True, True
@@ -761,6 +901,9 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     prefix = p.prefix and segment_hook is None  # the hook needs every segment's end state: the pre-pass
     lookback = (p.lookback and p.nseg > 1 and segment_hook is None
                 and not (q.is_cuda and torch.cuda.is_current_stream_capturing()))
+    if p.pair and (reverse or p.nseg > 1 or segment_hook is not None or n % (2 * BLOCK_N)):
+        raise ValueError(f"pair plans: unsplit forward, no segment_hook, seq_len % {2 * BLOCK_N} == 0; got "
+                         f"{p.describe()} at seq_len {n}")
     if reverse and (not p.ws or s0 is not None or segment_hook is not None or (p.nseg > 1 and not lookback)):
         raise ValueError(f"reverse: needs a warp-specialized plan, unsplit or with a lookback split outside CUDA "
                          f"graph capture, and no s0 / segment_hook; got {p.describe()}")
@@ -785,6 +928,8 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     grid = (b * h, e // p.tile, p.nseg)
     if p.wg2:
         _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse, **ce)
+    elif p.pair:
+        _la2_fwd_gluon_pair_kernel[grid](*args, REGS=WG2_REGS, **ce)
     elif p.ws:
         _la2_fwd_gluon_ws_kernel[grid](*args, PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, **ce)
     else:
@@ -871,7 +1016,8 @@ _COMPILER = None  # a spawned worker process for compile_sm90 (see there)
 
 def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: bool = False, head_dim: int = 128,
                  decay: bool = True, ws: bool = False, q_reg: bool = False, s0: bool = False,
-                 prefix: bool = False, wg2: bool = False, lookback: bool = False, reverse: bool = False) -> dict:
+                 prefix: bool = False, wg2: bool = False, lookback: bool = False, reverse: bool = False,
+                 pair: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -886,7 +1032,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     """
     global _COMPILER
     args = dict(block_e=block_e, stages=stages, split=split, bnhd=bnhd, head_dim=head_dim, decay=decay, ws=ws,
-                q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse)
+                q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     if os.environ.get("TRITON_INTERPRET") != "1":
@@ -900,7 +1046,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
 
 
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
-                  lookback=False, reverse=False) -> dict:
+                  lookback=False, reverse=False, pair=False) -> dict:
     import re
     import subprocess
     import tempfile
@@ -916,13 +1062,15 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
     lay_v = gl.NVMMASharedLayout.get_default_for([BLOCK_N, block_e], gl.bfloat16)
     dqk = TensorDescriptor(x, list(x.shape), list(x.stride()), [BLOCK_N, head_dim], lay_qk)
     dv = TensorDescriptor(x, list(x.shape), list(x.stride()), [BLOCK_N, block_e], lay_v)
-    kern = _la2_fwd_gluon_wg2_kernel if wg2 else _la2_fwd_gluon_ws_kernel if ws else _la2_fwd_gluon_kernel
+    kern = _la2_fwd_gluon_pair_kernel if pair else _la2_fwd_gluon_wg2_kernel if wg2 else _la2_fwd_gluon_ws_kernel if ws else _la2_fwd_gluon_kernel
     sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
            "o_desc": mangle_type(dv), "SLOPES": "*fp32", "SEG_END": "*fp32", "S0": "*fp32", "FLAGS": "*i32",
            "EPOCH": "i32", "H": "i32", "N": "i32", "E": "i32", "SEG": "i32", "NSEG": "i32"}
     ce = dict(HAS_DECAY=decay, SPLIT=split or lookback, HAS_S0=s0, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim,
               BLOCK_E=block_e, STAGES=stages, Q_REG=q_reg, num_warps=4)
-    if wg2:
+    if pair:
+        ce.update(REGS=WG2_REGS)
+    elif wg2:
         ce.update(LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse)
     elif ws:
         ce.update(PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse)
