@@ -543,6 +543,7 @@ def test_reverse_forward_matches_reference(n, be, stages, nseg, wg2, layout, slo
     (4, 32, 1024, 128, "bhnd"),   # two-warpgroup programs
     (2, 16, 16384, 128, "bhnd"),  # two-warpgroup programs with the lookback split
     (4, 16, 4096, 64, "bhnd"),    # head_dim 64
+    (4, 16, 16384, 128, "bhnd"),  # 64 batch·heads from 16K: one-warpgroup e64 passes, unsplit
 ])
 def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout):
     """lightning_attn's backward as three runs of the Gluon kernel (dq causal, dk and dv anti-causal) gives the
