@@ -4,7 +4,11 @@
 #   call 1: bash tools/t39_device.sh stash 0                 carry [".t39/part0"]
 #   call 2: bash tools/t39_device.sh stash 1                 carry [".t39/part1"]
 #   call 3: bash tools/t39_device.sh stash 2 && bash tools/t39_device.sh assemble &&
-#           export PYTHONPATH=/tmp/t39:$PWD TRITON_BACKENDS_IN_TREE=1 && ...   carry [".t39/part2", ".t39/SHA256"]
+#           export PYTHONPATH=/tmp/t39:$PWD TRITON_BACKENDS_IN_TREE=1 \
+#                  TRITON_PTXAS_BLACKWELL_PATH=/tmp/t39/triton/backends/nvidia/bin/ptxas && ...
+#                                                                        carry [".t39/part2", ".t39/SHA256"]
+# TRITON_PTXAS_BLACKWELL_PATH: Triton 3.9 compiles sm_90 with its "ptxas-blackwell" (CUDA 13), which the slim build
+# drops; its other ptxas (CUDA 12.9) compiles sm_90a (used on the H200 on 2026-11-30: 42 GPU tests passed).
 # TRITON_BACKENDS_IN_TREE=1: find backends in /tmp/t39/triton/backends (nvidia only) rather than through the entry
 # points, which the device's triton 3.6 also declares (its "amd" is not in the slim package).
 # (the tree itself is ~40 MiB of each call's 64). `assemble` checks the SHA-256, unpacks to /tmp/t39 and imports it.
