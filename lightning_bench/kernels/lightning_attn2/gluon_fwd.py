@@ -622,9 +622,9 @@ if IMPORT_ERROR is None:
         two blocks wide, for the same programs (batch·heads × value tiles). Unsplit; seq_len a multiple of 128.
         An ablation knob (``Plan.pair``), GPU-tested, not chosen by :func:`choose`: **slower** than the ws kernel on
         the H200 (b2 h16 e32: 82.9 / 105.0 / 132.7 M tokens/s at 1K / 2K / 128K against the ws e32 launch's 98.3 / 122.3 / ~158,
-        results/h200/tune/2026-11-30k and 2026-11-30g): the second half's extra QKᵀ and both halves' full state updates add shared-
-        memory operand traffic (~190 KB per 64 rows against ~140), and the forward is bound by that traffic, not by
-        the chain's latency (docs/perf-notes.md v14)."""
+        results/h200/tune/2026-11-30k and 2026-11-30g): the second half's extra QKᵀ and P·V and both halves' full
+        state updates add ~50% MMA work and ~35% shared-memory operand traffic per row on one SM, and at e32 the SM's
+        throughput binds, not the chain's latency (docs/perf-notes.md v14)."""
         pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, False, BLOCK_N,
                                                                           BLOCK_D, BLOCK_E)
         nstep = nblk // 2
