@@ -29,6 +29,7 @@ STYLE = {  # consistent per-provider style across figures
     "flash_attn2": dict(color="#2ca02c", marker="D", ls="--"),
     "xformers": dict(color="#9467bd", marker="v", ls="--"),
     "sdpa_cudnn": dict(color="#17becf", marker="P", ls="--"),
+    "floor": dict(color="black", ls="-.", lw=1.2),  # the byte floor: a bound, not a competitor
 }
 
 
