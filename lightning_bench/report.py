@@ -142,10 +142,14 @@ def _fmt(x: float) -> str:
     return f"{x:.3f}"
 
 
+BOUNDS = ("floor",)  # providers that are bounds, not competitors: never marked best
+
+
 def _best_cols(val: pd.DataFrame, best: str) -> dict:
-    """{seq_len: set of providers whose value equals the row's best as displayed (ties are all marked)}."""
+    """{seq_len: set of providers whose value equals the row's best as displayed (ties are all marked)}; the bounds
+    (:data:`BOUNDS`) take no part."""
     out = {}
-    for n, r in val.iterrows():
+    for n, r in val.drop(columns=[c for c in BOUNDS if c in val.columns]).iterrows():
         if r.notna().any():
             target = _fmt(r.min() if best == "min" else r.max())
             out[n] = {c for c, v in r.items() if _fmt(v) == target}
@@ -420,11 +424,11 @@ def build_report(run_dirs: list[Path], out_dir: Path, formats=("pdf", "png"), mi
                            "less)", "", ratio_markdown(rel["memory"], f"{focus} /"), ""]
                 md += [f"### {mode}: tokens/s relative to each provider's longest seq_len (constant speed = 1.00 "
                        "everywhere)", "", ratio_markdown(rel["flatness"], ""), ""]
-                if "floor" in set(g["provider"]):
+                if "floor" in rel["flatness"].columns:
                     md += [f"The `floor` column is the shape's byte floor (`o = q⊙k⊙v`: the same tensors read and "
-                           f"written, no attention, same timer): `{focus} × floor` is {focus}'s fraction of it, and the "
-                           "floor's own row above bounds how constant any kernel's tokens/s can be under this timer.",
-                           ""]
+                           f"written, no attention, same timer; never marked best): `{focus} × floor` is {focus}'s "
+                           "fraction of it at each length, and the floor's own column here is how constant the "
+                           "tokens/s of a kernel equally close to the floor at every length would be.", ""]
         # failures
         bad = g[g["status"] != "ok"]
         if len(bad):

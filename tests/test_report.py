@@ -320,3 +320,24 @@ def test_report_lists_the_focus_ratios_unless_told_not_to(tmp_path):
                                   "--focus", "flash_attn2"])
     assert r.exit_code == 0, r.output
     assert "speed-up of flash_attn2" in (tmp_path / "c" / "report.md").read_text()
+
+
+def test_the_byte_floor_is_never_marked_best_and_its_note_needs_ok_rows(tmp_path):
+    """A floor column (a bound, not a competitor) is never bold, even where it is the fastest; the report's note on
+    the floor appears only where the floor has ok rows (not for a run whose floor rows were all unsupported)."""
+    val = pd.DataFrame({"la2": [2.0, 4.0], "floor": [1.0, 3.0]}, index=[1024, 2048])
+    md = markdown_table(val, pd.DataFrame(index=val.index, columns=val.columns), "min", "ms")
+    assert "**2.000**" in md and "**4.000**" in md and "**1.000**" not in md and "**3.000**" not in md
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    df = pd.read_csv(run / "rows.csv")
+    la2 = df[(df.provider == "la2") & (df.status == "ok")]
+    floor = la2.assign(provider="floor", family="floor", median_ms=la2.median_ms * 0.5,
+                       tokens_per_s=la2.tokens_per_s * 2)
+    pd.concat([df, floor]).to_csv(run / "rows.csv", index=False)
+    md = build_report([run], tmp_path / "a", formats=("png",)).markdown.read_text()
+    assert "The `floor` column is the shape's byte floor" in md
+    assert "la2 × floor" in md and "0.50×" in md
+    pd.concat([df, floor.assign(status="unsupported")]).to_csv(run / "rows.csv", index=False)
+    md = build_report([run], tmp_path / "b", formats=("png",)).markdown.read_text()
+    assert "The `floor` column is the shape's byte floor" not in md

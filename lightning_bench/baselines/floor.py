@@ -5,7 +5,9 @@ reads q, k, v, do and writes dq, dk, dv: exactly the minimum I/O of :data:`light
 streaming pass each (Triton elementwise kernels on CUDA, torch ops elsewhere). Timed like every other row (same
 timer, L2 policy, launch), its tokens/s is an upper bound for any implementation of that shape and mode under this
 timer, so a row's fraction of the floor is its distance to the memory limit, *including* launch and ramp-up costs
-that a large-copy roofline leaves out, and the floor's own short/long ratio bounds how "flat" any kernel can look.
+that a large-copy roofline leaves out. It caps each length, not a ratio: the floor's own short/long tokens/s ratio is
+how "flat" a kernel equally close to the floor at every length would be. On the CPU (Triton interpreter or torch ops)
+it is a functional check only, not a bound.
 Needs head_dim == value_dim (the product is elementwise). Its FLOP model is ``none`` (no FLOPs are declared); its
 correctness check compares o with q ⊙ k ⊙ v in float64.
 """
@@ -86,6 +88,12 @@ class _Floor(torch.autograd.Function):
         return dq, dk, dv
 
 
+def _availability() -> tuple[bool, str]:
+    if torch.cuda.is_available():
+        return True, ""
+    return True, "no CUDA: runs on the CPU (Triton interpreter or torch ops) as a functional check, not a bound"
+
+
 def floor_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """o = q ⊙ k ⊙ v (differentiable), the byte floor's operation.
 
@@ -111,6 +119,8 @@ def _prepare(case: Case, inputs: Inputs) -> Prepared:
     q, k, v = leaf(inputs.q), leaf(inputs.k), leaf(inputs.v)
     impl = ("triton elementwise (o = q⊙k⊙v; bwd reads q, k, v, do, writes dq, dk, dv)" if _use_triton(q)
             else "torch elementwise (o = q⊙k⊙v)")
+    if not q.is_cuda:
+        impl += ("; Triton interpreter" if _use_triton(q) else "") + " on the CPU: a functional check, not a bound"
     return Prepared(forward=lambda: floor_op(q, k, v), leaves=[q, k, v], grad_out=inputs.do, impl=impl)
 
 
@@ -121,7 +131,7 @@ PROVIDER = register(
         flop_model="none",
         description="byte floor: o = q⊙k⊙v, the minimum I/O of the forward and backward in one pass each, no "
                     "attention (an upper bound on tokens/s per shape under the same timer)",
-        availability=lambda: (True, ""),
+        availability=_availability,
         prepare=_prepare,
     )
 )
