@@ -31,6 +31,7 @@ STYLE = {  # consistent per-provider style across figures
     "sdpa_cudnn": dict(color="#17becf", marker="P", ls="--"),
     "floor": dict(color="black", ls="-.", lw=1.2),  # the byte floor: a bound, not a competitor
 }
+BOUNDS = ("floor",)  # providers that are bounds, not competitors: never marked best in tables
 
 
 def group_label(key: tuple) -> str:

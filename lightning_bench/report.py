@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 
 from .analysis import GROUP, SHAPE, crossover_table, scaling_table, with_series  # noqa: E402
 from .flops import BYTES_MODEL, BYTES_PER_ELEMENT, MODELS, io_bytes  # noqa: E402
-from .plots import MODE_ORDER, STYLE, group_label, group_slug  # noqa: E402
+from .plots import BOUNDS, MODE_ORDER, STYLE, group_label, group_slug  # noqa: E402
 
 # The H200 ceilings measured on the project's test GPU (shared docs h200-facts.md) are used only when a run
 # directory has no ceilings.json of its own, and the report says so.
@@ -140,9 +140,6 @@ def _fmt(x: float) -> str:
     if ax >= 10:
         return f"{x:.2f}"
     return f"{x:.3f}"
-
-
-BOUNDS = ("floor",)  # providers that are bounds, not competitors: never marked best
 
 
 def _best_cols(val: pd.DataFrame, best: str) -> dict:

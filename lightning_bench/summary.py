@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .analysis import SHAPE, with_series
-from .plots import MODE_ORDER, group_label
+from .plots import BOUNDS, MODE_ORDER, group_label
 
 
 def tokens_table(df: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
@@ -36,7 +36,8 @@ def print_summary(run_dir: Path, console: Console | None = None) -> None:
             t.add_column(c, justify="right")
         for (mode, n), r in pv.iterrows():
             vals = [f"{x:.2f}" if pd.notna(x) else "-" for x in r.values]
-            best = r.idxmax() if r.notna().any() else None
+            comp = r.drop([c for c in BOUNDS if c in r.index])  # the byte floor is a bound, not a competitor
+            best = comp.idxmax() if comp.notna().any() else None
             vals = [f"[bold]{v}[/bold]" if c == best else v for c, v in zip(pv.columns, vals)]
             t.add_row(mode, str(n), *vals)
         console.print(t)

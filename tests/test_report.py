@@ -341,3 +341,26 @@ def test_the_byte_floor_is_never_marked_best_and_its_note_needs_ok_rows(tmp_path
     pd.concat([df, floor.assign(status="unsupported")]).to_csv(run / "rows.csv", index=False)
     md = build_report([run], tmp_path / "b", formats=("png",)).markdown.read_text()
     assert "The `floor` column is the shape's byte floor" not in md
+
+
+def test_terminal_summary_marks_the_fastest_competitor_not_the_floor(tmp_path):
+    import io
+    import re
+
+    from rich.console import Console
+
+    from lightning_bench.summary import print_summary
+
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    df = pd.read_csv(run / "rows.csv")
+    df = df[(df.status == "ok") & (df.provider.isin(["la2", "fla"]))]
+    la2 = df[df.provider == "la2"]
+    floor = la2.assign(provider="floor", family="floor", tokens_per_s=la2.tokens_per_s * 3)
+    pd.concat([df, floor]).to_csv(run / "rows.csv", index=False)
+    buf = io.StringIO()
+    print_summary(run, Console(file=buf, force_terminal=True, color_system="standard", width=200))
+    out = buf.getvalue()
+    bold = re.findall(r"\x1b\[1m([0-9.]+)", out)
+    floor_vals = {f"{x / 1e6:.2f}" for x in floor.tokens_per_s}
+    assert bold and not floor_vals & set(bold)
