@@ -591,3 +591,49 @@ def test_backward_stays_triton_where_it_should(monkeypatch, case):
     o.backward(torch.randn_like(o))
     torch.cuda.synchronize()
     assert not calls and torch.isfinite(q.grad).all()
+
+
+# ---------------------------------------------------------------- the experimental 4-CTA cluster forward (Triton ≥ 3.9)
+def _mc():
+    from lightning_bench.kernels.lightning_attn2 import gluon_mc
+    return gluon_mc
+
+
+def test_cluster_forward_compiles_with_multicast_q_k_and_per_cta_v_o():
+    """gluon_mc: one 4-CTA cluster per head; Q, K by TMA multicast (two 64-column boxes each), each CTA's own V slice
+    and o store, the ws kernel's MMA schedule on m64n64 scores and m64n32 value tiles, ≤ 227 KB of shared memory."""
+    M = _mc()
+    if M.IMPORT_ERROR is not None:
+        pytest.skip(f"no Gluon cluster API in this triton: {M.IMPORT_ERROR}")
+    facts = M.compile_sm90(stages=3)
+    assert facts["ctas"] == 4 and facts["multicast_loads"] == 4 and facts["loads"] == 5 and facts["stores"] == 1
+    assert facts["wgmma"] == ["m64n32k16", "m64n64k16"] and facts["wait_groups"] == [1, 0, 1, 0]
+    assert facts["smem"] <= 227 * 1024
+
+
+def test_cluster_forward_refuses_what_it_does_not_cover():
+    M = _mc()
+    q = torch.zeros(1, 2, 128, 64, dtype=torch.bfloat16)
+    with pytest.raises((RuntimeError, ValueError), match="Triton >= 3.9|head_dim = value_dim = 128"):
+        M.forward(q, q, q, None, "bhnd", q.clone())
+
+
+@gpu
+@pytest.mark.parametrize("b,h,n,layout,slopes", [
+    (2, 4, 1024, "bhnd", "alibi"), (1, 4, 2048, "bnhd", "extreme"), (2, 4, 64, "bhnd", None),
+    (2, 16, 4096, "bhnd", "alibi"),
+])
+def test_cluster_forward_matches_reference(b, h, n, layout, slopes):
+    """GPU (Triton ≥ 3.9 only): the cluster forward gives the float64 answer (slopes 0 … 100, both layouts, one
+    block) into NaN-poisoned o, no worse than the ws kernel on the same inputs."""
+    M = _mc()
+    if M.IMPORT_ERROR is not None:
+        pytest.skip(f"no Gluon cluster API in this triton: {M.IMPORT_ERROR}")
+    q, k, v, sl, _ = _split_case(b, h, n, 128, layout, slopes, False, seed=n + h)
+    o = torch.full_like(v, float("nan"))
+    M.forward(q, k, v, sl, layout, o)
+    ref = _reference(q, k, v, sl, layout)
+    assert torch.isfinite(o).all() and rel(o, ref) <= 1e-2
+    o_ws = torch.full_like(v, float("nan"))
+    G.forward(q, k, v, sl, layout, G.Plan.make(n, 32, 4, 1), o_ws)
+    assert rel(o, ref) <= 1.5 * rel(o_ws, ref) + 1e-4
