@@ -15,6 +15,7 @@ correctness check compares o with q ⊙ k ⊙ v in float64.
 from __future__ import annotations
 
 import functools
+import os
 
 import torch
 
@@ -54,11 +55,15 @@ def _kernels():
     return _floor_fwd_kernel, _floor_bwd_kernel
 
 
-def _use_triton(x: torch.Tensor) -> bool:
+@functools.lru_cache(maxsize=None)
+def _have_triton() -> bool:
     import importlib.util
-    import os
 
-    return importlib.util.find_spec("triton") is not None and (x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1")
+    return importlib.util.find_spec("triton") is not None  # finds it without importing it
+
+
+def _use_triton(x: torch.Tensor) -> bool:
+    return _have_triton() and (x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1")
 
 
 def _grid(n: int) -> tuple[int]:

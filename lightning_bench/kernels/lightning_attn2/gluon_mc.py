@@ -37,9 +37,10 @@ BLOCK_E = 32
 try:  # Gluon with the cluster API (CGA layouts, multicast TMA, multi-CTA mbarrier layouts): Triton ≥ 3.9
     from triton.experimental import gluon
     from triton.experimental.gluon import language as gl
-    from triton.experimental.gluon.language.nvidia.hopper import (cluster, fence_async_shared, mbarrier, tma,
-                                                                  warpgroup_mma, warpgroup_mma_wait)
+    from triton.experimental.gluon.language.nvidia.hopper import cluster, fence_async_shared, mbarrier, tma
     from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
+
+    from .gluon_fwd import _block, _decay, _slope  # the ws kernel's block, on this kernel's CGA layouts
 
     gl.NVMMASharedLayout.get_default_for([BLOCK_N, 128], gl.bfloat16, cga_layout=[[0, 0], [0, 0]])
     mbarrier.MBarrierLayout.multicta(4)
@@ -79,45 +80,18 @@ if IMPORT_ERROR is None:
         o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                       instr_shape=[16, E // 4, 16], cga_layout=[[0, 1], [0, 2]])
         p_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_l, k_width=2)
-        if HAS_DECAY:
-            slope = gl.load(SLOPES + h)
-        else:
-            slope = 0.0
+        slope = _slope(SLOPES, h, HAS_DECAY)
         S = gl.zeros([BLOCK_D, E], gl.float32, o_l)
         s_smem.store(S.to(gl.bfloat16))
         fence_async_shared()
-        r_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, sc_l)).to(gl.float32)
-        c_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, sc_l)).to(gl.float32)
-        diff = r_sc[:, None] - c_sc[None, :]
-        dmat = gl.where(diff >= 0.0, gl.exp(-slope * gl.maximum(diff, 0.0)), 0.0)
-        c_o = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, o_l)).to(gl.float32)
-        a = gl.exp(-slope * (c_o + 1.0))
-        g = gl.exp(-slope * (BLOCK_N - 1.0 - c_o))
-        lam = gl.exp(-slope * BLOCK_N)
+        dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l)
         zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
         zero_o = gl.zeros([BLOCK_N, E], gl.float32, o_l)
         for j in range(0, nblk):
             st = j % STAGES
             mbarrier.wait(ready.index(st), (j // STAGES) & 1)
-            qb = q_s.index(st)
-            kb = k_s.index(st)
-            vb = v_s.index(st)
-            ob = o_smem.index(j % 2)
-            sc = warpgroup_mma(qb, kb.permute((1, 0)), zero_sc, use_acc=False, is_async=True)
-            qs = warpgroup_mma(qb, s_smem, zero_o, use_acc=False, is_async=True)
-            sc = warpgroup_mma_wait(num_outstanding=1, deps=(sc, ))
-            pm = gl.convert_layout((sc * dmat).to(gl.bfloat16), p_l)
-            qs = warpgroup_mma_wait(num_outstanding=0, deps=(qs, ))
-            o = warpgroup_mma(pm, vb, qs * a[:, None], is_async=True)
-            vg_smem.store((vb.load(o_l) * g[:, None]).to(gl.bfloat16))
-            fence_async_shared()
-            S = warpgroup_mma(kb.permute((1, 0)), vg_smem, S * lam, is_async=True)
-            o = warpgroup_mma_wait(num_outstanding=1, deps=(o, ))
-            tma.store_wait(pendings=1)  # the store that last used ob (two blocks ago) has read it
-            ob.store(o.to(gl.bfloat16))
-            fence_async_shared()
-            tma.async_store(o_desc, [row0 + j * BLOCK_N, col_v], ob)
-            S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
+            S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vg_smem, o_smem.index(j % 2), o_desc,
+                       row0 + j * BLOCK_N, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, False)
             mbarrier.arrive(empty_qk.index(st), count=1)  # routed to CTA 0's barrier
             mbarrier.arrive(empty_v.index(st), count=1)
             s_smem.store(S.to(gl.bfloat16))
