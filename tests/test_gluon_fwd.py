@@ -112,6 +112,24 @@ def test_plan_for_an_eligible_call(pretend_sm90):
     assert G.plan(q, k, v, None, "bhnd", segment_hook=lambda *a: None) is not None
 
 
+def test_vg_ahead_only_where_measured(pretend_sm90, monkeypatch):
+    """diag(g) V ahead (``Plan.vg_ahead``) on one-warpgroup launches of value tile 64 at head_dim 128 only (tools/
+    tune_knob.py); ``gluon_fwd.VG_AHEAD`` forces it either way."""
+    assert G.vg_ahead_wins(128, 64, False)
+    assert not G.vg_ahead_wins(128, 32, False) and not G.vg_ahead_wins(64, 64, False)
+    assert not G.vg_ahead_wins(128, 64, True)  # two-warpgroup programs: not built there
+    q, k, v = _qkv(b=4, n=16384)  # 64 batch·heads: e64 unsplit
+    p = G.plan(q, k, v, None, "bhnd")
+    assert (p.block_e, p.nseg, p.wg2, p.vg_ahead) == (64, 1, False, True) and "vgahead" in p.describe()
+    q, k, v = _qkv()  # b2 h16 2K: e32
+    assert not G.plan(q, k, v, None, "bhnd").vg_ahead
+    monkeypatch.setattr(G, "VG_AHEAD", True)
+    assert G.plan(q, k, v, None, "bhnd").vg_ahead
+    monkeypatch.setattr(G, "VG_AHEAD", False)
+    q, k, v = _qkv(b=4, n=16384)
+    assert not G.plan(q, k, v, None, "bhnd").vg_ahead
+
+
 def test_backward_shape_plans(pretend_sm90):
     """The backward's three passes take the forward's launch rule for their dims; a split pass becomes a lookback
     split (the pre-pass has no anti-causal form); a shape the Gluon forward declines keeps the Triton backward."""
@@ -198,6 +216,26 @@ def test_q_reg_ablation_reads_q_into_registers_once():
     # P·V's 4 k-steps take P from registers either way; with q_reg QKᵀ and Q·S (8 k-steps each at head_dim 128) too
     assert base["wgmma_reg_a"] == 4 and qreg["wgmma_reg_a"] == 20
     assert qreg["wgmma"] == base["wgmma"] and qreg["wait_groups"] == [1, 0, 1, 0]
+
+
+def test_o_direct_stores_o_from_registers_without_the_tma_store_and_its_barriers():
+    for kw in (dict(ws=True), dict(wg2=True), dict(ws=True, split=True, lookback=True, reverse=True)):
+        be, st = (32, 4) if kw == dict(ws=True) else (64, 3)
+        base, od = G.compile_sm90(be, st, **kw), G.compile_sm90(be, st, o_direct=True, **kw)
+        wgs = 2 if kw.get("wg2") else 1  # compute warpgroups, each with its own o store
+        assert od["tma"] == base["tma"] - wgs, kw  # the o store's TMA instruction is gone (the loads stay)
+        assert od["bar_sync"] == base["bar_sync"] - 2 * wgs, kw  # the barriers before and after staging o
+        assert od["wait_groups"] == base["wait_groups"] and od["wgmma"] == base["wgmma"], kw
+        assert od.get("spill_bytes") in (None, 0), kw
+
+
+def test_vg_ahead_drops_one_fence_and_barrier_per_block():
+    for kw in (dict(), dict(split=True, lookback=True, reverse=True)):
+        be, st = (64, 3) if kw else (32, 4)
+        base, ahead = G.compile_sm90(be, st, ws=True, **kw), G.compile_sm90(be, st, ws=True, vg_ahead=True, **kw)
+        assert ahead["wgmma"] == base["wgmma"] and ahead.get("spill_bytes") in (None, 0), kw
+        assert ahead["smem"] == base["smem"] + 64 * be * 2, kw  # the second diag(g) V buffer
+        assert sorted(ahead["wait_groups"]) == sorted(base["wait_groups"]), kw
 
 
 def test_prefix_variant_sums_the_earlier_blocks_in_one_async_chain():
@@ -333,7 +371,9 @@ def test_prefix_split_matches_reference(n, nseg, be, stages, layout, slopes, s0)
 
 
 @gpu
-@pytest.mark.parametrize("knobs", [dict(q_reg=True), dict(maxnreg=128), dict(chunks=3)])
+@pytest.mark.parametrize("knobs", [dict(q_reg=True), dict(maxnreg=128), dict(chunks=3), dict(o_direct=True),
+                                   dict(o_direct=True, lookback=True), dict(vg_ahead=True),
+                                   dict(vg_ahead=True, lookback=True)])
 def test_gluon_ablation_knobs_match_reference(knobs):
     """The ablation knobs (docs/perf-notes.md v9) stay correct: Q as a register operand, two programs per SM (128
     registers at launch, 2-deep ring) with a sequence split, and the chunked segment-end pre-pass."""
@@ -545,9 +585,14 @@ def test_reverse_forward_matches_reference(n, be, stages, nseg, wg2, layout, slo
     (4, 16, 4096, 64, "bhnd"),    # head_dim 64
     (4, 16, 16384, 128, "bhnd"),  # 64 batch·heads from 16K: one-warpgroup e64 passes, unsplit
 ])
-def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout):
+@pytest.mark.parametrize("knob", [None, ("O_DIRECT", True), ("VG_AHEAD", True), ("VG_AHEAD", False),
+                                  ("BWD_STREAMS", False)])
+def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob):
     """lightning_attn's backward as three runs of the Gluon kernel (dq causal, dk and dv anti-causal) gives the
-    float64 gradients and is at least as accurate as the Triton backward (within 1.5×)."""
+    float64 gradients and is at least as accurate as the Triton backward (within 1.5×); with a ``knob`` every plan
+    (forward and the three passes) has it forced (``o_direct``, ``vg_ahead``), or the passes run on one stream."""
+    if knob:
+        monkeypatch.setattr(G, *knob)
     calls = []
     real = G.backward
     monkeypatch.setattr(G, "backward", lambda *a, **k: calls.append(1) or real(*a, **k))

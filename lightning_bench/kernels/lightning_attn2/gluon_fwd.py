@@ -61,6 +61,8 @@ DIMS = (64, 128)  # head_dim and value_dim the kernel is verified for (GPU tests
 MAX_SEGMENTS = 16  # in-kernel combine of the segment-end states (Triton SPLIT mode 2)
 LONG_SPLIT_MIN = 49152
 WG2_SPLIT_MIN = 16384  # from here a lookback split of two-warpgroup programs beats b2 h16's unsplit e32 launch
+O_DIRECT = False  # every plan's ``o_direct`` (tools/tune_od.py flips it to time both)
+VG_AHEAD: bool | None = None  # None: :func:`vg_ahead_wins` decides; True / False force it (tools/tune_knob.py)
 WG2_REGS = 232  # registers per thread of the second compute warpgroup (Triton gives the first 256, the loader 24: 512 × 128)  # from here the e64 2-way split beats the unsplit e32 launch (:func:`choose`)
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
 
@@ -160,12 +162,17 @@ if IMPORT_ERROR is None:
 
     @gluon.jit
     def _block(qb, kb, vb, s_smem, vg_smem, ob, o_desc, o_row, col_v, S, dmat, a, g, lam, zero_sc, zero_o,
-               p_l: gl.constexpr, o_l: gl.constexpr, Q_REG: gl.constexpr):
+               p_l: gl.constexpr, o_l: gl.constexpr, Q_REG: gl.constexpr, O, O_STRIDE, O_DIRECT: gl.constexpr,
+               VG_AHEAD: gl.constexpr):
         """One block of Algorithm 1 on staged tiles: O_i = (Q Kᵀ ⊙ D) V + diag(a) Q S_{i−1}, stored by TMA from
         ``ob``, and the state S_i = λ^B S_{i−1} + Kᵀ (diag(g) V) returned (waited; its bf16 copy is the caller's).
         QKᵀ ∥ Q·S_{i−1}, then P·V ∥ the state update, as async wgmma pairs. ``Q_REG`` (ablation): Q is read from
         shared memory into registers once and is the register A operand of both first products instead of being
-        re-read by two SS wgmma; measured ±1% on the H200 (docs/perf-notes.md v9)."""
+        re-read by two SS wgmma; measured ±1% on the H200 (docs/perf-notes.md v9). ``O_DIRECT``: o leaves from the
+        accumulator registers by plain global stores (``O`` the output, ``O_STRIDE`` elements between rows of the 2-D
+        view) instead of the shared-memory staging, fence, warpgroup barrier and TMA store. ``VG_AHEAD``: diag(g) V
+        is already in ``vg_smem`` (written and fenced by the caller with the previous block's state copy, so one
+        fence and barrier serve both) and the state update is returned still in flight (the caller waits)."""
         if Q_REG:
             qsc_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=zero_sc.type.layout, k_width=2)
             qa = qb.load(qsc_l)
@@ -179,16 +186,24 @@ if IMPORT_ERROR is None:
         pm = gl.convert_layout((sc * dmat).to(gl.bfloat16), p_l)
         qs = warpgroup_mma_wait(num_outstanding=0, deps=(qs, ))
         o = warpgroup_mma(pm, vb, qs * a[:, None], is_async=True)
-        vg = (vb.load(o_l) * g[:, None]).to(gl.bfloat16)
-        vg_smem.store(vg)
-        fence_async_shared()
+        if not VG_AHEAD:
+            vg = (vb.load(o_l) * g[:, None]).to(gl.bfloat16)
+            vg_smem.store(vg)
+            fence_async_shared()
         S = warpgroup_mma(kb.permute((1, 0)), vg_smem, S * lam, is_async=True)
         o = warpgroup_mma_wait(num_outstanding=1, deps=(o, ))
-        tma.store_wait(pendings=1)  # the store that last used ob (two blocks ago) has read it
-        ob.store(o.to(gl.bfloat16))
-        fence_async_shared()
-        _tma_store(o_desc, [o_row, col_v], ob)
-        return warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
+        if O_DIRECT:
+            rows = (o_row + gl.arange(0, ob.shape[0], layout=gl.SliceLayout(1, o_l))).to(gl.int64)
+            cols = col_v + gl.arange(0, ob.shape[1], layout=gl.SliceLayout(0, o_l))
+            gl.store(O + rows[:, None] * O_STRIDE + cols[None, :], o.to(O.dtype.element_ty))
+        else:
+            tma.store_wait(pendings=1)  # the store that last used ob (two blocks ago) has read it
+            ob.store(o.to(gl.bfloat16))
+            fence_async_shared()
+            _tma_store(o_desc, [o_row, col_v], ob)
+        if not VG_AHEAD:
+            S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
+        return S
 
     @gluon.jit
     def _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, bar, st, r, col_qk, col_v):
@@ -201,7 +216,8 @@ if IMPORT_ERROR is None:
 
     @gluon.jit(do_not_specialize=["EPOCH"])
     def _la2_fwd_gluon_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, H, N, E, SEG, NSEG,
-                              HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr, BNHD: gl.constexpr,
+                              O, O_STRIDE, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
+                              BNHD: gl.constexpr,
                               BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
                               STAGES: gl.constexpr, Q_REG: gl.constexpr, num_warps: gl.constexpr):
         """Single partition: the one warpgroup issues the ring's loads too (kept as the ablation of the
@@ -244,7 +260,8 @@ if IMPORT_ERROR is None:
                 _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, bars.index(ns), ns,
                             row_base + (first + nj) * BLOCK_N, col_qk, col_v)
             S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vg_smem, o_smem.index(j % 2), o_desc,
-                       row_base + (first + j) * BLOCK_N, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, Q_REG)
+                       row_base + (first + j) * BLOCK_N, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, Q_REG,
+                       O, O_STRIDE, False, False)
             s_smem.store(S.to(gl.bfloat16))
             fence_async_shared()
         tma.store_wait(pendings=0)
@@ -370,7 +387,11 @@ if IMPORT_ERROR is None:
                     pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY: gl.constexpr,
                     SPLIT: gl.constexpr, HAS_S0: gl.constexpr, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr,
                     BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
-                    Q_REG: gl.constexpr, REVERSE: gl.constexpr = False, RSTEP: gl.constexpr = 64):
+                    Q_REG: gl.constexpr, REVERSE: gl.constexpr, RSTEP: gl.constexpr, O, O_STRIDE,
+                    O_DIRECT: gl.constexpr, VG_AHEAD: gl.constexpr):
+        """One compute warpgroup of the ws / wg2 kernels: entry state, then the segment's blocks. ``VG_AHEAD``:
+        ``vg_smem`` is a double buffer; block j + 1's diag(g) V is written while block j's state update runs and
+        fenced with block j's state copy (one fence and one barrier per block fewer)."""
         sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_N, 16])
         o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
@@ -392,16 +413,31 @@ if IMPORT_ERROR is None:
         else:
             S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, HAS_S0, BLOCK_D, BLOCK_E, o_l)
             npre = 0
+        dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l, REVERSE)
+        if VG_AHEAD:
+            if nblk > 0:  # block 0's diag(g) V, fenced with the entry state's copy
+                mbarrier.wait(ready.index(npre % STAGES), (npre // STAGES) & 1)
+                vg_smem.index(0).store((v_s.index(npre % STAGES).load(o_l) * g[:, None]).to(gl.bfloat16))
         s_smem.store(S.to(gl.bfloat16))
         fence_async_shared()
-        dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l, REVERSE)
         zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
         zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
         for j in range(0, nblk):
             st = (npre + j) % STAGES
             mbarrier.wait(ready.index(st), ((npre + j) // STAGES) & 1)
-            S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vg_smem, o_smem.index(j % 2), o_desc,
-                       row0 + (first + j) * RSTEP, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, Q_REG)
+            if VG_AHEAD:
+                S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vg_smem.index(j % 2),
+                           o_smem.index(j % 2), o_desc, row0 + (first + j) * RSTEP, col_v, S, dmat, a, g, lam,
+                           zero_sc, zero_o, p_l, o_l, Q_REG, O, O_STRIDE, O_DIRECT, True)
+                if j + 1 < nblk:  # the next block's diag(g) V while this block's state update runs
+                    nst = (npre + j + 1) % STAGES
+                    mbarrier.wait(ready.index(nst), ((npre + j + 1) // STAGES) & 1)
+                    vg_smem.index((j + 1) % 2).store((v_s.index(nst).load(o_l) * g[:, None]).to(gl.bfloat16))
+                S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
+            else:
+                S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vg_smem, o_smem.index(j % 2), o_desc,
+                           row0 + (first + j) * RSTEP, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, Q_REG,
+                           O, O_STRIDE, O_DIRECT, False)
             mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
             s_smem.store(S.to(gl.bfloat16))
             fence_async_shared()
@@ -446,11 +482,12 @@ if IMPORT_ERROR is None:
 
     @gluon.jit(do_not_specialize=["EPOCH"])
     def _la2_fwd_gluon_ws_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, H, N, E, SEG,
-                                 NSEG, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
+                                 NSEG, O, O_STRIDE, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
                                  BNHD: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr,
                                  BLOCK_E: gl.constexpr, STAGES: gl.constexpr, Q_REG: gl.constexpr,
                                  num_warps: gl.constexpr, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr,
-                                 REVERSE: gl.constexpr = False):
+                                 REVERSE: gl.constexpr = False, O_DIRECT: gl.constexpr = False,
+                                 VG_AHEAD: gl.constexpr = False):
         """The default kernel: a 1-warp partition streams Q, K, V blocks into the ring (ready/empty mbarriers), the
         4-warp compute partition runs the blocks and never issues a load. With segments the entry state comes from
         the pre-pass's segment-end states (``SPLIT``), or ``PREFIX``: each program derives it from the K, V blocks
@@ -462,13 +499,16 @@ if IMPORT_ERROR is None:
         q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q_desc, k_desc, v_desc, o_desc, STAGES, BLOCK_N, BLOCK_D,
                                                           BLOCK_E)
         ready, empty = _ring_barriers(STAGES, 1)
+        if VG_AHEAD:
+            vg_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], v_desc.layout)
         npre, pre_first = _pre_blocks(p, first, nblk, NSEG, PREFIX, LOOKBACK)
         row0 = _row0(row_base, N, BLOCK_N, REVERSE)
         RSTEP: gl.constexpr = -BLOCK_N if REVERSE else BLOCK_N
         gl.warp_specialize([
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
-                           HAS_S0, PREFIX, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP)),
+                           HAS_S0, PREFIX, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, O,
+                           O_STRIDE, O_DIRECT, VG_AHEAD)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v_s, ready, empty, row0, col_qk, col_v, first,
                         nblk, npre, pre_first, PREFIX or LOOKBACK, False, STAGES, RSTEP, BLOCK_E)),
         ], [1], [24])
@@ -478,11 +518,11 @@ if IMPORT_ERROR is None:
 
     @gluon.jit(do_not_specialize=["EPOCH"])
     def _la2_fwd_gluon_wg2_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, H, N, E, SEG,
-                                  NSEG, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
+                                  NSEG, O, O_STRIDE, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
                                   BNHD: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr,
                                   BLOCK_E: gl.constexpr, STAGES: gl.constexpr, Q_REG: gl.constexpr,
                                   num_warps: gl.constexpr, LOOKBACK: gl.constexpr, REGS: gl.constexpr,
-                                  REVERSE: gl.constexpr = False):
+                                  REVERSE: gl.constexpr = False, O_DIRECT: gl.constexpr = False):
         """Two compute warpgroups per program, value tiles e0 and e0 + BLOCK_E of one head, sharing one Q, K ring
         (each Q, K block crosses L2 → SM once for both tiles; the ws kernel reads it once per tile) with a 1-warp
         loader; a stage is free when both warpgroups arrived. Each warpgroup runs :func:`_ws_compute` on its own
@@ -503,11 +543,12 @@ if IMPORT_ERROR is None:
         gl.warp_specialize([
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
-                           HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP)),
+                           HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, O,
+                           O_STRIDE, O_DIRECT, False)),
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem,
                            o2_smem, pid_bh, h, e0 + BLOCK_E, E, SEG, NSEG, row0, col_v + BLOCK_E, first, nblk, p,
                            HAS_DECAY, SPLIT, HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG,
-                           REVERSE, RSTEP)),
+                           REVERSE, RSTEP, O, O_STRIDE, O_DIRECT, False)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first,
                         nblk, npre, pre_first, LOOKBACK, True, STAGES, RSTEP, BLOCK_E)),
         ], [4, 1], [REGS, 24])
@@ -613,7 +654,7 @@ if IMPORT_ERROR is None:
 
     @gluon.jit(do_not_specialize=["EPOCH"])
     def _la2_fwd_gluon_pair_kernel(q_desc, k_desc, v_desc, o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, H, N, E, SEG,
-                                   NSEG, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
+                                   NSEG, O, O_STRIDE, HAS_DECAY: gl.constexpr, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
                                    BNHD: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr,
                                    BLOCK_E: gl.constexpr, STAGES: gl.constexpr, Q_REG: gl.constexpr,
                                    num_warps: gl.constexpr, REGS: gl.constexpr):
@@ -679,18 +720,22 @@ class Plan:
     wg2: bool = False  # two compute warpgroups per program (value tiles e0, e0 + block_e) sharing the Q, K ring
     lookback: bool = False  # segments: programs publish their segment's end state and combine earlier ones (ws/wg2)
     pair: bool = False  # two compute warpgroups per program on the two 64-row halves of 128-row steps (unsplit)
+    o_direct: bool = False  # ws / wg2: o stored from registers, no shared-memory staging and TMA store (see _block)
+    vg_ahead: bool = False  # ws: the next block's diag(g) V written during this block's state update (_ws_compute)
 
     @classmethod
     def make(cls, seq_len: int, block_e: int, stages: int, nseg: int, ws: bool = True,
              maxnreg: int | None = None, q_reg: bool = False, chunks: int = 1, prefix: bool = False,
-             wg2: bool = False, lookback: bool = False, pair: bool = False) -> "Plan":
+             wg2: bool = False, lookback: bool = False, pair: bool = False, o_direct: bool = False,
+             vg_ahead: bool = False) -> "Plan":
         """The plan for about ``nseg`` segments of whole blocks (the same rounding as the Triton forward's);
         ``pair`` plans are unsplit."""
         from .kernel import segments
 
         nseg, seg = segments(1 if pair else nseg, 1, 1, seq_len, BLOCK_N)
         return cls(block_e, stages, nseg, seg, ws or wg2 or pair, maxnreg, q_reg, chunks,
-                   prefix and nseg > 1 and ws and not wg2, wg2, lookback and nseg > 1 and (ws or wg2), pair)
+                   prefix and nseg > 1 and ws and not wg2, wg2, lookback and nseg > 1 and (ws or wg2), pair,
+                   o_direct, vg_ahead)
 
     @property
     def tile(self) -> int:
@@ -702,7 +747,8 @@ class Plan:
                 + (" wg2" if self.wg2 else " pair" if self.pair else " ws" if self.ws else "")
                 + (f" r{self.maxnreg}" if self.maxnreg else "") + (" qreg" if self.q_reg else "")
                 + (" prefix" if self.prefix else " lookback" if self.lookback
-                   else f" c{self.chunks}" if self.chunks > 1 else ""))
+                   else f" c{self.chunks}" if self.chunks > 1 else "") + (" odirect" if self.o_direct else "")
+                + (" vgahead" if self.vg_ahead and self.ws and not (self.wg2 or self.pair) else ""))
 
 
 _CAPABLE: dict[int, str | None] = {}
@@ -807,6 +853,14 @@ def prepass_chunks(batch_heads: int, value_dim: int, block_e: int, nseg: int, se
     return max(1, min(-(-(seg // BLOCK_N) // 8), -(-8 * sms // programs)))
 
 
+def vg_ahead_wins(head_dim: int, block_e: int, wg2: bool) -> bool:
+    """Whether the one-warpgroup (ws) launch writes the next block's diag(g) V ahead (``Plan.vg_ahead``): at head_dim
+    128 with value tile 64, where the 64 × 64 operand's scaling is the longest step between the output product and the
+    state update. Measured on the H200 (tools/tune_knob.py, results/h200/tune/2026-11-30l): b4 h16 64K forward
+    197.4 → 220.6 M tokens/s; e32 0.97–0.99× (b2 h16 1K–8K), head_dim 64 e64 0.98× (b8 h16 4K): not there."""
+    return head_dim == 128 and block_e == 64 and not wg2
+
+
 def wins(head_dim: int, block_e: int, nseg: int) -> bool:
     """Whether the Gluon launch is the measured faster one: always unsplit; split only at head_dim 128 with value
     tile 64 (b1 h16: 94.5 vs 51.6 M tokens/s at 8K, 147.5 vs 114.7 at 128K). The warp-specialized kernel holds 255
@@ -836,7 +890,9 @@ def _shape_plan(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, d
     if not wins(head_dim, block_e, nseg):
         return f"gluon: split e{block_e} at head_dim {head_dim} measured slower"
     p = Plan.make(seq_len, block_e, stages, nseg, wg2=wg2, lookback=lookback)
-    return dataclasses.replace(p, chunks=prepass_chunks(batch_heads, value_dim, block_e, p.nseg, p.seg, sms))
+    vg = VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(head_dim, block_e, wg2)
+    return dataclasses.replace(p, chunks=prepass_chunks(batch_heads, value_dim, block_e, p.nseg, p.seg, sms),
+                               o_direct=O_DIRECT, vg_ahead=vg)
 
 
 def plan(q, k, v, slopes, layout: str, *, s0=None, want_ht=False, cu=None, block_n=BLOCK_N, seq_split="auto",
@@ -921,17 +977,20 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     if s0 is not None:
         s0 = s0.float().contiguous()
     args = (*_descs(q, k, v, o, layout, p.block_e), slopes if slopes is not None else seg_buf, seg_buf,
-            s0 if s0 is not None else seg_buf, flags, epoch, h, n, e, p.seg, p.nseg)
+            s0 if s0 is not None else seg_buf, flags, epoch, h, n, e, p.seg, p.nseg, o,
+            e if layout == "bhnd" else h * e)
     ce = dict(HAS_DECAY=slopes is not None, SPLIT=p.nseg > 1, HAS_S0=s0 is not None, BNHD=layout == "bnhd",
               BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, Q_REG=p.q_reg, num_warps=4,
               **({"maxnreg": p.maxnreg} if p.maxnreg else {}))
     grid = (b * h, e // p.tile, p.nseg)
     if p.wg2:
-        _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse, **ce)
+        _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse,
+                                        O_DIRECT=p.o_direct, **ce)
     elif p.pair:
         _la2_fwd_gluon_pair_kernel[grid](*args, REGS=WG2_REGS, **ce)
     elif p.ws:
-        _la2_fwd_gluon_ws_kernel[grid](*args, PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, **ce)
+        _la2_fwd_gluon_ws_kernel[grid](*args, PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, O_DIRECT=p.o_direct,
+                                       VG_AHEAD=p.vg_ahead, **ce)
     else:
         _la2_fwd_gluon_kernel[grid](*args, **ce)
     return o
@@ -979,10 +1038,37 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch
     :func:`backward_plans`."""
     pq, pk, pv = plans
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    if not BWD_STREAMS:
+        forward(do, v, k, slopes, layout, pq, dq)
+        forward(v, do, q, slopes, layout, pk, dk, reverse=True)
+        forward(k, q, do, slopes, layout, pv, dv, reverse=True)
+        return dq, dk, dv
+    # the three passes are independent: dk and dv on two side streams, joined before returning, so that one pass's
+    # last blocks overlap the next one's first (every later use of dq, dk, dv, q, k, v, do on this stream waits)
+    cur = torch.cuda.current_stream(q.device)
+    side = _side_streams(q.device)
+    for s in side:
+        s.wait_stream(cur)
     forward(do, v, k, slopes, layout, pq, dq)
-    forward(v, do, q, slopes, layout, pk, dk, reverse=True)
-    forward(k, q, do, slopes, layout, pv, dv, reverse=True)
+    with torch.cuda.stream(side[0]):
+        forward(v, do, q, slopes, layout, pk, dk, reverse=True)
+    with torch.cuda.stream(side[1]):
+        forward(k, q, do, slopes, layout, pv, dv, reverse=True)
+    for s in side:
+        cur.wait_stream(s)
     return dq, dk, dv
+
+
+BWD_STREAMS = True  # dk, dv on side streams (tools/tune_bwd_streams.py, results/h200/tune/2026-11-30l: bwd 1.00–1.12×)
+_SIDE: dict[int, tuple] = {}
+
+
+def _side_streams(device: torch.device) -> tuple:
+    """Two side streams of this device (created once)."""
+    idx = device.index if device.index is not None else torch.cuda.current_device()
+    if idx not in _SIDE:
+        _SIDE[idx] = (torch.cuda.Stream(idx), torch.cuda.Stream(idx))
+    return _SIDE[idx]
 
 
 _FLAGS: dict[tuple[int, int], list] = {}
@@ -1017,7 +1103,7 @@ _COMPILER = None  # a spawned worker process for compile_sm90 (see there)
 def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: bool = False, head_dim: int = 128,
                  decay: bool = True, ws: bool = False, q_reg: bool = False, s0: bool = False,
                  prefix: bool = False, wg2: bool = False, lookback: bool = False, reverse: bool = False,
-                 pair: bool = False) -> dict:
+                 pair: bool = False, o_direct: bool = False, vg_ahead: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -1030,23 +1116,30 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     Raises:
         RuntimeError: this triton has no Gluon.
     """
-    global _COMPILER
     args = dict(block_e=block_e, stages=stages, split=split, bnhd=bnhd, head_dim=head_dim, decay=decay, ws=ws,
-                q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair)
+                q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair,
+                o_direct=o_direct, vg_ahead=vg_ahead)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
+    return compile_outside_interpreter(_compile_sm90, **args)
+
+
+def compile_outside_interpreter(fn, **kwargs):
+    """``fn(**kwargs)`` here, or under ``TRITON_INTERPRET=1`` in one spawned worker process (reused), where a compile
+    for sm_90a is safe from the interpreter's patched builtins (see :func:`compile_sm90`)."""
+    global _COMPILER
     if os.environ.get("TRITON_INTERPRET") != "1":
-        return _compile_sm90(**args)
+        return fn(**kwargs)
     if _COMPILER is None:
         import concurrent.futures
         import multiprocessing
 
         _COMPILER = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-    return _COMPILER.submit(_compile_sm90, **args).result()
+    return _COMPILER.submit(fn, **kwargs).result()
 
 
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
-                  lookback=False, reverse=False, pair=False) -> dict:
+                  lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False) -> dict:
     import re
     import subprocess
     import tempfile
@@ -1065,19 +1158,20 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
     kern = _la2_fwd_gluon_pair_kernel if pair else _la2_fwd_gluon_wg2_kernel if wg2 else _la2_fwd_gluon_ws_kernel if ws else _la2_fwd_gluon_kernel
     sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
            "o_desc": mangle_type(dv), "SLOPES": "*fp32", "SEG_END": "*fp32", "S0": "*fp32", "FLAGS": "*i32",
-           "EPOCH": "i32", "H": "i32", "N": "i32", "E": "i32", "SEG": "i32", "NSEG": "i32"}
+           "EPOCH": "i32", "H": "i32", "N": "i32", "E": "i32", "SEG": "i32", "NSEG": "i32", "O": "*bf16",
+           "O_STRIDE": "i32"}
     ce = dict(HAS_DECAY=decay, SPLIT=split or lookback, HAS_S0=s0, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim,
               BLOCK_E=block_e, STAGES=stages, Q_REG=q_reg, num_warps=4)
     if pair:
         ce.update(REGS=WG2_REGS)
     elif wg2:
-        ce.update(LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse)
+        ce.update(LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse, O_DIRECT=o_direct)
     elif ws:
-        ce.update(PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse)
+        ce.update(PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, O_DIRECT=o_direct, VG_AHEAD=vg_ahead)
     for name in ce:
         sig[name] = "constexpr"
     attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]]
-             for n in ("SLOPES", "SEG_END", "S0", "N", "E", "SEG")}
+             for n in ("SLOPES", "SEG_END", "S0", "O", "N", "E", "SEG", "O_STRIDE")}
     c = triton.compile(GluonASTSource(fn=kern, signature=sig, constexprs=ce, attrs=attrs),
                        target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
     ptx = c.asm["ptx"]

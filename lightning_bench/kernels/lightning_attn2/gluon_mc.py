@@ -91,7 +91,8 @@ if IMPORT_ERROR is None:
             st = j % STAGES
             mbarrier.wait(ready.index(st), (j // STAGES) & 1)
             S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vg_smem, o_smem.index(j % 2), o_desc,
-                       row0 + j * BLOCK_N, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, False)
+                       row0 + j * BLOCK_N, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, False, SLOPES, 0,
+                       False, False)
             mbarrier.arrive(empty_qk.index(st), count=1)  # routed to CTA 0's barrier
             mbarrier.arrive(empty_v.index(st), count=1)
             s_smem.store(S.to(gl.bfloat16))
@@ -181,7 +182,16 @@ def forward(q, k, v, slopes, layout: str, o: torch.Tensor, stages: int = 3) -> t
 
 def compile_sm90(stages: int = 3, bnhd: bool = False, decay: bool = True) -> dict:
     """Compile the cluster kernel for sm_90a without a GPU and return PTX facts (cluster size, multicast copies,
-    per-CTA loads and stores, wgmma shapes, shared memory per CTA). Raises RuntimeError without the cluster API."""
+    per-CTA loads and stores, wgmma shapes, shared memory per CTA). Raises RuntimeError without the cluster API.
+    Under ``TRITON_INTERPRET=1`` the compile runs in a spawned worker (``gluon_fwd.compile_outside_interpreter``)."""
+    if IMPORT_ERROR is not None:
+        raise RuntimeError(f"Gluon cluster API unavailable: {IMPORT_ERROR}")
+    from .gluon_fwd import compile_outside_interpreter
+
+    return compile_outside_interpreter(_compile_sm90, stages=stages, bnhd=bnhd, decay=decay)
+
+
+def _compile_sm90(stages: int, bnhd: bool, decay: bool) -> dict:
     import re
 
     import triton

@@ -1,0 +1,114 @@
+"""A Gluon forward knob on against off in the package's own plans (``gluon_fwd.O_DIRECT`` or ``gluon_fwd.VG_AHEAD``
+flipped), forward and fwd_bwd (the backward's three passes run the same kernel):
+
+- ``o_direct``: o stored from the accumulator registers (plain global stores) instead of the shared-memory staging
+  + fence + warpgroup barrier + TMA store. Why: Nsight Compute of the ws e32 launch (2K, 2026-11-30f d-ncu source
+  counters) puts ~11% of the compute warps' stall samples on the o store's fence and barrier.
+- ``vg_ahead``: the next block's diag(g) V written while this block's state update runs, fenced with the state copy
+  (one fence and one warpgroup barrier per block fewer; ~6% of the stall samples sat on that pair).
+
+Correctness first (NaN-poisoned by the sweep's convention: outputs are fresh tensors; rel-L2 against the Triton
+forward ≤ 2e-2, gradients against the TMA-store variant's ≤ 1e-2), then GPU time as the sweep takes it
+(host-decoupled CUDA events, L2 flushed), A B B A order, M tokens/s:
+
+    python tools/tune_knob.py --knob o_direct|vg_ahead --out DIR
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lightning_bench.kernels import decay_slopes, lightning_attn  # noqa: E402
+from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G  # noqa: E402
+from lightning_bench.timing import TimingConfig, measure  # noqa: E402
+
+# (batch, heads, head_dim, layout, seq_lens, modes)
+CASES = {
+    "default": [
+        (2, 16, 128, "bhnd", (1024, 2048, 8192, 32768, 131072), ("fwd",)),
+        (2, 16, 128, "bhnd", (1024, 2048, 32768), ("fwd_bwd",)),
+        (2, 16, 128, "bnhd", (2048,), ("fwd",)),
+        (4, 32, 128, "bhnd", (2048, 8192), ("fwd", "fwd_bwd")),
+        (1, 16, 128, "bhnd", (8192,), ("fwd",)),
+        (4, 16, 128, "bhnd", (65536,), ("fwd",)),
+        (8, 16, 64, "bhnd", (4096,), ("fwd", "fwd_bwd")),
+    ],
+    "e64": [  # where the one-warpgroup launch takes value tile 64 at head_dim 128 (64 batch·heads)
+        (4, 16, 128, "bhnd", (16384, 65536, 131072), ("fwd",)),
+        (4, 16, 128, "bhnd", (16384, 65536), ("fwd_bwd",)),
+        (2, 32, 128, "bhnd", (65536,), ("fwd",)),
+        (4, 16, 128, "bnhd", (32768,), ("fwd",)),
+        (8, 8, 128, "bhnd", (131072,), ("fwd", "fwd_bwd")),
+        (1, 16, 128, "bhnd", (2048, 4096), ("fwd", "fwd_bwd")),  # e64 split with the pre-pass / lookback passes
+    ],
+}
+
+
+def rel(a, b):
+    a, b = a.double(), b.double()
+    return ((a - b).norm() / b.norm().clamp_min(1e-300)).item()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--knob", choices=("o_direct", "vg_ahead"), default="o_direct")
+    ap.add_argument("--cases", choices=tuple(CASES), default="default")
+    ap.add_argument("--repeat", type=int, default=1, help="A B B A rounds per row")
+    a = ap.parse_args()
+    attr = a.knob.upper()
+    keep = getattr(G, attr)
+    a.out.mkdir(parents=True, exist_ok=True)
+    cfg = TimingConfig(warmup_s=0.03, min_samples=10, max_samples=60, max_time_s=0.15, host_decoupled=True)
+    rows = []
+    for b, h, d, layout, ns, modes in CASES[a.cases]:
+        sl = decay_slopes(h).cuda()
+        for n in ns:
+            shape = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
+            gen = torch.Generator(device="cuda").manual_seed(n + b * h)
+            q, k, v, do = (torch.randn(shape, device="cuda", generator=gen).mul(0.5).to(torch.bfloat16)
+                           for _ in range(4))
+            with G.disabled():
+                ref = lightning_attn(q, k, v, sl, layout=layout).double()
+            for mode in modes:
+                qg, kg, vg = (t.clone().requires_grad_(mode == "fwd_bwd") for t in (q, k, v))
+                res, grads0 = {}, None
+                for od in (False, True, True, False) * a.repeat:  # A B B A
+                    setattr(G, attr, od)
+                    plan = G.describe(b, h, n, d, d, q.dtype, q.device)
+                    o = lightning_attn(qg, kg, vg, sl, layout=layout)
+                    err = rel(o, ref)
+                    gerr = 0.0
+                    if mode == "fwd_bwd":
+                        grads = torch.autograd.grad(o, (qg, kg, vg), do)
+                        if grads0 is None:
+                            grads0 = grads
+                        gerr = max(rel(x, y) for x, y in zip(grads, grads0))
+                    if not (err <= 2e-2 and gerr <= 1e-2):
+                        res.setdefault(od, []).append(float("nan"))
+                        print(f"  FAIL od={od} {plan}: o rel-L2 {err:.2e}, grads {gerr:.2e}", flush=True)
+                        continue
+                    if mode == "fwd":
+                        fn = lambda: lightning_attn(qg, kg, vg, sl, layout=layout)  # noqa: E731
+                    else:
+                        fn = lambda: torch.autograd.grad(lightning_attn(qg, kg, vg, sl, layout=layout),  # noqa: E731
+                                                         (qg, kg, vg), do)
+                    t = measure(fn, device=q.device, config=cfg).median_ms
+                    res.setdefault(od, []).append(t)
+                    rows.append(dict(batch=b, heads=h, head_dim=d, layout=layout, seq_len=n, mode=mode, knob=a.knob, on=od,
+                                     plan=plan, median_ms=t, mtok_s=b * n / t / 1e3, rel_l2_o=err, rel_l2_grads=gerr))
+                setattr(G, attr, keep)
+                tb, to = (sum(res[x]) / len(res[x]) for x in (False, True))
+                print(f"b{b} h{h} d{d} {layout} n={n:>6} {mode:7s}: off {b * n / tb / 1e3:7.1f}  {a.knob} "
+                      f"{b * n / to / 1e3:7.1f}  ({tb / to:5.3f}x)  [{G.describe(b, h, n, d, d, q.dtype, q.device)}]",
+                      flush=True)
+    pd.DataFrame(rows).to_csv(a.out / f"tune_{a.knob}.csv", index=False)
+
+
+if __name__ == "__main__":
+    main()
