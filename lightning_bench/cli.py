@@ -103,7 +103,7 @@ def main():
                    "events time the call's GPU work alone, not the host's launch latency (nvbench's blocking kernel; "
                    "shared docs §7 rule 5). --end-to-end: eager time as a training step sees it when the host cannot "
                    "run ahead (launch latency included where it exceeds the GPU work). Default: the preset's choice "
-                   "(host-decoupled for 'perf' and 'gate', end-to-end otherwise). Either way the host's enqueue time "
+                   "(host-decoupled for 'perf', 'tgs' and 'gate', end-to-end otherwise). Either way the host's enqueue time "
                    "per call is recorded (column host_ms).")
 @click.option("--no-check", is_flag=True, help="Skip the float64 correctness check before timing (not advised).")
 @click.option("--no-plots", is_flag=True, help="Do not write plots at the end.")

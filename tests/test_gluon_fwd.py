@@ -130,6 +130,11 @@ def test_vg_ahead_only_where_measured(pretend_sm90, monkeypatch):
     assert not G.plan(q, k, v, None, "bhnd").vg_ahead
 
 
+def test_side_streams_only_where_the_backward_is_gpu_bound():
+    assert G.streams_win(32, 32768) and G.streams_win(128, 8192) and G.streams_win(64, 16384)
+    assert not G.streams_win(32, 8192) and not G.streams_win(16, 8192) and not G.streams_win(128, 4096)
+
+
 def test_backward_shape_plans(pretend_sm90):
     """The backward's three passes take the forward's launch rule for their dims; a split pass becomes a lookback
     split (the pre-pass has no anti-causal form); a shape the Gluon forward declines keeps the Triton backward."""
@@ -586,7 +591,7 @@ def test_reverse_forward_matches_reference(n, be, stages, nseg, wg2, layout, slo
     (4, 16, 16384, 128, "bhnd"),  # 64 batch·heads from 16K: one-warpgroup e64 passes, unsplit
 ])
 @pytest.mark.parametrize("knob", [None, ("O_DIRECT", True), ("VG_AHEAD", True), ("VG_AHEAD", False),
-                                  ("BWD_STREAMS", False)])
+                                  ("BWD_STREAMS", False), ("BWD_STREAMS", True)])
 def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob):
     """lightning_attn's backward as three runs of the Gluon kernel (dq causal, dk and dv anti-causal) gives the
     float64 gradients and is at least as accurate as the Triton backward (within 1.5×); with a ``knob`` every plan
