@@ -61,7 +61,7 @@ DIMS = (64, 128)  # head_dim and value_dim the kernel is verified for (GPU tests
 MAX_SEGMENTS = 16  # in-kernel combine of the segment-end states (Triton SPLIT mode 2)
 LONG_SPLIT_MIN = 49152
 WG2_SPLIT_MIN = 16384  # from here a lookback split of two-warpgroup programs beats b2 h16's unsplit e32 launch
-O_DIRECT = False  # every plan's ``o_direct`` (tools/tune_od.py flips it to time both)
+O_DIRECT = False  # every plan's ``o_direct`` (tools/tune_knob.py --knob o_direct flips it to time both)
 VG_AHEAD: bool | None = None  # None: :func:`vg_ahead_wins` decides; True / False force it (tools/tune_knob.py)
 WG2_REGS = 232  # registers per thread of the second compute warpgroup (Triton gives the first 256, the loader 24: 512 × 128)  # from here the e64 2-way split beats the unsplit e32 launch (:func:`choose`)
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
