@@ -857,8 +857,8 @@ def vg_ahead_wins(head_dim: int, block_e: int, wg2: bool) -> bool:
     """Whether the one-warpgroup (ws) launch writes the next block's diag(g) V ahead (``Plan.vg_ahead``): at head_dim
     128 with value tile 64, where the 64 × 64 operand's scaling is the longest step between the output product and the
     state update. Measured on the H200 (tools/tune_knob.py, results/h200/tune/2026-11-30l): b4 h16 forward
-    1.01–1.04× (16K–128K), fwd_bwd 1.04–1.08×, b8 h8 128K 1.03×, b2 h32 64K 1.00×, bnhd b4 h16 32K 0.98×; e32
-    0.97–0.99× (b2 h16 1K–8K) and head_dim 64 e64 0.98× (b8 h16 4K): not there."""
+    1.01–1.04× (16K–128K), fwd_bwd 1.04–1.08×, b8 h8 128K 1.03×, b2 h32 64K 1.00×, bnhd b4 h16 32K 0.98×, b1 h16 2K
+    (e64 split) 1.01 / 0.99×; e32 0.96–1.00× (b2 h16 1K–8K) and head_dim 64 e64 0.98× (b8 h16 4K): not there."""
     return head_dim == 128 and block_e == 64 and not wg2
 
 
@@ -1066,12 +1066,12 @@ STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's pa
 
 
 def streams_win(batch_heads: int, seq_len: int) -> bool:
-    """Whether :func:`backward` runs its dk, dv passes on two side streams: where the backward is GPU-bound
-    (batch·heads·seq_len ≥ 2^20, ≥ ~0.8 ms of GPU work at head_dim 128). Measured on the H200 (tools/
+    """Whether :func:`backward` runs its dk, dv passes on two side streams: from batch·heads·seq_len ≥ 2^20 (≥ ~0.8 ms
+    of GPU work at head_dim 128, of the order of the call's host time). Measured on the H200 (tools/
     tune_bwd_streams.py, results/h200/tune/2026-11-30l): GPU time of the backward 1.00–1.12× faster (one pass's last
     blocks overlap the next one's first; most at few batch·heads: b1 h16 8K 1.10×, b4 h32 2K 1.08×, b2 h16 32K
-    1.03×), but the stream switches and events add ~0.05–0.3 ms of host time per call, more than the GPU saves where
-    a call is host-bound (every row below 2^20 there)."""
+    1.03×), but the stream switches and events add host time (up to ~0.4 ms per call, noisy), more than the GPU saves
+    where a call is host-bound (every measured row below 2^20)."""
     return batch_heads * seq_len >= STREAMS_MIN_WORK
 _SIDE: dict[int, tuple] = {}
 

@@ -2,10 +2,10 @@
 TMA (Triton ≥ 3.9 Gluon, sm_90a).
 
 Measured on the H200 (2026-11-30, Triton 3.9, results/h200/tune/2026-11-30l/mc, docs/perf-notes.md v15): correct (GPU
-tests pass), **about half as fast as the package's launch** (b2 h16 2K 65–69 against 124 M tokens/s; 128K 79–85
-against 173). Twice the clusters take twice the time (b1 h16 and b2 h16 give the same tokens/s), so 32 clusters of
+tests pass), **0.45–0.59× the package's launch** at b2 h16 and b4 h32 (b2 h16 2K 65–69 against 124 M tokens/s; 128K
+79–85 against 173; at b1 h16, where the package runs a split, 0.65–1.02×). Twice the clusters take twice the time (b1 h16 and b2 h16 give the same tokens/s), so 32 clusters of
 4 CTAs do not all fit at once, and one cluster in a wave with room is no faster than a ws e32 program of a full
-launch: a quarter of the Q, K traffic does not make the block faster, so the block is not L2-bound.
+launch: a quarter of the Q, K traffic does not make the block faster, so (inferred) the block is not L2-bound.
 
 Why: the default short-sequence launch (``gluon_fwd`` ws kernel, value tile 32) runs four programs per head, one per
 32 value columns, and each reads the head's Q and K blocks from L2: 160 KB of L2 → SM traffic per 64-row block of a
