@@ -2,7 +2,7 @@
 (``gluon_fwd.BWD_STREAMS``), bwd and fwd_bwd, GPU time as the sweep takes it (host-decoupled CUDA events, L2 flushed),
 A B B A, M tokens/s. Gradients must be bitwise equal (the same kernels on the same inputs).
 
-    python tools/tune_bwd_streams.py --out DIR
+    python tools/tune_bwd_streams.py --out DIR [--shapes "4,16,128,16384/65536;8,16,128,32768"]
 """
 from __future__ import annotations
 
@@ -25,12 +25,16 @@ CASES = [(2, 16, 128, (1024, 2048, 4096, 8192, 32768)), (4, 32, 128, (1024, 2048
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--shapes", default=None,
+                    help="instead of the built-in cases: batch,heads,head_dim,seq_len[/seq_len…];… e.g. 4,16,128,16384/65536")
     a = ap.parse_args()
+    cases = CASES if a.shapes is None else [
+        (*(int(x) for x in c.split(",")[:3]), tuple(int(n) for n in c.split(",")[3].split("/"))) for c in a.shapes.split(";")]
     a.out.mkdir(parents=True, exist_ok=True)
     cfg = TimingConfig(warmup_s=0.03, min_samples=10, max_samples=60, max_time_s=0.2, host_decoupled=True)
     rows = []
     keep = G.BWD_STREAMS
-    for b, h, d, ns in CASES:
+    for b, h, d, ns in cases:
         sl = decay_slopes(h).cuda()
         for n in ns:
             gen = torch.Generator(device="cuda").manual_seed(n + b * h)
