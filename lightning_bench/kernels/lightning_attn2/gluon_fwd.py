@@ -63,6 +63,8 @@ LONG_SPLIT_MIN = 49152
 WG2_SPLIT_MIN = 16384  # from here a lookback split of two-warpgroup programs beats b2 h16's unsplit e32 launch
 O_DIRECT = False  # every plan's ``o_direct`` (tools/tune_knob.py --knob o_direct flips it to time both)
 VG_AHEAD: bool | None = None  # None: :func:`vg_ahead_wins` decides; True / False force it (tools/tune_knob.py)
+BWD_STREAMS: bool | None = None  # backward's dk, dv on side streams: None = :func:`streams_win`; True / False force it
+STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's passes run on side streams
 WG2_REGS = 232  # registers per thread of the second compute warpgroup (Triton gives the first 256, the loader 24: 512 × 128)  # from here the e64 2-way split beats the unsplit e32 launch (:func:`choose`)
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
 
@@ -161,6 +163,11 @@ if IMPORT_ERROR is None:
         return S
 
     @gluon.jit
+    def _scaled_v(vb, g, o_l: gl.constexpr):
+        """diag(g) V of a staged V tile (bf16, in the accumulator layout ``o_l``): the state update's operand."""
+        return (vb.load(o_l) * g[:, None]).to(gl.bfloat16)
+
+    @gluon.jit
     def _block(qb, kb, vb, s_smem, vg_smem, ob, o_desc, o_row, col_v, S, dmat, a, g, lam, zero_sc, zero_o,
                p_l: gl.constexpr, o_l: gl.constexpr, Q_REG: gl.constexpr, O, O_STRIDE, O_DIRECT: gl.constexpr,
                VG_AHEAD: gl.constexpr):
@@ -187,8 +194,7 @@ if IMPORT_ERROR is None:
         qs = warpgroup_mma_wait(num_outstanding=0, deps=(qs, ))
         o = warpgroup_mma(pm, vb, qs * a[:, None], is_async=True)
         if not VG_AHEAD:
-            vg = (vb.load(o_l) * g[:, None]).to(gl.bfloat16)
-            vg_smem.store(vg)
+            vg_smem.store(_scaled_v(vb, g, o_l))
             fence_async_shared()
         S = warpgroup_mma(kb.permute((1, 0)), vg_smem, S * lam, is_async=True)
         o = warpgroup_mma_wait(num_outstanding=1, deps=(o, ))
@@ -417,7 +423,7 @@ if IMPORT_ERROR is None:
         if VG_AHEAD:
             if nblk > 0:  # block 0's diag(g) V, fenced with the entry state's copy
                 mbarrier.wait(ready.index(npre % STAGES), (npre // STAGES) & 1)
-                vg_smem.index(0).store((v_s.index(npre % STAGES).load(o_l) * g[:, None]).to(gl.bfloat16))
+                vg_smem.index(0).store(_scaled_v(v_s.index(npre % STAGES), g, o_l))
         s_smem.store(S.to(gl.bfloat16))
         fence_async_shared()
         zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
@@ -426,18 +432,18 @@ if IMPORT_ERROR is None:
             st = (npre + j) % STAGES
             mbarrier.wait(ready.index(st), ((npre + j) // STAGES) & 1)
             if VG_AHEAD:
-                S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vg_smem.index(j % 2),
-                           o_smem.index(j % 2), o_desc, row0 + (first + j) * RSTEP, col_v, S, dmat, a, g, lam,
-                           zero_sc, zero_o, p_l, o_l, Q_REG, O, O_STRIDE, O_DIRECT, True)
-                if j + 1 < nblk:  # the next block's diag(g) V while this block's state update runs
+                vgb = vg_smem.index(j % 2)
+            else:
+                vgb = vg_smem
+            S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vgb, o_smem.index(j % 2), o_desc,
+                       row0 + (first + j) * RSTEP, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, Q_REG,
+                       O, O_STRIDE, O_DIRECT, VG_AHEAD)
+            if VG_AHEAD:  # the state update is still in flight: the next block's diag(g) V meanwhile
+                if j + 1 < nblk:
                     nst = (npre + j + 1) % STAGES
                     mbarrier.wait(ready.index(nst), ((npre + j + 1) // STAGES) & 1)
-                    vg_smem.index((j + 1) % 2).store((v_s.index(nst).load(o_l) * g[:, None]).to(gl.bfloat16))
+                    vg_smem.index((j + 1) % 2).store(_scaled_v(v_s.index(nst), g, o_l))
                 S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
-            else:
-                S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vg_smem, o_smem.index(j % 2), o_desc,
-                           row0 + (first + j) * RSTEP, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, Q_REG,
-                           O, O_STRIDE, O_DIRECT, False)
             mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
             s_smem.store(S.to(gl.bfloat16))
             fence_async_shared()
@@ -1061,10 +1067,6 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch
     return dq, dk, dv
 
 
-BWD_STREAMS: bool | None = None  # dk, dv on side streams: None = :func:`streams_win`; True / False force it
-STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's passes run on side streams
-
-
 def streams_win(batch_heads: int, seq_len: int) -> bool:
     """Whether :func:`backward` runs its dk, dv passes on two side streams: from batch·heads·seq_len ≥ 2^20 (≥ ~0.8 ms
     of GPU work at head_dim 128, of the order of the call's host time). Measured on the H200 (tools/
@@ -1073,6 +1075,8 @@ def streams_win(batch_heads: int, seq_len: int) -> bool:
     1.03×), but the stream switches and events add host time (up to ~0.4 ms per call, noisy), more than the GPU saves
     where a call is host-bound (every measured row below 2^20)."""
     return batch_heads * seq_len >= STREAMS_MIN_WORK
+
+
 _SIDE: dict[int, tuple] = {}
 
 
