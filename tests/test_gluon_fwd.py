@@ -133,6 +133,23 @@ def test_vg_ahead_only_where_measured(pretend_sm90, monkeypatch):
 def test_side_streams_only_where_the_backward_is_gpu_bound():
     assert G.streams_win(32, 32768) and G.streams_win(128, 8192) and G.streams_win(64, 16384)
     assert not G.streams_win(32, 8192) and not G.streams_win(16, 8192) and not G.streams_win(128, 4096)
+    assert not G.streams_win(64, 65536, 2) and G.streams_win(64, 65536, 1)
+
+
+@pytest.mark.parametrize("b, h, d, n, want", [
+    (4, 16, 128, 65536, False),  # e64 one warpgroup unsplit: two value tiles per head (measured 0.85x)
+    (2, 32, 128, 32768, False),  # the same launch (0.91x)
+    (4, 16, 64, 16384, False),  # d64 e32 unsplit, two tiles (0.87x)
+    (8, 16, 128, 32768, True),  # wg2: one 128-column tile per head (1.02x)
+    (8, 16, 64, 65536, True),  # d64 e64: one tile (1.01x)
+    (2, 16, 128, 65536, True),  # wg2 lookback split (1.02x)
+    (2, 16, 128, 8192, False),  # below 2^20: host-bound
+])
+def test_side_streams_rule_per_shape(pretend_sm90, monkeypatch, b, h, d, n, want):
+    plans = G._backward_shape_plans(b * h, n, d, d, torch.bfloat16, torch.device("cuda", 0))
+    assert G.use_streams(b * h, n, d, d, plans) is want
+    monkeypatch.setattr(G, "BWD_STREAMS", not want)  # the module switch overrides the rule
+    assert G.use_streams(b * h, n, d, d, plans) is (not want)
 
 
 def test_backward_shape_plans(pretend_sm90):
@@ -580,6 +597,50 @@ def test_reverse_forward_matches_reference(n, be, stages, nseg, wg2, layout, slo
     with pytest.raises(ValueError, match="reverse"):
         G.forward(q, k, v, sl, layout, dataclasses.replace(p, nseg=2, seg=n // 2, lookback=False), o, reverse=True)
 
+
+
+@gpu
+@pytest.mark.parametrize("b,h,n,gluon_bwd", [
+    (2, 16, 8192, True),    # e32 unsplit passes, one stream
+    (8, 16, 8192, True),    # two-warpgroup unsplit passes on the side streams (2^20 batch·heads·tokens)
+    (2, 16, 65536, False),  # lookback-split passes: the Triton backward under capture
+])
+def test_gluon_backward_under_cuda_graph(monkeypatch, b, h, n, gluon_bwd):
+    """fwd + bwd captured in a CUDA graph and replayed on fresh inputs copied into the captured tensors gives the
+    eager gradients: bitwise where the same Gluon kernels run (unsplit passes, also on the side streams), within the
+    float64 tolerance where capture falls back (a split forward takes the pre-pass, the backward Triton's kernels)."""
+    calls = []
+    real = G.backward
+    monkeypatch.setattr(G, "backward", lambda *a, **k: calls.append(torch.cuda.is_current_stream_capturing())
+                        or real(*a, **k))
+    g = torch.Generator().manual_seed(b * n)
+    shp = (b, h, n, 128)
+    mk = lambda: torch.randn(shp, generator=g).cuda().to(torch.bfloat16)  # noqa: E731
+    q, k, v, do = (mk() for _ in range(4))
+    sl = decay_slopes(h).cuda()
+    q, k, v = (t.requires_grad_() for t in (q, k, v))
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up outside capture (compiles every kernel of both paths)
+        for _ in range(2):
+            torch.autograd.grad(lightning_attn(q, k, v, sl), (q, k, v), do)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        grads = torch.autograd.grad(lightning_attn(q, k, v, sl), (q, k, v), do)
+    assert any(calls) is gluon_bwd, calls
+    for t in (q, k, v, do):  # fresh data in the captured tensors
+        with torch.no_grad():
+            t.copy_(mk())
+    graph.replay()
+    torch.cuda.synchronize()
+    want = torch.autograd.grad(lightning_attn(q, k, v, sl), (q, k, v), do)
+    for name, x, y in zip("qkv", grads, want):
+        assert torch.isfinite(x).all(), name
+        if gluon_bwd:
+            assert torch.equal(x, y), (name, rel(x, y))
+        else:
+            assert rel(x, y) <= 2e-2, (name, rel(x, y))
 
 @gpu
 @pytest.mark.parametrize("b,h,n,d,layout", [

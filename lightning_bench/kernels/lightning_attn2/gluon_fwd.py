@@ -1006,16 +1006,20 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
 def backward_plans(q, k, v, do, slopes, layout: str) -> list[Plan] | None:
     """The three launches of :func:`backward` for validated bf16 inputs (dq causal; dk, dv anti-causal), or None
     where it does not apply (then the Triton backward runs): the same eligibility as the forward (:func:`plan`: sm_90,
-    bf16, head_dim and value_dim 64 or 128, seq_len % 64 == 0, contiguous) for each pass's dims, and no CUDA graph
-    capture (the anti-causal passes need the lookback split's per-launch flags when they split). Split plans become
-    lookback splits (the pre-pass has no anti-causal form)."""
-    if not q.is_cuda or torch.cuda.is_current_stream_capturing():
+    bf16, head_dim and value_dim 64 or 128, seq_len % 64 == 0, contiguous) for each pass's dims. Split plans become
+    lookback splits (the pre-pass has no anti-causal form); under CUDA graph capture only unsplit passes run (the
+    lookback split's per-launch flags cannot be replayed), so a split shape keeps the Triton backward there."""
+    if not q.is_cuda:
         return None
     if any(t.dtype != q.dtype for t in (k, v, do)) or not all(_tma_ok(t) for t in (q, k, v, do)):
         return None
     b, h, n, d, e = _dims(q, v, layout)
     plans = _backward_shape_plans(b * h, n, d, e, q.dtype, q.device)
-    return plans if isinstance(plans, list) else None
+    if not isinstance(plans, list):
+        return None
+    if any(p.nseg > 1 for p in plans) and torch.cuda.is_current_stream_capturing():
+        return None
+    return plans
 
 
 def _backward_shape_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, dtype,
@@ -1045,8 +1049,8 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch
     :func:`backward_plans`."""
     pq, pk, pv = plans
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-    b, h, n, _, _ = _dims(q, v, layout)
-    if not (BWD_STREAMS if BWD_STREAMS is not None else streams_win(b * h, n)):
+    b, h, n, d, e = _dims(q, v, layout)
+    if not use_streams(b * h, n, d, e, plans):
         forward(do, v, k, slopes, layout, pq, dq)
         forward(v, do, q, slopes, layout, pk, dk, reverse=True)
         forward(k, q, do, slopes, layout, pv, dv, reverse=True)
@@ -1067,14 +1071,27 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch
     return dq, dk, dv
 
 
-def streams_win(batch_heads: int, seq_len: int) -> bool:
+def use_streams(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan]) -> bool:
+    """Whether this backward call's dk, dv passes go on side streams: ``BWD_STREAMS`` when set, else
+    :func:`streams_win` with the passes' unsplit value tiles per batch·head (value dims d, d, e for dq, dk, dv)."""
+    if BWD_STREAMS is not None:
+        return BWD_STREAMS
+    tiles = [vd // p.tile if p.nseg == 1 else 1 for p, vd in zip(plans, (head_dim, head_dim, value_dim))]
+    return streams_win(batch_heads, seq_len, max(tiles))
+
+
+def streams_win(batch_heads: int, seq_len: int, unsplit_tiles: int = 1) -> bool:
     """Whether :func:`backward` runs its dk, dv passes on two side streams: from batch·heads·seq_len ≥ 2^20 (≥ ~0.8 ms
-    of GPU work at head_dim 128, of the order of the call's host time). Measured on the H200 (tools/
-    tune_bwd_streams.py, results/h200/tune/2026-11-30l): GPU time of the backward 1.00–1.12× faster (one pass's last
-    blocks overlap the next one's first; most at few batch·heads: b1 h16 8K 1.10×, b4 h32 2K 1.08×, b2 h16 32K
-    1.03×), but the stream switches and events add host time (up to ~0.4 ms per call, noisy), more than the GPU saves
-    where a call is host-bound (every measured row below 2^20)."""
-    return batch_heads * seq_len >= STREAMS_MIN_WORK
+    of GPU work at head_dim 128, of the order of the call's host time), and only where no pass runs more than one
+    value-tile program per batch·head unsplit (``unsplit_tiles``: the largest value_dim // tile of the unsplit
+    passes; 1 when every pass has one tile or is split). Measured on the H200 (tools/tune_bwd_streams.py,
+    results/h200/tune/2026-11-30l and 2026-11-30m): GPU time of the backward 1.00–1.12× faster where the rule turns
+    them on (one pass's last blocks overlap the next one's first; b1 h16 8K 1.10×, b4 h32 2K 1.08×, b2 h16 64K
+    1.02×, b8 h16 d64 64K 1.01×), but **0.84–0.91×** at the unsplit two-tile launches of 64 batch·heads (b4 h16 d128
+    e64 32K–128K, b2 h32 32K, b4 h16 d64 e32 16K / 64K): inferred, not profiled, that a lone pass's value-tile
+    programs of one head run side by side and share their Q, K reads in L2, which interleaved passes break. Below
+    2^20 the stream switches and events add more host time (up to ~0.4 ms per call, noisy) than the GPU saves."""
+    return batch_heads * seq_len >= STREAMS_MIN_WORK and unsplit_tiles <= 1
 
 
 _SIDE: dict[int, tuple] = {}

@@ -807,7 +807,9 @@ def describe_backward(batch: int, heads: int, seq_len: int, head_dim: int, value
     if isinstance(plans, str):
         return f"triton bwd ({plans})"
     short = lambda p: p.describe().replace("gluon sm_90a fwd ", "")  # noqa: E731
-    return f"gluon bwd ×3: dq {short(plans[0])}; dk, dv reverse {short(plans[1])}"
+    streams = _gluon.use_streams(batch * heads, seq_len, head_dim, value_dim, plans)
+    streams = "; dk, dv on side streams" if streams else ""
+    return f"gluon bwd ×3: dq {short(plans[0])}; dk, dv reverse {short(plans[1])}{streams}"
 
 
 def seq_split_segments(seq_split, batch_heads: int, e_tiles: int, seq_len: int, block_n: int,
