@@ -11,26 +11,38 @@ from lightning_bench.kernels import decay_slopes, lightning_attn
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _block(q, k, v, slopes, s0):
+def _block(q, k, v, slopes, s0, seq_split="auto"):
     """A small 'model': feature map, attention with a carried state, a reduction."""
     o, ht = lightning_attn(torch.nn.functional.elu(q) + 1, k, v, slopes, initial_state=s0, output_final_state=True,
-                           block_n=16)
+                           block_n=16, seq_split=seq_split)
     return (o * 2).sum() + ht.square().sum()
 
 
 @pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
 @pytest.mark.parametrize("decay", [False, True])
-def test_compiled_fullgraph_matches_eager(backend, decay):
+@pytest.mark.parametrize("seq_split", ["auto", 1, 2])
+def test_compiled_fullgraph_matches_eager(monkeypatch, backend, decay, seq_split):
+    """Also: the custom ops receive the call's seq_split (forward and backward), so a compiled call runs the eager
+    call's launches (the Gluon backward where eligible) instead of always the unsplit Triton ones."""
+    from lightning_bench.kernels.lightning_attn2 import kernel as K
+
     torch._dynamo.reset()
+    seen = []
+    for name, pos in (("_fwd", 10), ("_bwd", 12)):  # seq_split's position in each signature
+        real = getattr(K, name)
+        monkeypatch.setattr(K, name, lambda *a, _real=real, _name=name, _pos=pos, **kw: seen.append(
+            (_name, kw.get("seq_split", a[_pos] if len(a) > _pos else 1))) or _real(*a, **kw))
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(2, 2, 40, 16, generator=g).to(DEVICE).requires_grad_() for _ in range(3))
     s0 = torch.randn(2, 2, 16, 16, generator=g).to(DEVICE).requires_grad_()
     sl = decay_slopes(2).to(DEVICE) if decay else None
-    ref = _block(q, k, v, sl, s0)
+    ref = _block(q, k, v, sl, s0, seq_split)
     g_ref = torch.autograd.grad(ref, (q, k, v, s0))
-    compiled = torch.compile(_block, fullgraph=True, backend=backend)  # fullgraph: any graph break raises
+    seen.clear()
+    compiled = torch.compile(lambda *a: _block(*a, seq_split), fullgraph=True, backend=backend)  # any break raises
     out = compiled(q, k, v, sl, s0)
     grads = torch.autograd.grad(out, (q, k, v, s0))
+    assert {x for x in seen} == {("_fwd", seq_split), ("_bwd", seq_split)}, seen
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-3)
     for a, b in zip(grads, g_ref):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
@@ -43,9 +55,10 @@ def test_custom_ops_pass_opcheck():
     s0 = torch.randn(1, 2, 16, 16, generator=g).to(DEVICE)
     qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
     for args in ((q, k, v, sl, None, None, "bhnd", 16, False, "ieee"),
-                 (q, k, v, sl, s0, None, "bhnd", 16, True, "tf32"),
-                 (qt, kt, vt, None, None, None, "bnhd", 16, True, "ieee")):
+                 (q, k, v, sl, s0, None, "bhnd", 16, True, "tf32", 0),
+                 (qt, kt, vt, None, None, None, "bnhd", 16, True, "ieee", 2)):
         torch.library.opcheck(torch.ops.lightning_bench.la2_fwd.default, args)
     do = torch.randn_like(q)
-    torch.library.opcheck(torch.ops.lightning_bench.la2_bwd.default,
-                          (q, k, v, do, sl, s0, None, None, "bhnd", 16, True, "ieee"))
+    for split in (1, 0, 2):
+        torch.library.opcheck(torch.ops.lightning_bench.la2_bwd.default,
+                              (q, k, v, do, sl, s0, None, None, "bhnd", 16, True, "ieee", split))

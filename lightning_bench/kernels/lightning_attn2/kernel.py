@@ -1092,6 +1092,12 @@ def _overrides_of(ctx):
 # propagation and a registered autograd formula), so a compiled model has no graph break at the attention call.
 # Eager calls keep the plain autograd.Function path, which has less per-call overhead.
 _EMPTY = (0,)
+SPLIT_AUTO = 0  # seq_split="auto" in the custom ops' int argument
+
+
+def _split_arg(seq_split: int):
+    """The custom ops' int seq_split as ``_fwd`` / ``_bwd`` take it (``SPLIT_AUTO`` → "auto")."""
+    return "auto" if seq_split == SPLIT_AUTO else seq_split
 
 
 def _register_custom_ops() -> bool:
@@ -1101,13 +1107,13 @@ def _register_custom_ops() -> bool:
     @torch.library.custom_op("lightning_bench::la2_fwd", mutates_args=())
     def _la2_fwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, slopes: Optional[torch.Tensor],
                     s0: Optional[torch.Tensor], cu: Optional[torch.Tensor], layout: str, block_n: int,
-                    want_ht: bool, fp32_dot: str) -> Tuple[torch.Tensor, torch.Tensor]:
-        o, ht = _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu, fp32_dot)
+                    want_ht: bool, fp32_dot: str, seq_split: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
+        o, ht = _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu, fp32_dot, _split_arg(seq_split))
         return o, (ht if ht is not None else q.new_empty(_EMPTY, dtype=torch.float32))
 
 
     @_la2_fwd_op.register_fake
-    def _la2_fwd_fake(q, k, v, slopes, s0, cu, layout, block_n, want_ht, fp32_dot):
+    def _la2_fwd_fake(q, k, v, slopes, s0, cu, layout, block_n, want_ht, fp32_dot, seq_split=1):
         b, h, n, d, e = _dims(q, v, layout)
         nseq = b if cu is None else cu.shape[0] - 1
         o = q.new_empty((b, h, n, e) if layout == "bhnd" else (b, n, h, e))
@@ -1118,14 +1124,15 @@ def _register_custom_ops() -> bool:
     @torch.library.custom_op("lightning_bench::la2_bwd", mutates_args=())
     def _la2_bwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, do: torch.Tensor, slopes: Optional[torch.Tensor],
                     s0: Optional[torch.Tensor], dht: Optional[torch.Tensor], cu: Optional[torch.Tensor], layout: str,
-                    block_n: int, want_ds0: bool, fp32_dot: str
+                    block_n: int, want_ds0: bool, fp32_dot: str, seq_split: int = 1
                     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu, fp32_dot)
+        dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu, fp32_dot,
+                               _split_arg(seq_split))
         return dq, dk, dv, (ds0 if ds0 is not None else q.new_empty(_EMPTY, dtype=torch.float32))
 
 
     @_la2_bwd_op.register_fake
-    def _la2_bwd_fake(q, k, v, do, slopes, s0, dht, cu, layout, block_n, want_ds0, fp32_dot):
+    def _la2_bwd_fake(q, k, v, do, slopes, s0, dht, cu, layout, block_n, want_ds0, fp32_dot, seq_split=1):
         b, h, n, d, e = _dims(q, v, layout)
         nseq = b if cu is None else cu.shape[0] - 1
         ds0 = q.new_empty((nseq, h, d, e) if want_ds0 else _EMPTY, dtype=torch.float32)
@@ -1133,9 +1140,10 @@ def _register_custom_ops() -> bool:
 
 
     def _op_setup_context(ctx, inputs, output):
-        q, k, v, slopes, s0, cu, layout, block_n, want_ht, fp32_dot = inputs
+        q, k, v, slopes, s0, cu, layout, block_n, want_ht, fp32_dot, seq_split = inputs
         ctx.save_for_backward(q, k, v, slopes, s0, cu)
         ctx.layout, ctx.block_n, ctx.want_ht, ctx.fp32_dot = layout, block_n, want_ht, fp32_dot
+        ctx.seq_split = seq_split
         ctx.overrides = _OVERRIDES.get()
         ctx.gluon = _gluon._ENABLED.get()
 
@@ -1146,8 +1154,8 @@ def _register_custom_ops() -> bool:
         want_ds0 = s0 is not None and ctx.needs_input_grad[4]
         with _overrides_of(ctx):
             dq, dk, dv, ds0 = _la2_bwd_op(q, k, v, do, slopes, s0, dht_arg, cu, ctx.layout, ctx.block_n, want_ds0,
-                                          ctx.fp32_dot)
-        return dq, dk, dv, None, (ds0 if want_ds0 else None), None, None, None, None, None
+                                          ctx.fp32_dot, ctx.seq_split)
+        return dq, dk, dv, None, (ds0 if want_ds0 else None), None, None, None, None, None, None
 
 
     _la2_fwd_op.register_autograd(_op_backward, setup_context=_op_setup_context)
@@ -1224,7 +1232,8 @@ def lightning_attn(
             entry says so, e.g. ≤ 8192 tokens at head_dim 128 on an H200; see ``seq_split_segments`` and
             ``_Config.at``). 1 runs one program per
             (batch·head, value tile); same result either way up to rounding.
-            Not applied to packed (cu_seqlens) input, nor under torch.compile (the custom op runs unsplit).
+            Not applied to packed (cu_seqlens) input. Under torch.compile the custom ops take it too (``"auto"``
+            encoded as 0), so a compiled call runs the eager call's launches, the Gluon backward included.
         block_n: rows per block B (16, 32, 64 or 128; tests use small blocks).
 
     On an sm_90 GPU, eligible bf16 forwards (head_dim and value_dim 64 or 128, seq_len a multiple of 64, no
@@ -1263,8 +1272,10 @@ def lightning_attn(
         cu = canonical_cu_seqlens(cu_seqlens, b, n, q.device, check_values=False)
         nseq = b if cu is None else cu.shape[0] - 1
         s0 = canonical_state(initial_state, nseq, h, d, e, q.device)
+        if seq_split not in (1, "auto"):
+            seq_split_segments(seq_split, b * h, 1, n, block_n)  # validates
         o, ht = torch.ops.lightning_bench.la2_fwd(q, k, v, s, s0, cu, layout, block_n, bool(output_final_state),
-                                                  fp32_dot)
+                                                  fp32_dot, SPLIT_AUTO if seq_split == "auto" else seq_split)
         return (o, ht) if output_final_state else o
     s = canonical_slopes(slopes, h, q.device)
     cu = canonical_cu_seqlens(cu_seqlens, b, n, q.device)
