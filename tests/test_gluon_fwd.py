@@ -260,6 +260,30 @@ def test_vg_ahead_drops_one_fence_and_barrier_per_block():
         assert sorted(ahead["wait_groups"]) == sorted(base["wait_groups"]), kw
 
 
+
+def test_tile_major_only_reorders_the_grid():
+    """TILE_MAJOR swaps the grid's first two axes (a head's value-tile programs adjacent in dispatch order) and
+    changes nothing else in the kernel: same wgmma, TMA, barrier and wait counts, shared memory, no spills."""
+    for kw in (dict(), dict(split=True, lookback=True, reverse=True, vg_ahead=True)):
+        be, st = (64, 3) if kw else (32, 4)
+        base, tm = G.compile_sm90(be, st, ws=True, **kw), G.compile_sm90(be, st, ws=True, tile_major=True, **kw)
+        for key in ("wgmma", "tma", "bar_sync", "arrive", "smem", "wait_groups", "spin", "release"):
+            assert tm[key] == base[key], (key, kw)
+        assert tm.get("spill_bytes") in (None, 0), kw
+
+
+def test_tile_major_plans_and_grid(pretend_sm90, monkeypatch):
+    """The knob applies to one-warpgroup plans with several value tiles (not wg2: one tile per head), records itself
+    in the plan's description, and stays off where batch·heads would overflow the grid's y axis (65535)."""
+    monkeypatch.setattr(G, "TILE_MAJOR", True)
+    dev = torch.device("cuda", 0)
+    p = G._shape_plan(64, 16384, 128, 128, torch.bfloat16, dev, "auto")  # e64 ws, two tiles
+    assert p.tile_major and "tilemajor" in p.describe()
+    assert not G._shape_plan(128, 8192, 128, 128, torch.bfloat16, dev, "auto").tile_major  # wg2
+    assert not G._shape_plan(70000, 1024, 128, 128, torch.bfloat16, dev, "auto").tile_major  # grid y limit
+    monkeypatch.setattr(G, "TILE_MAJOR", False)
+    assert not G._shape_plan(64, 16384, 128, 128, torch.bfloat16, dev, "auto").tile_major
+
 def test_prefix_variant_sums_the_earlier_blocks_in_one_async_chain():
     """PREFIX: the K, V blocks before the segment accumulate into S through async wgmma waited one block later
     (≤ 1 outstanding, then 0), then the segment's blocks keep their overlapped schedule; K/V-only TMA loads added."""
@@ -395,7 +419,8 @@ def test_prefix_split_matches_reference(n, nseg, be, stages, layout, slopes, s0)
 @gpu
 @pytest.mark.parametrize("knobs", [dict(q_reg=True), dict(maxnreg=128), dict(chunks=3), dict(o_direct=True),
                                    dict(o_direct=True, lookback=True), dict(vg_ahead=True),
-                                   dict(vg_ahead=True, lookback=True)])
+                                   dict(vg_ahead=True, lookback=True), dict(tile_major=True),
+                                   dict(tile_major=True, lookback=True)])
 def test_gluon_ablation_knobs_match_reference(knobs):
     """The ablation knobs (docs/perf-notes.md v9) stay correct: Q as a register operand, two programs per SM (128
     registers at launch, 2-deep ring) with a sequence split, and the chunked segment-end pre-pass."""
@@ -652,11 +677,13 @@ def test_gluon_backward_under_cuda_graph(monkeypatch, b, h, n, gluon_bwd):
     (4, 16, 16384, 128, "bhnd"),  # 64 batch·heads from 16K: one-warpgroup e64 passes, unsplit
 ])
 @pytest.mark.parametrize("knob", [None, ("O_DIRECT", True), ("VG_AHEAD", True), ("VG_AHEAD", False),
-                                  ("BWD_STREAMS", False), ("BWD_STREAMS", True)])
+                                  ("BWD_STREAMS", False), ("BWD_STREAMS", True),
+                                  ("TILE_MAJOR", True)])
 def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob):
     """lightning_attn's backward as three runs of the Gluon kernel (dq causal, dk and dv anti-causal) gives the
     float64 gradients and is at least as accurate as the Triton backward (within 1.5×); with a ``knob`` every plan
-    (forward and the three passes) has it forced (``o_direct``, ``vg_ahead``), or the passes run on one stream."""
+    (forward and the three passes) has it forced (``o_direct``, ``vg_ahead``, ``tile_major``), or the passes run on
+    one stream or on side streams."""
     if knob:
         monkeypatch.setattr(G, *knob)
     calls = []

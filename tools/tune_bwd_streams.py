@@ -27,7 +27,10 @@ def main():
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--shapes", default=None,
                     help="instead of the built-in cases: batch,heads,head_dim,seq_len[/seq_len…];… e.g. 4,16,128,16384/65536")
+    ap.add_argument("--tile-major", action="store_true",
+                    help="run every plan with gluon_fwd.TILE_MAJOR (a head's value tiles dispatched together)")
     a = ap.parse_args()
+    G.TILE_MAJOR = a.tile_major
     cases = CASES if a.shapes is None else [
         (*(int(x) for x in c.split(",")[:3]), tuple(int(n) for n in c.split(",")[3].split("/"))) for c in a.shapes.split(";")]
     a.out.mkdir(parents=True, exist_ok=True)

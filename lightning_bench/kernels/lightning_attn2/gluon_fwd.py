@@ -62,6 +62,7 @@ MAX_SEGMENTS = 16  # in-kernel combine of the segment-end states (Triton SPLIT m
 LONG_SPLIT_MIN = 49152
 WG2_SPLIT_MIN = 16384  # from here a lookback split of two-warpgroup programs beats b2 h16's unsplit e32 launch
 O_DIRECT = False  # every plan's ``o_direct`` (tools/tune_knob.py --knob o_direct flips it to time both)
+TILE_MAJOR = False  # ws plans with several value tiles: grid (tiles, batch·heads, segments) (ablation, unmeasured)
 VG_AHEAD: bool | None = None  # None: :func:`vg_ahead_wins` decides; True / False force it (tools/tune_knob.py)
 BWD_STREAMS: bool | None = None  # backward's dk, dv on side streams: None = :func:`streams_win`; True / False force it
 STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's passes run on side streams
@@ -73,13 +74,18 @@ if IMPORT_ERROR is None:
 
     @gluon.jit
     def _program(H, N, E, SEG, BNHD: gl.constexpr, SPLIT: gl.constexpr, BLOCK_N: gl.constexpr,
-                 BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr):
+                 BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, TILE_MAJOR: gl.constexpr = False):
         """This program's (batch·head, head, value tile start, segment, first block, block count) and the rows and
         columns of its tiles in the 2-D views the descriptors describe: bhnd [batch·heads·seq_len, dim], bnhd
-        [batch·seq_len, heads·dim]."""
-        pid_bh = gl.program_id(0)
+        [batch·seq_len, heads·dim]. Grid (batch·heads, value tiles, segments), or with ``TILE_MAJOR`` (value tiles,
+        batch·heads, segments): a head's value-tile programs adjacent in dispatch order."""
+        if TILE_MAJOR:
+            pid_bh = gl.program_id(1)
+            e0 = gl.program_id(0) * BLOCK_E
+        else:
+            pid_bh = gl.program_id(0)
+            e0 = gl.program_id(1) * BLOCK_E
         h = pid_bh % H
-        e0 = gl.program_id(1) * BLOCK_E
         if BNHD:
             row_base = (pid_bh // H) * N
             col_qk = h * BLOCK_D
@@ -493,15 +499,16 @@ if IMPORT_ERROR is None:
                                  BLOCK_E: gl.constexpr, STAGES: gl.constexpr, Q_REG: gl.constexpr,
                                  num_warps: gl.constexpr, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr,
                                  REVERSE: gl.constexpr = False, O_DIRECT: gl.constexpr = False,
-                                 VG_AHEAD: gl.constexpr = False):
+                                 VG_AHEAD: gl.constexpr = False, TILE_MAJOR: gl.constexpr = False):
         """The default kernel: a 1-warp partition streams Q, K, V blocks into the ring (ready/empty mbarriers), the
         4-warp compute partition runs the blocks and never issues a load. With segments the entry state comes from
         the pre-pass's segment-end states (``SPLIT``), or ``PREFIX``: each program derives it from the K, V blocks
         before its segment (:func:`_prefix_state`), or ``LOOKBACK``: each program but the last segment's first
         computes and publishes its own segment's end state, then combines those of the segments before it
-        (:func:`_publish`, :func:`_await`); both cost one launch."""
+        (:func:`_publish`, :func:`_await`); both cost one launch. ``TILE_MAJOR``: the grid's first two axes swapped
+        (:func:`_program`)."""
         pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
-                                                                          BLOCK_D, BLOCK_E)
+                                                                          BLOCK_D, BLOCK_E, TILE_MAJOR)
         q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q_desc, k_desc, v_desc, o_desc, STAGES, BLOCK_N, BLOCK_D,
                                                           BLOCK_E)
         ready, empty = _ring_barriers(STAGES, 1)
@@ -728,12 +735,13 @@ class Plan:
     pair: bool = False  # two compute warpgroups per program on the two 64-row halves of 128-row steps (unsplit)
     o_direct: bool = False  # ws / wg2: o stored from registers, no staging or TMA store (_block; 0.76–0.97×: ablation)
     vg_ahead: bool = False  # ws: the next block's diag(g) V written during this block's state update (_ws_compute)
+    tile_major: bool = False  # ws: grid (value tiles, batch·heads, segments), a head's tiles dispatched together
 
     @classmethod
     def make(cls, seq_len: int, block_e: int, stages: int, nseg: int, ws: bool = True,
              maxnreg: int | None = None, q_reg: bool = False, chunks: int = 1, prefix: bool = False,
              wg2: bool = False, lookback: bool = False, pair: bool = False, o_direct: bool = False,
-             vg_ahead: bool = False) -> "Plan":
+             vg_ahead: bool = False, tile_major: bool = False) -> "Plan":
         """The plan for about ``nseg`` segments of whole blocks (the same rounding as the Triton forward's);
         ``pair`` plans are unsplit."""
         from .kernel import segments
@@ -741,7 +749,7 @@ class Plan:
         nseg, seg = segments(1 if pair else nseg, 1, 1, seq_len, BLOCK_N)
         return cls(block_e, stages, nseg, seg, ws or wg2 or pair, maxnreg, q_reg, chunks,
                    prefix and nseg > 1 and ws and not wg2, wg2, lookback and nseg > 1 and (ws or wg2), pair,
-                   o_direct, vg_ahead)
+                   o_direct, vg_ahead, tile_major)
 
     @property
     def tile(self) -> int:
@@ -754,7 +762,8 @@ class Plan:
                 + (f" r{self.maxnreg}" if self.maxnreg else "") + (" qreg" if self.q_reg else "")
                 + (" prefix" if self.prefix else " lookback" if self.lookback
                    else f" c{self.chunks}" if self.chunks > 1 else "") + (" odirect" if self.o_direct else "")
-                + (" vgahead" if self.vg_ahead and self.ws and not (self.wg2 or self.pair) else ""))
+                + (" vgahead" if self.vg_ahead and self.ws and not (self.wg2 or self.pair) else "")
+                + (" tilemajor" if self.tile_major and self.ws and not (self.wg2 or self.pair) else ""))
 
 
 _CAPABLE: dict[int, str | None] = {}
@@ -898,8 +907,9 @@ def _shape_plan(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, d
         return f"gluon: split e{block_e} at head_dim {head_dim} measured slower"
     p = Plan.make(seq_len, block_e, stages, nseg, wg2=wg2, lookback=lookback)
     vg = VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(head_dim, block_e, wg2)
+    tm = TILE_MAJOR and not wg2 and value_dim // block_e > 1 and batch_heads <= 65535  # grid y ≤ 65535
     return dataclasses.replace(p, chunks=prepass_chunks(batch_heads, value_dim, block_e, p.nseg, p.seg, sms),
-                               o_direct=O_DIRECT, vg_ahead=vg)
+                               o_direct=O_DIRECT, vg_ahead=vg, tile_major=tm)
 
 
 def plan(q, k, v, slopes, layout: str, *, s0=None, want_ht=False, cu=None, block_n=BLOCK_N, seq_split="auto",
@@ -989,7 +999,8 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     ce = dict(HAS_DECAY=slopes is not None, SPLIT=p.nseg > 1, HAS_S0=s0 is not None, BNHD=layout == "bnhd",
               BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, Q_REG=p.q_reg, num_warps=4,
               **({"maxnreg": p.maxnreg} if p.maxnreg else {}))
-    grid = (b * h, e // p.tile, p.nseg)
+    tile_major = p.tile_major and p.ws and not (p.wg2 or p.pair)
+    grid = (e // p.tile, b * h, p.nseg) if tile_major else (b * h, e // p.tile, p.nseg)
     if p.wg2:
         _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse,
                                         O_DIRECT=p.o_direct, **ce)
@@ -997,7 +1008,7 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
         _la2_fwd_gluon_pair_kernel[grid](*args, REGS=WG2_REGS, **ce)
     elif p.ws:
         _la2_fwd_gluon_ws_kernel[grid](*args, PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, O_DIRECT=p.o_direct,
-                                       VG_AHEAD=p.vg_ahead, **ce)
+                                       VG_AHEAD=p.vg_ahead, TILE_MAJOR=tile_major, **ce)
     else:
         _la2_fwd_gluon_kernel[grid](*args, **ce)
     return o
@@ -1137,7 +1148,7 @@ _COMPILER = None  # a spawned worker process for compile_sm90 (see there)
 def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: bool = False, head_dim: int = 128,
                  decay: bool = True, ws: bool = False, q_reg: bool = False, s0: bool = False,
                  prefix: bool = False, wg2: bool = False, lookback: bool = False, reverse: bool = False,
-                 pair: bool = False, o_direct: bool = False, vg_ahead: bool = False) -> dict:
+                 pair: bool = False, o_direct: bool = False, vg_ahead: bool = False, tile_major: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -1152,7 +1163,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     """
     args = dict(block_e=block_e, stages=stages, split=split, bnhd=bnhd, head_dim=head_dim, decay=decay, ws=ws,
                 q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair,
-                o_direct=o_direct, vg_ahead=vg_ahead)
+                o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)
@@ -1173,7 +1184,7 @@ def compile_outside_interpreter(fn, **kwargs):
 
 
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
-                  lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False) -> dict:
+                  lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False) -> dict:
     import re
     import subprocess
     import tempfile
@@ -1201,7 +1212,8 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
     elif wg2:
         ce.update(LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse, O_DIRECT=o_direct)
     elif ws:
-        ce.update(PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, O_DIRECT=o_direct, VG_AHEAD=vg_ahead)
+        ce.update(PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, O_DIRECT=o_direct, VG_AHEAD=vg_ahead,
+                  TILE_MAJOR=tile_major)
     for name in ce:
         sig[name] = "constexpr"
     attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]]
