@@ -272,6 +272,17 @@ def test_tile_major_only_reorders_the_grid():
         assert tm.get("spill_bytes") in (None, 0), kw
 
 
+
+def test_state_first_drops_at_most_barriers():
+    """STATE_FIRST (the state copy before the stage release) changes no MMA, TMA, wait or shared-memory fact and never
+    adds a barrier (Triton 3.6: one ``bar.sync`` per block fewer; Triton 3.9 already merges it)."""
+    for kw in (dict(block_e=32, stages=4, ws=True), dict(block_e=64, stages=3, ws=True, vg_ahead=True),
+               dict(block_e=64, stages=3, wg2=True, split=True, lookback=True)):
+        base, sf = G.compile_sm90(**kw), G.compile_sm90(state_first=True, **kw)
+        for key in ("wgmma", "tma", "arrive", "smem", "wait_groups", "spin", "release"):
+            assert sf[key] == base[key], (key, kw)
+        assert sf["bar_sync"] <= base["bar_sync"] and sf.get("spill_bytes") in (None, 0), kw
+
 def test_tile_major_plans_and_grid(pretend_sm90, monkeypatch):
     """The knob applies to one-warpgroup plans with several value tiles (not wg2: one tile per head), records itself
     in the plan's description, and stays off where batch·heads would overflow the grid's y axis (65535)."""
@@ -420,7 +431,9 @@ def test_prefix_split_matches_reference(n, nseg, be, stages, layout, slopes, s0)
 @pytest.mark.parametrize("knobs", [dict(q_reg=True), dict(maxnreg=128), dict(chunks=3), dict(o_direct=True),
                                    dict(o_direct=True, lookback=True), dict(vg_ahead=True),
                                    dict(vg_ahead=True, lookback=True), dict(tile_major=True),
-                                   dict(tile_major=True, lookback=True)])
+                                   dict(tile_major=True, lookback=True), dict(state_first=True),
+                                   dict(state_first=True, lookback=True)],
+                         ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
 def test_gluon_ablation_knobs_match_reference(knobs):
     """The ablation knobs (docs/perf-notes.md v9) stay correct: Q as a register operand, two programs per SM (128
     registers at launch, 2-deep ring) with a sequence split, and the chunked segment-end pre-pass."""
@@ -678,12 +691,13 @@ def test_gluon_backward_under_cuda_graph(monkeypatch, b, h, n, gluon_bwd):
 ])
 @pytest.mark.parametrize("knob", [None, ("O_DIRECT", True), ("VG_AHEAD", True), ("VG_AHEAD", False),
                                   ("BWD_STREAMS", False), ("BWD_STREAMS", True),
-                                  ("TILE_MAJOR", True)])
+                                  ("TILE_MAJOR", True), ("STATE_FIRST", True)],
+                         ids=lambda k: "defaults" if k is None else f"{k[0]}={k[1]}")
 def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob):
     """lightning_attn's backward as three runs of the Gluon kernel (dq causal, dk and dv anti-causal) gives the
     float64 gradients and is at least as accurate as the Triton backward (within 1.5×); with a ``knob`` every plan
-    (forward and the three passes) has it forced (``o_direct``, ``vg_ahead``, ``tile_major``), or the passes run on
-    one stream or on side streams."""
+    (forward and the three passes) has it forced (``o_direct``, ``vg_ahead``, ``tile_major``, ``state_first``), or
+    the passes run on one stream or on side streams."""
     if knob:
         monkeypatch.setattr(G, *knob)
     calls = []

@@ -6,6 +6,8 @@ flipped), forward and fwd_bwd (the backward's three passes run the same kernel):
   counters) puts ~11% of the compute warps' stall samples on the o store's fence and barrier.
 - ``vg_ahead``: the next block's diag(g) V written while this block's state update runs, fenced with the state copy
   (one fence and one warpgroup barrier per block fewer; ~6% of the stall samples sat on that pair).
+- ``state_first``: the state's bf16 copy written before the ring stage's release (Triton 3.6: one barrier per block
+  fewer; v16 lead 2).
 - ``tile_major``: grid (value tiles, batch·heads, segments) for one-warpgroup plans with several value tiles, so a
   head's tiles are dispatched together (perf-notes v16 lead 1; with ``--cases bh64``, where two-tile launches run).
 
@@ -13,7 +15,7 @@ Correctness first (NaN-poisoned by the sweep's convention: outputs are fresh ten
 forward ≤ 2e-2, gradients against the TMA-store variant's ≤ 1e-2), then GPU time as the sweep takes it
 (host-decoupled CUDA events, L2 flushed), A B B A order, M tokens/s:
 
-    python tools/tune_knob.py --knob o_direct|vg_ahead|tile_major [--cases default|e64|bh64] --out DIR
+    python tools/tune_knob.py --knob o_direct|vg_ahead|tile_major|state_first [--cases default|e64|bh64] --out DIR
 """
 from __future__ import annotations
 
@@ -65,7 +67,7 @@ def rel(a, b):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--knob", choices=("o_direct", "vg_ahead", "tile_major"), default="o_direct")
+    ap.add_argument("--knob", choices=("o_direct", "vg_ahead", "tile_major", "state_first"), default="o_direct")
     ap.add_argument("--cases", choices=tuple(CASES), default="default")
     ap.add_argument("--repeat", type=int, default=1, help="A B B A rounds per row")
     a = ap.parse_args()

@@ -63,6 +63,7 @@ LONG_SPLIT_MIN = 49152
 WG2_SPLIT_MIN = 16384  # from here a lookback split of two-warpgroup programs beats b2 h16's unsplit e32 launch
 O_DIRECT = False  # every plan's ``o_direct`` (tools/tune_knob.py --knob o_direct flips it to time both)
 TILE_MAJOR = False  # ws plans with several value tiles: grid (tiles, batch·heads, segments) (ablation, unmeasured)
+STATE_FIRST = False  # ws / wg2: the state's bf16 copy before the ring stage's release (ablation, unmeasured)
 VG_AHEAD: bool | None = None  # None: :func:`vg_ahead_wins` decides; True / False force it (tools/tune_knob.py)
 BWD_STREAMS: bool | None = None  # backward's dk, dv on side streams: None = :func:`streams_win`; True / False force it
 STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's passes run on side streams
@@ -400,10 +401,14 @@ if IMPORT_ERROR is None:
                     SPLIT: gl.constexpr, HAS_S0: gl.constexpr, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr,
                     BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
                     Q_REG: gl.constexpr, REVERSE: gl.constexpr, RSTEP: gl.constexpr, O, O_STRIDE,
-                    O_DIRECT: gl.constexpr, VG_AHEAD: gl.constexpr):
+                    O_DIRECT: gl.constexpr, VG_AHEAD: gl.constexpr, STATE_FIRST: gl.constexpr = False):
         """One compute warpgroup of the ws / wg2 kernels: entry state, then the segment's blocks. ``VG_AHEAD``:
         ``vg_smem`` is a double buffer; block j + 1's diag(g) V is written while block j's state update runs and
-        fenced with block j's state copy (one fence and one barrier per block fewer)."""
+        fenced with block j's state copy (one fence and one barrier per block fewer). ``STATE_FIRST``: the state's
+        bf16 copy is written and fenced before the ring stage is released, not after: with Triton 3.6 the membar pass
+        then drops the barrier it put between the release and the copy (6 → 5 ``bar.sync`` per block at e32; Triton
+        3.9 already has 5). The copy's write-after-read hazard against this block's Q·S wgmma is covered either way
+        by the o store's barriers, which every warp passes after its wait for Q·S."""
         sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_N, 16])
         o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
@@ -450,9 +455,14 @@ if IMPORT_ERROR is None:
                     mbarrier.wait(ready.index(nst), ((npre + j + 1) // STAGES) & 1)
                     vg_smem.index((j + 1) % 2).store(_scaled_v(v_s.index(nst), g, o_l))
                 S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
-            mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
-            s_smem.store(S.to(gl.bfloat16))
-            fence_async_shared()
+            if STATE_FIRST:
+                s_smem.store(S.to(gl.bfloat16))
+                fence_async_shared()
+                mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
+            else:
+                mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
+                s_smem.store(S.to(gl.bfloat16))
+                fence_async_shared()
         tma.store_wait(pendings=0)
 
     @gluon.jit
@@ -499,7 +509,8 @@ if IMPORT_ERROR is None:
                                  BLOCK_E: gl.constexpr, STAGES: gl.constexpr, Q_REG: gl.constexpr,
                                  num_warps: gl.constexpr, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr,
                                  REVERSE: gl.constexpr = False, O_DIRECT: gl.constexpr = False,
-                                 VG_AHEAD: gl.constexpr = False, TILE_MAJOR: gl.constexpr = False):
+                                 VG_AHEAD: gl.constexpr = False, TILE_MAJOR: gl.constexpr = False,
+                                 STATE_FIRST: gl.constexpr = False):
         """The default kernel: a 1-warp partition streams Q, K, V blocks into the ring (ready/empty mbarriers), the
         4-warp compute partition runs the blocks and never issues a load. With segments the entry state comes from
         the pre-pass's segment-end states (``SPLIT``), or ``PREFIX``: each program derives it from the K, V blocks
@@ -521,7 +532,7 @@ if IMPORT_ERROR is None:
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
                            HAS_S0, PREFIX, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, O,
-                           O_STRIDE, O_DIRECT, VG_AHEAD)),
+                           O_STRIDE, O_DIRECT, VG_AHEAD, STATE_FIRST)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v_s, ready, empty, row0, col_qk, col_v, first,
                         nblk, npre, pre_first, PREFIX or LOOKBACK, False, STAGES, RSTEP, BLOCK_E)),
         ], [1], [24])
@@ -535,7 +546,8 @@ if IMPORT_ERROR is None:
                                   BNHD: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr,
                                   BLOCK_E: gl.constexpr, STAGES: gl.constexpr, Q_REG: gl.constexpr,
                                   num_warps: gl.constexpr, LOOKBACK: gl.constexpr, REGS: gl.constexpr,
-                                  REVERSE: gl.constexpr = False, O_DIRECT: gl.constexpr = False):
+                                  REVERSE: gl.constexpr = False, O_DIRECT: gl.constexpr = False,
+                                  STATE_FIRST: gl.constexpr = False):
         """Two compute warpgroups per program, value tiles e0 and e0 + BLOCK_E of one head, sharing one Q, K ring
         (each Q, K block crosses L2 → SM once for both tiles; the ws kernel reads it once per tile) with a 1-warp
         loader; a stage is free when both warpgroups arrived. Each warpgroup runs :func:`_ws_compute` on its own
@@ -557,11 +569,11 @@ if IMPORT_ERROR is None:
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
                            HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, O,
-                           O_STRIDE, O_DIRECT, False)),
+                           O_STRIDE, O_DIRECT, False, STATE_FIRST)),
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem,
                            o2_smem, pid_bh, h, e0 + BLOCK_E, E, SEG, NSEG, row0, col_v + BLOCK_E, first, nblk, p,
                            HAS_DECAY, SPLIT, HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG,
-                           REVERSE, RSTEP, O, O_STRIDE, O_DIRECT, False)),
+                           REVERSE, RSTEP, O, O_STRIDE, O_DIRECT, False, STATE_FIRST)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first,
                         nblk, npre, pre_first, LOOKBACK, True, STAGES, RSTEP, BLOCK_E)),
         ], [4, 1], [REGS, 24])
@@ -736,12 +748,13 @@ class Plan:
     o_direct: bool = False  # ws / wg2: o stored from registers, no staging or TMA store (_block; 0.76–0.97×: ablation)
     vg_ahead: bool = False  # ws: the next block's diag(g) V written during this block's state update (_ws_compute)
     tile_major: bool = False  # ws: grid (value tiles, batch·heads, segments), a head's tiles dispatched together
+    state_first: bool = False  # ws / wg2: the state copy before the stage release (_ws_compute; one barrier fewer)
 
     @classmethod
     def make(cls, seq_len: int, block_e: int, stages: int, nseg: int, ws: bool = True,
              maxnreg: int | None = None, q_reg: bool = False, chunks: int = 1, prefix: bool = False,
              wg2: bool = False, lookback: bool = False, pair: bool = False, o_direct: bool = False,
-             vg_ahead: bool = False, tile_major: bool = False) -> "Plan":
+             vg_ahead: bool = False, tile_major: bool = False, state_first: bool = False) -> "Plan":
         """The plan for about ``nseg`` segments of whole blocks (the same rounding as the Triton forward's);
         ``pair`` plans are unsplit."""
         from .kernel import segments
@@ -749,7 +762,7 @@ class Plan:
         nseg, seg = segments(1 if pair else nseg, 1, 1, seq_len, BLOCK_N)
         return cls(block_e, stages, nseg, seg, ws or wg2 or pair, maxnreg, q_reg, chunks,
                    prefix and nseg > 1 and ws and not wg2, wg2, lookback and nseg > 1 and (ws or wg2), pair,
-                   o_direct, vg_ahead, tile_major)
+                   o_direct, vg_ahead, tile_major, state_first)
 
     @property
     def tile(self) -> int:
@@ -763,7 +776,8 @@ class Plan:
                 + (" prefix" if self.prefix else " lookback" if self.lookback
                    else f" c{self.chunks}" if self.chunks > 1 else "") + (" odirect" if self.o_direct else "")
                 + (" vgahead" if self.vg_ahead and self.ws and not (self.wg2 or self.pair) else "")
-                + (" tilemajor" if self.tile_major and self.ws and not (self.wg2 or self.pair) else ""))
+                + (" tilemajor" if self.tile_major and self.ws and not (self.wg2 or self.pair) else "")
+                + (" sfirst" if self.state_first and self.ws and not self.pair else ""))
 
 
 _CAPABLE: dict[int, str | None] = {}
@@ -909,7 +923,7 @@ def _shape_plan(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, d
     vg = VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(head_dim, block_e, wg2)
     tm = TILE_MAJOR and not wg2 and value_dim // block_e > 1 and batch_heads <= 65535  # grid y ≤ 65535
     return dataclasses.replace(p, chunks=prepass_chunks(batch_heads, value_dim, block_e, p.nseg, p.seg, sms),
-                               o_direct=O_DIRECT, vg_ahead=vg, tile_major=tm)
+                               o_direct=O_DIRECT, vg_ahead=vg, tile_major=tm, state_first=STATE_FIRST)
 
 
 def plan(q, k, v, slopes, layout: str, *, s0=None, want_ht=False, cu=None, block_n=BLOCK_N, seq_split="auto",
@@ -1003,12 +1017,12 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     grid = (e // p.tile, b * h, p.nseg) if tile_major else (b * h, e // p.tile, p.nseg)
     if p.wg2:
         _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse,
-                                        O_DIRECT=p.o_direct, **ce)
+                                        O_DIRECT=p.o_direct, STATE_FIRST=p.state_first, **ce)
     elif p.pair:
         _la2_fwd_gluon_pair_kernel[grid](*args, REGS=WG2_REGS, **ce)
     elif p.ws:
         _la2_fwd_gluon_ws_kernel[grid](*args, PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, O_DIRECT=p.o_direct,
-                                       VG_AHEAD=p.vg_ahead, TILE_MAJOR=tile_major, **ce)
+                                       VG_AHEAD=p.vg_ahead, TILE_MAJOR=tile_major, STATE_FIRST=p.state_first, **ce)
     else:
         _la2_fwd_gluon_kernel[grid](*args, **ce)
     return o
@@ -1148,7 +1162,8 @@ _COMPILER = None  # a spawned worker process for compile_sm90 (see there)
 def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: bool = False, head_dim: int = 128,
                  decay: bool = True, ws: bool = False, q_reg: bool = False, s0: bool = False,
                  prefix: bool = False, wg2: bool = False, lookback: bool = False, reverse: bool = False,
-                 pair: bool = False, o_direct: bool = False, vg_ahead: bool = False, tile_major: bool = False) -> dict:
+                 pair: bool = False, o_direct: bool = False, vg_ahead: bool = False, tile_major: bool = False,
+                 state_first: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -1163,7 +1178,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     """
     args = dict(block_e=block_e, stages=stages, split=split, bnhd=bnhd, head_dim=head_dim, decay=decay, ws=ws,
                 q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair,
-                o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major)
+                o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)
@@ -1184,7 +1199,8 @@ def compile_outside_interpreter(fn, **kwargs):
 
 
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
-                  lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False) -> dict:
+                  lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False,
+                  state_first=False) -> dict:
     import re
     import subprocess
     import tempfile
@@ -1210,10 +1226,10 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
     if pair:
         ce.update(REGS=WG2_REGS)
     elif wg2:
-        ce.update(LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse, O_DIRECT=o_direct)
+        ce.update(LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse, O_DIRECT=o_direct, STATE_FIRST=state_first)
     elif ws:
         ce.update(PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, O_DIRECT=o_direct, VG_AHEAD=vg_ahead,
-                  TILE_MAJOR=tile_major)
+                  TILE_MAJOR=tile_major, STATE_FIRST=state_first)
     for name in ce:
         sig[name] = "constexpr"
     attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]]
