@@ -58,6 +58,8 @@ def test_custom_ops_pass_opcheck():
                  (q, k, v, sl, s0, None, "bhnd", 16, True, "tf32", 0),
                  (qt, kt, vt, None, None, None, "bnhd", 16, True, "ieee", 2)):
         torch.library.opcheck(torch.ops.lightning_bench.la2_fwd.default, args)
+    with pytest.raises(ValueError, match="seq_split"):
+        torch.ops.lightning_bench.la2_fwd(q, k, v, sl, None, None, "bhnd", 16, False, "ieee", -1)
     do = torch.randn_like(q)
     for split in (1, 0, 2):
         torch.library.opcheck(torch.ops.lightning_bench.la2_bwd.default,

@@ -267,6 +267,7 @@ def test_tile_major_only_reorders_the_grid():
     for kw in (dict(), dict(split=True, lookback=True, reverse=True, vg_ahead=True)):
         be, st = (64, 3) if kw else (32, 4)
         base, tm = G.compile_sm90(be, st, ws=True, **kw), G.compile_sm90(be, st, ws=True, tile_major=True, **kw)
+        assert tm["ptx_sha"] != base["ptx_sha"], kw  # the knob reached the kernel
         for key in ("wgmma", "tma", "bar_sync", "arrive", "smem", "wait_groups", "spin", "release"):
             assert tm[key] == base[key], (key, kw)
         assert tm.get("spill_bytes") in (None, 0), kw
@@ -279,6 +280,7 @@ def test_state_first_drops_at_most_barriers():
     for kw in (dict(block_e=32, stages=4, ws=True), dict(block_e=64, stages=3, ws=True, vg_ahead=True),
                dict(block_e=64, stages=3, wg2=True, split=True, lookback=True)):
         base, sf = G.compile_sm90(**kw), G.compile_sm90(state_first=True, **kw)
+        assert sf["ptx_sha"] != base["ptx_sha"], kw  # the knob reached the kernel
         for key in ("wgmma", "tma", "arrive", "smem", "wait_groups", "spin", "release"):
             assert sf[key] == base[key], (key, kw)
         assert sf["bar_sync"] <= base["bar_sync"] and sf.get("spill_bytes") in (None, 0), kw
@@ -291,7 +293,8 @@ def test_tile_major_plans_and_grid(pretend_sm90, monkeypatch):
     p = G._shape_plan(64, 16384, 128, 128, torch.bfloat16, dev, "auto")  # e64 ws, two tiles
     assert p.tile_major and "tilemajor" in p.describe()
     assert not G._shape_plan(128, 8192, 128, 128, torch.bfloat16, dev, "auto").tile_major  # wg2
-    assert not G._shape_plan(70000, 1024, 128, 128, torch.bfloat16, dev, "auto").tile_major  # grid y limit
+    assert G._shape_plan(65535, 1024, 64, 128, torch.bfloat16, dev, "auto").tile_major  # e64 ws, two tiles
+    assert not G._shape_plan(65536, 1024, 64, 128, torch.bfloat16, dev, "auto").tile_major  # grid y limit
     monkeypatch.setattr(G, "TILE_MAJOR", False)
     assert not G._shape_plan(64, 16384, 128, 128, torch.bfloat16, dev, "auto").tile_major
 
@@ -806,6 +809,14 @@ def test_compiled_training_step_under_cuda_graph_trees(monkeypatch):
     mk = lambda: torch.randn(b, h, n, d, generator=g).cuda().to(torch.bfloat16)  # noqa: E731
     sl = decay_slopes(h).cuda()
     compiled = torch.compile(lambda q, k, v: lightning_attn(q, k, v, sl), mode="reduce-overhead", fullgraph=True)
+    try:
+        _compiled_steps_match_eager(compiled, mk, sl)
+    finally:
+        torch._dynamo.reset()
+    assert any(calls), "the Gluon backward was never captured"
+
+
+def _compiled_steps_match_eager(compiled, mk, sl):
     for _ in range(4):  # warm-up, recording, replays
         q, k, v = (mk().requires_grad_() for _ in range(3))
         do = mk()
@@ -819,5 +830,3 @@ def test_compiled_training_step_under_cuda_graph_trees(monkeypatch):
         assert torch.equal(o_c, oe.detach())
         for name, x, y in zip("qkv", grads, (qe.grad, ke.grad, ve.grad)):
             assert torch.isfinite(x).all() and torch.equal(x, y), (name, rel(x, y))
-    assert any(calls), "the Gluon backward was never captured"
-    torch._dynamo.reset()

@@ -15,12 +15,14 @@ import io
 import pathlib
 import pstats
 import statistics
+import sys
 import time
 
 import torch
 
-from lightning_bench.kernels import lightning_attn
-from lightning_bench.kernels.slopes import decay_slopes
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from lightning_bench.kernels import lightning_attn  # noqa: E402
+from lightning_bench.kernels.slopes import decay_slopes  # noqa: E402
 
 
 def _call(q, k, v, slopes, do, mode):
@@ -36,6 +38,8 @@ def main() -> None:
     ap.add_argument("--shapes", default="2,16,128,1024;2,16,128,8192;8,16,64,4096")
     ap.add_argument("--calls", type=int, default=200)
     args = ap.parse_args()
+    if not torch.cuda.is_available():
+        ap.error("needs a CUDA GPU (it times the host side of GPU launches)")
     args.out.mkdir(parents=True, exist_ok=True)
     rows = ["batch,heads,head_dim,seq_len,mode,calls,host_ms_median,host_ms_p20,host_ms_p80"]
     for spec in args.shapes.split(";"):

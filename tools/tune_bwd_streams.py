@@ -64,6 +64,7 @@ def main():
                     t = m.median_ms if m else float("nan")
                     res.setdefault((mode, streams), []).append(t)
                     rows.append(dict(batch=b, heads=h, head_dim=d, seq_len=n, mode=mode, streams=streams,
+                                     tile_major=a.tile_major,
                                      median_ms=t, mtok_s=b * n / t / 1e3, bitwise_equal=same,
                                      host_ms=m.extra.get("host_ms", float("nan")) if m else float("nan")))
             G.BWD_STREAMS = keep

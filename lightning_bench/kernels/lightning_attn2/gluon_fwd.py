@@ -1013,7 +1013,7 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     ce = dict(HAS_DECAY=slopes is not None, SPLIT=p.nseg > 1, HAS_S0=s0 is not None, BNHD=layout == "bnhd",
               BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, Q_REG=p.q_reg, num_warps=4,
               **({"maxnreg": p.maxnreg} if p.maxnreg else {}))
-    tile_major = p.tile_major and p.ws and not (p.wg2 or p.pair)
+    tile_major = p.tile_major and p.ws and not (p.wg2 or p.pair) and b * h <= 65535  # grid y ≤ 65535
     grid = (e // p.tile, b * h, p.nseg) if tile_major else (b * h, e // p.tile, p.nseg)
     if p.wg2:
         _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse,
@@ -1110,12 +1110,13 @@ def streams_win(batch_heads: int, seq_len: int, unsplit_tiles: int = 1) -> bool:
     of GPU work at head_dim 128, of the order of the call's host time), and only where no pass runs more than one
     value-tile program per batch·head unsplit (``unsplit_tiles``: the largest value_dim // tile of the unsplit
     passes; 1 when every pass has one tile or is split). Measured on the H200 (tools/tune_bwd_streams.py,
-    results/h200/tune/2026-11-30l and 2026-11-30m): GPU time of the backward 1.00–1.12× faster where the rule turns
-    them on (one pass's last blocks overlap the next one's first; b1 h16 8K 1.10×, b4 h32 2K 1.08×, b2 h16 64K
-    1.02×, b8 h16 d64 64K 1.01×), but **0.84–0.91×** at the unsplit two-tile launches of 64 batch·heads (b4 h16 d128
-    e64 32K–128K, b2 h32 32K, b4 h16 d64 e32 16K / 64K): inferred, not profiled, that a lone pass's value-tile
-    programs of one head run side by side and share their Q, K reads in L2, which interleaved passes break. Below
-    2^20 the stream switches and events add more host time (up to ~0.4 ms per call, noisy) than the GPU saves."""
+    results/h200/tune/2026-11-30l and 2026-11-30m): the backward's GPU time 1.00–1.12× faster with them (one pass's
+    last blocks overlap the next one's first; most at few batch·heads and short lengths, b1 h16 8K 1.10×, b4 h32 2K
+    1.08×, which the rule leaves off: there the stream switches and events add more host time, up to ~0.4 ms per
+    call, than the GPU saves); where the rule turns them on 1.01–1.03× (b2 h16 32K / 64K, b8 h16 32K, b4 h32 32K,
+    b8 h16 d64 64K). But **0.84–0.91×** at the unsplit two-tile launches of 64 batch·heads (b4 h16 d128 e64 32K–128K,
+    b2 h32 32K, b4 h16 d64 e32 16K / 64K): inferred, not profiled, that a lone pass's value-tile programs of one head
+    run side by side and share their Q, K reads in L2, which interleaved passes break."""
     return batch_heads * seq_len >= STREAMS_MIN_WORK and unsplit_tiles <= 1
 
 
@@ -1201,6 +1202,7 @@ def compile_outside_interpreter(fn, **kwargs):
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
                   lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False,
                   state_first=False) -> dict:
+    import hashlib
     import re
     import subprocess
     import tempfile
@@ -1238,6 +1240,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                        target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
     ptx = c.asm["ptx"]
     out = {"arrive": ptx.count("mbarrier.arrive"), "bar_sync": ptx.count("bar.sync"), "smem": c.metadata.shared,
+           "ptx_sha": hashlib.sha256(re.sub(r"^\s*\.loc.*$", "", ptx, flags=re.M).encode()).hexdigest()[:16],
            "setmaxnreg": [int(r) for r in re.findall(r"setmaxnreg.\w+.sync.aligned.u32\s+(\d+)", ptx)],
            "spin": ptx.count("ld.acquire.gpu"), "release": len(re.findall(r"atom\.[^;]*release", ptx)),
            "wait_groups": [int(w) for w in re.findall(r"wgmma.wait_group.sync.aligned (\d+)", ptx)],

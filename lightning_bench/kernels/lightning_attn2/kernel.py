@@ -1092,11 +1092,20 @@ def _overrides_of(ctx):
 # propagation and a registered autograd formula), so a compiled model has no graph break at the attention call.
 # Eager calls keep the plain autograd.Function path, which has less per-call overhead.
 _EMPTY = (0,)
-SPLIT_AUTO = 0  # seq_split="auto" in the custom ops' int argument
+# seq_split="auto" in the custom ops' int argument. The ops' own default stays 1 (unsplit, the Triton backward: what
+# they ran before they took the argument, so graphs and direct ``torch.ops`` callers keep their launches);
+# ``lightning_attn`` always passes the call's value.
+SPLIT_AUTO = 0
 
 
 def _split_arg(seq_split: int):
-    """The custom ops' int seq_split as ``_fwd`` / ``_bwd`` take it (``SPLIT_AUTO`` → "auto")."""
+    """The custom ops' int seq_split as ``_fwd`` / ``_bwd`` take it (``SPLIT_AUTO`` → "auto").
+
+    Raises:
+        ValueError: seq_split < 0.
+    """
+    if seq_split < 0:
+        raise ValueError(f"seq_split must be {SPLIT_AUTO} (auto) or an integer ≥ 1 in the custom ops, got {seq_split}")
     return "auto" if seq_split == SPLIT_AUTO else seq_split
 
 
