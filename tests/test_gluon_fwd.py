@@ -92,6 +92,16 @@ def pretend_sm90(monkeypatch):
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
 
 
+@pytest.fixture
+def gluon_bwd_calls(monkeypatch):
+    """Records each call of the Gluon backward (``gluon_fwd.backward``): whether it ran under CUDA graph capture."""
+    calls = []
+    real = G.backward
+    monkeypatch.setattr(G, "backward", lambda *a, **k: calls.append(torch.cuda.is_current_stream_capturing())
+                        or real(*a, **k))
+    return calls
+
+
 def _qkv(b=2, h=16, n=2048, d=128, e=128, dtype=torch.bfloat16, layout="bhnd"):
     shp = (lambda x: (b, h, n, x)) if layout == "bhnd" else (lambda x: (b, n, h, x))
     return torch.zeros(shp(d), dtype=dtype), torch.zeros(shp(d), dtype=dtype), torch.zeros(shp(e), dtype=dtype)
@@ -646,14 +656,11 @@ def test_reverse_forward_matches_reference(n, be, stages, nseg, wg2, layout, slo
     (8, 16, 8192, True),    # two-warpgroup unsplit passes on the side streams (2^20 batch·heads·tokens)
     (2, 16, 65536, False),  # lookback-split passes: the Triton backward under capture
 ])
-def test_gluon_backward_under_cuda_graph(monkeypatch, b, h, n, gluon_bwd):
+def test_gluon_backward_under_cuda_graph(b, h, n, gluon_bwd, gluon_bwd_calls):
     """fwd + bwd captured in a CUDA graph and replayed on fresh inputs copied into the captured tensors gives the
     eager gradients: bitwise where the same Gluon kernels run (unsplit passes, also on the side streams), within the
     float64 tolerance where capture falls back (a split forward takes the pre-pass, the backward Triton's kernels)."""
-    calls = []
-    real = G.backward
-    monkeypatch.setattr(G, "backward", lambda *a, **k: calls.append(torch.cuda.is_current_stream_capturing())
-                        or real(*a, **k))
+    calls = gluon_bwd_calls
     g = torch.Generator().manual_seed(b * n)
     shp = (b, h, n, 128)
     mk = lambda: torch.randn(shp, generator=g).cuda().to(torch.bfloat16)  # noqa: E731
@@ -696,16 +703,14 @@ def test_gluon_backward_under_cuda_graph(monkeypatch, b, h, n, gluon_bwd):
                                   ("BWD_STREAMS", False), ("BWD_STREAMS", True),
                                   ("TILE_MAJOR", True), ("STATE_FIRST", True)],
                          ids=lambda k: "defaults" if k is None else f"{k[0]}={k[1]}")
-def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob):
+def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob, gluon_bwd_calls):
     """lightning_attn's backward as three runs of the Gluon kernel (dq causal, dk and dv anti-causal) gives the
     float64 gradients and is at least as accurate as the Triton backward (within 1.5×); with a ``knob`` every plan
     (forward and the three passes) has it forced (``o_direct``, ``vg_ahead``, ``tile_major``, ``state_first``), or
     the passes run on one stream or on side streams."""
     if knob:
         monkeypatch.setattr(G, *knob)
-    calls = []
-    real = G.backward
-    monkeypatch.setattr(G, "backward", lambda *a, **k: calls.append(1) or real(*a, **k))
+    calls = gluon_bwd_calls
     g = torch.Generator().manual_seed(b * n + d)
     shp = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
     q, k, v = (torch.randn(shp, generator=g).cuda().to(torch.bfloat16).requires_grad_() for _ in range(3))
@@ -727,12 +732,10 @@ def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob)
 
 @gpu
 @pytest.mark.parametrize("case", ["disabled", "short-fused", "initial-state"])
-def test_backward_stays_triton_where_it_should(monkeypatch, case):
+def test_backward_stays_triton_where_it_should(case, gluon_bwd_calls):
     """gluon_fwd.disabled() around the forward (the la2_triton ablation) reaches the backward, which autograd runs on
     another thread; the fused Triton backward keeps ≤ 1024 tokens; an initial state keeps the Triton backward."""
-    calls = []
-    real = G.backward
-    monkeypatch.setattr(G, "backward", lambda *a, **k: calls.append(1) or real(*a, **k))
+    calls = gluon_bwd_calls
     g = torch.Generator().manual_seed(9)
     n = 1024 if case == "short-fused" else 2048
     q, k, v = (torch.randn(2, 16, n, 128, generator=g).cuda().to(torch.bfloat16).requires_grad_() for _ in range(3))
@@ -795,15 +798,12 @@ def test_cluster_forward_matches_reference(b, h, n, layout, slopes):
 
 
 @gpu
-def test_compiled_training_step_under_cuda_graph_trees(monkeypatch):
+def test_compiled_training_step_under_cuda_graph_trees(gluon_bwd_calls):
     """torch.compile(mode="reduce-overhead") (inductor with CUDA graph trees) over the attention call: the recorded
     backward graph runs the Gluon backward (its launches are captured), and every replay on fresh inputs gives the
     eager gradients bitwise (b2 h16 2K d128: e32 passes, unsplit)."""
     torch._dynamo.reset()
-    calls = []
-    real = G.backward
-    monkeypatch.setattr(G, "backward", lambda *a, **k: calls.append(torch.cuda.is_current_stream_capturing())
-                        or real(*a, **k))
+    calls = gluon_bwd_calls
     b, h, n, d = 2, 16, 2048, 128
     g = torch.Generator().manual_seed(7)
     mk = lambda: torch.randn(b, h, n, d, generator=g).cuda().to(torch.bfloat16)  # noqa: E731

@@ -921,9 +921,16 @@ def _shape_plan(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, d
         return f"gluon: split e{block_e} at head_dim {head_dim} measured slower"
     p = Plan.make(seq_len, block_e, stages, nseg, wg2=wg2, lookback=lookback)
     vg = VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(head_dim, block_e, wg2)
-    tm = TILE_MAJOR and not wg2 and value_dim // block_e > 1 and batch_heads <= 65535  # grid y ≤ 65535
-    return dataclasses.replace(p, chunks=prepass_chunks(batch_heads, value_dim, block_e, p.nseg, p.seg, sms),
-                               o_direct=O_DIRECT, vg_ahead=vg, tile_major=tm, state_first=STATE_FIRST)
+    p = dataclasses.replace(p, chunks=prepass_chunks(batch_heads, value_dim, block_e, p.nseg, p.seg, sms),
+                            o_direct=O_DIRECT, vg_ahead=vg, tile_major=TILE_MAJOR, state_first=STATE_FIRST)
+    return dataclasses.replace(p, tile_major=_tile_major(p, batch_heads, value_dim))
+
+
+def _tile_major(p: Plan, batch_heads: int, value_dim: int) -> bool:
+    """Whether plan ``p`` launches with the value tile as the grid's first axis: ``p.tile_major`` asked for it, a
+    one-warpgroup ws kernel with several value tiles per head, and batch·heads within the grid's y limit (65535)."""
+    return (p.tile_major and p.ws and not (p.wg2 or p.pair) and value_dim // p.tile > 1
+            and batch_heads <= 65535)
 
 
 def plan(q, k, v, slopes, layout: str, *, s0=None, want_ht=False, cu=None, block_n=BLOCK_N, seq_split="auto",
@@ -1013,7 +1020,7 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     ce = dict(HAS_DECAY=slopes is not None, SPLIT=p.nseg > 1, HAS_S0=s0 is not None, BNHD=layout == "bnhd",
               BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, Q_REG=p.q_reg, num_warps=4,
               **({"maxnreg": p.maxnreg} if p.maxnreg else {}))
-    tile_major = p.tile_major and p.ws and not (p.wg2 or p.pair) and b * h <= 65535  # grid y ≤ 65535
+    tile_major = _tile_major(p, b * h, e)
     grid = (e // p.tile, b * h, p.nseg) if tile_major else (b * h, e // p.tile, p.nseg)
     if p.wg2:
         _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse,

@@ -807,9 +807,9 @@ def describe_backward(batch: int, heads: int, seq_len: int, head_dim: int, value
     if isinstance(plans, str):
         return f"triton bwd ({plans})"
     short = lambda p: p.describe().replace("gluon sm_90a fwd ", "")  # noqa: E731
-    streams = _gluon.use_streams(batch * heads, seq_len, head_dim, value_dim, plans)
-    streams = "; dk, dv on side streams" if streams else ""
-    return f"gluon bwd ×3: dq {short(plans[0])}; dk, dv reverse {short(plans[1])}{streams}"
+    side = _gluon.use_streams(batch * heads, seq_len, head_dim, value_dim, plans)
+    return (f"gluon bwd ×3: dq {short(plans[0])}; dk, dv reverse {short(plans[1])}"
+            + ("; dk, dv on side streams" if side else ""))
 
 
 def seq_split_segments(seq_split, batch_heads: int, e_tiles: int, seq_len: int, block_n: int,
@@ -1105,7 +1105,8 @@ def _split_arg(seq_split: int):
         ValueError: seq_split < 0.
     """
     if seq_split < 0:
-        raise ValueError(f"seq_split must be {SPLIT_AUTO} (auto) or an integer ≥ 1 in the custom ops, got {seq_split}")
+        raise ValueError(f"seq_split must be {SPLIT_AUTO} (auto) or an integer ≥ 1 in the custom ops, "
+                         f"got {seq_split}")
     return "auto" if seq_split == SPLIT_AUTO else seq_split
 
 
