@@ -27,10 +27,12 @@ def main():
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--shapes", default=None,
                     help="instead of the built-in cases: batch,heads,head_dim,seq_len[/seq_len…];… e.g. 4,16,128,16384/65536")
-    ap.add_argument("--tile-major", action="store_true",
-                    help="run every plan with gluon_fwd.TILE_MAJOR (a head's value tiles dispatched together)")
+    ap.add_argument("--tile-major", action=argparse.BooleanOptionalAction, default=None,
+                    help="force gluon_fwd.TILE_MAJOR on or off (a head's value tiles dispatched together; default: "
+                         "the package's, on since v17)")
     a = ap.parse_args()
-    G.TILE_MAJOR = a.tile_major
+    if a.tile_major is not None:
+        G.TILE_MAJOR = a.tile_major
     cases = CASES if a.shapes is None else [
         (*(int(x) for x in c.split(",")[:3]), tuple(int(n) for n in c.split(",")[3].split("/"))) for c in a.shapes.split(";")]
     a.out.mkdir(parents=True, exist_ok=True)
@@ -64,7 +66,7 @@ def main():
                     t = m.median_ms if m else float("nan")
                     res.setdefault((mode, streams), []).append(t)
                     rows.append(dict(batch=b, heads=h, head_dim=d, seq_len=n, mode=mode, streams=streams,
-                                     tile_major=a.tile_major,
+                                     tile_major=G.TILE_MAJOR,
                                      median_ms=t, mtok_s=b * n / t / 1e3, bitwise_equal=same,
                                      host_ms=m.extra.get("host_ms", float("nan")) if m else float("nan")))
             G.BWD_STREAMS = keep

@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import ctypes
 import dataclasses
 import functools
 import os
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -62,8 +64,8 @@ MAX_SEGMENTS = 16  # in-kernel combine of the segment-end states (Triton SPLIT m
 LONG_SPLIT_MIN = 49152
 WG2_SPLIT_MIN = 16384  # from here a lookback split of two-warpgroup programs beats b2 h16's unsplit e32 launch
 O_DIRECT = False  # every plan's ``o_direct`` (tools/tune_knob.py --knob o_direct flips it to time both)
-TILE_MAJOR = False  # ws plans with several value tiles: grid (tiles, batch·heads, segments) (ablation, unmeasured)
-STATE_FIRST = False  # ws / wg2: the state's bf16 copy before the ring stage's release (ablation, unmeasured)
+TILE_MAJOR = True  # ws plans with several value tiles: grid (tiles, batch·heads, segments); +2–8% (perf-notes v17)
+STATE_FIRST = False  # ws / wg2: the state's bf16 copy before the ring stage's release (ablation: 0.98–1.005×, v17)
 VG_AHEAD: bool | None = None  # None: :func:`vg_ahead_wins` decides; True / False force it (tools/tune_knob.py)
 BWD_STREAMS: bool | None = None  # backward's dk, dv on side streams: None = :func:`streams_win`; True / False force it
 STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's passes run on side streams
@@ -953,6 +955,47 @@ def _smem_layout(rows: int, cols: int):
     return gl.NVMMASharedLayout.get_default_for([rows, cols], gl.bfloat16)
 
 
+_THREAD = threading.local()
+
+
+def bind_context(device: torch.device) -> None:
+    """Make ``device``'s primary CUDA context current on this thread if the thread has none (checked once per thread
+    and device). Needed before a launch with TMA descriptors: Triton encodes them on the host
+    (``cuTensorMapEncodeTiled``) before its launcher binds a context, and a thread whose first CUDA work is that
+    launch has none. The autograd engine's backward thread is such a thread when the backward's first CUDA call is
+    the Gluon dq pass (found on the H200: "Failed to create tensor map descriptor: invalid device context"; the
+    same failure as pytorch/pytorch#124565, which Triton's launcher fixed for its own calls).
+
+    Raises:
+        RuntimeError: the CUDA driver library cannot be loaded or refuses the primary context (the driver's error code).
+    """
+    idx = device.index if device.index is not None else torch.cuda.current_device()
+    done = getattr(_THREAD, "bound", None)
+    if done is None:
+        done = _THREAD.bound = set()
+    if idx in done:
+        return
+    cuda = _libcuda()
+    ctx = ctypes.c_void_p()
+    if cuda.cuCtxGetCurrent(ctypes.byref(ctx)) != 0 or not ctx.value:
+        dev = ctypes.c_int()
+        for name, call in (("cuDeviceGet", lambda: cuda.cuDeviceGet(ctypes.byref(dev), idx)),
+                           ("cuDevicePrimaryCtxRetain", lambda: cuda.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev)),
+                           ("cuCtxSetCurrent", lambda: cuda.cuCtxSetCurrent(ctx))):
+            err = call()
+            if err != 0:
+                raise RuntimeError(f"binding the CUDA context of cuda:{idx} to this thread: {name} returned {err}")
+    done.add(idx)
+
+
+@functools.lru_cache(maxsize=1)
+def _libcuda():
+    try:
+        return ctypes.CDLL("libcuda.so.1")
+    except OSError as exc:
+        raise RuntimeError(f"the CUDA driver library libcuda.so.1 cannot be loaded: {exc}") from exc
+
+
 def _descs(q, k, v, o, layout: str, block_e: int):
     """TMA descriptors of the 2-D views: bhnd [b·h·n, dim] (head h at row (b·H + h)·n), bnhd [b·n, h·dim]."""
     d, e = q.shape[-1], v.shape[-1]
@@ -1020,6 +1063,8 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     ce = dict(HAS_DECAY=slopes is not None, SPLIT=p.nseg > 1, HAS_S0=s0 is not None, BNHD=layout == "bnhd",
               BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, Q_REG=p.q_reg, num_warps=4,
               **({"maxnreg": p.maxnreg} if p.maxnreg else {}))
+    if q.is_cuda:
+        bind_context(q.device)  # the launch encodes TMA descriptors on the host: this thread needs a CUDA context
     tile_major = _tile_major(p, b * h, e)
     grid = (e // p.tile, b * h, p.nseg) if tile_major else (b * h, e // p.tile, p.nseg)
     if p.wg2:
