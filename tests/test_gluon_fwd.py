@@ -534,7 +534,9 @@ def test_the_long_sequence_plan_matches_reference():
 
 
 @gpu
-def test_lightning_attn_dispatches_to_gluon_and_gradients_hold():
+def test_lightning_attn_dispatches_to_gluon_and_gradients_hold(gluon_bwd_calls):
+    """An eligible call runs the Gluon forward and (b2 h4 2K: lookback-split e64 passes) the Gluon backward; o and the
+    gradients match the float64 reference and are at least as accurate as the Triton kernels' (within 1.5×)."""
     g = torch.Generator().manual_seed(3)
     q, k, v = (torch.randn(2, 4, 2048, 128, generator=g).cuda().to(torch.bfloat16).requires_grad_() for _ in range(3))
     sl = decay_slopes(4).cuda()
@@ -542,13 +544,18 @@ def test_lightning_attn_dispatches_to_gluon_and_gradients_hold():
     o = lightning_attn(q, k, v, sl)
     do = torch.randn_like(o)
     grads = torch.autograd.grad(o, (q, k, v), do)
+    assert gluon_bwd_calls, "the Gluon backward did not run"
     with G.disabled():
         assert G.plan(q, k, v, sl, "bhnd") is None
         o_t = lightning_attn(q, k, v, sl)
         grads_t = torch.autograd.grad(o_t, (q, k, v), do)
-    assert rel(o, o_t) <= 1e-2
-    for a, b in zip(grads, grads_t):  # the backward is the Triton one either way
-        assert rel(a, b) <= 1e-6
+    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
+    o64 = lightning_attn_reference(q64, k64, v64, sl)
+    ref = torch.autograd.grad(o64, (q64, k64, v64), do.double())
+    assert rel(o, o64) <= 1e-2 and rel(o, o64) <= 1.5 * rel(o_t, o64) + 1e-4
+    for name, x, xt, r in zip("qkv", grads, grads_t, ref):
+        assert torch.isfinite(x).all() and rel(x, r) <= 1e-2, (name, rel(x, r))
+        assert rel(x, r) <= 1.5 * rel(xt, r) + 1e-3, (name, rel(x, r), rel(xt, r))
 
 
 @gpu
