@@ -180,6 +180,10 @@ def forward(q, k, v, slopes, layout: str, o: torch.Tensor, stages: int = 3) -> t
 
     descs = [TensorDescriptor(t2, list(t2.shape), list(t2.stride()), [BLOCK_N, x], lay)
              for t2, x, lay in ((view(q), d, lay_qk), (view(k), d, lay_qk), (view(v), e, lay_v), (view(o), e, lay_v))]
+    if q.is_cuda:
+        from .gluon_fwd import bind_context
+
+        bind_context(q.device)  # host-encoded TMA descriptors need a current CUDA context (gluon_fwd.bind_context)
     _la2_fwd_gluon_mc_kernel[(b * h, )](*descs, slopes if slopes is not None else q, h, n,
                                         HAS_DECAY=slopes is not None, BNHD=layout == "bnhd", BLOCK_N=BLOCK_N,
                                         BLOCK_D=d, E=e, STAGES=stages, num_warps=4, num_ctas=CTAS)
