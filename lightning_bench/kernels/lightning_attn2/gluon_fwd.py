@@ -967,7 +967,8 @@ def bind_context(device: torch.device) -> None:
     same failure as pytorch/pytorch#124565, which Triton's launcher fixed for its own calls).
 
     Raises:
-        RuntimeError: the CUDA driver library cannot be loaded or refuses the primary context (the driver's error code).
+        RuntimeError: the CUDA driver library cannot be loaded, or one of the driver calls fails (named, with its
+            error code).
     """
     idx = device.index if device.index is not None else torch.cuda.current_device()
     done = getattr(_THREAD, "bound", None)
@@ -977,23 +978,32 @@ def bind_context(device: torch.device) -> None:
         return
     cuda = _libcuda()
     ctx = ctypes.c_void_p()
-    if cuda.cuCtxGetCurrent(ctypes.byref(ctx)) != 0 or not ctx.value:
-        dev = ctypes.c_int()
-        for name, call in (("cuDeviceGet", lambda: cuda.cuDeviceGet(ctypes.byref(dev), idx)),
-                           ("cuDevicePrimaryCtxRetain", lambda: cuda.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev)),
-                           ("cuCtxSetCurrent", lambda: cuda.cuCtxSetCurrent(ctx))):
-            err = call()
-            if err != 0:
-                raise RuntimeError(f"binding the CUDA context of cuda:{idx} to this thread: {name} returned {err}")
+    dev = ctypes.c_int()
+
+    def check(name, err):
+        if err != 0:
+            raise RuntimeError(f"binding the CUDA context of cuda:{idx} to this thread: {name} returned {err}")
+
+    check("cuCtxGetCurrent", cuda.cuCtxGetCurrent(ctypes.byref(ctx)))
+    if not ctx.value:
+        check("cuDeviceGet", cuda.cuDeviceGet(ctypes.byref(dev), idx))
+        check("cuDevicePrimaryCtxRetain", cuda.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev))
+        check("cuCtxSetCurrent", cuda.cuCtxSetCurrent(ctx))
     done.add(idx)
 
 
 @functools.lru_cache(maxsize=1)
 def _libcuda():
     try:
-        return ctypes.CDLL("libcuda.so.1")
+        lib = ctypes.CDLL("libcuda.so.1")
     except OSError as exc:
         raise RuntimeError(f"the CUDA driver library libcuda.so.1 cannot be loaded: {exc}") from exc
+    ptr, c_int = ctypes.POINTER, ctypes.c_int  # declared, so a CUcontext is never passed as a 32-bit int
+    for name, args in (("cuCtxGetCurrent", [ptr(ctypes.c_void_p)]), ("cuDeviceGet", [ptr(c_int), c_int]),
+                       ("cuDevicePrimaryCtxRetain", [ptr(ctypes.c_void_p), c_int]), ("cuCtxSetCurrent", [ctypes.c_void_p])):
+        fn = getattr(lib, name)
+        fn.argtypes, fn.restype = args, c_int
+    return lib
 
 
 def _descs(q, k, v, o, layout: str, block_e: int):
