@@ -7,7 +7,11 @@ forward that ran the Gluon kernel."""
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import subprocess
+import sys
+import threading
 
 import pytest
 import torch
@@ -848,12 +852,10 @@ class _FakeDriver:
         self.calls, self.fail, self.current = [], fail, {}
 
     def _rec(self, name):
-        import threading
         self.calls.append((name, threading.get_ident()))
         return 999 if name == self.fail else 0
 
     def cuCtxGetCurrent(self, out):
-        import threading
         out._obj.value = self.current.get(threading.get_ident())
         return self._rec("cuCtxGetCurrent")
 
@@ -866,13 +868,11 @@ class _FakeDriver:
         return self._rec("cuDevicePrimaryCtxRetain")
 
     def cuCtxSetCurrent(self, ctx):
-        import threading
         self.current[threading.get_ident()] = ctx.value
         return self._rec("cuCtxSetCurrent")
 
 
 def _in_thread(fn):
-    import threading
     out = []
     t = threading.Thread(target=lambda: out.append(_catch(fn)))
     t.start()
@@ -902,7 +902,6 @@ def test_bind_context_binds_a_bare_thread_once(monkeypatch):
     fake.calls.clear()
 
     def with_ctx():  # a thread that already has a context: looked at, not changed
-        import threading
         fake.current[threading.get_ident()] = 0x2000
         G.bind_context(dev)
         return [c for c, _ in fake.calls], fake.current[threading.get_ident()]
@@ -938,7 +937,6 @@ def test_gluon_launch_from_a_thread_without_a_cuda_context():
     """The first CUDA work of a fresh thread is a Gluon launch (as in the autograd engine's backward thread when the
     backward's first call is the dq pass): it must bind the context itself and give the main thread's o bitwise
     (on the H200 this failed in cuTensorMapEncodeTiled with "invalid device context" before ``bind_context``)."""
-    import ctypes
     g = torch.Generator().manual_seed(11)
     q, k, v = (torch.randn(2, 16, 2048, 128, generator=g).cuda().to(torch.bfloat16) for _ in range(3))
     sl = decay_slopes(16).cuda()
@@ -967,8 +965,6 @@ def test_first_backward_of_a_process_runs_the_gluon_passes(tmp_path):
     backward of the process is an unsplit Gluon backward (b2 h16 2K: its first CUDA work is the dq pass's launch) and
     must give the float64 reference's gradients. No fixture wraps the backward here: a wrapper calling into CUDA first
     would bind the thread's context and hide the bug."""
-    import subprocess
-    import sys
     script = tmp_path / "first_bwd.py"
     script.write_text(
         "import torch\n"

@@ -978,7 +978,6 @@ def bind_context(device: torch.device) -> None:
         return
     cuda = _libcuda()
     ctx = ctypes.c_void_p()
-    dev = ctypes.c_int()
 
     def check(name, err):
         if err != 0:
@@ -986,6 +985,7 @@ def bind_context(device: torch.device) -> None:
 
     check("cuCtxGetCurrent", cuda.cuCtxGetCurrent(ctypes.byref(ctx)))
     if not ctx.value:
+        dev = ctypes.c_int()
         check("cuDeviceGet", cuda.cuDeviceGet(ctypes.byref(dev), idx))
         check("cuDevicePrimaryCtxRetain", cuda.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev))
         check("cuCtxSetCurrent", cuda.cuCtxSetCurrent(ctx))
@@ -998,11 +998,12 @@ def _libcuda():
         lib = ctypes.CDLL("libcuda.so.1")
     except OSError as exc:
         raise RuntimeError(f"the CUDA driver library libcuda.so.1 cannot be loaded: {exc}") from exc
-    ptr, c_int = ctypes.POINTER, ctypes.c_int  # declared, so a CUcontext is never passed as a 32-bit int
-    for name, args in (("cuCtxGetCurrent", [ptr(ctypes.c_void_p)]), ("cuDeviceGet", [ptr(c_int), c_int]),
-                       ("cuDevicePrimaryCtxRetain", [ptr(ctypes.c_void_p), c_int]), ("cuCtxSetCurrent", [ctypes.c_void_p])):
+    vp, i32 = ctypes.c_void_p, ctypes.c_int  # declared, so a CUcontext is never passed as a 32-bit int
+    signatures = {"cuCtxGetCurrent": [ctypes.POINTER(vp)], "cuDeviceGet": [ctypes.POINTER(i32), i32],
+                  "cuDevicePrimaryCtxRetain": [ctypes.POINTER(vp), i32], "cuCtxSetCurrent": [vp]}
+    for name, args in signatures.items():
         fn = getattr(lib, name)
-        fn.argtypes, fn.restype = args, c_int
+        fn.argtypes, fn.restype = args, i32
     return lib
 
 
