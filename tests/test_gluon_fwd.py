@@ -964,7 +964,9 @@ def test_first_backward_of_a_process_runs_the_gluon_passes(tmp_path):
     """The original failure end to end, in a fresh process (so the autograd engine's device thread is new): the first
     backward of the process is an unsplit Gluon backward (b2 h16 2K: its first CUDA work is the dq pass's launch) and
     must give the float64 reference's gradients. No fixture wraps the backward here: a wrapper calling into CUDA first
-    would bind the thread's context and hide the bug."""
+    would bind the thread's context and hide the bug. The three passes run once on the main thread first: a kernel
+    compiled or loaded on the backward thread binds a context there too (Triton's loader does), which hid the bug in
+    the first version of this test (it passed on the H200 with bind_context made a no-op, 2026-11-30)."""
     script = tmp_path / "first_bwd.py"
     script.write_text(
         "import torch\n"
@@ -975,8 +977,9 @@ def test_first_backward_of_a_process_runs_the_gluon_passes(tmp_path):
         "sl = decay_slopes(16).cuda()\n"
         "plans = G.backward_plans(q, k, v, do, sl, 'bhnd')\n"
         "assert plans is not None and all(p.nseg == 1 for p in plans), plans\n"
-        "spare = [torch.empty_like(q) for _ in range(6)]  # cached blocks for dq, dk, dv: no cudaMalloc (which\n"
-        "del spare  # binds a context) in the backward thread before the first launch\n"
+        "G.backward(q, k, v, do, sl, 'bhnd', plans)  # on this thread: the three passes' kernels compiled and loaded\n"
+        "torch.cuda.synchronize()  # (loading binds a context), and dq, dk, dv's blocks cached (no cudaMalloc, which\n"
+        "# binds one too): the backward thread's first CUDA work is then the dq pass's TMA descriptors\n"
         "qg, kg, vg = (t.clone().requires_grad_() for t in (q, k, v))\n"
         "grads = torch.autograd.grad(lightning_attn(qg, kg, vg, sl), (qg, kg, vg), do)\n"
         "q64, k64, v64 = (t.double().requires_grad_() for t in (q, k, v))\n"
