@@ -966,7 +966,11 @@ def test_first_backward_of_a_process_runs_the_gluon_passes(tmp_path):
     must give the float64 reference's gradients. No fixture wraps the backward here: a wrapper calling into CUDA first
     would bind the thread's context and hide the bug. The three passes run once on the main thread first: a kernel
     compiled or loaded on the backward thread binds a context there too (Triton's loader does), which hid the bug in
-    the first version of this test (it passed on the H200 with bind_context made a no-op, 2026-11-30)."""
+    the first version of this test. On the H200 (torch 2.11, triton 3.6) both versions also pass with bind_context
+    made a no-op (tools/h200_next_c14.sh, 2026-12-01): there the engine's thread had a context by its first launch, so
+    this end-to-end check does not reproduce the original failure (seen from tools/tune_knob.py, 2026-11-30); the
+    test that fails without bind_context is test_gluon_launch_from_a_thread_without_a_cuda_context (it asserts that
+    its thread has no context before launching)."""
     script = tmp_path / "first_bwd.py"
     script.write_text(
         "import torch\n"
