@@ -12,6 +12,7 @@ import dataclasses
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -960,7 +961,7 @@ def test_gluon_launch_from_a_thread_without_a_cuda_context():
 
 
 @gpu
-def test_first_backward_of_a_process_runs_the_gluon_passes(tmp_path):
+def test_first_backward_of_a_process_runs_the_gluon_passes():
     """The original failure end to end, in a fresh process (so the autograd engine's device thread is new): the first
     backward of the process is an unsplit Gluon backward (b2 h16 2K: its first CUDA work is the dq pass's launch) and
     must give the float64 reference's gradients. No fixture wraps the backward here: a wrapper calling into CUDA first
@@ -970,26 +971,7 @@ def test_first_backward_of_a_process_runs_the_gluon_passes(tmp_path):
     made a no-op (tools/h200_next_c14.sh, 2026-12-01): there the engine's thread had a context by its first launch, so
     this end-to-end check does not reproduce the original failure (seen from tools/tune_knob.py, 2026-11-30); the
     test that fails without bind_context is test_gluon_launch_from_a_thread_without_a_cuda_context (it asserts that
-    its thread has no context before launching)."""
-    script = tmp_path / "first_bwd.py"
-    script.write_text(
-        "import torch\n"
-        "from lightning_bench.kernels import decay_slopes, lightning_attn, lightning_attn_reference\n"
-        "from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G\n"
-        "g = torch.Generator().manual_seed(5)\n"
-        "q, k, v, do = (torch.randn(2, 16, 2048, 128, generator=g).mul(0.5).cuda().to(torch.bfloat16) for _ in range(4))\n"
-        "sl = decay_slopes(16).cuda()\n"
-        "plans = G.backward_plans(q, k, v, do, sl, 'bhnd')\n"
-        "assert plans is not None and all(p.nseg == 1 for p in plans), plans\n"
-        "G.backward(q, k, v, do, sl, 'bhnd', plans)  # on this thread: the three passes' kernels compiled and loaded\n"
-        "torch.cuda.synchronize()  # (loading binds a context), and dq, dk, dv's blocks cached (no cudaMalloc, which\n"
-        "# binds one too): the backward thread's first CUDA work is then the dq pass's TMA descriptors\n"
-        "qg, kg, vg = (t.clone().requires_grad_() for t in (q, k, v))\n"
-        "grads = torch.autograd.grad(lightning_attn(qg, kg, vg, sl), (qg, kg, vg), do)\n"
-        "q64, k64, v64 = (t.double().requires_grad_() for t in (q, k, v))\n"
-        "ref = torch.autograd.grad(lightning_attn_reference(q64, k64, v64, sl), (q64, k64, v64), do.double())\n"
-        "errs = [float((x.double() - r).norm() / r.norm()) for x, r in zip(grads, ref)]\n"
-        "assert max(errs) <= 1e-2, errs\n"
-        "print('ok', errs)\n")
+    its thread has no context before launching). The script is tests/gpu_first_backward.py."""
+    script = Path(__file__).with_name("gpu_first_backward.py")
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and "ok" in r.stdout, r.stdout[-2000:] + r.stderr[-4000:]
