@@ -40,7 +40,24 @@ CTAS = 4  # CTAs per cluster: value tiles of 32 columns of a 128-wide head
 BLOCK_N = 64
 BLOCK_E = 32
 
+
+def _triton_version() -> tuple[int, int]:
+    """(major, minor) of the installed triton, e.g. (3, 9) for "3.9.0+git1a2b"; (0, 0) where none is importable."""
+    import re
+
+    try:
+        import triton
+    except Exception:  # pragma: no cover - triton is a dependency
+        return (0, 0)
+    m = re.match(r"(\d+)\.(\d+)", getattr(triton, "__version__", ""))
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
 try:  # Gluon with the cluster API (CGA layouts, multicast TMA, multi-CTA mbarrier layouts): Triton ≥ 3.9
+    # Triton 3.8 imports every name below, yet its Gluon cannot compile this kernel (its warp_specialize partitions
+    # get the async MMA tokens as lists: "'list' object has no attribute 'type'"), so the version is the gate.
+    if _triton_version() < (3, 9):
+        raise ImportError(f"Triton {'.'.join(map(str, _triton_version()))} is older than 3.9")
     from triton.experimental import gluon
     from triton.experimental.gluon import language as gl
     from triton.experimental.gluon.language.nvidia.hopper import cluster, fence_async_shared, mbarrier, tma
