@@ -304,6 +304,69 @@ def _sp_backward(q, k, v, do, slopes, s_eff, want_ds0, need_g, layout, block_n, 
     return dq, dk, dv, ds0
 
 
+def _gluon_sp_plans(q, k, v, do, slopes, layout, block_n, seq_split, want_ds0):
+    """The three Gluon launches of this rank's backward (``gluon_fwd.backward_plans``: sm_90, bf16, head dims 64 or
+    128, seq_len % 64 == 0, contiguous, the default launch rules), or None: then the Triton backward runs. Each rank
+    decides for itself: both paths take the same state exchange (dE, the gradient of the chunk's end state)."""
+    if want_ds0 or not q.is_cuda:
+        return None
+    from ..kernels.lightning_attn2 import gluon_fwd as G
+    from ..kernels.lightning_attn2 import kernel as K
+
+    b, h, n, d, e = K._dims(q, v, layout)
+    if block_n != G.BLOCK_N or K._gluon_bwd_skip(K._config(d, e, block_n, q, n), n, seq_split) is not None:
+        return None
+    plans = G.backward_plans(q, k, v, do, slopes, layout)
+    if plans is None or any(p.pair or p.prefix or (p.nseg > 1 and not p.lookback) for p in plans):
+        return None
+    return plans
+
+
+def _sp_backward_gluon(q, k, v, do, slopes, s_eff, layout, plans, g_source: str, exchange_async, rank: int):
+    """This rank's dq, dk, dv with the Gluon backward (three runs of the forward kernel, ``gluon_fwd.backward``),
+    the state exchange overlapped with the dq pass:
+
+        dq = F(do, v, k) from S_effᵀ                     (dq_t += λ^(t+1) do_t S_effᵀ, the forward's convention)
+        dk = R(v, do, q) from dEᵀ, dv = R(k, q, do) from dE, both with ``s0_shift``
+
+    dE, the gradient of this chunk's end state, reaches row s with λ^(n−1−s) (one λ less than an initial state of
+    the reverse pass: ``s0_shift``, exact without dividing by λ). ``g_source`` says where this chunk's dS_in =
+    Σ_t λ^(t+1) q_tᵀ do_t comes from: "none" (rank 0: nothing before it), "pass" (``sp_kernels.state_grad``, one
+    read of q and do) or "dv_final" (the last rank without a final-state gradient, whose dE is zero: the dv pass runs
+    first from no state and its state after row 0 is Σ_t λ^t q_tᵀ do_t, times λ; no extra read). ``exchange_async(src,
+    nseg, seg)`` starts the all-reduce and returns ``(work, contrib)``; this rank's dE is ``contrib[rank]`` after
+    ``work.wait()`` (which orders this stream after it, no host sync)."""
+    from ..kernels.lightning_attn2 import gluon_fwd as G
+    from ..kernels.lightning_attn2 import kernel as K
+    from ..kernels.lightning_attn2.sp_kernels import state_grad
+
+    pq, pk, pv = plans
+    b, h, n, d, e = K._dims(q, v, layout)
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    s_t = None if s_eff is None else s_eff.float().transpose(-1, -2).contiguous()  # [b, h, e, d]
+    if g_source == "dv_final":
+        _, fin = G.forward(k, q, do, slopes, layout, pv, dv, reverse=True, want_final=True)
+        g = fin.view(b, h, d, e)
+        if slopes is not None:
+            g = g * torch.exp(-slopes.float())[None, :, None, None]
+        work, _ = exchange_async(g.reshape(b * h, 1, d, e).contiguous(), 1, n)
+        G.forward(do, v, k, slopes, layout, pq, dq, s0=s_t)
+        work.wait()  # this rank's dE is zero (nothing after the last chunk, no final-state gradient)
+        G.forward(v, do, q, slopes, layout, pk, dk, reverse=True)
+        return dq, dk, dv
+    src = None
+    if g_source == "pass":
+        src = state_grad(q, do, slopes, layout, "ieee", K._config(d, e, K.BLOCK_N, q, n).bwd_block_n)
+        src = src.reshape(b * h, 1, d, e).contiguous()
+    work, contrib = exchange_async(src, 1, n)
+    G.forward(do, v, k, slopes, layout, pq, dq, s0=s_t)
+    work.wait()
+    de = contrib[rank]
+    G.forward(v, do, q, slopes, layout, pk, dk, s0=de.transpose(-1, -2).contiguous(), reverse=True, s0_shift=True)
+    G.forward(k, q, do, slopes, layout, pv, dv, s0=de, reverse=True, s0_shift=True)
+    return dq, dk, dv
+
+
 class _SPKernel(torch.autograd.Function):
     """Our kernels on this rank's chunk, the state exchange and the entering state in one autograd node (head dims
     ≤ 128); see :func:`_sp_forward` and :func:`_sp_backward`."""
@@ -344,6 +407,21 @@ class _SPKernel(torch.autograd.Function):
             return contrib[ctx.rank]
 
         want_ds0 = ctx.rank == 0 and s_eff is not None and ctx.needs_input_grad[3]
+        do_c = do if do.is_contiguous() else do.contiguous()
+        plans = _gluon_sp_plans(q, k, v, do_c, slopes, ctx.layout, ctx.block_n, ctx.seq_split, want_ds0)
+        if plans is not None:
+            def exchange_async(src, nseg, seg):  # the same contributions, the all-reduce left running
+                contrib = grad_contributions(src, nseg, seg, d_final if ctx.want_final else None, w_in, w_fin,
+                                             slopes, *ctx.e_shape)
+                return dist.all_reduce(contrib, op=dist.ReduceOp.SUM, group=ctx.grp, async_op=True), contrib
+
+            # the last rank's dE is zero unless some rank's loss used the final state (want_final: the same on
+            # every rank, so this choice is too)
+            g_source = ("none" if ctx.rank == 0 else
+                        "dv_final" if ctx.rank == ctx.world - 1 and not ctx.want_final else "pass")
+            dq, dk, dv = _sp_backward_gluon(q, k, v, do_c, slopes, s_eff, ctx.layout, plans, g_source,
+                                            exchange_async, ctx.rank)
+            return dq, dk, dv, None, None, None, None, None, None, None, None, None, None
         dq, dk, dv, ds0 = _sp_backward(q, k, v, do, slopes, s_eff, want_ds0, ctx.rank > 0, ctx.layout, ctx.block_n,
                                        ctx.fp32_dot, ctx.seq_split, exchange)
         return dq, dk, dv, ds0, None, None, None, None, None, None, None, None, None

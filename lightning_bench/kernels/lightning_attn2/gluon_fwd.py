@@ -153,10 +153,12 @@ if IMPORT_ERROR is None:
 
     @gluon.jit
     def _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT: gl.constexpr, HAS_S0: gl.constexpr,
-                     BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, o_l: gl.constexpr):
+                     BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, o_l: gl.constexpr, S0_SHIFT: gl.constexpr = False):
         """The state S[:, e tile] (fp32) entering this program's first block: the initial state (``HAS_S0``: fp32
         [batch·heads, head_dim, value_dim], contiguous) or 0, and with segments the decayed sum of it and the
-        segment-end states before this segment, S_p = λ^SEG S_{p−1} + E_{p−1} (SPLIT mode 2 of the Triton forward)."""
+        segment-end states before this segment, S_p = λ^SEG S_{p−1} + E_{p−1} (SPLIT mode 2 of the Triton forward).
+        ``S0_SHIFT`` (the initial state decays one λ less, see :func:`_ws_compute`): segment p > 0 gets
+        λ^(p·SEG − 1)·S0 instead of λ^(p·SEG)·S0; segment 0 gets S0 as it is (its first block does the shift)."""
         offs_d = gl.arange(0, BLOCK_D, layout=gl.SliceLayout(1, o_l))
         offs_e = e0 + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, o_l))
         ptrs = offs_d[:, None] * E + offs_e[None, :]
@@ -167,9 +169,27 @@ if IMPORT_ERROR is None:
         if SPLIT:
             lam_seg = gl.exp(-slope * SEG)
             base = SEG_END + pid_bh.to(gl.int64) * NSEG * BLOCK_D * E
-            for j in range(0, p):
-                S = lam_seg * S + gl.load(base + j * BLOCK_D * E + ptrs)
+            if S0_SHIFT and HAS_S0:
+                s0_part = S * gl.exp(-slope * gl.maximum(p * SEG - 1, 0).to(gl.float32))  # exponent ≥ 0
+                S = gl.zeros([BLOCK_D, BLOCK_E], gl.float32, o_l)
+                for j in range(0, p):
+                    S = lam_seg * S + gl.load(base + j * BLOCK_D * E + ptrs)
+                S = S + s0_part
+            else:
+                for j in range(0, p):
+                    S = lam_seg * S + gl.load(base + j * BLOCK_D * E + ptrs)
         return S
+
+    @gluon.jit
+    def _store_final(SEG_END, S, pid_bh, e0, E, NSEG, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
+                     o_l: gl.constexpr):
+        """Store the state after this program's last block (fp32, value tile at ``e0``) into slot NSEG − 1 of
+        ``SEG_END`` ([batch·heads, NSEG, head_dim, value_dim]; no program reads that slot: only segments before a
+        program's own are read). Called by the last segment's program (``STORE_FINAL``)."""
+        offs_d = gl.arange(0, BLOCK_D, layout=gl.SliceLayout(1, o_l))
+        offs_e = e0 + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, o_l))
+        base = SEG_END + (pid_bh.to(gl.int64) * NSEG + NSEG - 1) * BLOCK_D * E
+        gl.store(base + offs_d[:, None] * E + offs_e[None, :], S)
 
     @gluon.jit
     def _scaled_v(vb, g, o_l: gl.constexpr):
@@ -403,14 +423,22 @@ if IMPORT_ERROR is None:
                     SPLIT: gl.constexpr, HAS_S0: gl.constexpr, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr,
                     BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
                     Q_REG: gl.constexpr, REVERSE: gl.constexpr, RSTEP: gl.constexpr, O, O_STRIDE,
-                    O_DIRECT: gl.constexpr, VG_AHEAD: gl.constexpr, STATE_FIRST: gl.constexpr = False):
+                    O_DIRECT: gl.constexpr, VG_AHEAD: gl.constexpr, STATE_FIRST: gl.constexpr = False,
+                    S0_SHIFT: gl.constexpr = False, STORE_FINAL: gl.constexpr = False):
         """One compute warpgroup of the ws / wg2 kernels: entry state, then the segment's blocks. ``VG_AHEAD``:
         ``vg_smem`` is a double buffer; block j + 1's diag(g) V is written while block j's state update runs and
         fenced with block j's state copy (one fence and one barrier per block fewer). ``STATE_FIRST``: the state's
         bf16 copy is written and fenced before the ring stage is released, not after: with Triton 3.6 the membar pass
         then drops the barrier it put between the release and the copy (6 → 5 ``bar.sync`` per block at e32; Triton
         3.9 already has 5). The copy's write-after-read hazard against this block's Q·S wgmma is covered either way
-        by the o store's barriers, which every warp passes after its wait for Q·S."""
+        by the o store's barriers, which every warp passes after its wait for Q·S.
+
+        ``S0_SHIFT`` (with ``HAS_S0``): the initial state enters one λ less decayed, o_t gets λ^t·q_t S0 instead of
+        λ^(t+1)·q_t S0 (t from the first processed row), without forming S0/λ (which overflows for slopes above
+        ~88): the first block of segment 0 uses a′[c] = λ^c and λ^(B−1) on S0 in its state update, later segments
+        enter with λ^(p·SEG − 1)·S0 (:func:`_entry_state`). The backward's reverse passes need it: the gradient of
+        the state after a chunk's last token reaches row s with λ^(n−1−s) (sequence parallelism). ``STORE_FINAL``:
+        the last segment's program stores its state after its last block (:func:`_store_final`)."""
         sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_N, 16])
         o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
@@ -428,11 +456,19 @@ if IMPORT_ERROR is None:
                                        empty, o_smem, STAGES, BLOCK_N, o_l, REVERSE)
                 _publish(st_end, SEG_END, FLAGS, EPOCH, pid_bh, e0, E, NSEG, p, BLOCK_D, BLOCK_E, o_l)
             _await(FLAGS, EPOCH, pid_bh, e0, E, NSEG, p, BLOCK_E)
-            S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, True, HAS_S0, BLOCK_D, BLOCK_E, o_l)
+            S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, True, HAS_S0, BLOCK_D, BLOCK_E, o_l,
+                             S0_SHIFT)
         else:
-            S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, HAS_S0, BLOCK_D, BLOCK_E, o_l)
+            S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, HAS_S0, BLOCK_D, BLOCK_E, o_l,
+                             S0_SHIFT)
             npre = 0
         dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l, REVERSE)
+        if S0_SHIFT and HAS_S0:  # segment 0's first block: a′ = a / λ = λ^c (REVERSE: λ^(B−1−c)), λ^(B−1) on S0
+            c_sh = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, o_l)).to(gl.float32)
+            if REVERSE:
+                c_sh = BLOCK_N - 1.0 - c_sh
+            a_sh = gl.exp(-slope * c_sh)
+            lam_sh = gl.exp(-slope * (BLOCK_N - 1.0))
         if VG_AHEAD:
             if nblk > 0:  # block 0's diag(g) V, fenced with the entry state's copy
                 mbarrier.wait(ready.index(npre % STAGES), (npre // STAGES) & 1)
@@ -448,8 +484,15 @@ if IMPORT_ERROR is None:
                 vgb = vg_smem.index(j % 2)
             else:
                 vgb = vg_smem
+            if S0_SHIFT and HAS_S0:
+                shift = (j + p) == 0  # segment 0's first block
+                a_j = gl.where(shift, a_sh, a)
+                lam_j = gl.where(shift, lam_sh, lam)
+            else:
+                a_j = a
+                lam_j = lam
             S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vgb, o_smem.index(j % 2), o_desc,
-                       row0 + (first + j) * RSTEP, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l, Q_REG,
+                       row0 + (first + j) * RSTEP, col_v, S, dmat, a_j, g, lam_j, zero_sc, zero_o, p_l, o_l, Q_REG,
                        O, O_STRIDE, O_DIRECT, VG_AHEAD)
             if VG_AHEAD:  # the state update is still in flight: the next block's diag(g) V meanwhile
                 if j + 1 < nblk:
@@ -465,6 +508,9 @@ if IMPORT_ERROR is None:
                 mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
                 s_smem.store(S.to(gl.bfloat16))
                 fence_async_shared()
+        if STORE_FINAL:
+            if p == NSEG - 1:
+                _store_final(SEG_END, S, pid_bh, e0, E, NSEG, BLOCK_D, BLOCK_E, o_l)
         tma.store_wait(pendings=0)
 
     @gluon.jit
@@ -512,7 +558,8 @@ if IMPORT_ERROR is None:
                                  num_warps: gl.constexpr, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr,
                                  REVERSE: gl.constexpr = False, O_DIRECT: gl.constexpr = False,
                                  VG_AHEAD: gl.constexpr = False, TILE_MAJOR: gl.constexpr = False,
-                                 STATE_FIRST: gl.constexpr = False):
+                                 STATE_FIRST: gl.constexpr = False, S0_SHIFT: gl.constexpr = False,
+                                 STORE_FINAL: gl.constexpr = False):
         """The default kernel: a 1-warp partition streams Q, K, V blocks into the ring (ready/empty mbarriers), the
         4-warp compute partition runs the blocks and never issues a load. With segments the entry state comes from
         the pre-pass's segment-end states (``SPLIT``), or ``PREFIX``: each program derives it from the K, V blocks
@@ -534,7 +581,7 @@ if IMPORT_ERROR is None:
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
                            HAS_S0, PREFIX, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, O,
-                           O_STRIDE, O_DIRECT, VG_AHEAD, STATE_FIRST)),
+                           O_STRIDE, O_DIRECT, VG_AHEAD, STATE_FIRST, S0_SHIFT, STORE_FINAL)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v_s, ready, empty, row0, col_qk, col_v, first,
                         nblk, npre, pre_first, PREFIX or LOOKBACK, False, STAGES, RSTEP, BLOCK_E)),
         ], [1], [24])
@@ -549,7 +596,8 @@ if IMPORT_ERROR is None:
                                   BLOCK_E: gl.constexpr, STAGES: gl.constexpr, Q_REG: gl.constexpr,
                                   num_warps: gl.constexpr, LOOKBACK: gl.constexpr, REGS: gl.constexpr,
                                   REVERSE: gl.constexpr = False, O_DIRECT: gl.constexpr = False,
-                                  STATE_FIRST: gl.constexpr = False):
+                                  STATE_FIRST: gl.constexpr = False, S0_SHIFT: gl.constexpr = False,
+                                  STORE_FINAL: gl.constexpr = False):
         """Two compute warpgroups per program, value tiles e0 and e0 + BLOCK_E of one head, sharing one Q, K ring
         (each Q, K block crosses L2 → SM once for both tiles; the ws kernel reads it once per tile) with a 1-warp
         loader; a stage is free when both warpgroups arrived. Each warpgroup runs :func:`_ws_compute` on its own
@@ -571,11 +619,11 @@ if IMPORT_ERROR is None:
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
                            HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, O,
-                           O_STRIDE, O_DIRECT, False, STATE_FIRST)),
+                           O_STRIDE, O_DIRECT, False, STATE_FIRST, S0_SHIFT, STORE_FINAL)),
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem,
                            o2_smem, pid_bh, h, e0 + BLOCK_E, E, SEG, NSEG, row0, col_v + BLOCK_E, first, nblk, p,
                            HAS_DECAY, SPLIT, HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG,
-                           REVERSE, RSTEP, O, O_STRIDE, O_DIRECT, False, STATE_FIRST)),
+                           REVERSE, RSTEP, O, O_STRIDE, O_DIRECT, False, STATE_FIRST, S0_SHIFT, STORE_FINAL)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first,
                         nblk, npre, pre_first, LOOKBACK, True, STAGES, RSTEP, BLOCK_E)),
         ], [4, 1], [REGS, 24])
@@ -1028,7 +1076,7 @@ def _descs(q, k, v, o, layout: str, block_e: int):
 
 
 def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Tensor | None = None,
-            segment_hook=None, reverse: bool = False) -> torch.Tensor:
+            segment_hook=None, reverse: bool = False, s0_shift: bool = False, want_final: bool = False):
     """Run the planned launch(es) into ``o`` (same layout as v, contiguous): with segments, first the Triton
     segment-end states (fp32 [batch·heads, nseg, head_dim, value_dim]), then the Gluon forward, which starts from
     ``s0`` (fp32 [batch, heads, head_dim, value_dim], the state before the first token; None = 0). With
@@ -1038,10 +1086,18 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     a CUDA graph is being captured (its flags carry a per-launch epoch that a replay would not renew).
 
     ``reverse`` (the backward's anti-causal sums, :func:`backward`): o_t = Σ_(s ≥ t) λ^(s−t) (q_t·k_s) v_s, blocks
-    and segments in the order last → first (``ws`` or ``wg2`` plans, unsplit or lookback; no ``s0``, no hook).
+    and segments in the order last → first (``ws`` or ``wg2`` plans, unsplit or lookback; no hook), plus
+    λ^(n−t)·q_t s0 from an initial state ``s0`` entering after the last row.
+
+    ``s0_shift`` (with ``s0``; ``ws`` / ``wg2`` plans, unsplit or lookback): s0 enters one λ less decayed, λ^m instead
+    of λ^(m+1) at the m-th processed row (m from 0), exactly (no division by λ; see ``_ws_compute``).
+    ``want_final`` (``ws`` / ``wg2`` plans, unsplit or lookback): also return the state after the last processed
+    row, fp32 ``[batch·heads, head_dim, value_dim]`` (forward: Σ_s λ^(n−1−s) k_sᵀ v_s + λ^n s0; ``reverse``:
+    Σ_s λ^s k_sᵀ v_s + λ^n s0), as ``(o, final)``.
 
     Raises:
-        ValueError: ``reverse`` with a plan or arguments it does not cover (callers check :func:`backward_plans`).
+        ValueError: ``reverse``, ``s0_shift`` or ``want_final`` with a plan or arguments it does not cover (callers
+            check :func:`backward_plans`).
     """
     from . import kernel as K
 
@@ -1052,9 +1108,15 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     if p.pair and (reverse or p.nseg > 1 or segment_hook is not None or n % (2 * BLOCK_N)):
         raise ValueError(f"pair plans: unsplit forward, no segment_hook, seq_len % {2 * BLOCK_N} == 0; got "
                          f"{p.describe()} at seq_len {n}")
-    if reverse and (not p.ws or s0 is not None or segment_hook is not None or (p.nseg > 1 and not lookback)):
+    if reverse and (not p.ws or segment_hook is not None or (p.nseg > 1 and not lookback)):
         raise ValueError(f"reverse: needs a warp-specialized plan, unsplit or with a lookback split outside CUDA "
-                         f"graph capture, and no s0 / segment_hook; got {p.describe()}")
+                         f"graph capture, and no segment_hook; got {p.describe()}")
+    if (s0_shift or want_final) and (not p.ws or p.pair or segment_hook is not None or prefix
+                                     or (p.nseg > 1 and not lookback)):
+        raise ValueError(f"s0_shift / want_final: need a ws or wg2 plan, unsplit or with a lookback split outside CUDA "
+                         f"graph capture, and no segment_hook; got {p.describe()}")
+    if s0_shift and s0 is None:
+        raise ValueError("s0_shift: needs an initial state s0")
     seg_buf = q
     flags, epoch = q, 0
     if lookback:
@@ -1066,6 +1128,8 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
                                     BLOCK_N, d, p.block_e, 4, 2, chunks=p.chunks)
         if segment_hook is not None:
             s0 = segment_hook(seg_buf, p.nseg, p.seg)
+    if want_final and seg_buf is q:  # unsplit: one slot, written by the only segment
+        seg_buf = torch.empty(b * h, p.nseg, d, e, dtype=torch.float32, device=q.device)
     if s0 is not None:
         s0 = s0.float().contiguous()
     args = (*_descs(q, k, v, o, layout, p.block_e), slopes if slopes is not None else seg_buf, seg_buf,
@@ -1078,6 +1142,8 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
         bind_context(q.device)  # the launch encodes TMA descriptors on the host: this thread needs a CUDA context
     tile_major = _tile_major(p, b * h, e)
     grid = (e // p.tile, b * h, p.nseg) if tile_major else (b * h, e // p.tile, p.nseg)
+    if s0_shift or want_final:  # only then: the default launches keep their compiled variants
+        ce.update(S0_SHIFT=s0_shift, STORE_FINAL=want_final)
     if p.wg2:
         _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse,
                                         O_DIRECT=p.o_direct, STATE_FIRST=p.state_first, **ce)
@@ -1088,6 +1154,8 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
                                        VG_AHEAD=p.vg_ahead, TILE_MAJOR=tile_major, STATE_FIRST=p.state_first, **ce)
     else:
         _la2_fwd_gluon_kernel[grid](*args, **ce)
+    if want_final:
+        return o, seg_buf[:, p.nseg - 1]
     return o
 
 
@@ -1227,7 +1295,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                  decay: bool = True, ws: bool = False, q_reg: bool = False, s0: bool = False,
                  prefix: bool = False, wg2: bool = False, lookback: bool = False, reverse: bool = False,
                  pair: bool = False, o_direct: bool = False, vg_ahead: bool = False, tile_major: bool = False,
-                 state_first: bool = False) -> dict:
+                 state_first: bool = False, s0_shift: bool = False, store_final: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -1243,6 +1311,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     args = dict(block_e=block_e, stages=stages, split=split, bnhd=bnhd, head_dim=head_dim, decay=decay, ws=ws,
                 q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair,
                 o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first)
+    if s0_shift or store_final:  # only then, so that the other compiles keep their signature
+        args.update(s0_shift=s0_shift, store_final=store_final)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)
@@ -1264,7 +1334,7 @@ def compile_outside_interpreter(fn, **kwargs):
 
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
                   lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False,
-                  state_first=False) -> dict:
+                  state_first=False, s0_shift=False, store_final=False) -> dict:
     import hashlib
     import re
     import subprocess
@@ -1295,6 +1365,8 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
     elif ws:
         ce.update(PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, O_DIRECT=o_direct, VG_AHEAD=vg_ahead,
                   TILE_MAJOR=tile_major, STATE_FIRST=state_first)
+    if (wg2 or ws) and not pair:  # the AST source needs every parameter in the signature, defaults included
+        ce.update(S0_SHIFT=s0_shift, STORE_FINAL=store_final)
     for name in ce:
         sig[name] = "constexpr"
     attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]]
