@@ -535,7 +535,9 @@ def lightning_attn_sp(
     main kernels at the cost of one more segment's K, V read; unsplit, a Triton kernel adds the term in place (one
     more read of q and o and write of o). The backward computes ``Σ_t λ^(t+1) q_tᵀ do_t`` (inside the split's
     local-R pass, or one more read of q and do), all-reduces the state gradients once, and runs our backward
-    kernels with S_in as their initial state and this chunk's share as their final-state gradient. Outputs and
+    kernels with S_in as their initial state and this chunk's share as their final-state gradient (on Hopper in
+    bf16 the Gluon backward, the all-reduce overlapping its dq pass, the last rank's dS_in taken from its dv pass:
+    ``_sp_backward_gluon``). Outputs and
     gradients equal the one-device
     ``lightning_attn`` on the whole sequence up to rounding. Sources: the recurrence of Lightning Attention-2, arXiv
     2401.04658 §3 (eqs. 4–5); sequence parallelism for linear attention, LASP, arXiv 2404.02882 (this is its
