@@ -602,3 +602,24 @@ def test_grad_contributions_kernel_matches_float64(decay, has_g, has_dfin):
         assert float(out.abs().max()) == 0.0
     else:
         assert float((out.double() - ref).norm() / ref.norm()) < 1e-6
+
+
+def test_ds_in_source_per_rank():
+    """Where each rank on the Gluon backward takes its dS_in from: nowhere on rank 0, the dv pass's final state on the
+    last rank only when no final-state gradient can reach it (its dE is then zero), the reduction pass elsewhere."""
+    from lightning_bench.distributed.sp import _ds_in_source
+
+    assert [_ds_in_source(r, 2, False) for r in range(2)] == ["none", "dv_final"]
+    assert [_ds_in_source(r, 2, True) for r in range(2)] == ["none", "pass"]
+    assert [_ds_in_source(r, 4, False) for r in range(4)] == ["none", "pass", "pass", "dv_final"]
+    assert _ds_in_source(0, 1, False) == "none"
+
+
+def test_gluon_sp_plans_only_on_cuda():
+    """The Gluon backward on a rank needs CUDA tensors (and no gradient for initial_state): on the CPU (the gloo
+    tests) every rank keeps the Triton backward."""
+    from lightning_bench.distributed.sp import _gluon_sp_plans
+
+    q = torch.zeros(1, 2, 1024, 128, dtype=torch.bfloat16)
+    assert _gluon_sp_plans(q, q, q, q, None, "bhnd", 64, "auto", False) is None
+    assert _gluon_sp_plans(q, q, q, q, None, "bhnd", 64, "auto", True) is None

@@ -415,6 +415,23 @@ def test_shifted_state_and_final_state_variants_compile_with_the_same_schedule(w
         assert var["spill_bytes"] <= 8
 
 
+@pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
+def test_shifted_state_and_final_state_refuse_what_they_do_not_cover():
+    """``s0_shift`` needs an initial state; both it and ``want_final`` need a ws / wg2 plan, unsplit or lookback, and
+    no segment hook — a clear ValueError before anything launches (CPU tensors are never touched)."""
+    q = torch.zeros(2, 4, 1024, 128, dtype=torch.bfloat16)
+    o = torch.empty_like(q)
+    ws = G.Plan.make(1024, 32, 4, 1, ws=True)
+    with pytest.raises(ValueError, match="s0_shift: needs an initial state"):
+        G.forward(q, q, q, None, "bhnd", ws, o, s0_shift=True)
+    with pytest.raises(ValueError, match="s0_shift / want_final"):
+        G.forward(q, q, q, None, "bhnd", G.Plan.make(1024, 32, 4, 1, ws=False), o, want_final=True)
+    with pytest.raises(ValueError, match="s0_shift / want_final"):
+        G.forward(q, q, q, None, "bhnd", G.Plan.make(1024, 64, 3, 2, ws=True), o, want_final=True)  # pre-pass split
+    with pytest.raises(ValueError, match="s0_shift / want_final"):
+        G.forward(q, q, q, None, "bhnd", ws, o, want_final=True, segment_hook=lambda *a: None)
+
+
 def test_backward_plans_decline_what_they_do_not_cover():
     q = torch.zeros(2, 4, 1024, 128, dtype=torch.bfloat16)
     assert G.backward_plans(q, q, q, q, None, "bhnd") is None  # not CUDA

@@ -322,6 +322,16 @@ def _gluon_sp_plans(q, k, v, do, slopes, layout, block_n, seq_split, want_ds0):
     return plans
 
 
+def _ds_in_source(rank: int, world: int, want_final: bool) -> str:
+    """Where a rank on the Gluon backward gets its chunk's dS_in (see :func:`_sp_backward_gluon`): "none" on rank 0
+    (no chunk before it needs it), "dv_final" on the last rank when no rank can give the final state a gradient
+    (``output_final_state`` off, the same on every rank: then that rank's dE is zero and its dv pass may run first),
+    else "pass"."""
+    if rank == 0:
+        return "none"
+    return "dv_final" if rank == world - 1 and not want_final else "pass"
+
+
 def _sp_backward_gluon(q, k, v, do, slopes, s_eff, layout, plans, g_source: str, exchange_async, rank: int):
     """This rank's dq, dk, dv with the Gluon backward (three runs of the forward kernel, ``gluon_fwd.backward``),
     the state exchange overlapped with the dq pass:
@@ -415,10 +425,7 @@ class _SPKernel(torch.autograd.Function):
                                              slopes, *ctx.e_shape)
                 return dist.all_reduce(contrib, op=dist.ReduceOp.SUM, group=ctx.grp, async_op=True), contrib
 
-            # the last rank's dE is zero unless some rank's loss used the final state (want_final: the same on
-            # every rank, so this choice is too)
-            g_source = ("none" if ctx.rank == 0 else
-                        "dv_final" if ctx.rank == ctx.world - 1 and not ctx.want_final else "pass")
+            g_source = _ds_in_source(ctx.rank, ctx.world, ctx.want_final)
             dq, dk, dv = _sp_backward_gluon(q, k, v, do_c, slopes, s_eff, ctx.layout, plans, g_source,
                                             exchange_async, ctx.rank)
             return dq, dk, dv, None, None, None, None, None, None, None, None, None, None
