@@ -310,16 +310,11 @@ def _gluon_sp_plans(q, k, v, do, slopes, layout, block_n, seq_split, want_ds0):
     decides for itself: both paths take the same state exchange (dE, the gradient of the chunk's end state)."""
     if want_ds0 or not q.is_cuda:
         return None
-    from ..kernels.lightning_attn2 import gluon_fwd as G
     from ..kernels.lightning_attn2 import kernel as K
 
     b, h, n, d, e = K._dims(q, v, layout)
-    if block_n != G.BLOCK_N or K._gluon_bwd_skip(K._config(d, e, block_n, q, n), n, seq_split) is not None:
-        return None
-    plans = G.backward_plans(q, k, v, do, slopes, layout)
-    if plans is None or any(p.pair or p.prefix or (p.nseg > 1 and not p.lookback) for p in plans):
-        return None
-    return plans
+    return K._gluon_bwd_plans(q, k, v, do, slopes, layout, block_n, seq_split, K._config(d, e, block_n, q, n, b * h),
+                              n)
 
 
 def _ds_in_source(rank: int, world: int, want_final: bool) -> str:

@@ -169,15 +169,13 @@ if IMPORT_ERROR is None:
         if SPLIT:
             lam_seg = gl.exp(-slope * SEG)
             base = SEG_END + pid_bh.to(gl.int64) * NSEG * BLOCK_D * E
-            if S0_SHIFT and HAS_S0:
-                s0_part = S * gl.exp(-slope * gl.maximum(p * SEG - 1, 0).to(gl.float32))  # exponent ≥ 0
+            if S0_SHIFT and HAS_S0:  # S0's share decayed apart, λ^(p·SEG − 1), exponent ≥ 0
+                s0_part = S * gl.exp(-slope * gl.maximum(p * SEG - 1, 0).to(gl.float32))
                 S = gl.zeros([BLOCK_D, BLOCK_E], gl.float32, o_l)
-                for j in range(0, p):
-                    S = lam_seg * S + gl.load(base + j * BLOCK_D * E + ptrs)
+            for j in range(0, p):
+                S = lam_seg * S + gl.load(base + j * BLOCK_D * E + ptrs)
+            if S0_SHIFT and HAS_S0:
                 S = S + s0_part
-            else:
-                for j in range(0, p):
-                    S = lam_seg * S + gl.load(base + j * BLOCK_D * E + ptrs)
         return S
 
     @gluon.jit
@@ -1310,9 +1308,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     """
     args = dict(block_e=block_e, stages=stages, split=split, bnhd=bnhd, head_dim=head_dim, decay=decay, ws=ws,
                 q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair,
-                o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first)
-    if s0_shift or store_final:  # only then, so that the other compiles keep their signature
-        args.update(s0_shift=s0_shift, store_final=store_final)
+                o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first,
+                s0_shift=s0_shift, store_final=store_final)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)

@@ -974,6 +974,15 @@ def _gluon_bwd_skip(cfg: "_Config", seq_len: int, seq_split) -> str | None:
     return None
 
 
+def _gluon_bwd_plans(q, k, v, do_c, slopes, layout, block_n, seq_split, cfg: "_Config", seq_len: int):
+    """The Gluon backward's three plans for these validated tensors (``do_c`` contiguous), or None where the Triton
+    backward runs: another block size, the launch rule of :func:`_gluon_bwd_skip`, or what
+    ``gluon_fwd.backward_plans`` declines. Shared by the one-GPU backward and the sequence-parallel ranks."""
+    if block_n != _gluon.BLOCK_N or _gluon_bwd_skip(cfg, seq_len, seq_split) is not None:
+        return None
+    return _gluon.backward_plans(q, k, v, do_c, slopes, layout)
+
+
 def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1,
          segment_hook=None):
     """Backward launches. ``segment_hook(seg_r, nseg, seg)`` (sequence parallelism, split path only): called after
@@ -982,10 +991,9 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
     b, h, n, d, e = _dims(q, v, layout)
     nseq = b if cu is None else cu.numel() - 1
     cfg = _config(d, e, block_n, q, n, nseq * h)
-    if (segment_hook is None and cu is None and s0 is None and dht is None and not want_ds0
-            and block_n == _gluon.BLOCK_N and _gluon_bwd_skip(cfg, n, seq_split) is None):
+    if segment_hook is None and cu is None and s0 is None and dht is None and not want_ds0:
         do_c = do if do.is_contiguous() else do.contiguous()
-        plans = _gluon.backward_plans(q, k, v, do_c, slopes, layout)
+        plans = _gluon_bwd_plans(q, k, v, do_c, slopes, layout, block_n, seq_split, cfg, n)
         if plans is not None:  # Hopper, bf16, eligible shape: three runs of the Gluon forward kernel (gluon_fwd.backward)
             dq, dk, dv = _gluon.backward(q, k, v, do_c, slopes, layout, plans)
             return dq, dk, dv, None
