@@ -1104,3 +1104,57 @@ def test_first_backward_of_a_process_runs_the_gluon_passes():
     script = Path(__file__).with_name("gpu_first_backward.py")
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and "ok" in r.stdout, r.stdout[-2000:] + r.stderr[-4000:]
+
+
+# ------------------------------------------------ the interleaved lookback (Plan.ilv, perf-notes v19)
+def test_interleaved_lookback_plans():
+    """``ilv`` chunks a wg2 lookback plan: ``seg`` becomes the chunk's rows, at most one program per chunk; other
+    kernels and one-chunk sequences keep the ordinary rules."""
+    p = G.Plan.make(131072, 64, 3, 4, wg2=True, lookback=True, ilv=8)
+    assert (p.nseg, p.seg, p.ilv, p.wg2, p.lookback) == (4, 512, 8, True, True) and p.describe().endswith("wg2 ilv8")
+    assert G.Plan.make(1024, 64, 3, 4, wg2=True, lookback=True, ilv=8).nseg == 2  # two chunks: two programs
+    one = G.Plan.make(512, 64, 3, 4, wg2=True, lookback=True, ilv=8)
+    assert one.ilv == 0 and one.nseg == 1
+    assert G.Plan.make(131072, 64, 3, 4, ws=True, lookback=True, ilv=8).ilv == 0  # wg2 only
+
+
+@pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
+def test_interleaved_lookback_compiles_with_one_spin_and_release_per_warpgroup():
+    """The wg2 kernel with ``ILV`` compiles for sm_90a: one acquire spin (the aggregates awaited) and one release
+    site (the aggregate published; two with ``ILV_AHEAD``, whose first chunk's sum is its own copy) per compute
+    warpgroup, and at most 1 KiB of spills per thread."""
+    base = G.compile_sm90(64, 3, split=True, wg2=True, lookback=True)
+    for ahead in (False, True):  # ahead: the first chunk's aggregate is a second copy of the sum and the publish
+        facts = G.compile_sm90(64, 3, split=True, wg2=True, lookback=True, ilv=True, ilv_ahead=ahead)
+        assert facts["spin"] == 2 and facts["release"] == (4 if ahead else 2)
+        assert facts["wgmma"] >= base["wgmma"] and facts["tma"] >= base["tma"]
+        if facts.get("spill_bytes") is not None:
+            assert facts["spill_bytes"] <= 1024
+
+
+@gpu
+@pytest.mark.parametrize("ahead", [False, True], ids=["now", "ahead"])
+@pytest.mark.parametrize("b,h,n,nseg,ilv,layout,slopes,s0", [
+    (2, 4, 4096, 4, 4, "bhnd", "alibi", False),
+    (1, 4, 4288, 4, 4, "bnhd", "extreme", True),   # 67 blocks: the last chunk has 3
+    (2, 4, 8192, 2, 8, "bhnd", None, False),
+    (1, 4, 2048, 8, 1, "bhnd", "alibi", True),     # one-block chunks, 8 programs a head
+    (1, 4, 1024, 4, 4, "bhnd", "alibi", False),    # fewer chunks than programs' rounds: 4 chunks, 4 programs
+    (2, 16, 32768, 4, 8, "bhnd", "alibi", False),  # the b2 h16 launch (128 programs), shorter
+])
+def test_interleaved_lookback_matches_reference(b, h, n, nseg, ilv, layout, slopes, s0, ahead):
+    """The interleaved lookback gives the float64 answer (ALiBi; slopes 0, weak, strong and 100; none; from an
+    initial state; a partial last chunk), with the aggregates summed in the chunk's own round or one round ahead,
+    and matches the ordinary lookback split to rounding; run twice, so the second launch's tags follow the first's."""
+    q, k, v, sl, st = _split_case(b, h, n, 128, layout, slopes, s0, seed=n + nseg + ilv)
+    p = G.Plan.make(n, 64, 3, nseg, wg2=True, lookback=True, ilv=ilv, ilv_ahead=ahead)
+    assert p.ilv == ilv and p.nseg == nseg
+    ref = _reference(q, k, v, sl, layout, st)
+    o_lb = torch.full_like(v, float("nan"))
+    G.forward(q, k, v, sl, layout, G.Plan.make(n, 64, 3, nseg, wg2=True, lookback=True), o_lb, s0=st)
+    for _ in range(2):
+        o = torch.full_like(v, float("nan"))
+        G.forward(q, k, v, sl, layout, p, o, s0=st)
+        torch.cuda.synchronize()
+        assert torch.isfinite(o).all() and rel(o, ref) <= 1e-2
+        assert rel(o, ref) <= 1.5 * rel(o_lb, ref) + 1e-4
