@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from lightning_bench.kernels import decay_slopes, lightning_attn, lightning_attn_reference
+from lightning_bench.kernels.lightning_attn2 import kernel as K
 from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G
 
 ON_SM90 = torch.cuda.is_available() and G.unavailable_reason(torch.device("cuda")) is None
@@ -738,13 +739,18 @@ class _Done:
 
 
 @gpu
+@pytest.mark.parametrize("side_by_side", [None, True], ids=["rule", "side_by_side"])
 @pytest.mark.parametrize("slopes,d_final", [("alibi", False), ("extreme", False), ("extreme", True), (None, True)])
-def test_sequence_parallel_gluon_backward_matches_the_whole_sequence(slopes, d_final):
+def test_sequence_parallel_gluon_backward_matches_the_whole_sequence(slopes, d_final, side_by_side, monkeypatch):
     """``distributed.sp._sp_backward_gluon`` for two chunks on one GPU, the exchange done by hand: the last chunk's
     dS_in from its dv pass (``dv_final``) or the reduction pass (``pass``, with a final-state gradient), the first
     chunk's end-state gradient dE = dS_in[1] (+ λ^n1·dF), the reverse passes from dE with ``s0_shift``: dq, dk, dv of
-    both chunks equal the float64 gradients of the whole sequence (slopes up to 100, where dE/λ would overflow)."""
+    both chunks equal the float64 gradients of the whole sequence (slopes up to 100, where dE/λ would overflow).
+    ``side_by_side``: the unsplit passes on the side streams (``gluon_fwd.concurrent_plans``, forced here; the rule
+    takes them from 2^20 batch·heads·tokens)."""
     from lightning_bench.distributed.sp import _sp_backward_gluon
+
+    monkeypatch.setattr(G, "BWD_CONCURRENT", side_by_side)
 
     b, h, n1, d = 1, 4, 2048, 128
     q, k, v, sl, _ = _split_case(b, h, 2 * n1, d, "bhnd", slopes, False, seed=77 + d_final)
@@ -1106,55 +1112,60 @@ def test_first_backward_of_a_process_runs_the_gluon_passes():
     assert r.returncode == 0 and "ok" in r.stdout, r.stdout[-2000:] + r.stderr[-4000:]
 
 
-# ------------------------------------------------ the interleaved lookback (Plan.ilv, perf-notes v19)
-def test_interleaved_lookback_plans():
-    """``ilv`` chunks a wg2 lookback plan: ``seg`` becomes the chunk's rows, at most one program per chunk; other
-    kernels and one-chunk sequences keep the ordinary rules."""
-    p = G.Plan.make(131072, 64, 3, 4, wg2=True, lookback=True, ilv=8)
-    assert (p.nseg, p.seg, p.ilv, p.wg2, p.lookback) == (4, 512, 8, True, True) and p.describe().endswith("wg2 ilv8")
-    assert G.Plan.make(1024, 64, 3, 4, wg2=True, lookback=True, ilv=8).nseg == 2  # two chunks: two programs
-    one = G.Plan.make(512, 64, 3, 4, wg2=True, lookback=True, ilv=8)
-    assert one.ilv == 0 and one.nseg == 1
-    assert G.Plan.make(131072, 64, 3, 4, ws=True, lookback=True, ilv=8).ilv == 0  # wg2 only
-
-
-@pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
-def test_interleaved_lookback_compiles_with_one_spin_and_release_per_warpgroup():
-    """The wg2 kernel with ``ILV`` compiles for sm_90a: one acquire spin (the aggregates awaited) and one release
-    site (the aggregate published; two with ``ILV_AHEAD``, whose first chunk's sum is its own copy) per compute
-    warpgroup, and at most 1 KiB of spills per thread."""
-    base = G.compile_sm90(64, 3, split=True, wg2=True, lookback=True)
-    for ahead in (False, True):  # ahead: the first chunk's aggregate is a second copy of the sum and the publish
-        facts = G.compile_sm90(64, 3, split=True, wg2=True, lookback=True, ilv=True, ilv_ahead=ahead)
-        assert facts["spin"] == 2 and facts["release"] == (4 if ahead else 2)
-        assert facts["wgmma"] >= base["wgmma"] and facts["tma"] >= base["tma"]
-        if facts.get("spill_bytes") is not None:
-            assert facts["spill_bytes"] <= 1024
+# ------------------------------------------ the backward's passes unsplit and side by side (perf-notes v19)
+@pytest.mark.parametrize("b, h, d, n, want", [
+    (2, 16, 128, 32768, "wg2"),     # 3 × 32 wg2 programs = 96 of 132 SMs (measured 1.27x over the P4 lookback)
+    (2, 16, 128, 131072, "wg2"),
+    (1, 16, 128, 65536, "e64"),     # 3 × 16 wg2 programs are too few; 3 × 32 e64 programs fill (1.08x)
+    (2, 16, 128, 16384, None),      # below 2^20 batch·heads·tokens: host-bound, the split stays
+    (1, 16, 128, 8192, None),
+    (4, 16, 128, 65536, None),      # the forward's rule is unsplit already (e64, 128 programs)
+    (3, 16, 128, 65536, None),      # 3 × 48 wg2 programs: more than one wave
+    (2, 16, 64, 131072, None),      # d64 at 32 b·h: a split the Gluon launch loses, so the Triton backward runs
+])
+def test_concurrent_backward_rule(pretend_sm90, monkeypatch, b, h, d, n, want):
+    """Where some pass is split, the call is GPU-bound and three unsplit launches fill 70–100% of the SMs in one
+    wave, the backward runs them side by side (wg2 first, else e64); the module switches turn it off."""
+    dev = torch.device("cuda", 0)
+    plans = G._backward_shape_plans(b * h, n, d, d, torch.bfloat16, dev)
+    if isinstance(plans, str):
+        assert want is None
+        return
+    got = G.concurrent_plans(b * h, n, d, d, plans, 132)
+    if want is None:
+        assert got is None
+        return
+    assert got is not None and all(p.nseg == 1 for p in got)
+    assert all(p.wg2 for p in got) if want == "wg2" else all(p.ws and not p.wg2 and p.block_e == 64 for p in got)
+    monkeypatch.setattr(G, "BWD_CONCURRENT", False)
+    assert G.concurrent_plans(b * h, n, d, d, plans, 132) is None
+    monkeypatch.setattr(G, "BWD_CONCURRENT", None)
+    monkeypatch.setattr(G, "BWD_STREAMS", False)
+    assert G.concurrent_plans(b * h, n, d, d, plans, 132) is None
 
 
 @gpu
-@pytest.mark.parametrize("ahead", [False, True], ids=["now", "ahead"])
-@pytest.mark.parametrize("b,h,n,nseg,ilv,layout,slopes,s0", [
-    (2, 4, 4096, 4, 4, "bhnd", "alibi", False),
-    (1, 4, 4288, 4, 4, "bnhd", "extreme", True),   # 67 blocks: the last chunk has 3
-    (2, 4, 8192, 2, 8, "bhnd", None, False),
-    (1, 4, 2048, 8, 1, "bhnd", "alibi", True),     # one-block chunks, 8 programs a head
-    (1, 4, 1024, 4, 4, "bhnd", "alibi", False),    # fewer chunks than programs' rounds: 4 chunks, 4 programs
-    (2, 16, 32768, 4, 8, "bhnd", "alibi", False),  # the b2 h16 launch (128 programs), shorter
-])
-def test_interleaved_lookback_matches_reference(b, h, n, nseg, ilv, layout, slopes, s0, ahead):
-    """The interleaved lookback gives the float64 answer (ALiBi; slopes 0, weak, strong and 100; none; from an
-    initial state; a partial last chunk), with the aggregates summed in the chunk's own round or one round ahead,
-    and matches the ordinary lookback split to rounding; run twice, so the second launch's tags follow the first's."""
-    q, k, v, sl, st = _split_case(b, h, n, 128, layout, slopes, s0, seed=n + nseg + ilv)
-    p = G.Plan.make(n, 64, 3, nseg, wg2=True, lookback=True, ilv=ilv, ilv_ahead=ahead)
-    assert p.ilv == ilv and p.nseg == nseg
-    ref = _reference(q, k, v, sl, layout, st)
-    o_lb = torch.full_like(v, float("nan"))
-    G.forward(q, k, v, sl, layout, G.Plan.make(n, 64, 3, nseg, wg2=True, lookback=True), o_lb, s0=st)
-    for _ in range(2):
-        o = torch.full_like(v, float("nan"))
-        G.forward(q, k, v, sl, layout, p, o, s0=st)
-        torch.cuda.synchronize()
-        assert torch.isfinite(o).all() and rel(o, ref) <= 1e-2
-        assert rel(o, ref) <= 1.5 * rel(o_lb, ref) + 1e-4
+@pytest.mark.parametrize("b, h, n", [(2, 16, 32768), (1, 16, 65536)])
+def test_concurrent_backward_matches_reference(b, h, n):
+    """The unsplit side-by-side passes (wg2 at b2 h16, e64 at b1 h16) give the float64 gradients as closely as the
+    split passes do, through ``lightning_attn``'s autograd (the path a training step takes), and the benchmark row's
+    description says so."""
+    assert G.concurrent_plans(b * h, n, 128, 128, G._backward_shape_plans(b * h, n, 128, 128, torch.bfloat16,
+                                                                          torch.device("cuda")), G._SMS[0])
+    assert "side by side" in K.describe_backward(b, h, n, 128, 128, torch.bfloat16, "cuda")
+    g = torch.Generator().manual_seed(n + b)
+    q, k, v, do = (torch.randn(b, h, n, 128, generator=g).cuda().to(torch.bfloat16) for _ in range(4))
+    sl = decay_slopes(h).cuda()
+    qd, kd, vd = (t.double().requires_grad_() for t in (q, k, v))
+    ref = torch.autograd.grad(lightning_attn_reference(qd, kd, vd, sl), (qd, kd, vd), do.double())
+    grads = {}
+    for conc in (None, False):
+        G.BWD_CONCURRENT = conc
+        try:
+            qq, kk, vv = (t.clone().requires_grad_() for t in (q, k, v))
+            grads[conc] = torch.autograd.grad(lightning_attn(qq, kk, vv, sl), (qq, kk, vv), do)
+        finally:
+            G.BWD_CONCURRENT = None
+    for got, split, r in zip(grads[None], grads[False], ref):
+        assert torch.isfinite(got).all()
+        assert rel(got, r) <= 1.5 * rel(split, r) + 1e-4 and rel(got, r) <= 1e-2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# 17th session, first call (one H200, no wheels): the interleaved lookback (Plan.ilv, perf-notes v19). GPU tests of
-# the new kernel and of the lookback / prefix kernels whose pre-pass helper changed (ring offset), then
-# tools/tune_ilv.py against the package plan. Unpack a16.tar.gz (b16: the second call) into results/h200/tune/2026-12-01a/.
+# 17th session, calls a16-d16 (one H200, no wheels): the interleaved lookback (Plan.ilv, commit 6df0c4a, reverted
+# after these runs; perf-notes v19). GPU tests of the new kernel and of the lookback / prefix kernels, then
+# tools/tune_ilv.py (at 6df0c4a) against the package plan. Unpacked into results/h200/tune/2026-12-01a/{a16,b16,c16,d16}/.
 set -u
 source "$(dirname "$0")/device_lib.sh"
 PACK_NAME=${PACK:-a16}

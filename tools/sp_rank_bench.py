@@ -2,6 +2,8 @@
 the last rank of a 2-way split at ``--total`` tokens, with the state exchange replaced by precomputed tensors (so
 the all-gather / all-reduce latency is NOT included), against the one-GPU lightning_attn at ``--total`` and at the
 per-rank length. Prints a table and writes ``--out`` (CSV): median ms over CUDA-event samples (triton.testing).
+The backward rows twice: split passes one after another (``gluon_fwd.BWD_CONCURRENT = False``) and the default
+rule (unsplit passes side by side where ``gluon_fwd.concurrent_plans`` takes them).
 
     python tools/sp_rank_bench.py --total 262144 --heads 16 --out sp_rank.csv
 """
@@ -53,7 +55,9 @@ def main():
         x = [torch.randn(b, h, L, d, generator=g).to(dev, torch.bfloat16).requires_grad_() for _ in range(3)]
         dox = torch.randn(b, h, L, d, generator=g).to(dev, torch.bfloat16)
         add(f"one GPU fwd {L}", bench(lambda: lightning_attn(*x, sl)))
-        add(f"one GPU fwd_bwd {L}", bench(lambda: torch.autograd.grad(lightning_attn(*x, sl), x, dox)))
+        for conc, tag in ((False, " (split passes)"), (None, "")):
+            G.BWD_CONCURRENT = conc
+            add(f"one GPU fwd_bwd {L}{tag}", bench(lambda: torch.autograd.grad(lightning_attn(*x, sl), x, dox)))
         del x, dox
     ss = SP._default_seq_split()
     # forward of a rank: the pre-pass, the (fake) exchange, the main kernel
@@ -71,20 +75,30 @@ def main():
     plans = SP._gluon_sp_plans(q, k, v, do, sl, "bhnd", 64, ss, False)
     print("gluon plans:", None if plans is None else [p.describe() for p in plans], flush=True)
     contrib = torch.stack([de, torch.zeros_like(de)])
-    add("sp rank bwd Gluon, rank 0 (dE in, s0_shift)",
-        bench(lambda: SP._sp_backward_gluon(q, k, v, do, sl, None, "bhnd", plans, "none",
-                                            lambda src, nseg, seg: (_Done(), contrib), 0)))
-    add("sp rank bwd Gluon, last rank (S_in, dS_in from the dv pass)",
-        bench(lambda: SP._sp_backward_gluon(q, k, v, do, sl, s_in, "bhnd", plans, "dv_final",
-                                            lambda src, nseg, seg: (_Done(), contrib), 1)))
-    add("sp rank bwd Gluon, middle rank (dS_in by the reduction pass)",
-        bench(lambda: SP._sp_backward_gluon(q, k, v, do, sl, s_in, "bhnd", plans, "pass",
-                                            lambda src, nseg, seg: (_Done(), contrib), 1)))
-    add("gluon_fwd.backward alone (no states)", bench(lambda: G.backward(q, k, v, do, sl, "bhnd", plans)))
+    for conc, tag in ((False, " [split passes]"), (None, " [rule]")):
+        G.BWD_CONCURRENT = conc
+        both = G.concurrent_plans(b * h, n, d, d, plans, G._SMS.get(0, 132))
+        print(f"passes{tag}:", "side by side" if both else "as planned",
+              None if both is None else [p.describe() for p in both], flush=True)
+        gluon_rows(q, k, v, do, sl, s_in, plans, contrib, tag, add)
+    G.BWD_CONCURRENT = None
     with open(a.out, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["what", "ms"])
         w.writeheader()
         w.writerows(rows)
+
+
+def gluon_rows(q, k, v, do, sl, s_in, plans, contrib, tag, add):
+    add(f"sp rank bwd Gluon, rank 0 (dE in, s0_shift){tag}",
+        bench(lambda: SP._sp_backward_gluon(q, k, v, do, sl, None, "bhnd", plans, "none",
+                                            lambda src, nseg, seg: (_Done(), contrib), 0)))
+    add(f"sp rank bwd Gluon, last rank (S_in, dS_in from the dv pass){tag}",
+        bench(lambda: SP._sp_backward_gluon(q, k, v, do, sl, s_in, "bhnd", plans, "dv_final",
+                                            lambda src, nseg, seg: (_Done(), contrib), 1)))
+    add(f"sp rank bwd Gluon, middle rank (dS_in by the reduction pass){tag}",
+        bench(lambda: SP._sp_backward_gluon(q, k, v, do, sl, s_in, "bhnd", plans, "pass",
+                                            lambda src, nseg, seg: (_Done(), contrib), 1)))
+    add(f"gluon_fwd.backward alone (no states){tag}", bench(lambda: G.backward(q, k, v, do, sl, "bhnd", plans)))
 
 
 if __name__ == "__main__":

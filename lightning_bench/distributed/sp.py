@@ -345,10 +345,14 @@ def _sp_backward_gluon(q, k, v, do, slopes, s_eff, layout, plans, g_source: str,
     from ..kernels.lightning_attn2 import kernel as K
     from ..kernels.lightning_attn2.sp_kernels import state_grad
 
-    pq, pk, pv = plans
     b, h, n, d, e = K._dims(q, v, layout)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     s_t = None if s_eff is None else s_eff.float().transpose(-1, -2).contiguous()  # [b, h, e, d]
+    both = G.concurrent_plans(b * h, n, d, e, plans, G._SMS.get(q.device.index, 132))
+    if both is not None:
+        return _sp_backward_side_by_side(q, k, v, do, slopes, s_t, layout, both, g_source, exchange_async, rank,
+                                         dq, dk, dv)
+    pq, pk, pv = plans
     if g_source == "dv_final":
         _, fin = G.forward(k, q, do, slopes, layout, pv, dv, reverse=True, want_final=True)
         g = fin.view(b, h, d, e)
@@ -369,6 +373,53 @@ def _sp_backward_gluon(q, k, v, do, slopes, s_eff, layout, plans, g_source: str,
     de = contrib[rank]
     G.forward(v, do, q, slopes, layout, pk, dk, s0=de.transpose(-1, -2).contiguous(), reverse=True, s0_shift=True)
     G.forward(k, q, do, slopes, layout, pv, dv, s0=de, reverse=True, s0_shift=True)
+    return dq, dk, dv
+
+
+def _sp_backward_side_by_side(q, k, v, do, slopes, s_t, layout, plans, g_source: str, exchange_async, rank: int,
+                              dq, dk, dv):
+    """:func:`_sp_backward_gluon` with unsplit passes that run side by side (``gluon_fwd.concurrent_plans``: where
+    one split pass per launch would read the earlier segments' K, V twice, three unsplit launches at once fill the
+    SMs). dq needs nothing from the exchange and runs on a side stream from the start; on the last rank without a
+    final-state gradient dk needs nothing either, and dv (whose final state is the exchange's input) runs on this
+    stream; otherwise dk and dv start when the all-reduce is done, on this stream and the second side stream. This
+    stream waits for both side streams before returning (every later use of dq, dk, dv is ordered after them)."""
+    from ..kernels.lightning_attn2 import gluon_fwd as G
+    from ..kernels.lightning_attn2 import kernel as K
+    from ..kernels.lightning_attn2.sp_kernels import state_grad
+
+    pq, pk, pv = plans
+    b, h, n, d, e = K._dims(q, v, layout)
+    cur = torch.cuda.current_stream(q.device)
+    side = G._side_streams(q.device)
+    for s in side:
+        s.wait_stream(cur)
+    with torch.cuda.stream(side[0]):
+        G.forward(do, v, k, slopes, layout, pq, dq, s0=s_t)
+    if g_source == "dv_final":
+        with torch.cuda.stream(side[1]):  # this rank's dE is zero: dk from no state
+            G.forward(v, do, q, slopes, layout, pk, dk, reverse=True)
+        _, fin = G.forward(k, q, do, slopes, layout, pv, dv, reverse=True, want_final=True)
+        g = fin.view(b, h, d, e)
+        if slopes is not None:
+            g = g * torch.exp(-slopes.float())[None, :, None, None]
+        work, _ = exchange_async(g.reshape(b * h, 1, d, e).contiguous(), 1, n)
+        work.wait()
+    else:
+        src = None
+        if g_source == "pass":
+            src = state_grad(q, do, slopes, layout, "ieee", K._config(d, e, K.BLOCK_N, q, n).bwd_block_n)
+            src = src.reshape(b * h, 1, d, e).contiguous()
+        work, contrib = exchange_async(src, 1, n)
+        work.wait()
+        de = contrib[rank]
+        side[1].wait_stream(cur)
+        with torch.cuda.stream(side[1]):
+            G.forward(k, q, do, slopes, layout, pv, dv, s0=de, reverse=True, s0_shift=True)
+        G.forward(v, do, q, slopes, layout, pk, dk, s0=de.transpose(-1, -2).contiguous(), reverse=True,
+                  s0_shift=True)
+    for s in side:
+        cur.wait_stream(s)
     return dq, dk, dv
 
 

@@ -68,8 +68,8 @@ TILE_MAJOR = True  # ws plans with several value tiles: grid (tiles, batch·head
 STATE_FIRST = False  # ws / wg2: the state's bf16 copy before the ring stage's release (ablation: 0.98–1.005×, v17)
 VG_AHEAD: bool | None = None  # None: :func:`vg_ahead_wins` decides; True / False force it (tools/tune_knob.py)
 BWD_STREAMS: bool | None = None  # backward's dk, dv on side streams: None = :func:`streams_win`; True / False force it
+BWD_CONCURRENT: bool | None = None  # unsplit backward passes side by side: None = :func:`concurrent_plans`'s rule
 STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's passes run on side streams
-ILV_DIAG = 0  # timing diagnostics of the interleaved lookback (WRONG o; _ilv_compute lists them); 0 = off
 WG2_REGS = 232  # registers per thread of the second compute warpgroup (Triton gives the first 256, the loader 24: 512 × 128)  # from here the e64 2-way split beats the unsplit e32 launch (:func:`choose`)
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
 
@@ -356,21 +356,20 @@ if IMPORT_ERROR is None:
 
     @gluon.jit
     def _prefix_state(S, slope, first, k_s, v_s, ready, empty, vg_bufs, STAGES: gl.constexpr,
-                      BLOCK_N: gl.constexpr, o_l: gl.constexpr, REVERSE: gl.constexpr = False, it0=0):
+                      BLOCK_N: gl.constexpr, o_l: gl.constexpr, REVERSE: gl.constexpr = False):
         """The state entering block ``first`` from the blocks before it, in this program (``PREFIX``, no pre-pass
         launch): S_in = λ^(B·first) S + Σ_{i<first} K_iᵀ diag(w_i) V_i with w_i[c] = λ^(B·(first−i) − 1 − c), the
         closed form of the recursion S_i = λ^B S_{i−1} + K_iᵀ diag(g) V_i (shared docs §2; every exponent ≥ 0, a
         far block's weights underflow to 0 as they should). No recursion through registers: the products
         accumulate in one chain of async wgmma, each waited one block later (double-buffered diag(w) V operand in
-        ``vg_bufs``, the o store buffers, idle until the segment's first block). ``it0``: the ring position of the
-        first of these blocks (the interleaved lookback's later chunks; 0 otherwise)."""
+        ``vg_bufs``, the o store buffers, idle until the segment's first block)."""
         c_o = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, o_l)).to(gl.float32)
         if REVERSE:  # rows of a block read back to front (see _decay)
             c_o = BLOCK_N - 1.0 - c_o
         S = S * gl.exp(-slope * (first * BLOCK_N).to(gl.float32))
         for i in range(0, first):
-            st = (it0 + i) % STAGES
-            mbarrier.wait(ready.index(st), ((it0 + i) // STAGES) & 1)
+            st = i % STAGES
+            mbarrier.wait(ready.index(st), (i // STAGES) & 1)
             w = gl.exp(-slope * (((first - i) * BLOCK_N - 1).to(gl.float32) - c_o))
             vg = vg_bufs.index(i % 2)
             vg.store((v_s.index(st).load(o_l) * w[:, None]).to(gl.bfloat16))
@@ -378,10 +377,10 @@ if IMPORT_ERROR is None:
             S = warpgroup_mma(k_s.index(st).permute((1, 0)), vg, S, is_async=True)
             S = warpgroup_mma_wait(num_outstanding=1, deps=(S, ))  # block i − 1's product is done:
             if i > 0:
-                mbarrier.arrive(empty.index((it0 + i - 1) % STAGES), count=1)  # its stage is free
+                mbarrier.arrive(empty.index((i - 1) % STAGES), count=1)  # its stage is free
         S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
         if first > 0:
-            mbarrier.arrive(empty.index((it0 + first - 1) % STAGES), count=1)
+            mbarrier.arrive(empty.index((first - 1) % STAGES), count=1)
         return S
 
     @gluon.jit
@@ -513,156 +512,6 @@ if IMPORT_ERROR is None:
                 _store_final(SEG_END, S, pid_bh, e0, E, NSEG, BLOCK_D, BLOCK_E, o_l)
         tma.store_wait(pendings=0)
 
-    # --------------------------------- interleaved lookback: chunks dealt round-robin to a head's segment programs
-    @gluon.jit
-    def _ilv_chunk(p, i, NSEG, CH, NB):
-        """(chunk, first block, block count) of round ``i`` of program ``p`` in the interleaved lookback
-        (``Plan.ilv``): chunk c = p + i·NSEG of ``CH`` blocks each (the last one may be shorter), of ``NB`` blocks."""
-        c = p + i * NSEG
-        first = c * CH
-        nblk = gl.maximum(gl.minimum(CH, NB - first), 0)
-        return c, first, nblk
-
-    @gluon.jit
-    def _ilv_load_kv(k_desc, v_desc, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first, nblk, it,
-                     V2: gl.constexpr, STAGES: gl.constexpr, RSTEP: gl.constexpr, BLOCK_E: gl.constexpr):
-        """The K, V blocks of one chunk's aggregate into the ring from position ``it``; returns the next position."""
-        for j in range(0, nblk):
-            st = it % STAGES
-            mbarrier.wait(empty.index(st), ((it // STAGES) & 1) ^ 1)
-            _load_kv(k_desc, v_desc, k_s, v_s, v2_s, ready.index(st), st, row0 + (first + j) * RSTEP, col_qk, col_v,
-                     V2, BLOCK_E)
-            it += 1
-        return it
-
-    @gluon.jit
-    def _ilv_load(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, p, NSEG, CH, NB,
-                  V2: gl.constexpr, STAGES: gl.constexpr, RSTEP: gl.constexpr, BLOCK_E: gl.constexpr,
-                  AHEAD: gl.constexpr, DIAG: gl.constexpr = 0):
-        """The loader of the interleaved lookback, in the compute partition's order (:func:`_ilv_compute`): per
-        chunk its aggregate's K, V blocks (not for the head's last chunk, whose aggregate nobody reads; ``AHEAD``:
-        those of the program's next chunk) then its Q, K, V blocks, through one ring."""
-        nc = (NB + CH - 1) // CH
-        it = 0
-        if AHEAD and DIAG != 3:
-            c, first, nblk = _ilv_chunk(p, 0, NSEG, CH, NB)
-            if c < nc - 1:
-                it = _ilv_load_kv(k_desc, v_desc, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first, nblk, it,
-                                  V2, STAGES, RSTEP, BLOCK_E)
-        for i in range(0, (nc + NSEG - 1) // NSEG):
-            c, first, nblk = _ilv_chunk(p, i, NSEG, CH, NB)
-            ca, firsta, nblka = _ilv_chunk(p, i + AHEAD, NSEG, CH, NB)
-            if ca < nc - 1 and DIAG != 3:
-                it = _ilv_load_kv(k_desc, v_desc, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, firsta, nblka,
-                                  it, V2, STAGES, RSTEP, BLOCK_E)
-            for j in range(0, nblk):
-                st = it % STAGES
-                mbarrier.wait(empty.index(st), ((it // STAGES) & 1) ^ 1)
-                _load_qkv(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready.index(st), st,
-                          row0 + (first + j) * RSTEP, col_qk, col_v, V2, BLOCK_E)
-                it += 1
-
-    @gluon.jit
-    def _ilv_aggregate(SEG_END, FLAGS, EPOCH, slope, c, nblk, it, pid_bh, e0, E, RING, k_s, v_s, ready, empty,
-                       o_smem, STAGES: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr,
-                       BLOCK_E: gl.constexpr, o_l: gl.constexpr, REVERSE: gl.constexpr, PUBLISH: gl.constexpr = 1):
-        """Sum chunk ``c``'s K, V blocks (ring from ``it``) into its aggregate and publish it (slot c mod RING, tag
-        EPOCH + c); the o store buffers serve as the scaled-V double buffer, so the o stores are drained first."""
-        tma.store_wait(pendings=0)
-        agg = _prefix_state(gl.zeros([BLOCK_D, BLOCK_E], gl.float32, o_l), slope, nblk, k_s, v_s, ready, empty,
-                            o_smem, STAGES, BLOCK_N, o_l, REVERSE, it)
-        if PUBLISH == 1:
-            _publish(agg, SEG_END, FLAGS, EPOCH + c, pid_bh, e0, E, RING, c % RING, BLOCK_D, BLOCK_E, o_l)
-        elif PUBLISH == 2:  # diagnostic: the tag alone
-            fl = _flag_ptrs(FLAGS, pid_bh, e0, E, RING, c % RING, BLOCK_E)
-            gl.atomic_xchg(fl, gl.full(fl.shape, EPOCH + c, gl.int32, fl.type.layout), sem="release", scope="gpu")
-        return it + nblk
-
-    @gluon.jit
-    def _ilv_compute(o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem,
-                     pid_bh, h, e0, E, SEG, NSEG, row0, col_v, p, NB, HAS_DECAY: gl.constexpr, HAS_S0: gl.constexpr,
-                     BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
-                     Q_REG: gl.constexpr, REVERSE: gl.constexpr, RSTEP: gl.constexpr, O, O_STRIDE,
-                     O_DIRECT: gl.constexpr, AHEAD: gl.constexpr, DIAG: gl.constexpr):
-        """One compute warpgroup of the interleaved lookback (``Plan.ilv``): the head's sequence is cut into chunks
-        of ``SEG`` rows dealt round-robin to its ``NSEG`` programs (chunk c to program c mod NSEG). For each of its
-        chunks c a program (1) sums the chunk's own K, V blocks into its aggregate A_c = Σ_t λ^(end−1−t) k_tᵀ v_t
-        (:func:`_prefix_state` from 0; not for the head's last chunk) and publishes it in ring slot c mod 5·NSEG with
-        tag EPOCH + c (``AHEAD``: the aggregate of its *next* chunk, one round early, so that the chunk before c is
-        published an iteration before c needs it), (2) derives the state entering chunk c by the recursion
-        S ← λ^SEG S + A_j over the chunks j = c − NSEG + 1 … c − 1, starting from its own state after chunk
-        c − NSEG (in the first round from s0 or 0, over j = 0 … c − 1): Algorithm 1's state recursion
-        S_i = λ^B S_(i−1) + K_iᵀ diag(g) V_i taken a chunk at a time (shared docs §2; every exponent ≥ 0), and (3)
-        runs the chunk's blocks from it, which leaves the state after chunk c for its next round. Only the other
-        programs' aggregates are awaited, never their outputs. Slot reuse: the writer of A_(c+R) has awaited
-        aggregates that the readers of A_c published after reading it when R ≥ 3·NSEG (R ≥ 5·NSEG with ``AHEAD``,
-        whose programs publish one round before they read); 5·NSEG slots serve both. All NSEG programs of a head
-        must be resident together (the launch is cooperative). ``DIAG`` (timing diagnostics only, wrong results; 0 = off):
-        1 the aggregates are read without awaiting their tags, 2 summed but neither published nor combined, 3 not
-        summed (nor loaded), 4 only the tags published (no state), 5 no reads of the awaited states, 6 published but
-        neither awaited nor read."""
-        sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
-                                                       instr_shape=[16, BLOCK_N, 16])
-        o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
-                                                      instr_shape=[16, BLOCK_E, 16])
-        p_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_l, k_width=2)
-        slope = _slope(SLOPES, h, HAS_DECAY)
-        CH = SEG // BLOCK_N
-        RING = 5 * NSEG
-        S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, False, HAS_S0, BLOCK_D, BLOCK_E, o_l)
-        lam_ch = gl.exp(-slope * SEG.to(gl.float32))
-        offs_d = gl.arange(0, BLOCK_D, layout=gl.SliceLayout(1, o_l))
-        offs_e = e0 + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, o_l))
-        ptrs = offs_d[:, None] * E + offs_e[None, :]
-        base = SEG_END + pid_bh.to(gl.int64) * RING * BLOCK_D * E
-        dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l, REVERSE)
-        zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
-        zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
-        nc = (NB + CH - 1) // CH
-        it = 0
-        if AHEAD and DIAG != 3:
-            c, first, nblk = _ilv_chunk(p, 0, NSEG, CH, NB)
-            if c < nc - 1:
-                it = _ilv_aggregate(SEG_END, FLAGS, EPOCH, slope, c, nblk, it, pid_bh, e0, E, RING, k_s, v_s, ready,
-                                    empty, o_smem, STAGES, BLOCK_N, BLOCK_D, BLOCK_E, o_l, REVERSE, 0 if DIAG == 2 else 2 if DIAG == 4 else 1)
-        for i in range(0, (nc + NSEG - 1) // NSEG):
-            c, first, nblk = _ilv_chunk(p, i, NSEG, CH, NB)
-            ca, firsta, nblka = _ilv_chunk(p, i + AHEAD, NSEG, CH, NB)
-            if ca < nc - 1 and DIAG != 3:  # an aggregate for the chunks after it
-                it = _ilv_aggregate(SEG_END, FLAGS, EPOCH, slope, ca, nblka, it, pid_bh, e0, E, RING, k_s, v_s,
-                                    ready, empty, o_smem, STAGES, BLOCK_N, BLOCK_D, BLOCK_E, o_l, REVERSE, 0 if DIAG == 2 else 2 if DIAG == 4 else 1)
-            lo = gl.maximum(c - NSEG + 1, 0)
-            hi = c * (c < nc).to(gl.int32)  # none past the last chunk
-            if DIAG == 2 or DIAG == 3:
-                hi = lo
-            if DIAG == 0 or DIAG == 4 or DIAG == 5:
-                for j in range(lo, hi):  # every awaited tag first, then the reads
-                    fl = _flag_ptrs(FLAGS, pid_bh, e0, E, RING, j % RING, BLOCK_E)
-                    gl.inline_asm_elementwise(
-                        "{\n.reg .pred %p;\nLA2_ISPIN:\nld.acquire.gpu.global.b32 $0, [$1];\n"
-                        "setp.ne.s32 %p, $0, $2;\n@%p bra LA2_ISPIN;\n}", "=r,l,r",
-                        [fl, gl.full(fl.shape, EPOCH + j, gl.int32, fl.type.layout)], dtype=gl.int32, is_pure=False,
-                        pack=1)
-            if DIAG == 5 or DIAG == 6:  # diagnostic: no reads
-                hi = lo
-            for j in range(lo, hi):
-                S = lam_ch * S + gl.load(base + (j % RING) * BLOCK_D * E + ptrs)
-            if nblk > 0:
-                tma.store_wait(pendings=0)
-                s_smem.store(S.to(gl.bfloat16))
-                fence_async_shared()
-            for jb in range(0, nblk):
-                st = it % STAGES
-                mbarrier.wait(ready.index(st), (it // STAGES) & 1)
-                S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vg_smem, o_smem.index(jb % 2),
-                           o_desc, row0 + (first + jb) * RSTEP, col_v, S, dmat, a, g, lam, zero_sc, zero_o, p_l, o_l,
-                           Q_REG, O, O_STRIDE, O_DIRECT, False)
-                mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
-                s_smem.store(S.to(gl.bfloat16))
-                fence_async_shared()
-                it += 1
-        tma.store_wait(pendings=0)
-
     @gluon.jit
     def _pre_blocks(p, first, nblk, NSEG, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr):
         """(count, first block) of the K, V-only blocks a program streams before its segment's own blocks:
@@ -747,14 +596,11 @@ if IMPORT_ERROR is None:
                                   num_warps: gl.constexpr, LOOKBACK: gl.constexpr, REGS: gl.constexpr,
                                   REVERSE: gl.constexpr = False, O_DIRECT: gl.constexpr = False,
                                   STATE_FIRST: gl.constexpr = False, S0_SHIFT: gl.constexpr = False,
-                                  STORE_FINAL: gl.constexpr = False, ILV: gl.constexpr = False,
-                                  ILV_AHEAD: gl.constexpr = False, ILV_DIAG: gl.constexpr = 0):
+                                  STORE_FINAL: gl.constexpr = False):
         """Two compute warpgroups per program, value tiles e0 and e0 + BLOCK_E of one head, sharing one Q, K ring
         (each Q, K block crosses L2 → SM once for both tiles; the ws kernel reads it once per tile) with a 1-warp
         loader; a stage is free when both warpgroups arrived. Each warpgroup runs :func:`_ws_compute` on its own
-        value tile (own V ring, state, o buffers) exactly as the ws kernel's one does; segments as there. ``ILV``:
-        the interleaved lookback instead (:func:`_ilv_compute`; ``SEG`` the chunk rows, ``NSEG`` the programs per
-        head)."""
+        value tile (own V ring, state, o buffers) exactly as the ws kernel's one does; segments as there."""
         pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
                                                                           BLOCK_D, 2 * BLOCK_E)
         q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q_desc, k_desc, v_desc, o_desc, STAGES, BLOCK_N, BLOCK_D,
@@ -768,33 +614,18 @@ if IMPORT_ERROR is None:
         npre, pre_first = _pre_blocks(p, first, nblk, NSEG, False, LOOKBACK)
         row0 = _row0(row_base, N, BLOCK_N, REVERSE)
         RSTEP: gl.constexpr = -BLOCK_N if REVERSE else BLOCK_N
-        if ILV:
-            NB = N // BLOCK_N
-            gl.warp_specialize([
-                (_ilv_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem,
-                                vg_smem, o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, p, NB, HAS_DECAY, HAS_S0,
-                                BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, O, O_STRIDE, O_DIRECT,
-                                ILV_AHEAD, ILV_DIAG)),
-                (_ilv_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v2_s, ready, empty, s2_smem,
-                                vg2_smem, o2_smem, pid_bh, h, e0 + BLOCK_E, E, SEG, NSEG, row0, col_v + BLOCK_E, p, NB,
-                                HAS_DECAY, HAS_S0, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, O,
-                                O_STRIDE, O_DIRECT, ILV_AHEAD, ILV_DIAG)),
-                (_ilv_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, p, NSEG,
-                             SEG // BLOCK_N, NB, True, STAGES, RSTEP, BLOCK_E, ILV_AHEAD, ILV_DIAG)),
-            ], [4, 1], [REGS, 24])
-        else:
-            gl.warp_specialize([
-                (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
-                               o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
-                               HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, O,
-                               O_STRIDE, O_DIRECT, False, STATE_FIRST, S0_SHIFT, STORE_FINAL)),
-                (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem,
-                               o2_smem, pid_bh, h, e0 + BLOCK_E, E, SEG, NSEG, row0, col_v + BLOCK_E, first, nblk, p,
-                               HAS_DECAY, SPLIT, HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG,
-                               REVERSE, RSTEP, O, O_STRIDE, O_DIRECT, False, STATE_FIRST, S0_SHIFT, STORE_FINAL)),
-                (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first,
-                            nblk, npre, pre_first, LOOKBACK, True, STAGES, RSTEP, BLOCK_E)),
-            ], [4, 1], [REGS, 24])
+        gl.warp_specialize([
+            (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
+                           o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
+                           HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, O,
+                           O_STRIDE, O_DIRECT, False, STATE_FIRST, S0_SHIFT, STORE_FINAL)),
+            (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem,
+                           o2_smem, pid_bh, h, e0 + BLOCK_E, E, SEG, NSEG, row0, col_v + BLOCK_E, first, nblk, p,
+                           HAS_DECAY, SPLIT, HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG,
+                           REVERSE, RSTEP, O, O_STRIDE, O_DIRECT, False, STATE_FIRST, S0_SHIFT, STORE_FINAL)),
+            (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first,
+                        nblk, npre, pre_first, LOOKBACK, True, STAGES, RSTEP, BLOCK_E)),
+        ], [4, 1], [REGS, 24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
             mbarrier.invalidate(empty.index(s))
@@ -967,26 +798,16 @@ class Plan:
     vg_ahead: bool = False  # ws: the next block's diag(g) V written during this block's state update (_ws_compute)
     tile_major: bool = False  # ws: grid (value tiles, batch·heads, segments), a head's tiles dispatched together
     state_first: bool = False  # ws / wg2: the state copy before the stage release (_ws_compute; one barrier fewer)
-    ilv: int = 0  # wg2 + lookback: chunks of ilv blocks dealt round-robin to the nseg programs (_ilv_compute); 0 = off
-    ilv_ahead: bool = False  # ilv: each program sums its next chunk's aggregate before its current chunk's blocks
 
     @classmethod
     def make(cls, seq_len: int, block_e: int, stages: int, nseg: int, ws: bool = True,
              maxnreg: int | None = None, q_reg: bool = False, chunks: int = 1, prefix: bool = False,
              wg2: bool = False, lookback: bool = False, pair: bool = False, o_direct: bool = False,
-             vg_ahead: bool = False, tile_major: bool = False, state_first: bool = False,
-             ilv: int = 0, ilv_ahead: bool = False) -> "Plan":
+             vg_ahead: bool = False, tile_major: bool = False, state_first: bool = False) -> "Plan":
         """The plan for about ``nseg`` segments of whole blocks (the same rounding as the Triton forward's);
-        ``pair`` plans are unsplit. ``ilv`` (with ``wg2``): ``nseg`` programs per head share the head's chunks of
-        ``ilv`` blocks round-robin (at most one program per chunk); ``seg`` is then the chunk's rows."""
+        ``pair`` plans are unsplit."""
         from .kernel import segments
 
-        if ilv and wg2 and not pair:
-            nchunks = -(-seq_len // (ilv * BLOCK_N))
-            nseg = max(1, min(nseg, nchunks))
-            if nseg > 1:
-                return cls(block_e, stages, nseg, ilv * BLOCK_N, True, maxnreg, q_reg, 1, False, True, True, False,
-                           o_direct, vg_ahead, tile_major, state_first, ilv, ilv_ahead)
         nseg, seg = segments(1 if pair else nseg, 1, 1, seq_len, BLOCK_N)
         return cls(block_e, stages, nseg, seg, ws or wg2 or pair, maxnreg, q_reg, chunks,
                    prefix and nseg > 1 and ws and not wg2, wg2, lookback and nseg > 1 and (ws or wg2), pair,
@@ -1001,7 +822,7 @@ class Plan:
         return (f"gluon sm_90a fwd e{self.block_e} s{self.stages} P{self.nseg}"
                 + (" wg2" if self.wg2 else " pair" if self.pair else " ws" if self.ws else "")
                 + (f" r{self.maxnreg}" if self.maxnreg else "") + (" qreg" if self.q_reg else "")
-                + (" prefix" if self.prefix else f" ilv{self.ilv}{'a' if self.ilv_ahead else ''}" if self.ilv else " lookback" if self.lookback
+                + (" prefix" if self.prefix else " lookback" if self.lookback
                    else f" c{self.chunks}" if self.chunks > 1 else "") + (" odirect" if self.o_direct else "")
                 + (" vgahead" if self.vg_ahead and self.ws and not (self.wg2 or self.pair) else "")
                 + (" tilemajor" if self.tile_major and self.ws and not (self.wg2 or self.pair) else "")
@@ -1295,17 +1116,9 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
                          f"graph capture, and no segment_hook; got {p.describe()}")
     if s0_shift and s0 is None:
         raise ValueError("s0_shift: needs an initial state s0")
-    if p.ilv and (reverse or s0_shift or want_final):
-        raise ValueError(f"ilv plans: forward only, without s0_shift / want_final; got {p.describe()}")
-    ilv = p.ilv > 0 and lookback
-    if p.ilv and not ilv:  # a hook or CUDA graph capture: the same programs as an ordinary split
-        p = Plan.make(n, p.block_e, p.stages, p.nseg, wg2=True, lookback=True)
     seg_buf = q
     flags, epoch = q, 0
-    if ilv:  # a ring of 5·nseg aggregate slots per head; tags epoch + chunk
-        seg_buf = torch.empty(b * h, 5 * p.nseg, d, e, dtype=torch.float32, device=q.device)
-        flags, epoch = _flags(q.device, b * h * (e // p.block_e) * 5 * p.nseg * 128, span=-(-n // p.seg))
-    elif lookback:
+    if lookback:
         seg_buf = torch.empty(b * h, p.nseg, d, e, dtype=torch.float32, device=q.device)
         flags, epoch = _flags(q.device, b * h * (e // p.block_e) * p.nseg * 128)
     elif (p.nseg > 1 and not prefix) or segment_hook is not None:
@@ -1330,11 +1143,7 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     grid = (e // p.tile, b * h, p.nseg) if tile_major else (b * h, e // p.tile, p.nseg)
     if s0_shift or want_final:  # only then: the default launches keep their compiled variants
         ce.update(S0_SHIFT=s0_shift, STORE_FINAL=want_final)
-    if p.wg2 and ilv:  # cooperative: every program of a head must be resident (they await each other's chunks)
-        _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=True, REGS=WG2_REGS, REVERSE=False, O_DIRECT=p.o_direct,
-                                        STATE_FIRST=p.state_first, ILV=True, ILV_AHEAD=p.ilv_ahead,
-                                        ILV_DIAG=ILV_DIAG, launch_cooperative_grid=True, **ce)
-    elif p.wg2:
+    if p.wg2:
         _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse,
                                         O_DIRECT=p.o_direct, STATE_FIRST=p.state_first, **ce)
     elif p.pair:
@@ -1392,11 +1201,13 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch
         dv_s = Σ_(t ≥ s) λ^(t−s) (k_s·q_t) do_t  = R(q=k, k=q, v=do)
 
     Shapes as the inputs (dq like q, dk like k, dv like v; bf16, fp32 accumulation); ``plans`` from
-    :func:`backward_plans`."""
-    pq, pk, pv = plans
+    :func:`backward_plans`, replaced by three unsplit passes side by side where :func:`concurrent_plans` says so."""
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     b, h, n, d, e = _dims(q, v, layout)
-    if not use_streams(b * h, n, d, e, plans):
+    side_by_side = concurrent_plans(b * h, n, d, e, plans, _SMS.get(q.device.index, 132))
+    plans = side_by_side or plans
+    pq, pk, pv = plans
+    if side_by_side is None and not use_streams(b * h, n, d, e, plans):
         forward(do, v, k, slopes, layout, pq, dq)
         forward(v, do, q, slopes, layout, pk, dk, reverse=True)
         forward(k, q, do, slopes, layout, pv, dv, reverse=True)
@@ -1415,6 +1226,41 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch
     for s in side:
         cur.wait_stream(s)
     return dq, dk, dv
+
+
+def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan],
+                     sms: int = 132) -> list[Plan] | None:
+    """Unsplit plans for the backward's three passes where they replace split ones (``plans``, the forward's launch
+    rule per pass) and run side by side on the side streams, or None. A split pass needs as many programs per head as
+    fill the SMs and reads the earlier segments' K, V once more from DRAM (the lookback); three unsplit passes at
+    once fill 3× the programs of one and read nothing twice. Taken where some pass is split, the call is GPU-bound
+    (batch·heads·seq_len ≥ ``STREAMS_MIN_WORK``, the side streams' own bound) and the three unsplit launches together
+    fill 70–100% of the SMs in one wave: two-warpgroup programs (head_dim 128 per pass, one per 128 value columns)
+    first, else one-warpgroup e64 programs. Measured on the H200 (tools/tune_bwd_split.py,
+    results/h200/tune/2026-12-01a/e16; backward GPU time, ms): b2 h16 d128 (96 wg2 programs) 0.879 / 1.751 / 3.481
+    at 32K / 64K / 128K against the wg2 P4 lookback's 1.121 / 2.233 / 4.406 (1.27×); b1 h16 (96 e64 programs)
+    1.071 / 2.120 at 64K / 128K against 1.156 / 2.289 (1.08×), where three wg2 passes (48 programs) took 1.593 /
+    3.155. ``BWD_CONCURRENT`` False (or ``BWD_STREAMS`` False) turns it off; True takes it wherever a pass is split
+    (tests: the side-by-side code paths at small shapes)."""
+    if BWD_CONCURRENT is False or BWD_STREAMS is False or not any(p.nseg > 1 for p in plans):
+        return None
+    force = BWD_CONCURRENT is True
+    if batch_heads * seq_len < STREAMS_MIN_WORK and not force:
+        return None
+    dims = ((value_dim, head_dim), (value_dim, head_dim), (head_dim, value_dim))  # (head_dim, value_dim) per pass
+    if all(hd == 128 and vd % 128 == 0 for hd, vd in dims):
+        progs = sum(batch_heads * (vd // 128) for _, vd in dims)
+        if force or 0.7 * sms <= progs <= sms:
+            return [Plan.make(seq_len, 64, 3, 1, wg2=True)] * 3
+    if all(vd % 64 == 0 for _, vd in dims):
+        progs = sum(batch_heads * (vd // 64) for _, vd in dims)
+        if force or 0.7 * sms <= progs <= sms:
+            out = []
+            for hd, vd in dims:
+                p = Plan.make(seq_len, 64, 3, 1, True, vg_ahead=vg_ahead_wins(hd, 64, False), tile_major=TILE_MAJOR)
+                out.append(dataclasses.replace(p, tile_major=_tile_major(p, batch_heads, vd)))
+            return out
+    return None
 
 
 def use_streams(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan]) -> bool:
@@ -1456,21 +1302,19 @@ _FLAGS: dict[tuple[int, int], list] = {}
 _EPOCH_MAX = 2**31 - 2
 
 
-def _flags(device: torch.device, words: int, span: int = 1) -> tuple[torch.Tensor, int]:
+def _flags(device: torch.device, words: int) -> tuple[torch.Tensor, int]:
     """The lookback flag words (int32, one per thread of a warpgroup per value tile and segment) of this device and
-    stream, and this launch's epoch: a program waits until a flag holds the epoch (the interleaved lookback: epoch +
-    chunk, ``span`` tags per launch), so flags never need clearing between launches. One buffer per stream:
-    launches on one stream run in order, so no two launches share a flag at the same time. Zeroed again when grown
-    or when the tags would wrap."""
+    stream, and this launch's epoch: a program waits until a flag holds the epoch, so flags never need clearing
+    between launches. One buffer per stream: launches on one stream run in order, so no two launches share a flag
+    at the same time. Zeroed again when grown or when the epoch wraps."""
     idx = device.index if device.index is not None else torch.cuda.current_device()
     key = (idx, torch.cuda.current_stream(idx).cuda_stream)
     ent = _FLAGS.get(key)
-    if ent is None or ent[0].numel() < words or ent[1] + span >= _EPOCH_MAX:
+    if ent is None or ent[0].numel() < words or ent[1] >= _EPOCH_MAX:
         ent = [torch.zeros(max(words, 1 << 16), dtype=torch.int32, device=device), 0]
         _FLAGS[key] = ent
-    epoch = ent[1] + 1
-    ent[1] += span
-    return ent[0], epoch
+    ent[1] += 1
+    return ent[0], ent[1]
 
 
 def describe(batch: int, heads: int, seq_len: int, head_dim: int, value_dim: int, dtype, device,
@@ -1487,8 +1331,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                  decay: bool = True, ws: bool = False, q_reg: bool = False, s0: bool = False,
                  prefix: bool = False, wg2: bool = False, lookback: bool = False, reverse: bool = False,
                  pair: bool = False, o_direct: bool = False, vg_ahead: bool = False, tile_major: bool = False,
-                 state_first: bool = False, s0_shift: bool = False, store_final: bool = False,
-                 ilv: bool = False, ilv_ahead: bool = False) -> dict:
+                 state_first: bool = False, s0_shift: bool = False, store_final: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -1504,7 +1347,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     args = dict(block_e=block_e, stages=stages, split=split, bnhd=bnhd, head_dim=head_dim, decay=decay, ws=ws,
                 q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair,
                 o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first,
-                s0_shift=s0_shift, store_final=store_final, ilv=ilv, ilv_ahead=ilv_ahead)
+                s0_shift=s0_shift, store_final=store_final)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)
@@ -1526,7 +1369,7 @@ def compile_outside_interpreter(fn, **kwargs):
 
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
                   lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False,
-                  state_first=False, s0_shift=False, store_final=False, ilv=False, ilv_ahead=False) -> dict:
+                  state_first=False, s0_shift=False, store_final=False) -> dict:
     import hashlib
     import re
     import subprocess
@@ -1559,8 +1402,6 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                   TILE_MAJOR=tile_major, STATE_FIRST=state_first)
     if (wg2 or ws) and not pair:  # the AST source needs every parameter in the signature, defaults included
         ce.update(S0_SHIFT=s0_shift, STORE_FINAL=store_final)
-    if wg2:
-        ce.update(ILV=ilv, ILV_AHEAD=ilv_ahead, ILV_DIAG=0)
     for name in ce:
         sig[name] = "constexpr"
     attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]]
