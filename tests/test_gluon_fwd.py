@@ -1120,7 +1120,8 @@ def test_first_backward_of_a_process_runs_the_gluon_passes():
     (2, 16, 128, 16384, None),      # below 2^20 batch·heads·tokens: host-bound, the split stays
     (1, 16, 128, 8192, None),
     (4, 16, 128, 65536, None),      # the forward's rule is unsplit already (e64, 128 programs)
-    (3, 16, 128, 65536, None),      # 3 × 48 wg2 programs: more than one wave
+    (3, 16, 128, 65536, None),      # 48 b·h: the forward's rule is unsplit (e32, 192 programs)
+    (1, 24, 128, 131072, None),     # split, but 3 × 24 wg2 programs fill too few SMs and 3 × 48 e64 two waves
     (2, 16, 64, 131072, None),      # d64 at 32 b·h: a split the Gluon launch loses, so the Triton backward runs
 ])
 def test_concurrent_backward_rule(pretend_sm90, monkeypatch, b, h, d, n, want):
@@ -1134,6 +1135,8 @@ def test_concurrent_backward_rule(pretend_sm90, monkeypatch, b, h, d, n, want):
     got = G.concurrent_plans(b * h, n, d, d, plans, 132)
     if want is None:
         assert got is None
+        if (b, h) == (1, 24):
+            assert any(p.nseg > 1 for p in plans)  # the case is a split one
         return
     assert got is not None and all(p.nseg == 1 for p in got)
     assert all(p.wg2 for p in got) if want == "wg2" else all(p.ws and not p.wg2 and p.block_e == 64 for p in got)

@@ -1250,14 +1250,16 @@ def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: i
     dims = ((value_dim, head_dim), (value_dim, head_dim), (head_dim, value_dim))  # (head_dim, value_dim) per pass
     if all(hd == 128 and vd % 128 == 0 for hd, vd in dims):
         progs = sum(batch_heads * (vd // 128) for _, vd in dims)
-        if force or 0.7 * sms <= progs <= sms:
-            return [Plan.make(seq_len, 64, 3, 1, wg2=True)] * 3
+        if force or 0.7 * sms <= progs <= sms:  # the module's ablation knobs as in _shape_plan
+            return [Plan.make(seq_len, 64, 3, 1, wg2=True, o_direct=O_DIRECT, state_first=STATE_FIRST)] * 3
     if all(vd % 64 == 0 for _, vd in dims):
         progs = sum(batch_heads * (vd // 64) for _, vd in dims)
         if force or 0.7 * sms <= progs <= sms:
             out = []
             for hd, vd in dims:
-                p = Plan.make(seq_len, 64, 3, 1, True, vg_ahead=vg_ahead_wins(hd, 64, False), tile_major=TILE_MAJOR)
+                vg = VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(hd, 64, False)
+                p = Plan.make(seq_len, 64, 3, 1, True, vg_ahead=vg, tile_major=TILE_MAJOR, o_direct=O_DIRECT,
+                              state_first=STATE_FIRST)
                 out.append(dataclasses.replace(p, tile_major=_tile_major(p, batch_heads, vd)))
             return out
     return None
