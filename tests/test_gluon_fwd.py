@@ -803,12 +803,14 @@ def test_sequence_parallel_gluon_backward_matches_the_whole_sequence(slopes, d_f
 @pytest.mark.parametrize("b,h,n,gluon_bwd", [
     (2, 16, 8192, True),    # e32 unsplit passes, one stream
     (8, 16, 8192, True),    # two-warpgroup unsplit passes on the side streams (2^20 batch·heads·tokens)
-    (2, 16, 65536, False),  # lookback-split passes: the Triton backward under capture
+    (2, 16, 65536, True),   # split passes replaced by unsplit ones side by side (concurrent_plans): capturable
+    (1, 16, 16384, False),  # lookback-split passes below the side-by-side rule: the Triton backward under capture
 ])
 def test_gluon_backward_under_cuda_graph(b, h, n, gluon_bwd, gluon_bwd_calls):
     """fwd + bwd captured in a CUDA graph and replayed on fresh inputs copied into the captured tensors gives the
-    eager gradients: bitwise where the same Gluon kernels run (unsplit passes, also on the side streams), within the
-    float64 tolerance where capture falls back (a split forward takes the pre-pass, the backward Triton's kernels)."""
+    eager gradients: bitwise where the same Gluon kernels run (unsplit passes, also on the side streams, and the
+    side-by-side passes that replace split ones), within the float64 tolerance where capture falls back (a split
+    forward takes the pre-pass, a split backward Triton's kernels)."""
     calls = gluon_bwd_calls
     g = torch.Generator().manual_seed(b * n)
     shp = (b, h, n, 128)

@@ -1163,7 +1163,8 @@ def backward_plans(q, k, v, do, slopes, layout: str) -> list[Plan] | None:
     where it does not apply (then the Triton backward runs): the same eligibility as the forward (:func:`plan`: sm_90,
     bf16, head_dim and value_dim 64 or 128, seq_len % 64 == 0, contiguous) for each pass's dims. Split plans become
     lookback splits (the pre-pass has no anti-causal form); under CUDA graph capture only unsplit passes run (the
-    lookback split's per-launch flags cannot be replayed), so a split shape keeps the Triton backward there."""
+    lookback split's per-launch flags cannot be replayed), so a split shape keeps the Triton backward there unless
+    :func:`backward` replaces its passes by unsplit ones side by side (:func:`concurrent_plans`)."""
     if not q.is_cuda:
         return None
     if any(t.dtype != q.dtype for t in (k, v, do)) or not all(_tma_ok(t) for t in (q, k, v, do)):
@@ -1173,7 +1174,8 @@ def backward_plans(q, k, v, do, slopes, layout: str) -> list[Plan] | None:
     if not isinstance(plans, list):
         return None
     if any(p.nseg > 1 for p in plans) and torch.cuda.is_current_stream_capturing():
-        return None
+        if concurrent_plans(b * h, n, d, e, plans, _SMS.get(q.device.index, 132)) is None:
+            return None
     return plans
 
 
