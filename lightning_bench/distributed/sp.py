@@ -343,37 +343,55 @@ def _sp_backward_gluon(q, k, v, do, slopes, s_eff, layout, plans, g_source: str,
     ``work.wait()`` (which orders this stream after it, no host sync)."""
     from ..kernels.lightning_attn2 import gluon_fwd as G
     from ..kernels.lightning_attn2 import kernel as K
-    from ..kernels.lightning_attn2.sp_kernels import state_grad
 
     b, h, n, d, e = K._dims(q, v, layout)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     s_t = None if s_eff is None else s_eff.float().transpose(-1, -2).contiguous()  # [b, h, e, d]
-    both = G.concurrent_plans(b * h, n, d, e, plans, G._SMS.get(q.device.index, 132))
+    both = G.concurrent_plans(b * h, n, d, e, plans, G.sm_count(q.device))
     if both is not None:
         return _sp_backward_side_by_side(q, k, v, do, slopes, s_t, layout, both, g_source, exchange_async, rank,
                                          dq, dk, dv)
     pq, pk, pv = plans
     if g_source == "dv_final":
-        _, fin = G.forward(k, q, do, slopes, layout, pv, dv, reverse=True, want_final=True)
-        g = fin.view(b, h, d, e)
-        if slopes is not None:
-            g = g * torch.exp(-slopes.float())[None, :, None, None]
-        work, _ = exchange_async(g.reshape(b * h, 1, d, e).contiguous(), 1, n)
+        work = _dv_pass_then_exchange(q, k, do, slopes, layout, pv, dv, exchange_async)
         G.forward(do, v, k, slopes, layout, pq, dq, s0=s_t)
         work.wait()  # this rank's dE is zero (nothing after the last chunk, no final-state gradient)
         G.forward(v, do, q, slopes, layout, pk, dk, reverse=True)
         return dq, dk, dv
-    src = None
-    if g_source == "pass":
-        src = state_grad(q, do, slopes, layout, "ieee", K._config(d, e, K.BLOCK_N, q, n).bwd_block_n)
-        src = src.reshape(b * h, 1, d, e).contiguous()
-    work, contrib = exchange_async(src, 1, n)
+    work, contrib = exchange_async(_ds_in_by_pass(q, do, slopes, layout) if g_source == "pass" else None, 1, n)
     G.forward(do, v, k, slopes, layout, pq, dq, s0=s_t)
     work.wait()
     de = contrib[rank]
     G.forward(v, do, q, slopes, layout, pk, dk, s0=de.transpose(-1, -2).contiguous(), reverse=True, s0_shift=True)
     G.forward(k, q, do, slopes, layout, pv, dv, s0=de, reverse=True, s0_shift=True)
     return dq, dk, dv
+
+
+def _dv_pass_then_exchange(q, k, do, slopes, layout, pv, dv, exchange_async):
+    """The last rank's dv pass (into ``dv``, from no state), its final state Σ_t λ^t q_tᵀ do_t times λ as this chunk's
+    dS_in, and the all-reduce started from it (``g_source`` "dv_final" of :func:`_sp_backward_gluon`); returns the
+    collective's work handle."""
+    from ..kernels.lightning_attn2 import gluon_fwd as G
+    from ..kernels.lightning_attn2 import kernel as K
+
+    b, h, n, d, e = K._dims(q, dv, layout)
+    _, fin = G.forward(k, q, do, slopes, layout, pv, dv, reverse=True, want_final=True)
+    g = fin.view(b, h, d, e)
+    if slopes is not None:
+        g = g * torch.exp(-slopes.float())[None, :, None, None]
+    work, _ = exchange_async(g.reshape(b * h, 1, d, e).contiguous(), 1, n)
+    return work
+
+
+def _ds_in_by_pass(q, do, slopes, layout):
+    """This chunk's dS_in = Σ_t λ^(t+1) q_tᵀ do_t by one reduction pass over q and do (``g_source`` "pass"), shaped
+    [batch·heads, 1, head_dim, value_dim] for the exchange."""
+    from ..kernels.lightning_attn2 import kernel as K
+    from ..kernels.lightning_attn2.sp_kernels import state_grad
+
+    b, h, n, d, e = K._dims(q, do, layout)
+    src = state_grad(q, do, slopes, layout, "ieee", K._config(d, e, K.BLOCK_N, q, n).bwd_block_n)
+    return src.reshape(b * h, 1, d, e).contiguous()
 
 
 def _sp_backward_side_by_side(q, k, v, do, slopes, s_t, layout, plans, g_source: str, exchange_async, rank: int,
@@ -386,10 +404,9 @@ def _sp_backward_side_by_side(q, k, v, do, slopes, s_t, layout, plans, g_source:
     stream waits for both side streams before returning (every later use of dq, dk, dv is ordered after them)."""
     from ..kernels.lightning_attn2 import gluon_fwd as G
     from ..kernels.lightning_attn2 import kernel as K
-    from ..kernels.lightning_attn2.sp_kernels import state_grad
 
     pq, pk, pv = plans
-    b, h, n, d, e = K._dims(q, v, layout)
+    n = K._dims(q, v, layout)[2]
     cur = torch.cuda.current_stream(q.device)
     side = G._side_streams(q.device)
     for s in side:
@@ -399,17 +416,10 @@ def _sp_backward_side_by_side(q, k, v, do, slopes, s_t, layout, plans, g_source:
     if g_source == "dv_final":
         with torch.cuda.stream(side[1]):  # this rank's dE is zero: dk from no state
             G.forward(v, do, q, slopes, layout, pk, dk, reverse=True)
-        _, fin = G.forward(k, q, do, slopes, layout, pv, dv, reverse=True, want_final=True)
-        g = fin.view(b, h, d, e)
-        if slopes is not None:
-            g = g * torch.exp(-slopes.float())[None, :, None, None]
-        work, _ = exchange_async(g.reshape(b * h, 1, d, e).contiguous(), 1, n)
+        work = _dv_pass_then_exchange(q, k, do, slopes, layout, pv, dv, exchange_async)
         work.wait()
     else:
-        src = None
-        if g_source == "pass":
-            src = state_grad(q, do, slopes, layout, "ieee", K._config(d, e, K.BLOCK_N, q, n).bwd_block_n)
-            src = src.reshape(b * h, 1, d, e).contiguous()
+        src = _ds_in_by_pass(q, do, slopes, layout) if g_source == "pass" else None
         work, contrib = exchange_async(src, 1, n)
         work.wait()
         de = contrib[rank]

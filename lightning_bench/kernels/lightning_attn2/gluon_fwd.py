@@ -850,6 +850,12 @@ def unavailable_reason(device: torch.device) -> str | None:
     return _CAPABLE[idx]
 
 
+def sm_count(device: torch.device) -> int:
+    """Streaming multiprocessors of ``device`` as :func:`unavailable_reason` recorded them (132, an H200's, where it
+    has not looked at the device yet)."""
+    return _SMS.get(device.index if device.index is not None else torch.cuda.current_device(), 132)
+
+
 def _tma_ok(t: torch.Tensor) -> bool:
     """Contiguous in its own layout (so the 2-D view the kernel uses, bhnd [b·h·n, x] or bnhd [b·n, h·x], is a view
     with unit last stride) and a 16-byte aligned base (TMA; the row pitch x·2 bytes is a multiple of 16 for x ∈ DIMS)."""
@@ -964,7 +970,7 @@ def _shape_plan(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, d
         return f"gluon: needs head_dim, value_dim in {DIMS} and seq_len % {BLOCK_N} == 0"
     if seq_split != "auto" and seq_split > MAX_SEGMENTS:
         return f"gluon: at most {MAX_SEGMENTS} segments"
-    sms = _SMS[device.index if device.index is not None else torch.cuda.current_device()]
+    sms = sm_count(device)
     block_e, stages, nseg, wg2, lookback = choose(batch_heads, seq_len, head_dim, value_dim, seq_split, sms)
     if not wins(head_dim, block_e, nseg):
         return f"gluon: split e{block_e} at head_dim {head_dim} measured slower"
@@ -1174,7 +1180,7 @@ def backward_plans(q, k, v, do, slopes, layout: str) -> list[Plan] | None:
     if not isinstance(plans, list):
         return None
     if any(p.nseg > 1 for p in plans) and torch.cuda.is_current_stream_capturing():
-        if concurrent_plans(b * h, n, d, e, plans, _SMS.get(q.device.index, 132)) is None:
+        if concurrent_plans(b * h, n, d, e, plans, sm_count(q.device)) is None:
             return None
     return plans
 
@@ -1206,7 +1212,7 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch
     :func:`backward_plans`, replaced by three unsplit passes side by side where :func:`concurrent_plans` says so."""
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     b, h, n, d, e = _dims(q, v, layout)
-    side_by_side = concurrent_plans(b * h, n, d, e, plans, _SMS.get(q.device.index, 132))
+    side_by_side = concurrent_plans(b * h, n, d, e, plans, sm_count(q.device))
     plans = side_by_side or plans
     pq, pk, pv = plans
     if side_by_side is None and not use_streams(b * h, n, d, e, plans):

@@ -807,8 +807,7 @@ def describe_backward(batch: int, heads: int, seq_len: int, head_dim: int, value
     if isinstance(plans, str):
         return f"triton bwd ({plans})"
     short = lambda p: p.describe().replace("gluon sm_90a fwd ", "")  # noqa: E731
-    sms = _gluon._SMS.get(device.index if device.index is not None else torch.cuda.current_device(), 132)
-    both = _gluon.concurrent_plans(batch * heads, seq_len, head_dim, value_dim, plans, sms)
+    both = _gluon.concurrent_plans(batch * heads, seq_len, head_dim, value_dim, plans, _gluon.sm_count(device))
     if both is not None:
         return (f"gluon bwd ×3: dq {short(both[0])}; dk, dv reverse {short(both[1])}; unsplit, side by side on "
                 f"side streams")
