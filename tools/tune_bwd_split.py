@@ -6,7 +6,7 @@ passes fill 3·batch·heads SMs without it.
 Gradients against the package plan's (rel-L2 ≤ 1e-2), then GPU time (host-decoupled CUDA events, L2 flushed),
 alternating rounds; M tokens/s of the backward alone.
 
-    python tools/tune_bwd_split.py --out DIR [--rounds 2]
+    python tools/tune_bwd_split.py --out DIR [--rounds 2] [--cases "2x16:8192,16384;1x16:16384,32768"]
 """
 from __future__ import annotations
 
@@ -48,11 +48,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--cases", default=None,
+                    help='"BxH:N,N;BxH:N" (default: the 17th session\'s cases, batch·heads·seq_len ≥ 2^20)')
     a = ap.parse_args()
+    cases = CASES if a.cases is None else {
+        tuple(int(x) for x in bh.split("x")): tuple(int(n) for n in ns.split(","))
+        for bh, ns in (c.split(":") for c in a.cases.split(";"))}
     a.out.mkdir(parents=True, exist_ok=True)
     cfg = TimingConfig(warmup_s=0.03, min_samples=10, max_samples=40, max_time_s=0.3, host_decoupled=True)
     rows = []
-    for (b, h), ns in CASES.items():
+    for (b, h), ns in cases.items():
         sl = decay_slopes(h).cuda()
         for n in ns:
             q, k, v, do = (torch.randn(b, h, n, 128, device="cuda").mul(0.5).to(torch.bfloat16) for _ in range(4))
