@@ -35,6 +35,7 @@ def e64(n, nseg):
 # label: (plans for (dq, dk, dv) from n, streams)
 VARIANTS = {
     "cur": None,
+    "cur-streams": ("cur", True),
     "wg2P1x3": (lambda n: [wg2(n, 1)] * 3, True),
     "dqP2+P1x2": (lambda n: [wg2(n, 2), wg2(n, 1), wg2(n, 1)], True),
     "wg2P2x3": (lambda n: [wg2(n, 2)] * 3, True),
@@ -65,7 +66,8 @@ def main():
             ref = G.backward(q, k, v, do, sl, "bhnd", cur)
             ok = {}
             for label, spec in VARIANTS.items():
-                plans, streams = (cur, None) if spec is None else (spec[0](n), spec[1])
+                plans, streams = (cur, None) if spec is None else (
+                    cur if spec[0] == "cur" else spec[0](n), spec[1])
                 try:
                     G.BWD_STREAMS = streams
                     got = G.backward(q, k, v, do, sl, "bhnd", plans)
@@ -86,17 +88,19 @@ def main():
                 for label in (order if r % 2 == 0 else order[::-1]):
                     plans, streams, err = ok[label]
                     G.BWD_STREAMS = streams
-                    t = measure(lambda: G.backward(q, k, v, do, sl, "bhnd", plans), device=q.device,
-                                config=cfg).median_ms
+                    m = measure(lambda: G.backward(q, k, v, do, sl, "bhnd", plans), device=q.device, config=cfg)
+                    t = m.median_ms
                     G.BWD_STREAMS = None
                     rows.append(dict(batch=b, heads=h, seq_len=n, label=label,
                                      plans=" | ".join(p.describe() for p in plans), streams=streams, round=r,
-                                     median_ms=t, mtok_s=b * n / t / 1e3, rel_l2=err, status="ok"))
+                                     median_ms=t, mtok_s=b * n / t / 1e3, host_ms=m.extra.get("host_ms"),
+                                     rel_l2=err, status="ok"))
             df = pd.DataFrame([x for x in rows if x["seq_len"] == n and x["batch"] == b and x["status"] == "ok"])
             if len(df):
-                med = df.groupby("label")["median_ms"].median()
-                print(f"b{b} h{h} n={n:>6} bwd ms: " + "  ".join(f"{lb} {med[lb]:.3f}" for lb in order if lb in med),
-                      flush=True)
+                med = df.groupby("label")[["median_ms", "host_ms"]].median()
+                print(f"b{b} h{h} n={n:>6} bwd ms (host ms): " + "  ".join(
+                    f"{lb} {med.loc[lb, 'median_ms']:.3f} ({med.loc[lb, 'host_ms']:.3f})" for lb in order if lb in med.index),
+                    flush=True)
             del q, k, v, do, ref
             torch.cuda.empty_cache()
     pd.DataFrame(rows).to_csv(a.out / "tune_bwd_split.csv", index=False)
