@@ -801,10 +801,11 @@ def test_sequence_parallel_gluon_backward_matches_the_whole_sequence(slopes, d_f
 
 @gpu
 @pytest.mark.parametrize("b,h,n,gluon_bwd", [
-    (2, 16, 8192, True),    # e32 unsplit passes, one stream
+    (2, 16, 8192, True),    # e32 unsplit passes replaced by wg2 ones side by side (concurrent_plans)
     (8, 16, 8192, True),    # two-warpgroup unsplit passes on the side streams (2^20 batch·heads·tokens)
     (2, 16, 65536, True),   # split passes replaced by unsplit ones side by side (concurrent_plans): capturable
-    (1, 16, 16384, False),  # lookback-split passes below the side-by-side rule: the Triton backward under capture
+    (1, 16, 16384, True),   # lookback-split passes replaced by unsplit e64 ones side by side
+    (1, 24, 16384, False),  # split passes the side-by-side rule leaves: the Triton backward under capture
 ])
 def test_gluon_backward_under_cuda_graph(b, h, n, gluon_bwd, gluon_bwd_calls):
     """fwd + bwd captured in a CUDA graph and replayed on fresh inputs copied into the captured tensors gives the
@@ -843,10 +844,11 @@ def test_gluon_backward_under_cuda_graph(b, h, n, gluon_bwd, gluon_bwd_calls):
 
 @gpu
 @pytest.mark.parametrize("b,h,n,d,layout", [
-    (2, 16, 2048, 128, "bhnd"),   # e32 unsplit passes
+    (2, 16, 2048, 128, "bhnd"),   # wg2 passes side by side (BWD_STREAMS=False: e32 unsplit passes, one stream)
+    (1, 16, 2048, 128, "bnhd"),   # e64 passes side by side (BWD_STREAMS=False: e64 lookback splits)
     (1, 4, 4096, 128, "bnhd"),    # few heads: the split plans become lookback splits
     (4, 32, 1024, 128, "bhnd"),   # two-warpgroup programs
-    (2, 16, 16384, 128, "bhnd"),  # two-warpgroup programs with the lookback split
+    (2, 16, 16384, 128, "bhnd"),  # wg2 side by side (BWD_STREAMS=False: wg2 programs with the lookback split)
     (4, 16, 4096, 64, "bhnd"),    # head_dim 64
     (4, 16, 16384, 128, "bhnd"),  # 64 batch·heads from 16K: one-warpgroup e64 passes, unsplit
 ])
@@ -1119,16 +1121,21 @@ def test_first_backward_of_a_process_runs_the_gluon_passes():
     (2, 16, 128, 32768, "wg2"),     # 3 × 32 wg2 programs = 96 of 132 SMs (measured 1.27x over the P4 lookback)
     (2, 16, 128, 131072, "wg2"),
     (1, 16, 128, 65536, "e64"),     # 3 × 16 wg2 programs are too few; 3 × 32 e64 programs fill (1.08x)
-    (2, 16, 128, 16384, None),      # below 2^20 batch·heads·tokens: host-bound, the split stays
-    (1, 16, 128, 8192, None),
+    (2, 16, 128, 16384, "wg2"),     # below 2^20 batch·heads·tokens too at d128 (1.34x over the P4 lookback)
+    (2, 16, 128, 1024, "wg2"),      # unsplit e32 passes replaced (1.34x)
+    (1, 32, 128, 2048, "wg2"),
+    (1, 16, 128, 8192, "e64"),      # (1.39x)
+    (1, 16, 128, 1024, "e64"),      # (2.1x)
     (4, 16, 128, 65536, None),      # the forward's rule is unsplit already (e64, 128 programs)
     (3, 16, 128, 65536, None),      # 48 b·h: the forward's rule is unsplit (e32, 192 programs)
     (1, 24, 128, 131072, None),     # split, but 3 × 24 wg2 programs fill too few SMs and 3 × 48 e64 two waves
     (2, 16, 64, 131072, None),      # d64 at 32 b·h: a split the Gluon launch loses, so the Triton backward runs
+    (1, 32, 64, 4096, None),        # d64 unsplit (e64, 32 programs per pass): not measured side by side
 ])
 def test_concurrent_backward_rule(pretend_sm90, monkeypatch, b, h, d, n, want):
-    """Where some pass is split, the call is GPU-bound and three unsplit launches fill 70–100% of the SMs in one
-    wave, the backward runs them side by side (wg2 first, else e64); the module switches turn it off."""
+    """Where three unsplit launches fill 70–100% of the SMs in one wave and either some pass is split on a GPU-bound
+    call or head_dim = value_dim = 128, the backward runs them side by side (wg2 first, else e64); the module
+    switches turn it off."""
     dev = torch.device("cuda", 0)
     plans = G._backward_shape_plans(b * h, n, d, d, torch.bfloat16, dev)
     if isinstance(plans, str):
@@ -1139,6 +1146,8 @@ def test_concurrent_backward_rule(pretend_sm90, monkeypatch, b, h, d, n, want):
         assert got is None
         if (b, h) == (1, 24):
             assert any(p.nseg > 1 for p in plans)  # the case is a split one
+        if d == 64 and n == 4096:
+            assert all(p.nseg == 1 for p in plans)  # and this one unsplit
         return
     assert got is not None and all(p.nseg == 1 for p in got)
     assert all(p.wg2 for p in got) if want == "wg2" else all(p.ws and not p.wg2 and p.block_e == 64 for p in got)
@@ -1150,7 +1159,8 @@ def test_concurrent_backward_rule(pretend_sm90, monkeypatch, b, h, d, n, want):
 
 
 @gpu
-@pytest.mark.parametrize("b, h, n", [(2, 16, 32768), (1, 16, 65536)])
+@pytest.mark.parametrize("b, h, n", [(2, 16, 32768), (1, 16, 65536), (2, 16, 64), (2, 16, 1024), (1, 16, 192),
+                                     (1, 16, 4096)])
 def test_concurrent_backward_matches_reference(b, h, n):
     """The unsplit side-by-side passes (wg2 at b2 h16, e64 at b1 h16) give the float64 gradients as closely as the
     split passes do, through ``lightning_attn``'s autograd (the path a training step takes), and the benchmark row's

@@ -1222,38 +1222,48 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch
         return dq, dk, dv
     # the three passes are independent: dk and dv on two side streams, joined before returning, so that one pass's
     # last blocks overlap the next one's first (every later use of dq, dk, dv, q, k, v, do on this stream waits)
-    cur = torch.cuda.current_stream(q.device)
-    side = _side_streams(q.device)
-    for s in side:
-        s.wait_stream(cur)
+    cur, side = fork(q.device)
     forward(do, v, k, slopes, layout, pq, dq)
-    with torch.cuda.stream(side[0]):
+    try:
+        torch.cuda.set_stream(side[0])
         forward(v, do, q, slopes, layout, pk, dk, reverse=True)
-    with torch.cuda.stream(side[1]):
+        torch.cuda.set_stream(side[1])
         forward(k, q, do, slopes, layout, pv, dv, reverse=True)
-    for s in side:
-        cur.wait_stream(s)
+    finally:
+        torch.cuda.set_stream(cur)
+    join(q.device, cur)
     return dq, dk, dv
 
 
 def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan],
                      sms: int = 132) -> list[Plan] | None:
-    """Unsplit plans for the backward's three passes where they replace split ones (``plans``, the forward's launch
-    rule per pass) and run side by side on the side streams, or None. A split pass needs as many programs per head as
-    fill the SMs and reads the earlier segments' K, V once more from DRAM (the lookback); three unsplit passes at
-    once fill 3× the programs of one and read nothing twice. Taken where some pass is split, the call is GPU-bound
-    (batch·heads·seq_len ≥ ``STREAMS_MIN_WORK``, the side streams' own bound) and the three unsplit launches together
-    fill 70–100% of the SMs in one wave: two-warpgroup programs (head_dim 128 per pass, one per 128 value columns)
-    first, else one-warpgroup e64 programs. Measured on the H200 (tools/tune_bwd_split.py,
-    results/h200/tune/2026-12-01a/e16; backward GPU time, ms): b2 h16 d128 (96 wg2 programs) 0.879 / 1.751 / 3.481
-    at 32K / 64K / 128K against the wg2 P4 lookback's 1.121 / 2.233 / 4.406 (1.27×); b1 h16 (96 e64 programs)
-    1.071 / 2.120 at 64K / 128K against 1.156 / 2.289 (1.08×), where three wg2 passes (48 programs) took 1.593 /
-    3.155. ``BWD_CONCURRENT`` False (or ``BWD_STREAMS`` False) turns it off; True takes it wherever a pass is split
-    (tests: the side-by-side code paths at small shapes)."""
-    if BWD_CONCURRENT is False or BWD_STREAMS is False or not any(p.nseg > 1 for p in plans):
+    """Unsplit plans for the backward's three passes that replace ``plans`` (the forward's launch rule per pass) and
+    run side by side on the side streams, or None. A split pass needs as many programs per head as fill the SMs and
+    reads the earlier segments' K, V once more from DRAM (the lookback); an unsplit one-warpgroup e32 pass fills the
+    SMs with four programs per head that each recompute QKᵀ; three unsplit passes at once with fewer, wider programs
+    fill 3× the programs of one and do neither. Taken where the three unsplit launches together fill 70–100% of the
+    SMs in one wave — two-warpgroup programs (head_dim 128 per pass, one per 128 value columns) first, else
+    one-warpgroup e64 programs — and either some pass is split (from batch·heads·seq_len ≥ ``STREAMS_MIN_WORK``) or
+    head_dim = value_dim = 128 (any length: measured there). Measured on the H200 (tools/tune_bwd_split.py; backward
+    GPU time, ms):
+
+    - b2 h16 d128 (96 wg2 programs): 0.879 / 1.751 / 3.481 at 32K / 64K / 128K against the wg2 P4 lookback's 1.121 /
+      2.233 / 4.406 (1.27×, results/h200/tune/2026-12-01a/e16); 0.041 / 0.067 / 0.125 / 0.235 / 0.453 at 1K / 2K /
+      4K / 8K / 16K against the serial e32 passes' (16K: P4 lookback) 0.055 / 0.095 / 0.173 / 0.321 / 0.605
+      (1.34–1.42×, results/h200/tune/2026-12-01b/b18);
+    - b1 h16 d128 (96 e64 programs; three wg2 passes are only 48): 1.071 / 2.120 at 64K / 128K against 1.156 / 2.289
+      (1.08×), where three wg2 passes took 1.593 / 3.155; 0.029 / 0.046 / 0.080 / 0.150 / 0.281 / 0.544 at 1K–32K
+      against 0.062 / 0.072 / 0.133 / 0.208 / 0.359 / 0.640 (1.17–2.1×, b18).
+
+    Host time: the side streams' fork and join (:func:`fork`, :func:`join`). ``BWD_CONCURRENT`` False (or
+    ``BWD_STREAMS`` False) turns it off; True takes it wherever the dims allow, whatever the SMs' fill (tests: the
+    side-by-side code paths at small shapes)."""
+    if BWD_CONCURRENT is False or BWD_STREAMS is False:
         return None
     force = BWD_CONCURRENT is True
-    if batch_heads * seq_len < STREAMS_MIN_WORK and not force:
+    split = any(p.nseg > 1 for p in plans)
+    if not force and not ((split and batch_heads * seq_len >= STREAMS_MIN_WORK)
+                          or head_dim == value_dim == 128):
         return None
     dims = ((value_dim, head_dim), (value_dim, head_dim), (head_dim, value_dim))  # (head_dim, value_dim) per pass
     if all(hd == 128 and vd % 128 == 0 for hd, vd in dims):
@@ -1306,6 +1316,41 @@ def _side_streams(device: torch.device) -> tuple:
     if idx not in _SIDE:
         _SIDE[idx] = (torch.cuda.Stream(idx), torch.cuda.Stream(idx))
     return _SIDE[idx]
+
+
+def _events(idx: int) -> list:
+    """This thread's three reusable CUDA events of device ``idx`` (fork, side 0, side 1): a stream wait uses the
+    event's latest record at the time of the wait, so one set serves every call on this thread; per thread, so that
+    two threads' records cannot interleave between another's record and wait."""
+    evs = getattr(_THREAD, "events", None)
+    if evs is None:
+        evs = _THREAD.events = {}
+    if idx not in evs:
+        evs[idx] = [torch.cuda.Event() for _ in range(3)]
+    return evs[idx]
+
+
+def fork(device: torch.device) -> tuple:
+    """``(current stream, side streams)`` with both side streams ordered after the work queued so far on the current
+    stream (one event record, two waits: reused events instead of ``Stream.wait_stream``'s new event per wait)."""
+    idx = device.index if device.index is not None else torch.cuda.current_device()
+    cur = torch.cuda.current_stream(idx)
+    side = _side_streams(device)
+    ev = _events(idx)[0]
+    ev.record(cur)
+    side[0].wait_event(ev)
+    side[1].wait_event(ev)
+    return cur, side
+
+
+def join(device: torch.device, cur) -> None:
+    """Order ``cur`` after the work queued so far on both side streams of ``device`` (:func:`fork`'s other half)."""
+    idx = device.index if device.index is not None else torch.cuda.current_device()
+    side = _side_streams(device)
+    evs = _events(idx)
+    for s, ev in zip(side, evs[1:]):
+        ev.record(s)
+        cur.wait_event(ev)
 
 
 _FLAGS: dict[tuple[int, int], list] = {}
