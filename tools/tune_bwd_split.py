@@ -70,6 +70,7 @@ def main():
                     cur if spec[0] == "cur" else spec[0](n), spec[1])
                 try:
                     G.BWD_STREAMS = streams
+                    G.BWD_CONCURRENT = None if label == "cur" else False  # the variant's own plans, not the rule's
                     got = G.backward(q, k, v, do, sl, "bhnd", plans)
                     torch.cuda.synchronize()
                     err = max(((x.double() - y.double()).norm() / y.double().norm()).item() for x, y in zip(got, ref))
@@ -82,15 +83,16 @@ def main():
                                      status=f"{type(exc).__name__}: {exc}"[:300]))
                     print(f"b{b} h{h} n={n} {label}: {type(exc).__name__}: {str(exc)[:200]}", flush=True)
                 finally:
-                    G.BWD_STREAMS = None
+                    G.BWD_STREAMS = G.BWD_CONCURRENT = None
             order = list(ok)
             for r in range(a.rounds):
                 for label in (order if r % 2 == 0 else order[::-1]):
                     plans, streams, err = ok[label]
                     G.BWD_STREAMS = streams
+                    G.BWD_CONCURRENT = None if label == "cur" else False
                     m = measure(lambda: G.backward(q, k, v, do, sl, "bhnd", plans), device=q.device, config=cfg)
                     t = m.median_ms
-                    G.BWD_STREAMS = None
+                    G.BWD_STREAMS = G.BWD_CONCURRENT = None
                     rows.append(dict(batch=b, heads=h, seq_len=n, label=label,
                                      plans=" | ".join(p.describe() for p in plans), streams=streams, round=r,
                                      median_ms=t, mtok_s=b * n / t / 1e3, host_ms=m.extra.get("host_ms"),
