@@ -1163,11 +1163,14 @@ def test_concurrent_backward_rule(pretend_sm90, monkeypatch, b, h, d, n, want):
                                      (1, 16, 4096)])
 def test_concurrent_backward_matches_reference(b, h, n):
     """The unsplit side-by-side passes (wg2 at b2 h16, e64 at b1 h16) give the float64 gradients as closely as the
-    split passes do, through ``lightning_attn``'s autograd (the path a training step takes), and the benchmark row's
-    description says so."""
+    split or one-after-another passes do, through ``lightning_attn``'s autograd (the path a training step takes), and
+    the benchmark row's description says so; at ≤ ``GLUON_BWD_MIN_FUSED`` tokens, where autograd takes the fused
+    Triton backward, through ``gluon_fwd.backward`` itself (1 to 3 blocks: the shortest sequences)."""
     assert G.concurrent_plans(b * h, n, 128, 128, G._backward_shape_plans(b * h, n, 128, 128, torch.bfloat16,
                                                                           torch.device("cuda")), G._SMS[0])
-    assert "side by side" in K.describe_backward(b, h, n, 128, 128, torch.bfloat16, "cuda")
+    direct = n <= K.GLUON_BWD_MIN_FUSED
+    desc = K.describe_backward(b, h, n, 128, 128, torch.bfloat16, "cuda")
+    assert ("fused" in desc) if direct else ("side by side" in desc), desc
     g = torch.Generator().manual_seed(n + b)
     q, k, v, do = (torch.randn(b, h, n, 128, generator=g).cuda().to(torch.bfloat16) for _ in range(4))
     sl = decay_slopes(h).cuda()
@@ -1177,8 +1180,11 @@ def test_concurrent_backward_matches_reference(b, h, n):
     for conc in (None, False):
         G.BWD_CONCURRENT = conc
         try:
-            qq, kk, vv = (t.clone().requires_grad_() for t in (q, k, v))
-            grads[conc] = torch.autograd.grad(lightning_attn(qq, kk, vv, sl), (qq, kk, vv), do)
+            if direct:
+                grads[conc] = G.backward(q, k, v, do, sl, "bhnd", G.backward_plans(q, k, v, do, sl, "bhnd"))
+            else:
+                qq, kk, vv = (t.clone().requires_grad_() for t in (q, k, v))
+                grads[conc] = torch.autograd.grad(lightning_attn(qq, kk, vv, sl), (qq, kk, vv), do)
         finally:
             G.BWD_CONCURRENT = None
     for got, split, r in zip(grads[None], grads[False], ref):

@@ -798,8 +798,7 @@ def describe_backward(batch: int, heads: int, seq_len: int, head_dim: int, value
     per benchmark row): the Gluon kernel three times (``gluon_fwd.backward``) or the Triton kernels, and why."""
     device = torch.device(device)
     like = torch.empty(0, dtype=dtype, device=device)
-    cfg = _config(head_dim, value_dim, BLOCK_N, like, seq_len, batch * heads)
-    skip = _gluon_bwd_skip(cfg, seq_len, seq_split, side_by_side=device.type == "cuda")
+    skip = _gluon_bwd_skip(_config(head_dim, value_dim, BLOCK_N, like, seq_len, batch * heads), seq_len, seq_split)
     if skip is not None:
         return f"triton bwd ({skip})"
     if device.type != "cuda":
@@ -809,9 +808,6 @@ def describe_backward(batch: int, heads: int, seq_len: int, head_dim: int, value
         return f"triton bwd ({plans})"
     short = lambda p: p.describe().replace("gluon sm_90a fwd ", "")  # noqa: E731
     both = _gluon.concurrent_plans(batch * heads, seq_len, head_dim, value_dim, plans, _gluon.sm_count(device))
-    skip = _gluon_bwd_skip(cfg, seq_len, seq_split, side_by_side=both is not None)
-    if skip is not None:
-        return f"triton bwd ({skip})"
     if both is not None:
         return (f"gluon bwd ×3: dq {short(both[0])}; dk, dv reverse {short(both[1])}; unsplit, side by side on "
                 f"side streams")
@@ -966,20 +962,22 @@ def _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e):
 
 
 # Up to this many tokens the Triton fused backward (the launch table's short entry, where it applies) beats the Gluon
-# backward's three launches one after another: b2 h16 d128 bf16 on the H200 40.3 vs 36.5 M tokens/s at 1024, equal at
-# 2048, Gluon +8% at 4096 and +37% at 131072 (results/h200/tune/2026-11-30i/d-bwd); but not the three launches side by
-# side (gluon_fwd.concurrent_plans; perf-notes v20).
+# backward's three launches: b2 h16 d128 bf16 on the H200 40.3 vs 36.5 M tokens/s at 1024, equal at 2048, Gluon +8% at
+# 4096 and +37% at 131072 (results/h200/tune/2026-11-30i/d-bwd). The Gluon passes side by side (gluon_fwd.
+# concurrent_plans) beat it on the GPU from 512 tokens (fwd_bwd 1.13–1.20× at 1024 for b2 h16, b1 h16, b1 h32, b4 h8;
+# 1.05× at 512, 0.95× at 256) but cost 0.3–0.6 ms more host time per call (three launches and the streams' fork and
+# join against one), where the call's GPU work is ~0.06 ms: such calls are host-bound in eager use, so the fused
+# kernel stays (tools/tune_short_bwd.py, results/h200/tune/2026-12-01b/d18, perf-notes v20).
 GLUON_BWD_MIN_FUSED = 1024
 
 
-def _gluon_bwd_skip(cfg: "_Config", seq_len: int, seq_split, side_by_side: bool = False) -> str | None:
+def _gluon_bwd_skip(cfg: "_Config", seq_len: int, seq_split) -> str | None:
     """Why a backward with this launch configuration does not try the Gluon backward (None: it does, if
     ``gluon_fwd.backward_plans`` accepts the tensors): an explicit seq_split or ``launch_config`` (both select
-    Triton launches), or the fused Triton backward at ≤ ``GLUON_BWD_MIN_FUSED`` tokens unless the Gluon passes run
-    side by side (``side_by_side``: ``gluon_fwd.concurrent_plans`` takes the call)."""
+    Triton launches), or the fused Triton backward at ≤ ``GLUON_BWD_MIN_FUSED`` tokens."""
     if seq_split != "auto" or _OVERRIDES.get():
         return "explicit seq_split or launch_config"
-    if cfg.bwd_fused and seq_len <= GLUON_BWD_MIN_FUSED and not side_by_side:
+    if cfg.bwd_fused and seq_len <= GLUON_BWD_MIN_FUSED:
         return f"fused, ≤ {GLUON_BWD_MIN_FUSED} tokens"
     return None
 
@@ -988,14 +986,9 @@ def _gluon_bwd_plans(q, k, v, do_c, slopes, layout, block_n, seq_split, cfg: "_C
     """The Gluon backward's three plans for these validated tensors (``do_c`` contiguous), or None where the Triton
     backward runs: another block size, the launch rule of :func:`_gluon_bwd_skip`, or what
     ``gluon_fwd.backward_plans`` declines. Shared by the one-GPU backward and the sequence-parallel ranks."""
-    if block_n != _gluon.BLOCK_N or _gluon_bwd_skip(cfg, seq_len, seq_split, side_by_side=True) is not None:
+    if block_n != _gluon.BLOCK_N or _gluon_bwd_skip(cfg, seq_len, seq_split) is not None:
         return None
-    plans = _gluon.backward_plans(q, k, v, do_c, slopes, layout)
-    if plans is None or not (cfg.bwd_fused and seq_len <= GLUON_BWD_MIN_FUSED):
-        return plans
-    b, h, n, d, e = _dims(q, v, layout)
-    both = _gluon.concurrent_plans(b * h, n, d, e, plans, _gluon.sm_count(q.device))
-    return plans if _gluon_bwd_skip(cfg, seq_len, seq_split, side_by_side=both is not None) is None else None
+    return _gluon.backward_plans(q, k, v, do_c, slopes, layout)
 
 
 def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1,
