@@ -98,6 +98,23 @@ def pretend_sm90(monkeypatch):
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
 
 
+def test_shape_plan_cache_follows_the_knobs(pretend_sm90, monkeypatch):
+    """``_shape_plan`` caches per shape and knob values: the same call returns the same (frozen) plan object, a
+    changed knob or SM count a plan with that knob, and turning the knob back the first plan again."""
+    dev = torch.device("cuda", 0)
+    a = G._shape_plan(32, 4096, 128, 128, torch.bfloat16, dev, "auto")
+    assert isinstance(a, G.Plan) and G._shape_plan(32, 4096, 128, 128, torch.bfloat16, dev, "auto") is a
+    monkeypatch.setattr(G, "O_DIRECT", not G.O_DIRECT)
+    b = G._shape_plan(32, 4096, 128, 128, torch.bfloat16, dev, "auto")
+    assert b.o_direct is G.O_DIRECT and b != a
+    monkeypatch.setattr(G, "O_DIRECT", not G.O_DIRECT)
+    assert G._shape_plan(32, 4096, 128, 128, torch.bfloat16, dev, "auto") is a
+    monkeypatch.setattr(G, "_SMS", {None: 66, 0: 66})  # half the SMs: e64 tiles fill them (b2 h16)
+    c = G._shape_plan(32, 4096, 128, 128, torch.bfloat16, dev, "auto")
+    assert (a.block_e, c.block_e) == (32, 64), (a.describe(), c.describe())
+    assert G._shape_plan(32, 4096, 128, 128, torch.float16, dev, "auto") == "gluon: bf16 only"  # checked uncached
+
+
 @pytest.fixture
 def gluon_bwd_calls(monkeypatch):
     """Records each call of the Gluon backward (``gluon_fwd.backward``): whether it ran under CUDA graph capture."""

@@ -971,14 +971,28 @@ def _shape_plan(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, d
     if seq_split != "auto" and seq_split > MAX_SEGMENTS:
         return f"gluon: at most {MAX_SEGMENTS} segments"
     sms = sm_count(device)
+    # the rest is a pure function of these (Plan is frozen): cached, ~1/5 of a launch's host time (perf-notes v20)
+    key = (batch_heads, seq_len, head_dim, value_dim, seq_split, sms, O_DIRECT, VG_AHEAD, TILE_MAJOR, STATE_FIRST,
+           WG2_SPLIT_MIN, LONG_SPLIT_MIN, MAX_SEGMENTS)
+    hit = _PLANS.get(key)
+    if hit is not None:
+        return hit
     block_e, stages, nseg, wg2, lookback = choose(batch_heads, seq_len, head_dim, value_dim, seq_split, sms)
     if not wins(head_dim, block_e, nseg):
-        return f"gluon: split e{block_e} at head_dim {head_dim} measured slower"
-    p = Plan.make(seq_len, block_e, stages, nseg, wg2=wg2, lookback=lookback)
-    vg = VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(head_dim, block_e, wg2)
-    p = dataclasses.replace(p, chunks=prepass_chunks(batch_heads, value_dim, block_e, p.nseg, p.seg, sms),
-                            o_direct=O_DIRECT, vg_ahead=vg, tile_major=TILE_MAJOR, state_first=STATE_FIRST)
-    return dataclasses.replace(p, tile_major=_tile_major(p, batch_heads, value_dim))
+        p = f"gluon: split e{block_e} at head_dim {head_dim} measured slower"
+    else:
+        p = Plan.make(seq_len, block_e, stages, nseg, wg2=wg2, lookback=lookback)
+        vg = VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(head_dim, block_e, wg2)
+        p = dataclasses.replace(p, chunks=prepass_chunks(batch_heads, value_dim, block_e, p.nseg, p.seg, sms),
+                                o_direct=O_DIRECT, vg_ahead=vg, tile_major=TILE_MAJOR, state_first=STATE_FIRST)
+        p = dataclasses.replace(p, tile_major=_tile_major(p, batch_heads, value_dim))
+    if len(_PLANS) >= 4096:
+        _PLANS.clear()
+    _PLANS[key] = p
+    return p
+
+
+_PLANS: dict[tuple, "Plan | str"] = {}
 
 
 def _tile_major(p: Plan, batch_heads: int, value_dim: int) -> bool:
