@@ -764,7 +764,7 @@ def test_sequence_parallel_gluon_backward_matches_the_whole_sequence(slopes, d_f
     chunk's end-state gradient dE = dS_in[1] (+ λ^n1·dF), the reverse passes from dE with ``s0_shift``: dq, dk, dv of
     both chunks equal the float64 gradients of the whole sequence (slopes up to 100, where dE/λ would overflow).
     ``side_by_side``: the unsplit passes on the side streams (``gluon_fwd.concurrent_plans``, forced here; the rule
-    takes them from 2^20 batch·heads·tokens)."""
+    only with LIGHTNING_BENCH_SP_BWD=side_by_side, ``sp.sp_backward_form``)."""
     from lightning_bench.distributed.sp import _sp_backward_gluon
 
     monkeypatch.setattr(G, "BWD_CONCURRENT", side_by_side)

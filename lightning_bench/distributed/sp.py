@@ -34,6 +34,7 @@ k ≥ 0 (the safe form of shared docs §2).
 from __future__ import annotations
 
 import functools
+import os
 from typing import Callable
 
 import torch
@@ -308,13 +309,34 @@ def _gluon_sp_plans(q, k, v, do, slopes, layout, block_n, seq_split, want_ds0):
     """The three Gluon launches of this rank's backward (``gluon_fwd.backward_plans``: sm_90, bf16, head dims 64 or
     128, seq_len % 64 == 0, contiguous, the default launch rules), or None: then the Triton backward runs. Each rank
     decides for itself: both paths take the same state exchange (dE, the gradient of the chunk's end state)."""
-    if want_ds0 or not q.is_cuda:
+    if want_ds0 or not q.is_cuda or sp_backward_form() == "triton":
         return None
     from ..kernels.lightning_attn2 import kernel as K
 
     b, h, n, d, e = K._dims(q, v, layout)
     return K._gluon_bwd_plans(q, k, v, do, slopes, layout, block_n, seq_split, K._config(d, e, block_n, q, n, b * h),
                               n)
+
+
+SP_BWD_ENV = "LIGHTNING_BENCH_SP_BWD"
+SP_BWD_FORMS = ("split", "side_by_side", "triton")
+
+
+def sp_backward_form() -> str:
+    """The ranks' backward: ``LIGHTNING_BENCH_SP_BWD`` = "split" (default: the Gluon passes as the forward's launch
+    rule splits them, dq overlapping the exchange), "side_by_side" (the unsplit passes side by side where
+    ``gluon_fwd.concurrent_plans`` takes the call) or "triton" (the Triton backward). Measured on 2× H200, b1 h16 d128
+    bf16 ALiBi, strong scaling to 262144 tokens (results/h200x2/sp-v20, perf-notes v20): side by side is slower on
+    two GPUs than its one-GPU estimate said, because the exchange orders the passes: dk and dv of rank 0 wait for
+    the all-reduce, which waits for the last rank's whole dv pass, and an unsplit pass alone fills a quarter of the
+    SMs (fwd_bwd step 6.06 ms against 4.60 for the Triton backward of v17).
+
+    Raises:
+        ValueError: the variable names another form."""
+    form = os.environ.get(SP_BWD_ENV, "split")
+    if form not in SP_BWD_FORMS:
+        raise ValueError(f"{SP_BWD_ENV}={form!r}: must be one of {', '.join(SP_BWD_FORMS)}")
+    return form
 
 
 def _ds_in_source(rank: int, world: int, want_final: bool) -> str:
@@ -347,7 +369,9 @@ def _sp_backward_gluon(q, k, v, do, slopes, s_eff, layout, plans, g_source: str,
     b, h, n, d, e = K._dims(q, v, layout)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     s_t = None if s_eff is None else s_eff.float().transpose(-1, -2).contiguous()  # [b, h, e, d]
-    both = G.concurrent_plans(b * h, n, d, e, plans, G.sm_count(q.device))
+    both = None  # the forced knob (tests) or the opt-in form: see sp_backward_form
+    if G.BWD_CONCURRENT is True or (G.BWD_CONCURRENT is None and sp_backward_form() == "side_by_side"):
+        both = G.concurrent_plans(b * h, n, d, e, plans, G.sm_count(q.device))
     if both is not None:
         return _sp_backward_side_by_side(q, k, v, do, slopes, s_t, layout, both, g_source, exchange_async, rank,
                                          dq, dk, dv)
