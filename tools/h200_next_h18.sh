@@ -8,11 +8,11 @@ PACK_NAME=h18
 start_watchdog "${WATCHDOG_S:-230}"
 for form in split triton side_by_side; do
   chk=0; [ "$form" = split ] && chk=8192
-  LIGHTNING_BENCH_SP_BWD=$form st "sp_$form" 60 python3 -m lightning_bench sweep-sp --devices 0,1 \
+  export LIGHTNING_BENCH_SP_BWD=$form; st "sp_$form" 60 python3 -m lightning_bench sweep-sp --devices 0,1 \
     --seq-len-total 262144 --seq-len-local none --batch 1 --heads 16 --head-dim 128 --dtype bf16 --decay alibi \
     --check-seq-len $chk --out "$W/sp_$form"
 done
-st tests 60 python3 -m pytest -q -x tests/test_gluon_fwd.py -k sequence_parallel_gluon_backward -p no:cacheprovider
+unset LIGHTNING_BENCH_SP_BWD; st tests 60 python3 -m pytest -q -x tests/test_gluon_fwd.py -k sequence_parallel_gluon_backward -p no:cacheprovider
 stop_watchdog
 cat "$L/steps.txt"
 for form in split triton side_by_side; do echo "== $form"; grep -E "^\| (single|strong)|Check" "$W/sp_$form/sp_summary.md" | cut -c1-200; done
