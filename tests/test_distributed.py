@@ -623,3 +623,18 @@ def test_gluon_sp_plans_only_on_cuda():
     q = torch.zeros(1, 2, 1024, 128, dtype=torch.bfloat16)
     assert _gluon_sp_plans(q, q, q, q, None, "bhnd", 64, "auto", False) is None
     assert _gluon_sp_plans(q, q, q, q, None, "bhnd", 64, "auto", True) is None
+
+
+def test_sp_backward_form(monkeypatch):
+    """The ranks' backward form: the Triton backward by default (measured fastest on 2× H200), the two Gluon forms
+    on request, anything else a ValueError naming the variable and the forms."""
+    from lightning_bench.distributed import sp
+
+    monkeypatch.delenv(sp.SP_BWD_ENV, raising=False)
+    assert sp.sp_backward_form() == "triton"
+    for form in ("split", "side_by_side", "triton"):
+        monkeypatch.setenv(sp.SP_BWD_ENV, form)
+        assert sp.sp_backward_form() == form
+    monkeypatch.setenv(sp.SP_BWD_ENV, "gluon")
+    with pytest.raises(ValueError, match="LIGHTNING_BENCH_SP_BWD='gluon'.*triton, split, side_by_side"):
+        sp.sp_backward_form()

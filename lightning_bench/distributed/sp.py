@@ -319,21 +319,23 @@ def _gluon_sp_plans(q, k, v, do, slopes, layout, block_n, seq_split, want_ds0):
 
 
 SP_BWD_ENV = "LIGHTNING_BENCH_SP_BWD"
-SP_BWD_FORMS = ("split", "side_by_side", "triton")
+SP_BWD_FORMS = ("triton", "split", "side_by_side")
 
 
 def sp_backward_form() -> str:
-    """The ranks' backward: ``LIGHTNING_BENCH_SP_BWD`` = "split" (default: the Gluon passes as the forward's launch
-    rule splits them, dq overlapping the exchange), "side_by_side" (the unsplit passes side by side where
-    ``gluon_fwd.concurrent_plans`` takes the call) or "triton" (the Triton backward). Measured on 2× H200, b1 h16 d128
-    bf16 ALiBi, strong scaling to 262144 tokens (results/h200x2/sp-v20, perf-notes v20): side by side is slower on
-    two GPUs than its one-GPU estimate said, because the exchange orders the passes: dk and dv of rank 0 wait for
-    the all-reduce, which waits for the last rank's whole dv pass, and an unsplit pass alone fills a quarter of the
-    SMs (fwd_bwd step 6.06 ms against 4.60 for the Triton backward of v17).
+    """The ranks' backward: ``LIGHTNING_BENCH_SP_BWD`` = "triton" (default: the Triton backward, its sequence split
+    taking the exchange through ``segment_hook``), "split" (the Gluon passes as the forward's launch rule splits them,
+    dq overlapping the exchange) or "side_by_side" (the unsplit Gluon passes side by side where
+    ``gluon_fwd.concurrent_plans`` takes the call). Measured on 2× H200 (results/h200x2/sp-v20, perf-notes v20; b1 h16
+    d128 bf16 ALiBi, strong scaling to 262144 tokens, fwd_bwd step ms, one GPU 6.33–6.38): triton **4.542** (1.40×;
+    v17 4.602), split 5.035 (1.27×), side_by_side 6.002 and 6.059 (1.05×). The one-GPU estimates that had favoured the
+    Gluon forms (1.83×, 1.92×: results/h200/sp-rank-v18, -v19) replaced the exchange by precomputed tensors; on two
+    GPUs the exchange orders the passes — rank 0's dk, dv wait for the all-reduce, which waits for the last rank's
+    whole dv pass — and an unsplit pass alone fills a fraction of the SMs.
 
     Raises:
         ValueError: the variable names another form."""
-    form = os.environ.get(SP_BWD_ENV, "split")
+    form = os.environ.get(SP_BWD_ENV, "triton")
     if form not in SP_BWD_FORMS:
         raise ValueError(f"{SP_BWD_ENV}={form!r}: must be one of {', '.join(SP_BWD_FORMS)}")
     return form
