@@ -433,10 +433,7 @@ def _sp_backward_side_by_side(q, k, v, do, slopes, s_t, layout, plans, g_source:
 
     pq, pk, pv = plans
     n = K._dims(q, v, layout)[2]
-    cur = torch.cuda.current_stream(q.device)
-    side = G._side_streams(q.device)
-    for s in side:
-        s.wait_stream(cur)
+    cur, side = G.fork(q.device)
     with torch.cuda.stream(side[0]):
         G.forward(do, v, k, slopes, layout, pq, dq, s0=s_t)
     if g_source == "dv_final":
@@ -454,8 +451,7 @@ def _sp_backward_side_by_side(q, k, v, do, slopes, s_t, layout, plans, g_source:
             G.forward(k, q, do, slopes, layout, pv, dv, s0=de, reverse=True, s0_shift=True)
         G.forward(v, do, q, slopes, layout, pk, dk, s0=de.transpose(-1, -2).contiguous(), reverse=True,
                   s0_shift=True)
-    for s in side:
-        cur.wait_stream(s)
+    G.join(q.device, cur)
     return dq, dk, dv
 
 

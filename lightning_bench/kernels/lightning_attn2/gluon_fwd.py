@@ -842,7 +842,7 @@ def unavailable_reason(device: torch.device) -> str | None:
         return "the Triton interpreter does not run Gluon"
     if device.type != "cuda":
         return f"device {device} is not CUDA"
-    idx = device.index if device.index is not None else torch.cuda.current_device()
+    idx = device_index(device)
     if idx not in _CAPABLE:
         cap = torch.cuda.get_device_capability(idx)
         _CAPABLE[idx] = None if cap == (9, 0) else f"compute capability {cap[0]}.{cap[1]} is not 9.0 (sm_90a)"
@@ -850,10 +850,15 @@ def unavailable_reason(device: torch.device) -> str | None:
     return _CAPABLE[idx]
 
 
+def device_index(device: torch.device) -> int:
+    """The CUDA ordinal of ``device`` (the current device where it has no index)."""
+    return device.index if device.index is not None else torch.cuda.current_device()
+
+
 def sm_count(device: torch.device) -> int:
     """Streaming multiprocessors of ``device`` as :func:`unavailable_reason` recorded them (132, an H200's, where it
     has not looked at the device yet)."""
-    return _SMS.get(device.index if device.index is not None else torch.cuda.current_device(), 132)
+    return _SMS.get(device_index(device), 132)
 
 
 def _tma_ok(t: torch.Tensor) -> bool:
@@ -1038,7 +1043,7 @@ def bind_context(device: torch.device) -> None:
         RuntimeError: the CUDA driver library cannot be loaded, or one of the driver calls fails (named, with its
             error code).
     """
-    idx = device.index if device.index is not None else torch.cuda.current_device()
+    idx = device_index(device)
     done = getattr(_THREAD, "bound", None)
     if done is None:
         done = _THREAD.bound = set()
@@ -1077,7 +1082,7 @@ def _libcuda():
 
 def _descs(q, k, v, o, layout: str, block_e: int):
     """TMA descriptors of the 2-D views: bhnd [b·h·n, dim] (head h at row (b·H + h)·n), bnhd [b·n, h·dim]."""
-    d, e = q.shape[-1], v.shape[-1]
+    d = q.shape[-1]
     lay_qk = _smem_layout(BLOCK_N, d)
     lay_v = _smem_layout(BLOCK_N, block_e)
 
@@ -1327,7 +1332,7 @@ _SIDE: dict[int, tuple] = {}
 
 def _side_streams(device: torch.device) -> tuple:
     """Two side streams of this device (created once)."""
-    idx = device.index if device.index is not None else torch.cuda.current_device()
+    idx = device_index(device)
     if idx not in _SIDE:
         _SIDE[idx] = (torch.cuda.Stream(idx), torch.cuda.Stream(idx))
     return _SIDE[idx]
@@ -1348,7 +1353,7 @@ def _events(idx: int) -> list:
 def fork(device: torch.device) -> tuple:
     """``(current stream, side streams)`` with both side streams ordered after the work queued so far on the current
     stream (one event record, two waits: reused events instead of ``Stream.wait_stream``'s new event per wait)."""
-    idx = device.index if device.index is not None else torch.cuda.current_device()
+    idx = device_index(device)
     cur = torch.cuda.current_stream(idx)
     side = _side_streams(device)
     ev = _events(idx)[0]
@@ -1360,7 +1365,7 @@ def fork(device: torch.device) -> tuple:
 
 def join(device: torch.device, cur) -> None:
     """Order ``cur`` after the work queued so far on both side streams of ``device`` (:func:`fork`'s other half)."""
-    idx = device.index if device.index is not None else torch.cuda.current_device()
+    idx = device_index(device)
     side = _side_streams(device)
     evs = _events(idx)
     for s, ev in zip(side, evs[1:]):
@@ -1377,7 +1382,7 @@ def _flags(device: torch.device, words: int) -> tuple[torch.Tensor, int]:
     stream, and this launch's epoch: a program waits until a flag holds the epoch, so flags never need clearing
     between launches. One buffer per stream: launches on one stream run in order, so no two launches share a flag
     at the same time. Zeroed again when grown or when the epoch wraps."""
-    idx = device.index if device.index is not None else torch.cuda.current_device()
+    idx = device_index(device)
     key = (idx, torch.cuda.current_stream(idx).cuda_stream)
     ent = _FLAGS.get(key)
     if ent is None or ent[0].numel() < words or ent[1] >= _EPOCH_MAX:
