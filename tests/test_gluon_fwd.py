@@ -419,6 +419,38 @@ def test_reverse_variant_compiles_with_the_same_schedule(wg2, lookback):
 
 
 @pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
+@pytest.mark.parametrize("wg2", [True, False])
+def test_one_launch_backward_compiles_three_passes_with_the_pass_kernels_schedule(wg2):
+    """The backward's one-launch kernel holds the three passes (dq forward, dk and dv reverse) each with the
+    unsplit pass kernel's MMA schedule: three times its wgmma waits, wgmma and TMA instructions, the same register
+    split, shared memory within a few barriers of one pass's (one set of buffers for all three), no spills."""
+    kw = dict(wg2=True) if wg2 else dict(ws=True, vg_ahead=True, tile_major=True)
+    one, x3 = G.compile_sm90(64, 3, reverse=True, **kw), G.compile_sm90(64, 3, x3=True, **kw)
+    assert x3["wait_groups"] == one["wait_groups"] * 3
+    assert x3["wgmma"] == 3 * one["wgmma"] and x3["tma"] == 3 * one["tma"]
+    assert sorted(set(x3["setmaxnreg"])) == sorted(set(one["setmaxnreg"]))
+    assert one["smem"] <= x3["smem"] <= min(one["smem"] + 256, 227 * 1024)
+    assert x3["spin"] == 0 and x3["release"] == 0
+    if x3.get("spill_bytes") is not None:
+        assert x3["spill_bytes"] == 0 and x3["regs"] == one["regs"]
+
+
+@pytest.mark.parametrize("d,e,knob,want", [
+    (128, 128, None, True), (64, 64, None, True), (128, 64, None, False),
+    (128, 128, ("BWD_ONE_LAUNCH", False), False), (128, 128, ("O_DIRECT", True), False)])
+def test_one_launch_rule(monkeypatch, d, e, knob, want):
+    """The side-by-side passes run as one launch where head_dim = value_dim and one unsplit plan serves all three,
+    unless ``BWD_ONE_LAUNCH`` is False or a plan carries a knob the one-launch kernel lacks (``o_direct``)."""
+    if knob:
+        monkeypatch.setattr(G, *knob)
+    p = G.Plan.make(2048, 64, 3, 1, wg2=d == 128, o_direct=G.O_DIRECT)
+    assert G.one_launch(d, e, [p] * 3) is want
+    if want:
+        assert not G.one_launch(d, e, [p, p, dataclasses.replace(p, vg_ahead=not p.vg_ahead)])
+        assert not G.one_launch(d, e, [G.Plan.make(2048, 64, 3, 2, wg2=True, lookback=True)] * 3)
+
+
+@pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
 @pytest.mark.parametrize("wg2,lookback", [(False, False), (True, True)])
 def test_shifted_state_and_final_state_variants_compile_with_the_same_schedule(wg2, lookback):
     """The sequence-parallel backward's variants (reverse from a shifted initial state, the final state stored) add
@@ -1173,6 +1205,55 @@ def test_concurrent_backward_rule(pretend_sm90, monkeypatch, b, h, d, n, want):
     monkeypatch.setattr(G, "BWD_CONCURRENT", None)
     monkeypatch.setattr(G, "BWD_STREAMS", False)
     assert G.concurrent_plans(b * h, n, d, d, plans, 132) is None
+
+
+@gpu
+@pytest.mark.parametrize("b, h, n, d, layout, decay, force", [
+    (2, 16, 2048, 128, "bhnd", True, False),    # wg2 ×3 by the rule
+    (2, 16, 1024, 128, "bnhd", False, False),   # no decay, bnhd
+    (1, 16, 2048, 128, "bnhd", True, False),    # ws e64 ×3 (tile-major, diag(g) V ahead) by the rule
+    (1, 16, 4096, 128, "bhnd", True, False),
+    (2, 16, 64, 128, "bhnd", True, False),      # one block
+    (3, 5, 192, 128, "bhnd", True, True),       # odd batch·heads, three blocks, forced
+    (2, 8, 1024, 64, "bhnd", True, True),       # head_dim 64: ws e64, one value tile, forced
+])
+def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layout, decay, force):
+    """The backward's one launch (grid axis 2 = pass) runs the very programs the three side-by-side launches run:
+    dq, dk, dv bitwise equal to theirs, and within rel-L2 1e-2 of float64 (NaN-poisoned outputs are rewritten)."""
+    if force:
+        monkeypatch.setattr(G, "BWD_CONCURRENT", True)
+    g = torch.Generator().manual_seed(b * h + n + d)
+    shp = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
+    q, k, v, do = (torch.randn(shp, generator=g).cuda().to(torch.bfloat16) for _ in range(4))
+    sl = (decay_slopes(h) * 2).cuda() if decay else None
+    plans = G.backward_plans(q, k, v, do, sl, layout)
+    side = G.concurrent_plans(b * h, n, d, d, plans, G.sm_count(q.device))
+    assert side is not None and G.one_launch(d, d, side)
+    calls = []
+    real = G._la2_bwd_gluon_x3_kernel
+    monkeypatch.setattr(G, "_la2_bwd_gluon_x3_kernel", type("Spy", (), {
+        "__getitem__": lambda self, grid: (calls.append(grid), real[grid])[1]})())
+
+    def poisoned():  # dq, dk, dv allocated NaN-filled: a row no program writes stays NaN
+        empty_like = torch.empty_like
+        torch.empty_like = lambda t, **kw: empty_like(t, **kw).fill_(float("nan"))
+        try:
+            return G.backward(q, k, v, do, sl, layout, plans)
+        finally:
+            torch.empty_like = empty_like
+
+    one = poisoned()
+    assert len(calls) == 1 and calls[0][2] == 3
+    monkeypatch.setattr(G, "BWD_ONE_LAUNCH", False)
+    three = poisoned()
+    assert len(calls) == 1
+    tr = (lambda t: t.transpose(1, 2)) if layout == "bnhd" else (lambda t: t)
+    qd, kd, vd = (tr(t).double().requires_grad_() for t in (q, k, v))
+    ref = torch.autograd.grad(lightning_attn_reference(qd, kd, vd, sl), (qd, kd, vd), tr(do).double())
+    for name, x, y, r in zip("qkv", one, three, ref):
+        assert torch.isfinite(x).all(), name
+        assert torch.equal(x, y), name
+        assert rel(x, tr(r)) <= 1e-2, (name, rel(x, tr(r)))
 
 
 @gpu

@@ -69,6 +69,7 @@ STATE_FIRST = False  # ws / wg2: the state's bf16 copy before the ring stage's r
 VG_AHEAD: bool | None = None  # None: :func:`vg_ahead_wins` decides; True / False force it (tools/tune_knob.py)
 BWD_STREAMS: bool | None = None  # backward's dk, dv on side streams: None = :func:`streams_win`; True / False force it
 BWD_CONCURRENT: bool | None = None  # unsplit backward passes side by side: None = :func:`concurrent_plans`'s rule
+BWD_ONE_LAUNCH: bool | None = None  # side-by-side passes as one launch (:func:`one_launch`); False: three launches
 STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's passes run on side streams
 WG2_REGS = 232  # registers per thread of the second compute warpgroup (Triton gives the first 256, the loader 24: 512 × 128)  # from here the e64 2-way split beats the unsplit e32 launch (:func:`choose`)
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
@@ -630,6 +631,103 @@ if IMPORT_ERROR is None:
             mbarrier.invalidate(ready.index(s))
             mbarrier.invalidate(empty.index(s))
 
+    # ------------------------------------- the backward's three passes in one launch (grid axis 2: dq, dk, dv)
+    @gluon.jit
+    def _x3_load(pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_f, row_r, col_qk,
+                 col_v, nblk, V2: gl.constexpr, STAGES: gl.constexpr, BLOCK_N: gl.constexpr,
+                 BLOCK_E: gl.constexpr):
+        """The loader of the one-launch backward: pass ``pas`` 0 (dq, causal: rows first → last from ``row_f``) or
+        1, 2 (dk, dv, anti-causal: last → first from ``row_r``), each with its own descriptors."""
+        zero = nblk * 0
+        if pas == 0:
+            _ws_load(q0, k0, v0, q_s, k_s, v_s, v2_s, ready, empty, row_f, col_qk, col_v, zero, nblk, zero, zero,
+                     False, V2, STAGES, BLOCK_N, BLOCK_E)
+        elif pas == 1:
+            _ws_load(q1, k1, v1, q_s, k_s, v_s, v2_s, ready, empty, row_r, col_qk, col_v, zero, nblk, zero, zero,
+                     False, V2, STAGES, -BLOCK_N, BLOCK_E)
+        else:
+            _ws_load(q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_r, col_qk, col_v, zero, nblk, zero, zero,
+                     False, V2, STAGES, -BLOCK_N, BLOCK_E)
+
+    @gluon.jit
+    def _x3_compute(pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0,
+                    E, row_f, row_r, col_v, nblk, HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr,
+                    BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr, VG_AHEAD: gl.constexpr,
+                    STATE_FIRST: gl.constexpr):
+        """One compute warpgroup of the one-launch backward: :func:`_ws_compute` of pass ``pas`` (unsplit, no
+        states), forward for dq, ``REVERSE`` for dk and dv, into that pass's output descriptor."""
+        zero = nblk * 0
+        if pas == 0:
+            _ws_compute(o0, SLOPES, SLOPES, SLOPES, SLOPES, 0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem,
+                        pid_bh, h, e0, E, BLOCK_N, 1, row_f, col_v, zero, nblk, zero, HAS_DECAY, False, False, False,
+                        False, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, False, False, BLOCK_N, SLOPES, 0, False, VG_AHEAD,
+                        STATE_FIRST)
+        elif pas == 1:
+            _ws_compute(o1, SLOPES, SLOPES, SLOPES, SLOPES, 0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem,
+                        pid_bh, h, e0, E, BLOCK_N, 1, row_r, col_v, zero, nblk, zero, HAS_DECAY, False, False, False,
+                        False, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, False, True, -BLOCK_N, SLOPES, 0, False, VG_AHEAD,
+                        STATE_FIRST)
+        else:
+            _ws_compute(o2, SLOPES, SLOPES, SLOPES, SLOPES, 0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem,
+                        pid_bh, h, e0, E, BLOCK_N, 1, row_r, col_v, zero, nblk, zero, HAS_DECAY, False, False, False,
+                        False, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, False, True, -BLOCK_N, SLOPES, 0, False, VG_AHEAD,
+                        STATE_FIRST)
+
+    @gluon.jit
+    def _la2_bwd_gluon_x3_kernel(q0, k0, v0, o0, q1, k1, v1, o1, q2, k2, v2, o2, SLOPES, H, N, E,
+                                 HAS_DECAY: gl.constexpr, BNHD: gl.constexpr, BLOCK_N: gl.constexpr,
+                                 BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
+                                 num_warps: gl.constexpr, WG2: gl.constexpr, REGS: gl.constexpr,
+                                 VG_AHEAD: gl.constexpr = False, TILE_MAJOR: gl.constexpr = False,
+                                 STATE_FIRST: gl.constexpr = False):
+        """The backward's three passes (:func:`backward`) in one launch: grid axis 2 is the pass (0: dq = F(do, v,
+        k); 1: dk = R(v, do, q); 2: dv = R(k, q, do)), each program one unsplit pass of one (batch·head, value
+        tile) exactly as the ``wg2`` kernel (``WG2``: two compute warpgroups, value tiles e0 and e0 + BLOCK_E) or the
+        ``ws`` kernel (one) runs it; the passes' programs share the SMs as the three launches side by side do, without
+        the side streams' fork and join or two more launches' host time. head_dim = value_dim (every pass has the
+        same tile shapes, so one set of shared buffers serves all three)."""
+        if WG2:
+            pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, N, BNHD, False, BLOCK_N,
+                                                                              BLOCK_D, 2 * BLOCK_E)
+        else:
+            pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, N, BNHD, False, BLOCK_N,
+                                                                              BLOCK_D, BLOCK_E, TILE_MAJOR)
+        pas = gl.program_id(2)
+        q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q0, k0, v0, o0, STAGES, BLOCK_N, BLOCK_D, BLOCK_E)
+        row_f = _row0(row_base, N, BLOCK_N, False)
+        row_r = _row0(row_base, N, BLOCK_N, True)
+        if WG2:
+            s_sl: gl.constexpr = gl.NVMMASharedLayout.get_default_for([BLOCK_D, BLOCK_E], gl.bfloat16)
+            v2_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_E], v0.layout)
+            s2_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_D, BLOCK_E], s_sl)
+            vg2_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_N, BLOCK_E], v0.layout)
+            o2_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], o0.layout)
+            ready, empty = _ring_barriers(STAGES, 2)
+            gl.warp_specialize([
+                (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
+                               h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
+                               False, STATE_FIRST)),
+                (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem, o2_smem,
+                               pid_bh, h, e0 + BLOCK_E, E, row_f, row_r, col_v + BLOCK_E, nblk, HAS_DECAY, BLOCK_N,
+                               BLOCK_D, BLOCK_E, STAGES, False, STATE_FIRST)),
+                (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_f, row_r,
+                            col_qk, col_v, nblk, True, STAGES, BLOCK_N, BLOCK_E)),
+            ], [4, 1], [REGS, 24])
+        else:
+            ready, empty = _ring_barriers(STAGES, 1)
+            if VG_AHEAD:
+                vg_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], v0.layout)
+            gl.warp_specialize([
+                (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
+                               h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
+                               VG_AHEAD, STATE_FIRST)),
+                (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v_s, ready, empty, row_f, row_r,
+                            col_qk, col_v, nblk, False, STAGES, BLOCK_N, BLOCK_E)),
+            ], [1], [24])
+        for s in gl.static_range(STAGES):
+            mbarrier.invalidate(ready.index(s))
+            mbarrier.invalidate(empty.index(s))
+
     # ------------------------------------------------- row pairs: two warpgroups on the two halves of a 128-row step
     @gluon.jit
     def _pair_load(q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row0, col_qk, col_v, nstep,
@@ -1080,24 +1178,24 @@ def _libcuda():
     return lib
 
 
+def _view2d(t: torch.Tensor, layout: str) -> torch.Tensor:
+    """The 2-D view the descriptors describe: bhnd [b·h·n, dim] (head h at row (b·H + h)·n), bnhd [b·n, h·dim]."""
+    if layout == "bhnd":
+        return t.reshape(-1, t.shape[-1])
+    b, n, h, x = t.shape
+    return t.reshape(b * n, h * x)
+
+
+def _desc(t: torch.Tensor, layout: str, cols: int):
+    """TMA descriptor of ``t``'s 2-D view with [BLOCK_N, cols] blocks."""
+    t2 = _view2d(t, layout)
+    return TensorDescriptor(t2, list(t2.shape), list(t2.stride()), [BLOCK_N, cols], _smem_layout(BLOCK_N, cols))
+
+
 def _descs(q, k, v, o, layout: str, block_e: int):
-    """TMA descriptors of the 2-D views: bhnd [b·h·n, dim] (head h at row (b·H + h)·n), bnhd [b·n, h·dim]."""
+    """TMA descriptors of q, k ([BLOCK_N, head_dim] blocks), v and o ([BLOCK_N, block_e] blocks)."""
     d = q.shape[-1]
-    lay_qk = _smem_layout(BLOCK_N, d)
-    lay_v = _smem_layout(BLOCK_N, block_e)
-
-    def view(t):
-        if layout == "bhnd":
-            return t.reshape(-1, t.shape[-1])
-        b, n, h, x = t.shape
-        return t.reshape(b * n, h * x)
-
-    out = []
-    for t, block, lay in ((q, [BLOCK_N, d], lay_qk), (k, [BLOCK_N, d], lay_qk), (v, [BLOCK_N, block_e], lay_v),
-                          (o, [BLOCK_N, block_e], lay_v)):
-        t2 = view(t)
-        out.append(TensorDescriptor(t2, list(t2.shape), list(t2.stride()), block, lay))
-    return out
+    return [_desc(q, layout, d), _desc(k, layout, d), _desc(v, layout, block_e), _desc(o, layout, block_e)]
 
 
 def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Tensor | None = None,
@@ -1233,6 +1331,9 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     b, h, n, d, e = _dims(q, v, layout)
     side_by_side = concurrent_plans(b * h, n, d, e, plans, sm_count(q.device))
+    if side_by_side is not None and one_launch(d, e, side_by_side):
+        _backward_one_launch(q, k, v, do, slopes, layout, side_by_side[0], dq, dk, dv)
+        return dq, dk, dv
     plans = side_by_side or plans
     pq, pk, pv = plans
     if side_by_side is None and not use_streams(b * h, n, d, e, plans):
@@ -1253,6 +1354,36 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch
         torch.cuda.set_stream(cur)
     join(q.device, cur)
     return dq, dk, dv
+
+
+def one_launch(head_dim: int, value_dim: int, plans: list[Plan]) -> bool:
+    """Whether :func:`backward` runs its three side-by-side passes (:func:`concurrent_plans`) as one launch of
+    ``_la2_bwd_gluon_x3_kernel`` instead of three launches on three streams: ``BWD_ONE_LAUNCH`` not False, head_dim
+    = value_dim (the passes' tiles then have one shape), one unsplit ``wg2`` or ``ws`` plan for all three passes and
+    no ablation knob the one-launch kernel lacks (``o_direct``, ``q_reg``, ``maxnreg``)."""
+    p = plans[0]
+    return (BWD_ONE_LAUNCH is not False and head_dim == value_dim and all(x == p for x in plans) and p.ws
+            and not p.pair and p.nseg == 1 and not (p.o_direct or p.q_reg or p.maxnreg))
+
+
+def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv) -> None:
+    """dq, dk, dv of :func:`backward` in one launch (``_la2_bwd_gluon_x3_kernel``, grid axis 2 = pass) with plan
+    ``p`` for every pass (:func:`one_launch`). Ten TMA descriptors: the qk-shaped ones of do and v serve two passes."""
+    b, h, n, d, e = _dims(q, v, layout)
+    dqk = {id(t): _desc(t, layout, d) for t in (do, v, k, q)}
+    dv_ = {id(t): _desc(t, layout, p.block_e) for t in (k, q, do, dq, dk, dv)}
+    args = (dqk[id(do)], dqk[id(v)], dv_[id(k)], dv_[id(dq)],   # dq = F(q=do, k=v, v=k)
+            dqk[id(v)], dqk[id(do)], dv_[id(q)], dv_[id(dk)],   # dk = R(q=v, k=do, v=q)
+            dqk[id(k)], dqk[id(q)], dv_[id(do)], dv_[id(dv)],   # dv = R(q=k, k=q, v=do)
+            slopes if slopes is not None else q, h, n, e)
+    if q.is_cuda:
+        bind_context(q.device)
+    tile_major = not p.wg2 and _tile_major(p, b * h, e)
+    grid = (e // p.tile, b * h, 3) if tile_major else (b * h, e // p.tile, 3)
+    _la2_bwd_gluon_x3_kernel[grid](*args, HAS_DECAY=slopes is not None, BNHD=layout == "bnhd", BLOCK_N=BLOCK_N,
+                                   BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, num_warps=4, WG2=p.wg2,
+                                   REGS=WG2_REGS, VG_AHEAD=p.vg_ahead and not p.wg2, TILE_MAJOR=tile_major,
+                                   STATE_FIRST=p.state_first)
 
 
 def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan],
@@ -1406,11 +1537,13 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                  decay: bool = True, ws: bool = False, q_reg: bool = False, s0: bool = False,
                  prefix: bool = False, wg2: bool = False, lookback: bool = False, reverse: bool = False,
                  pair: bool = False, o_direct: bool = False, vg_ahead: bool = False, tile_major: bool = False,
-                 state_first: bool = False, s0_shift: bool = False, store_final: bool = False) -> dict:
+                 state_first: bool = False, s0_shift: bool = False, store_final: bool = False,
+                 x3: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
-    package ships ptxas, registers and spill bytes. Used by the CPU tests and tools/gluon_la2_fwd.py.
+    package ships ptxas, registers and spill bytes. ``x3``: the backward's one-launch kernel
+    (``_la2_bwd_gluon_x3_kernel``, ``wg2`` or the ``ws`` form; ``vg_ahead``, ``tile_major``, ``state_first`` apply). Used by the CPU tests and tools/gluon_la2_fwd.py.
 
     Under ``TRITON_INTERPRET=1`` the compile runs in one spawned worker process (reused): Triton 3.9's interpreter
     leaves ``triton.language.core`` builtins patched after a kernel ran in this process, and a later compile (one
@@ -1422,7 +1555,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     args = dict(block_e=block_e, stages=stages, split=split, bnhd=bnhd, head_dim=head_dim, decay=decay, ws=ws,
                 q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair,
                 o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first,
-                s0_shift=s0_shift, store_final=store_final)
+                s0_shift=s0_shift, store_final=store_final, x3=x3)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)
@@ -1444,7 +1577,7 @@ def compile_outside_interpreter(fn, **kwargs):
 
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
                   lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False,
-                  state_first=False, s0_shift=False, store_final=False) -> dict:
+                  state_first=False, s0_shift=False, store_final=False, x3=False) -> dict:
     import hashlib
     import re
     import subprocess
@@ -1477,10 +1610,17 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                   TILE_MAJOR=tile_major, STATE_FIRST=state_first)
     if (wg2 or ws) and not pair:  # the AST source needs every parameter in the signature, defaults included
         ce.update(S0_SHIFT=s0_shift, STORE_FINAL=store_final)
+    if x3:
+        kern = _la2_bwd_gluon_x3_kernel
+        sig = {f"{r}{i}": mangle_type(dqk if r in "qk" else dv) for i in range(3) for r in "qkvo"}
+        sig.update(SLOPES="*fp32", H="i32", N="i32", E="i32")
+        ce = dict(HAS_DECAY=decay, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e, STAGES=stages,
+                  num_warps=4, WG2=wg2, REGS=WG2_REGS, VG_AHEAD=vg_ahead and not wg2,
+                  TILE_MAJOR=tile_major and not wg2, STATE_FIRST=state_first)
     for name in ce:
         sig[name] = "constexpr"
     attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]]
-             for n in ("SLOPES", "SEG_END", "S0", "O", "N", "E", "SEG", "O_STRIDE")}
+             for n in ("SLOPES", "SEG_END", "S0", "O", "N", "E", "SEG", "O_STRIDE") if n in kern.arg_names}
     c = triton.compile(GluonASTSource(fn=kern, signature=sig, constexprs=ce, attrs=attrs),
                        target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
     ptx = c.asm["ptx"]

@@ -809,8 +809,8 @@ def describe_backward(batch: int, heads: int, seq_len: int, head_dim: int, value
     short = lambda p: p.describe().replace("gluon sm_90a fwd ", "")  # noqa: E731
     both = _gluon.concurrent_plans(batch * heads, seq_len, head_dim, value_dim, plans, _gluon.sm_count(device))
     if both is not None:
-        return (f"gluon bwd ×3: dq {short(both[0])}; dk, dv reverse {short(both[1])}; unsplit, side by side on "
-                f"side streams")
+        how = ("one launch" if _gluon.one_launch(head_dim, value_dim, both) else "on side streams")
+        return f"gluon bwd ×3: dq {short(both[0])}; dk, dv reverse {short(both[1])}; unsplit, side by side, {how}"
     side = _gluon.use_streams(batch * heads, seq_len, head_dim, value_dim, plans)
     return (f"gluon bwd ×3: dq {short(plans[0])}; dk, dv reverse {short(plans[1])}"
             + ("; dk, dv on side streams" if side else ""))
