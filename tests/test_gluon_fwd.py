@@ -435,6 +435,33 @@ def test_one_launch_backward_compiles_three_passes_with_the_pass_kernels_schedul
         assert x3["spill_bytes"] == 0 and x3["regs"] == one["regs"]
 
 
+@pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
+@pytest.mark.parametrize("layout", ["bhnd", "bnhd"])
+def test_descriptor_copies_equal_fresh_descriptors_and_keep_no_tensor(layout):
+    """``_desc`` copies a per-shape template: the copy equals a freshly validated descriptor of the new tensor
+    field by field, the template keeps no tensor alive, and an unaligned base is refused with a ValueError."""
+    import gc
+    import weakref
+
+    shp = (2, 3, 256, 64) if layout == "bhnd" else (2, 256, 3, 64)
+    a, b = torch.randn(shp).to(torch.bfloat16), torch.randn(shp).to(torch.bfloat16)
+    for cols in (64, 32):
+        da, db = G._desc(a, layout, cols), G._desc(b, layout, cols)
+        v = G._view2d(b, layout)
+        fresh = G.TensorDescriptor(v, list(v.shape), list(v.stride()), [G.BLOCK_N, cols], G._smem_layout(G.BLOCK_N, cols))
+        assert db.base.data_ptr() == b.data_ptr() and da.base.data_ptr() == a.data_ptr()
+        for f in dataclasses.fields(fresh):
+            if f.name != "base":
+                assert getattr(db, f.name) == getattr(fresh, f.name), f.name
+    ref = weakref.ref(a)
+    del a, da
+    gc.collect()
+    assert ref() is None
+    flat = torch.empty(2 * 3 * 256 * 64 + 8, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match="16-byte aligned"):
+        G._desc(flat[1:1 + b.numel()].view(shp), layout, 64)
+
+
 @pytest.mark.parametrize("d,e,knob,want", [
     (128, 128, None, True), (64, 64, None, True), (128, 64, None, False),
     (128, 128, ("BWD_ONE_LAUNCH", False), False), (128, 128, ("O_DIRECT", True), False)])
@@ -936,13 +963,15 @@ def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob,
 @pytest.mark.parametrize("case", ["disabled", "short-fused", "initial-state"])
 def test_backward_stays_triton_where_it_should(case, gluon_bwd_calls):
     """gluon_fwd.disabled() around the forward (the la2_triton ablation) reaches the backward, which autograd runs on
-    another thread; the fused Triton backward keeps ≤ 1024 tokens; an initial state keeps the Triton backward."""
+    another thread; the fused Triton backward keeps ≤ 1024 tokens where the Gluon passes would not run side by side
+    in one launch (b3 h16: 3 × 48 two-warpgroup programs exceed the SMs); an initial state keeps the Triton
+    backward."""
     calls = gluon_bwd_calls
     g = torch.Generator().manual_seed(9)
-    n = 1024 if case == "short-fused" else 2048
-    q, k, v = (torch.randn(2, 16, n, 128, generator=g).cuda().to(torch.bfloat16).requires_grad_() for _ in range(3))
+    n, b = (1024, 3) if case == "short-fused" else (2048, 2)
+    q, k, v = (torch.randn(b, 16, n, 128, generator=g).cuda().to(torch.bfloat16).requires_grad_() for _ in range(3))
     sl = decay_slopes(16).cuda()
-    st = torch.zeros(2, 16, 128, 128, device="cuda", requires_grad=True) if case == "initial-state" else None
+    st = torch.zeros(b, 16, 128, 128, device="cuda", requires_grad=True) if case == "initial-state" else None
     if case == "disabled":
         with G.disabled():
             o = lightning_attn(q, k, v, sl)
@@ -1215,7 +1244,7 @@ def test_concurrent_backward_rule(pretend_sm90, monkeypatch, b, h, d, n, want):
     (1, 16, 4096, 128, "bhnd", True, False),
     (2, 16, 64, 128, "bhnd", True, False),      # one block
     (3, 5, 192, 128, "bhnd", True, True),       # odd batch·heads, three blocks, forced
-    (2, 8, 1024, 64, "bhnd", True, True),       # head_dim 64: ws e64, one value tile, forced
+    (4, 16, 4096, 64, "bhnd", True, True),      # head_dim 64: ws e64, one value tile, forced (192 programs)
 ])
 def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layout, decay, force):
     """The backward's one launch (grid axis 2 = pass) runs the very programs the three side-by-side launches run:
@@ -1261,14 +1290,13 @@ def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layo
                                      (1, 16, 4096)])
 def test_concurrent_backward_matches_reference(b, h, n):
     """The unsplit side-by-side passes (wg2 at b2 h16, e64 at b1 h16) give the float64 gradients as closely as the
-    split or one-after-another passes do, through ``lightning_attn``'s autograd (the path a training step takes), and
-    the benchmark row's description says so; at ≤ ``GLUON_BWD_MIN_FUSED`` tokens, where autograd takes the fused
-    Triton backward, through ``gluon_fwd.backward`` itself (1 to 3 blocks: the shortest sequences)."""
+    split or one-after-another passes (or the fused Triton backward at ≤ 1024 tokens) do, through ``lightning_attn``'s autograd (the path a training step takes), and
+    the benchmark row's description says so (one launch) — at ≤ ``GLUON_BWD_MIN_FUSED`` tokens too, where the
+    one launch replaces the fused Triton backward (1 to 3 blocks: the shortest sequences)."""
     assert G.concurrent_plans(b * h, n, 128, 128, G._backward_shape_plans(b * h, n, 128, 128, torch.bfloat16,
                                                                           torch.device("cuda")), G._SMS[0])
-    direct = n <= K.GLUON_BWD_MIN_FUSED
     desc = K.describe_backward(b, h, n, 128, 128, torch.bfloat16, "cuda")
-    assert ("fused" in desc) if direct else ("side by side" in desc), desc
+    assert "side by side, one launch" in desc, desc
     g = torch.Generator().manual_seed(n + b)
     q, k, v, do = (torch.randn(b, h, n, 128, generator=g).cuda().to(torch.bfloat16) for _ in range(4))
     sl = decay_slopes(h).cuda()
@@ -1278,11 +1306,8 @@ def test_concurrent_backward_matches_reference(b, h, n):
     for conc in (None, False):
         G.BWD_CONCURRENT = conc
         try:
-            if direct:
-                grads[conc] = G.backward(q, k, v, do, sl, "bhnd", G.backward_plans(q, k, v, do, sl, "bhnd"))
-            else:
-                qq, kk, vv = (t.clone().requires_grad_() for t in (q, k, v))
-                grads[conc] = torch.autograd.grad(lightning_attn(qq, kk, vv, sl), (qq, kk, vv), do)
+            qq, kk, vv = (t.clone().requires_grad_() for t in (q, k, v))
+            grads[conc] = torch.autograd.grad(lightning_attn(qq, kk, vv, sl), (qq, kk, vv), do)
         finally:
             G.BWD_CONCURRENT = None
     for got, split, r in zip(grads[None], grads[False], ref):

@@ -798,7 +798,8 @@ def describe_backward(batch: int, heads: int, seq_len: int, head_dim: int, value
     per benchmark row): the Gluon kernel three times (``gluon_fwd.backward``) or the Triton kernels, and why."""
     device = torch.device(device)
     like = torch.empty(0, dtype=dtype, device=device)
-    skip = _gluon_bwd_skip(_config(head_dim, value_dim, BLOCK_N, like, seq_len, batch * heads), seq_len, seq_split)
+    skip = _gluon_bwd_skip(_config(head_dim, value_dim, BLOCK_N, like, seq_len, batch * heads), seq_len, seq_split,
+                           lambda: _one_launch_shape(batch * heads, seq_len, head_dim, value_dim, dtype, device))
     if skip is not None:
         return f"triton bwd ({skip})"
     if device.type != "cuda":
@@ -963,30 +964,48 @@ def _planted_slowdown(q, k, v, slopes, layout, cfg, b, h, n, d, e):
 
 # Up to this many tokens the Triton fused backward (the launch table's short entry, where it applies) beats the Gluon
 # backward's three launches: b2 h16 d128 bf16 on the H200 40.3 vs 36.5 M tokens/s at 1024, equal at 2048, Gluon +8% at
-# 4096 and +37% at 131072 (results/h200/tune/2026-11-30i/d-bwd). The Gluon passes side by side (gluon_fwd.
-# concurrent_plans) beat it on the GPU from 512 tokens (fwd_bwd 1.13–1.20× at 1024 for b2 h16, b1 h16, b1 h32, b4 h8;
-# 1.05× at 512, 0.95× at 256) but cost 0.3–0.6 ms more host time per call (three launches and the streams' fork and
-# join against one), where the call's GPU work is ~0.06 ms: such calls are host-bound in eager use, so the fused
-# kernel stays (tools/tune_short_bwd.py, results/h200/tune/2026-12-01b/d18, perf-notes v20).
+# 4096 and +37% at 131072 (results/h200/tune/2026-11-30i/d-bwd) — except where the three passes run side by side in
+# one launch (gluon_fwd.one_launch: head_dim = value_dim = 128): fwd_bwd through autograd 1.12× at 256 tokens, 1.15×
+# at 512, 1.25–1.33× at 1024 (b2 h16, b1 h16, b4 h8, b1 h32) in GPU time, for +0.1–0.4 ms of host time per call
+# (ten TMA descriptors and one Gluon launch against one Triton launch; results/h200/tune/2026-12-01c/b19,
+# perf-notes v21). As three launches on side streams the host cost had been +0.3–0.6 ms for 1.13–1.20×, and the fused
+# kernel had stayed (2026-12-01b/d18).
 GLUON_BWD_MIN_FUSED = 1024
 
 
-def _gluon_bwd_skip(cfg: "_Config", seq_len: int, seq_split) -> str | None:
+def _gluon_bwd_skip(cfg: "_Config", seq_len: int, seq_split, one_launch=None) -> str | None:
     """Why a backward with this launch configuration does not try the Gluon backward (None: it does, if
     ``gluon_fwd.backward_plans`` accepts the tensors): an explicit seq_split or ``launch_config`` (both select
-    Triton launches), or the fused Triton backward at ≤ ``GLUON_BWD_MIN_FUSED`` tokens."""
+    Triton launches), or the fused Triton backward at ≤ ``GLUON_BWD_MIN_FUSED`` tokens unless ``one_launch()`` (called
+    only then) says the Gluon passes run side by side in one launch."""
     if seq_split != "auto" or _OVERRIDES.get():
         return "explicit seq_split or launch_config"
-    if cfg.bwd_fused and seq_len <= GLUON_BWD_MIN_FUSED:
+    if cfg.bwd_fused and seq_len <= GLUON_BWD_MIN_FUSED and not (one_launch is not None and one_launch()):
         return f"fused, ≤ {GLUON_BWD_MIN_FUSED} tokens"
     return None
+
+
+def _one_launch_shape(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, dtype, device) -> bool:
+    """Whether the Gluon backward of this shape runs its three passes side by side in one launch."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return False
+    plans = _gluon._backward_shape_plans(batch_heads, seq_len, head_dim, value_dim, dtype, device)
+    if not isinstance(plans, list):
+        return False
+    both = _gluon.concurrent_plans(batch_heads, seq_len, head_dim, value_dim, plans, _gluon.sm_count(device))
+    return both is not None and _gluon.one_launch(head_dim, value_dim, both)
 
 
 def _gluon_bwd_plans(q, k, v, do_c, slopes, layout, block_n, seq_split, cfg: "_Config", seq_len: int):
     """The Gluon backward's three plans for these validated tensors (``do_c`` contiguous), or None where the Triton
     backward runs: another block size, the launch rule of :func:`_gluon_bwd_skip`, or what
     ``gluon_fwd.backward_plans`` declines. Shared by the one-GPU backward and the sequence-parallel ranks."""
-    if block_n != _gluon.BLOCK_N or _gluon_bwd_skip(cfg, seq_len, seq_split) is not None:
+    if block_n != _gluon.BLOCK_N:
+        return None
+    b, h, n, d, e = _dims(q, v, layout)
+    if _gluon_bwd_skip(cfg, seq_len, seq_split,
+                       lambda: _one_launch_shape(b * h, n, d, e, q.dtype, q.device)) is not None:
         return None
     return _gluon.backward_plans(q, k, v, do_c, slopes, layout)
 
@@ -1266,8 +1285,9 @@ def lightning_attn(
     initial_state / output_final_state / cu_seqlens) run the Gluon kernel of ``gluon_fwd.py`` (same algorithm, MMAs
     overlapped); ``LIGHTNING_BENCH_GLUON=0`` or ``gluon_fwd.disabled()`` keeps the Triton forward. The backward of
     such a call (no initial_state, final state or cu_seqlens, seq_split "auto", no ``launch_config`` override) runs
-    the same Gluon kernel three times (``gluon_fwd.backward``: dq causal, dk and dv anti-causal); every other backward
-    is the Triton one, and so is a short one the launch table gives the fused backward (≤ 1024 tokens).
+    the same Gluon kernel three times (``gluon_fwd.backward``: dq causal, dk and dv anti-causal; at head_dim = value_dim
+    = 128 where the three fill the SMs, side by side in one launch); every other backward is the Triton one, and so is
+    a short one the launch table gives the fused backward (≤ 1024 tokens) unless it would run as that one launch.
 
     Dtypes: bf16 (tensor-core dots, fp32 accumulation and state), fp16 (fp16 dots between inputs; TF32 dots against
     the fp32 state and score tiles, so nothing overflows where the output is representable) or fp32 (IEEE dots).
