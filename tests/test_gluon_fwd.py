@@ -435,33 +435,6 @@ def test_one_launch_backward_compiles_three_passes_with_the_pass_kernels_schedul
         assert x3["spill_bytes"] == 0 and x3["regs"] == one["regs"]
 
 
-@pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
-@pytest.mark.parametrize("layout", ["bhnd", "bnhd"])
-def test_descriptor_copies_equal_fresh_descriptors_and_keep_no_tensor(layout):
-    """``_desc`` copies a per-shape template: the copy equals a freshly validated descriptor of the new tensor
-    field by field, the template keeps no tensor alive, and an unaligned base is refused with a ValueError."""
-    import gc
-    import weakref
-
-    shp = (2, 3, 256, 64) if layout == "bhnd" else (2, 256, 3, 64)
-    a, b = torch.randn(shp).to(torch.bfloat16), torch.randn(shp).to(torch.bfloat16)
-    for cols in (64, 32):
-        da, db = G._desc(a, layout, cols), G._desc(b, layout, cols)
-        v = G._view2d(b, layout)
-        fresh = G.TensorDescriptor(v, list(v.shape), list(v.stride()), [G.BLOCK_N, cols], G._smem_layout(G.BLOCK_N, cols))
-        assert db.base.data_ptr() == b.data_ptr() and da.base.data_ptr() == a.data_ptr()
-        for f in dataclasses.fields(fresh):
-            if f.name != "base":
-                assert getattr(db, f.name) == getattr(fresh, f.name), f.name
-    ref = weakref.ref(a)
-    del a, da
-    gc.collect()
-    assert ref() is None
-    flat = torch.empty(2 * 3 * 256 * 64 + 8, dtype=torch.bfloat16)
-    with pytest.raises(ValueError, match="16-byte aligned"):
-        G._desc(flat[1:1 + b.numel()].view(shp), layout, 64)
-
-
 @pytest.mark.parametrize("d,e,knob,want", [
     (128, 128, None, True), (64, 64, None, True), (128, 64, None, False),
     (128, 128, ("BWD_ONE_LAUNCH", False), False), (128, 128, ("O_DIRECT", True), False)])

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import copy
 import ctypes
 import dataclasses
 import functools
@@ -1187,31 +1186,11 @@ def _view2d(t: torch.Tensor, layout: str) -> torch.Tensor:
     return t.reshape(b * n, h * x)
 
 
-_DESC: dict[tuple, "TensorDescriptor"] = {}
-
-
 def _desc(t: torch.Tensor, layout: str, cols: int):
-    """TMA descriptor of ``t``'s 2-D view with [BLOCK_N, cols] blocks. Built once per (view shape, strides, dtype,
-    cols) and then copied with the new base: Triton's ``TensorDescriptor`` validates every field on construction
-    (~10 µs of host time each, 14 per fwd + bwd call), and all but the base pointer's alignment depend on the key
-    alone; the alignment the callers' plans checked (:func:`_tma_ok`) is checked here again.
-
-    Raises:
-        ValueError: the view's base is not 16-byte aligned."""
+    """TMA descriptor of ``t``'s 2-D view with [BLOCK_N, cols] blocks. (A per-shape template copied with the new base
+    was tried and dropped: constructing one costs ~1.6 µs on the CPU, a copy ~1.5 µs; session 19, perf-notes v21.)"""
     t2 = _view2d(t, layout)
-    if t2.data_ptr() % 16:
-        raise ValueError(f"TMA descriptor: the tensor's data must be 16-byte aligned, got address {t2.data_ptr():#x}")
-    key = (t2.shape, t2.stride(), t2.dtype, cols)
-    tpl = _DESC.get(key)
-    if tpl is None:
-        tpl = TensorDescriptor(t2, list(t2.shape), list(t2.stride()), [BLOCK_N, cols], _smem_layout(BLOCK_N, cols))
-        tpl.base = None  # the template keeps no tensor alive
-        if len(_DESC) >= 512:
-            _DESC.clear()
-        _DESC[key] = tpl
-    out = copy.copy(tpl)
-    out.base = t2
-    return out
+    return TensorDescriptor(t2, list(t2.shape), list(t2.stride()), [BLOCK_N, cols], _smem_layout(BLOCK_N, cols))
 
 
 def _descs(q, k, v, o, layout: str, block_e: int):
