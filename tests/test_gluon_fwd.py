@@ -1219,11 +1219,14 @@ def test_concurrent_backward_rule(pretend_sm90, monkeypatch, b, h, d, n, want):
     (3, 5, 192, 128, "bhnd", True, True),       # odd batch·heads, three blocks, forced
     (4, 16, 4096, 64, "bhnd", True, True),      # head_dim 64: ws e64, one value tile, forced (192 programs)
 ])
-def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layout, decay, force):
-    """The backward's one launch (grid axis 2 = pass) runs the very programs the three side-by-side launches run:
-    dq, dk, dv bitwise equal to theirs, and within rel-L2 1e-2 of float64 (NaN-poisoned outputs are rewritten)."""
+@pytest.mark.parametrize("pass_inner", [False, True], ids=["pass-outer", "pass-inner"])
+def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layout, decay, force, pass_inner):
+    """The backward's one launch (grid axis 2 = pass; with ``BWD_PASS_INNER`` axis 0) runs the very programs the
+    three side-by-side launches run: dq, dk, dv bitwise equal to theirs, and within rel-L2 1e-2 of float64
+    (NaN-poisoned outputs are rewritten)."""
     if force:
         monkeypatch.setattr(G, "BWD_CONCURRENT", True)
+    monkeypatch.setattr(G, "BWD_PASS_INNER", pass_inner)
     g = torch.Generator().manual_seed(b * h + n + d)
     shp = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
     q, k, v, do = (torch.randn(shp, generator=g).cuda().to(torch.bfloat16) for _ in range(4))
@@ -1245,7 +1248,7 @@ def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layo
             torch.empty_like = empty_like
 
     one = poisoned()
-    assert len(calls) == 1 and calls[0][2] == 3
+    assert len(calls) == 1 and calls[0][0 if pass_inner else 2] == 3
     monkeypatch.setattr(G, "BWD_ONE_LAUNCH", False)
     three = poisoned()
     assert len(calls) == 1

@@ -1,6 +1,7 @@
 """How much a single launch of the backward's three passes could save (docs/perf-notes.md v21): GPU time of the
 three unsplit passes side by side as three launches on side streams ("side_by_side") and as one launch
-("one_launch", gluon_fwd.one_launch), one after another on one stream, and each pass alone (one launch: the lower
+("one_launch", gluon_fwd.one_launch; "one_launch_pass_inner" with a head's passes adjacent in the grid,
+``BWD_PASS_INNER``), one after another on one stream, and each pass alone (one launch: the lower
 bound of any one-grid form, which runs the same programs at once), plus the forward.
 GPU time as the sweep takes it (host-decoupled CUDA events, L2 flushed); host_ms the enqueue time.
 
@@ -50,16 +51,18 @@ def main():
                 G.forward(v, do, q, sl, "bhnd", pk, dk, reverse=True)
                 G.forward(k, q, do, sl, "bhnd", pv, dv, reverse=True)
 
-            def side_by_side(one):
-                G.BWD_CONCURRENT, G.BWD_ONE_LAUNCH = True, one
+            def side_by_side(one, inner=False):
+                G.BWD_CONCURRENT, G.BWD_ONE_LAUNCH, G.BWD_PASS_INNER = True, one, inner
                 try:
                     G.backward(q, k, v, do, sl, "bhnd", plans)
                 finally:
                     G.BWD_CONCURRENT = G.BWD_ONE_LAUNCH = None
+                    G.BWD_PASS_INNER = False
 
             variants = {
                 "side_by_side": lambda: side_by_side(False),
                 "one_launch": lambda: side_by_side(None),
+                "one_launch_pass_inner": lambda: side_by_side(None, True),
                 "serial": serial,
                 "dq_alone": lambda: G.forward(do, v, k, sl, "bhnd", pq, dq),
                 "dk_alone": lambda: G.forward(v, do, q, sl, "bhnd", pk, dk, reverse=True),

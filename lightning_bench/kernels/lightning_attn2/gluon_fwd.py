@@ -70,6 +70,7 @@ VG_AHEAD: bool | None = None  # None: :func:`vg_ahead_wins` decides; True / Fals
 BWD_STREAMS: bool | None = None  # backward's dk, dv on side streams: None = :func:`streams_win`; True / False force it
 BWD_CONCURRENT: bool | None = None  # unsplit backward passes side by side: None = :func:`concurrent_plans`'s rule
 BWD_ONE_LAUNCH: bool | None = None  # side-by-side passes as one launch (:func:`one_launch`); False: three launches
+BWD_PASS_INNER = False  # the one launch's grid (3, batch·heads, tiles): a head's passes adjacent (ablation, v21 lead 2)
 STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's passes run on side streams
 WG2_REGS = 232  # registers per thread of the second compute warpgroup (Triton gives the first 256, the loader 24: 512 × 128)  # from here the e64 2-way split beats the unsplit e32 launch (:func:`choose`)
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
@@ -79,12 +80,17 @@ if IMPORT_ERROR is None:
 
     @gluon.jit
     def _program(H, N, E, SEG, BNHD: gl.constexpr, SPLIT: gl.constexpr, BLOCK_N: gl.constexpr,
-                 BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, TILE_MAJOR: gl.constexpr = False):
+                 BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, TILE_MAJOR: gl.constexpr = False,
+                 PASS_INNER: gl.constexpr = False):
         """This program's (batch·head, head, value tile start, segment, first block, block count) and the rows and
         columns of its tiles in the 2-D views the descriptors describe: bhnd [batch·heads·seq_len, dim], bnhd
         [batch·seq_len, heads·dim]. Grid (batch·heads, value tiles, segments), or with ``TILE_MAJOR`` (value tiles,
-        batch·heads, segments): a head's value-tile programs adjacent in dispatch order."""
-        if TILE_MAJOR:
+        batch·heads, segments): a head's value-tile programs adjacent in dispatch order; ``PASS_INNER`` (the one-launch
+        backward, unsplit): grid (passes, batch·heads, value tiles), a head's three passes adjacent."""
+        if PASS_INNER:
+            pid_bh = gl.program_id(1)
+            e0 = gl.program_id(2) * BLOCK_E
+        elif TILE_MAJOR:
             pid_bh = gl.program_id(1)
             e0 = gl.program_id(0) * BLOCK_E
         else:
@@ -679,20 +685,24 @@ if IMPORT_ERROR is None:
                                  BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
                                  num_warps: gl.constexpr, WG2: gl.constexpr, REGS: gl.constexpr,
                                  VG_AHEAD: gl.constexpr = False, TILE_MAJOR: gl.constexpr = False,
-                                 STATE_FIRST: gl.constexpr = False):
+                                 STATE_FIRST: gl.constexpr = False, PASS_INNER: gl.constexpr = False):
         """The backward's three passes (:func:`backward`) in one launch: grid axis 2 is the pass (0: dq = F(do, v,
         k); 1: dk = R(v, do, q); 2: dv = R(k, q, do)), each program one unsplit pass of one (batch·head, value
         tile) exactly as the ``wg2`` kernel (``WG2``: two compute warpgroups, value tiles e0 and e0 + BLOCK_E) or the
         ``ws`` kernel (one) runs it; the passes' programs share the SMs as the three launches side by side do, without
         the side streams' fork and join or two more launches' host time. head_dim = value_dim (every pass has the
-        same tile shapes, so one set of shared buffers serves all three)."""
+        same tile shapes, so one set of shared buffers serves all three). ``PASS_INNER``: grid (3, batch·heads, value
+        tiles) instead of (batch·heads or tiles, tiles or batch·heads, 3), a head's passes adjacent in dispatch order."""
         if WG2:
             pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, N, BNHD, False, BLOCK_N,
-                                                                              BLOCK_D, 2 * BLOCK_E)
+                                                                              BLOCK_D, 2 * BLOCK_E, False, PASS_INNER)
         else:
             pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, N, BNHD, False, BLOCK_N,
-                                                                              BLOCK_D, BLOCK_E, TILE_MAJOR)
-        pas = gl.program_id(2)
+                                                                              BLOCK_D, BLOCK_E, TILE_MAJOR, PASS_INNER)
+        if PASS_INNER:
+            pas = gl.program_id(0)
+        else:
+            pas = gl.program_id(2)
         q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q0, k0, v0, o0, STAGES, BLOCK_N, BLOCK_D, BLOCK_E)
         row_f = _row0(row_base, N, BLOCK_N, False)
         row_r = _row0(row_base, N, BLOCK_N, True)
@@ -1379,12 +1389,16 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv) 
             slopes if slopes is not None else q, h, n, e)
     if q.is_cuda:
         bind_context(q.device)
-    tile_major = not p.wg2 and _tile_major(p, b * h, e)
-    grid = (e // p.tile, b * h, 3) if tile_major else (b * h, e // p.tile, 3)
+    pass_inner = BWD_PASS_INNER and b * h <= 65535  # the grid's y limit
+    tile_major = not p.wg2 and not pass_inner and _tile_major(p, b * h, e)
+    if pass_inner:
+        grid = (3, b * h, e // p.tile)
+    else:
+        grid = (e // p.tile, b * h, 3) if tile_major else (b * h, e // p.tile, 3)
     _la2_bwd_gluon_x3_kernel[grid](*args, HAS_DECAY=slopes is not None, BNHD=layout == "bnhd", BLOCK_N=BLOCK_N,
                                    BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, num_warps=4, WG2=p.wg2,
                                    REGS=WG2_REGS, VG_AHEAD=p.vg_ahead and not p.wg2, TILE_MAJOR=tile_major,
-                                   STATE_FIRST=p.state_first)
+                                   STATE_FIRST=p.state_first, PASS_INNER=pass_inner)
 
 
 def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan],
@@ -1617,7 +1631,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
         sig.update(SLOPES="*fp32", H="i32", N="i32", E="i32")
         ce = dict(HAS_DECAY=decay, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e, STAGES=stages,
                   num_warps=4, WG2=wg2, REGS=WG2_REGS, VG_AHEAD=vg_ahead and not wg2,
-                  TILE_MAJOR=tile_major and not wg2, STATE_FIRST=state_first)
+                  TILE_MAJOR=tile_major and not wg2, STATE_FIRST=state_first, PASS_INNER=False)
     for name in ce:
         sig[name] = "constexpr"
     attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]]
