@@ -642,42 +642,45 @@ if IMPORT_ERROR is None:
     def _x3_load(pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_f, row_r, col_qk,
                  col_v, nblk, V2: gl.constexpr, STAGES: gl.constexpr, BLOCK_N: gl.constexpr,
                  BLOCK_E: gl.constexpr):
-        """The loader of the one-launch backward: pass ``pas`` 0 (dq, causal: rows first → last from ``row_f``) or
-        1, 2 (dk, dv, anti-causal: last → first from ``row_r``), each with its own descriptors."""
-        zero = nblk * 0
+        """The loader of the one-launch backward: :func:`_ws_load` of pass ``pas`` 0 (dq, causal: rows first → last
+        from ``row_f``) or 1, 2 (dk, dv, anti-causal: last → first from ``row_r``), each with its own descriptors."""
         if pas == 0:
-            _ws_load(q0, k0, v0, q_s, k_s, v_s, v2_s, ready, empty, row_f, col_qk, col_v, zero, nblk, zero, zero,
-                     False, V2, STAGES, BLOCK_N, BLOCK_E)
+            _ws_load(q0, k0, v0, q_s, k_s, v_s, v2_s, ready, empty, row_f, col_qk, col_v, 0, nblk, 0, 0, False, V2,
+                     STAGES, BLOCK_N, BLOCK_E)
         elif pas == 1:
-            _ws_load(q1, k1, v1, q_s, k_s, v_s, v2_s, ready, empty, row_r, col_qk, col_v, zero, nblk, zero, zero,
-                     False, V2, STAGES, -BLOCK_N, BLOCK_E)
+            _ws_load(q1, k1, v1, q_s, k_s, v_s, v2_s, ready, empty, row_r, col_qk, col_v, 0, nblk, 0, 0, False, V2,
+                     STAGES, -BLOCK_N, BLOCK_E)
         else:
-            _ws_load(q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_r, col_qk, col_v, zero, nblk, zero, zero,
-                     False, V2, STAGES, -BLOCK_N, BLOCK_E)
+            _ws_load(q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_r, col_qk, col_v, 0, nblk, 0, 0, False, V2,
+                     STAGES, -BLOCK_N, BLOCK_E)
+
+    @gluon.jit
+    def _x3_pass(o_desc, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row0, col_v,
+                 nblk, HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
+                 STAGES: gl.constexpr, VG_AHEAD: gl.constexpr, STATE_FIRST: gl.constexpr, REVERSE: gl.constexpr):
+        """:func:`_ws_compute` of one unsplit backward pass without states (no segments, initial state, lookback,
+        o from registers): blocks from ``row0`` on, forward or ``REVERSE``, into ``o_desc``."""
+        RSTEP: gl.constexpr = -BLOCK_N if REVERSE else BLOCK_N
+        _ws_compute(o_desc, SLOPES, SLOPES, SLOPES, SLOPES, 0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem,
+                    pid_bh, h, e0, E, BLOCK_N, 1, row0, col_v, 0, nblk, 0, HAS_DECAY, False, False, False, False,
+                    BLOCK_N, BLOCK_D, BLOCK_E, STAGES, False, REVERSE, RSTEP, SLOPES, 0, False, VG_AHEAD, STATE_FIRST)
 
     @gluon.jit
     def _x3_compute(pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0,
                     E, row_f, row_r, col_v, nblk, HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr,
                     BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr, VG_AHEAD: gl.constexpr,
                     STATE_FIRST: gl.constexpr):
-        """One compute warpgroup of the one-launch backward: :func:`_ws_compute` of pass ``pas`` (unsplit, no
-        states), forward for dq, ``REVERSE`` for dk and dv, into that pass's output descriptor."""
-        zero = nblk * 0
+        """One compute warpgroup of the one-launch backward: :func:`_x3_pass` of pass ``pas``, forward for dq,
+        ``REVERSE`` for dk and dv, into that pass's output descriptor."""
         if pas == 0:
-            _ws_compute(o0, SLOPES, SLOPES, SLOPES, SLOPES, 0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem,
-                        pid_bh, h, e0, E, BLOCK_N, 1, row_f, col_v, zero, nblk, zero, HAS_DECAY, False, False, False,
-                        False, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, False, False, BLOCK_N, SLOPES, 0, False, VG_AHEAD,
-                        STATE_FIRST)
+            _x3_pass(o0, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_f, col_v,
+                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, False)
         elif pas == 1:
-            _ws_compute(o1, SLOPES, SLOPES, SLOPES, SLOPES, 0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem,
-                        pid_bh, h, e0, E, BLOCK_N, 1, row_r, col_v, zero, nblk, zero, HAS_DECAY, False, False, False,
-                        False, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, False, True, -BLOCK_N, SLOPES, 0, False, VG_AHEAD,
-                        STATE_FIRST)
+            _x3_pass(o1, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r, col_v,
+                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True)
         else:
-            _ws_compute(o2, SLOPES, SLOPES, SLOPES, SLOPES, 0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem,
-                        pid_bh, h, e0, E, BLOCK_N, 1, row_r, col_v, zero, nblk, zero, HAS_DECAY, False, False, False,
-                        False, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, False, True, -BLOCK_N, SLOPES, 0, False, VG_AHEAD,
-                        STATE_FIRST)
+            _x3_pass(o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r, col_v,
+                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True)
 
     @gluon.jit
     def _la2_bwd_gluon_x3_kernel(q0, k0, v0, o0, q1, k1, v1, o1, q2, k2, v2, o2, SLOPES, H, N, E,
@@ -1558,7 +1561,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
     package ships ptxas, registers and spill bytes. ``x3``: the backward's one-launch kernel
-    (``_la2_bwd_gluon_x3_kernel``, ``wg2`` or the ``ws`` form; ``vg_ahead``, ``tile_major``, ``state_first`` apply). Used by the CPU tests and tools/gluon_la2_fwd.py.
+    (``_la2_bwd_gluon_x3_kernel``, ``wg2`` or the ``ws`` form; ``vg_ahead``, ``tile_major``, ``state_first`` apply).
+    Used by the CPU tests and tools/gluon_la2_fwd.py.
 
     Under ``TRITON_INTERPRET=1`` the compile runs in one spawned worker process (reused): Triton 3.9's interpreter
     leaves ``triton.language.core`` builtins patched after a kernel ran in this process, and a later compile (one
