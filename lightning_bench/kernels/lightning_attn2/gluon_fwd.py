@@ -71,6 +71,8 @@ BWD_STREAMS: bool | None = None  # backward's dk, dv on side streams: None = :fu
 BWD_CONCURRENT: bool | None = None  # unsplit backward passes side by side: None = :func:`concurrent_plans`'s rule
 BWD_ONE_LAUNCH: bool | None = None  # side-by-side passes as one launch (:func:`one_launch`); False: three launches
 BWD_PASS_INNER = False  # the one launch's grid (3, batch·heads, tiles): a head's passes adjacent (ablation, v21 lead 2)
+BWD_FUSE_DKDV: bool | None = None  # the fused dk, dv kernel (:func:`fuse_dkdv`): None = its rule; True / False force it
+DKDV_STAGES = 2  # ring depth of the fused dk, dv kernel (64 KB per stage: q, k, v, do blocks; 3 do not fit)
 STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's passes run on side streams
 WG2_REGS = 232  # registers per thread of the second compute warpgroup (Triton gives the first 256, the loader 24: 512 × 128)  # from here the e64 2-way split beats the unsplit e32 launch (:func:`choose`)
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
@@ -741,6 +743,175 @@ if IMPORT_ERROR is None:
             mbarrier.invalidate(ready.index(s))
             mbarrier.invalidate(empty.index(s))
 
+    # ------------------------------- the backward's dk and dv passes fused: one program per head, one shared state
+    @gluon.jit
+    def _dkdv_load(q_desc, k_desc, v_desc, do_desc, q_s, k_s, v_s, do_s, ready, empty, row0, col_qk, col_v, nblk,
+                   STAGES: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_E: gl.constexpr):
+        """The loader of the fused dk, dv kernel: blocks last → first, each stage holding that block's Q, K rows and
+        the two value halves of V and dO (``v_s`` / ``do_s`` index 2·stage + half)."""
+        nbytes: gl.constexpr = (q_desc.block_type.nbytes + k_desc.block_type.nbytes + 2 * v_desc.block_type.nbytes
+                                + 2 * do_desc.block_type.nbytes)
+        for j in range(0, nblk):
+            st = j % STAGES
+            mbarrier.wait(empty.index(st), ((j // STAGES) & 1) ^ 1)
+            r = row0 - j * BLOCK_N
+            bar = ready.index(st)
+            mbarrier.expect(bar, nbytes)
+            _tma_load(q_desc, [r, col_qk], bar, q_s.index(st))
+            _tma_load(k_desc, [r, col_qk], bar, k_s.index(st))
+            _tma_load(v_desc, [r, col_v], bar, v_s.index(2 * st))
+            _tma_load(v_desc, [r, col_v + BLOCK_E], bar, v_s.index(2 * st + 1))
+            _tma_load(do_desc, [r, col_v], bar, do_s.index(2 * st))
+            _tma_load(do_desc, [r, col_v + BLOCK_E], bar, do_s.index(2 * st + 1))
+
+    @gluon.jit
+    def _dkdv_compute(ROLE: gl.constexpr, dk_desc, dv_desc, SLOPES, q_s, k_s, v_s, do_s, ready, empty, s_smem,
+                      gdo_smem, dk_smem, dv_smem, s_written, s_read, h, row0, col_qk, col_v, nblk,
+                      HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
+                      STAGES: gl.constexpr):
+        """One compute warpgroup of the fused dk, dv kernel (head_dim = 128 = 2 × BLOCK_E value columns). Both
+        warpgroups keep one half of the one state the two anti-causal passes share, S = Σ_(t later) λ^(t−start)
+        q_tᵀ do_t (head_dim × value_dim; dv's state is S, dk's is Sᵀ): warpgroup ``ROLE`` owns columns
+        [ROLE·BLOCK_E, (ROLE + 1)·BLOCK_E) in fp32 registers and writes their bf16 copy to ``s_smem.index(ROLE)``.
+        ROLE 0 computes dk = (V dOᵀ ⊙ Dᵀ) Q + diag(a) V Sᵀ, ROLE 1 dv = (K Qᵀ ⊙ Dᵀ) dO + diag(a) K S, each for all
+        columns, reading both halves of the state copy; so the warpgroups meet twice per block: ``s_read`` (both
+        finished reading S_(j−1), so either may overwrite its half) and ``s_written`` (both halves of S_j are in
+        shared memory). Decay factors of the reverse pass (:func:`_decay` ``REVERSE``)."""
+        sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                       instr_shape=[16, BLOCK_N, 16])
+        oe_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                       instr_shape=[16, BLOCK_E, 16])
+        od_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                       instr_shape=[16, BLOCK_D, 16])
+        slope = _slope(SLOPES, h, HAS_DECAY)
+        dmat, a_e, g, lam = _decay(slope, BLOCK_N, sc_l, oe_l, True)
+        c_d = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, od_l)).to(gl.float32)
+        a_d = gl.exp(-slope * (BLOCK_N - c_d))  # λ^(B−r) in dk's accumulator layout
+        s0 = s_smem.index(0)
+        s1 = s_smem.index(1)
+        mine = s_smem.index(ROLE)
+        gdo = gdo_smem.index(ROLE)
+        S = gl.zeros([BLOCK_D, BLOCK_E], gl.float32, oe_l)
+        mine.store(S.to(gl.bfloat16))
+        fence_async_shared()
+        mbarrier.arrive(s_written, count=1)
+        zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
+        zero_e = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, oe_l)
+        zero_d = gl.zeros([BLOCK_N, BLOCK_D], gl.float32, od_l)
+        for j in range(0, nblk):
+            st = j % STAGES
+            mbarrier.wait(ready.index(st), (j // STAGES) & 1)
+            qb = q_s.index(st)
+            kb = k_s.index(st)
+            v0 = v_s.index(2 * st)
+            v1 = v_s.index(2 * st + 1)
+            do0 = do_s.index(2 * st)
+            do1 = do_s.index(2 * st + 1)
+            r = row0 - j * BLOCK_N
+            if ROLE == 0:  # dk: scores V dOᵀ over both value halves, inter V Sᵀ
+                sc = warpgroup_mma(v0, do0.permute((1, 0)), zero_sc, use_acc=False, is_async=True)
+                sc = warpgroup_mma(v1, do1.permute((1, 0)), sc, is_async=True)
+                mbarrier.wait(s_written, j & 1)
+                x = warpgroup_mma(v0, s0.permute((1, 0)), zero_d, use_acc=False, is_async=True)
+                x = warpgroup_mma(v1, s1.permute((1, 0)), x, is_async=True)
+                sc = warpgroup_mma_wait(num_outstanding=1, deps=(sc, ))
+                pm = gl.convert_layout((sc * dmat).to(gl.bfloat16),
+                                       gl.DotOperandLayout(operand_index=0, parent=od_l, k_width=2))
+                x = warpgroup_mma_wait(num_outstanding=0, deps=(x, ))
+                mbarrier.arrive(s_read, count=1)
+                x = warpgroup_mma(pm, qb, x * a_d[:, None], is_async=True)
+                gdo.store((do0.load(oe_l) * g[:, None]).to(gl.bfloat16))
+                fence_async_shared()
+                S = warpgroup_mma(qb.permute((1, 0)), gdo, S * lam, is_async=True)
+                x = warpgroup_mma_wait(num_outstanding=1, deps=(x, ))
+                tma.store_wait(pendings=0)
+                dk_smem.store(x.to(gl.bfloat16))
+                fence_async_shared()
+                _tma_store(dk_desc, [r, col_qk], dk_smem)
+            else:  # dv: scores K Qᵀ, inter K S per value half
+                sc = warpgroup_mma(kb, qb.permute((1, 0)), zero_sc, use_acc=False, is_async=True)
+                mbarrier.wait(s_written, j & 1)
+                y0 = warpgroup_mma(kb, s0, zero_e, use_acc=False, is_async=True)
+                y1 = warpgroup_mma(kb, s1, zero_e, use_acc=False, is_async=True)
+                sc = warpgroup_mma_wait(num_outstanding=2, deps=(sc, ))
+                pm = gl.convert_layout((sc * dmat).to(gl.bfloat16),
+                                       gl.DotOperandLayout(operand_index=0, parent=oe_l, k_width=2))
+                y0, y1 = warpgroup_mma_wait(num_outstanding=0, deps=(y0, y1))
+                mbarrier.arrive(s_read, count=1)
+                y0 = warpgroup_mma(pm, do0, y0 * a_e[:, None], is_async=True)
+                y1 = warpgroup_mma(pm, do1, y1 * a_e[:, None], is_async=True)
+                gdo.store((do1.load(oe_l) * g[:, None]).to(gl.bfloat16))
+                fence_async_shared()
+                S = warpgroup_mma(qb.permute((1, 0)), gdo, S * lam, is_async=True)
+                y0, y1 = warpgroup_mma_wait(num_outstanding=1, deps=(y0, y1))
+                tma.store_wait(pendings=0)
+                dv_smem.index(0).store(y0.to(gl.bfloat16))
+                dv_smem.index(1).store(y1.to(gl.bfloat16))
+                fence_async_shared()
+                _tma_store(dv_desc, [r, col_v], dv_smem.index(0))
+                _tma_store(dv_desc, [r, col_v + BLOCK_E], dv_smem.index(1))
+            S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
+            mbarrier.arrive(empty.index(st), count=1)  # this warpgroup has finished with the stage
+            mbarrier.wait(s_read, j & 1)  # both warpgroups have read S_(j−1): overwrite this half with S_j
+            mine.store(S.to(gl.bfloat16))
+            fence_async_shared()
+            mbarrier.arrive(s_written, count=1)
+        tma.store_wait(pendings=0)
+
+    @gluon.jit
+    def _la2_bwd_gluon_dkdv_kernel(q_desc, k_desc, v_desc, do_desc, dk_desc, dv_desc, SLOPES, H, N,
+                                   HAS_DECAY: gl.constexpr, BNHD: gl.constexpr, BLOCK_N: gl.constexpr,
+                                   BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
+                                   num_warps: gl.constexpr, REGS: gl.constexpr):
+        """dk and dv of :func:`backward` in one program per batch·head (head_dim = value_dim = 2·BLOCK_E = 128):
+        the two anti-causal passes R(v, do, q) and R(k, q, do) read the same four tensors and carry transposed
+        copies of one state, so one program reads q, k, v, do once per block and keeps one state (two compute
+        warpgroups: :func:`_dkdv_compute`, dv's in the default partition (256 registers: ptxas spills 136 bytes
+        with dv's in the 232-register one, 12 this way round); a 1-warp TMA loader: :func:`_dkdv_load`). Blocks
+        last → first. Grid (batch·heads,)."""
+        pid_bh = gl.program_id(0)
+        h = pid_bh % H
+        if BNHD:
+            row_base = (pid_bh // H) * N
+            col_qk = h * BLOCK_D
+            col_v = h * BLOCK_D
+        else:
+            row_base = pid_bh * N
+            col_qk = 0
+            col_v = 0
+        nblk = N // BLOCK_N
+        row0 = row_base + (nblk - 1) * BLOCK_N
+        q_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], q_desc.layout)
+        k_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], k_desc.layout)
+        v_s = gl.allocate_shared_memory(gl.bfloat16, [2 * STAGES, BLOCK_N, BLOCK_E], v_desc.layout)
+        do_s = gl.allocate_shared_memory(gl.bfloat16, [2 * STAGES, BLOCK_N, BLOCK_E], do_desc.layout)
+        s_sl: gl.constexpr = gl.NVMMASharedLayout.get_default_for([BLOCK_D, BLOCK_E], gl.bfloat16)
+        s_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_D, BLOCK_E], s_sl)
+        gdo_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], do_desc.layout)
+        dk_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_N, BLOCK_D], dk_desc.layout)
+        dv_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], dv_desc.layout)
+        ready, empty = _ring_barriers(STAGES, 2)
+        s_written = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
+        s_read = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
+        mbarrier.init(s_written, count=2)
+        mbarrier.init(s_read, count=2)
+        fence_async_shared()
+        gl.warp_specialize([
+            (_dkdv_compute, (1, dk_desc, dv_desc, SLOPES, q_s, k_s, v_s, do_s, ready, empty, s_smem, gdo_smem,
+                             dk_smem, dv_smem, s_written, s_read, h, row0, col_qk, col_v, nblk, HAS_DECAY, BLOCK_N,
+                             BLOCK_D, BLOCK_E, STAGES)),
+            (_dkdv_compute, (0, dk_desc, dv_desc, SLOPES, q_s, k_s, v_s, do_s, ready, empty, s_smem, gdo_smem,
+                             dk_smem, dv_smem, s_written, s_read, h, row0, col_qk, col_v, nblk, HAS_DECAY, BLOCK_N,
+                             BLOCK_D, BLOCK_E, STAGES)),
+            (_dkdv_load, (q_desc, k_desc, v_desc, do_desc, q_s, k_s, v_s, do_s, ready, empty, row0, col_qk, col_v,
+                          nblk, STAGES, BLOCK_N, BLOCK_E)),
+        ], [4, 1], [REGS, 24])
+        for s in gl.static_range(STAGES):
+            mbarrier.invalidate(ready.index(s))
+            mbarrier.invalidate(empty.index(s))
+        mbarrier.invalidate(s_written)
+        mbarrier.invalidate(s_read)
+
     # ------------------------------------------------- row pairs: two warpgroups on the two halves of a 128-row step
     @gluon.jit
     def _pair_load(q_desc, k_desc, v_desc, q_s, k_s, v_s, ready, empty, row0, col_qk, col_v, nstep,
@@ -1348,6 +1519,10 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch
     if side_by_side is not None and one_launch(d, e, side_by_side):
         _backward_one_launch(q, k, v, do, slopes, layout, side_by_side[0], dq, dk, dv)
         return dq, dk, dv
+    if side_by_side is None and fuse_dkdv(b * h, n, d, e, plans):
+        forward(do, v, k, slopes, layout, plans[0], dq)
+        _backward_dkdv(q, k, v, do, slopes, layout, dk, dv)
+        return dq, dk, dv
     plans = side_by_side or plans
     pq, pk, pv = plans
     if side_by_side is None and not use_streams(b * h, n, d, e, plans):
@@ -1378,6 +1553,30 @@ def one_launch(head_dim: int, value_dim: int, plans: list[Plan]) -> bool:
     p = plans[0]
     return (BWD_ONE_LAUNCH is not False and head_dim == value_dim and all(x == p for x in plans) and p.ws
             and not p.pair and p.nseg == 1 and not (p.o_direct or p.q_reg or p.maxnreg))
+
+
+def fuse_dkdv(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan]) -> bool:
+    """Whether :func:`backward` computes dk and dv in one fused launch (``_la2_bwd_gluon_dkdv_kernel``: one program
+    per batch·head reads q, k, v, do once per block and keeps one state for both) after the dq pass, instead of the
+    two anti-causal passes: head_dim = value_dim = 128 only, ``BWD_FUSE_DKDV`` when set, else never (not yet
+    measured against the passes)."""
+    if head_dim != 128 or value_dim != 128:
+        return False
+    return bool(BWD_FUSE_DKDV)
+
+
+def _backward_dkdv(q, k, v, do, slopes, layout: str, dk, dv) -> None:
+    """dk and dv of :func:`backward` by the fused kernel (head_dim = value_dim = 128, bf16, validated and
+    TMA-eligible as :func:`backward_plans` checks): grid (batch·heads,), ``DKDV_STAGES`` ring stages."""
+    b, h, n, d, e = _dims(q, v, layout)
+    half = e // 2
+    args = (_desc(q, layout, d), _desc(k, layout, d), _desc(v, layout, half), _desc(do, layout, half),
+            _desc(dk, layout, d), _desc(dv, layout, half), slopes if slopes is not None else q, h, n)
+    if q.is_cuda:
+        bind_context(q.device)
+    _la2_bwd_gluon_dkdv_kernel[(b * h, )](*args, HAS_DECAY=slopes is not None, BNHD=layout == "bnhd",
+                                          BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=half, STAGES=DKDV_STAGES,
+                                          num_warps=4, REGS=WG2_REGS)
 
 
 def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv) -> None:
@@ -1556,12 +1755,14 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                  prefix: bool = False, wg2: bool = False, lookback: bool = False, reverse: bool = False,
                  pair: bool = False, o_direct: bool = False, vg_ahead: bool = False, tile_major: bool = False,
                  state_first: bool = False, s0_shift: bool = False, store_final: bool = False,
-                 x3: bool = False) -> dict:
+                 x3: bool = False, dkdv: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
     package ships ptxas, registers and spill bytes. ``x3``: the backward's one-launch kernel
-    (``_la2_bwd_gluon_x3_kernel``, ``wg2`` or the ``ws`` form; ``vg_ahead``, ``tile_major``, ``state_first`` apply).
+    (``_la2_bwd_gluon_x3_kernel``, ``wg2`` or the ``ws`` form; ``vg_ahead``, ``tile_major``, ``state_first`` apply);
+    ``dkdv``: the backward's fused dk, dv kernel (``_la2_bwd_gluon_dkdv_kernel``; ``block_e`` is its value half,
+    ``stages``, ``bnhd``, ``decay`` apply).
     Used by the CPU tests and tools/gluon_la2_fwd.py.
 
     Under ``TRITON_INTERPRET=1`` the compile runs in one spawned worker process (reused): Triton 3.9's interpreter
@@ -1574,7 +1775,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     args = dict(block_e=block_e, stages=stages, split=split, bnhd=bnhd, head_dim=head_dim, decay=decay, ws=ws,
                 q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair,
                 o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first,
-                s0_shift=s0_shift, store_final=store_final, x3=x3)
+                s0_shift=s0_shift, store_final=store_final, x3=x3, dkdv=dkdv)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)
@@ -1596,7 +1797,7 @@ def compile_outside_interpreter(fn, **kwargs):
 
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
                   lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False,
-                  state_first=False, s0_shift=False, store_final=False, x3=False) -> dict:
+                  state_first=False, s0_shift=False, store_final=False, x3=False, dkdv=False) -> dict:
     import hashlib
     import re
     import subprocess
@@ -1636,6 +1837,13 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
         ce = dict(HAS_DECAY=decay, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e, STAGES=stages,
                   num_warps=4, WG2=wg2, REGS=WG2_REGS, VG_AHEAD=vg_ahead and not wg2,
                   TILE_MAJOR=tile_major and not wg2, STATE_FIRST=state_first, PASS_INNER=False)
+    if dkdv:
+        kern = _la2_bwd_gluon_dkdv_kernel
+        sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
+               "do_desc": mangle_type(dv), "dk_desc": mangle_type(dqk), "dv_desc": mangle_type(dv), "SLOPES": "*fp32",
+               "H": "i32", "N": "i32"}
+        ce = dict(HAS_DECAY=decay, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e, STAGES=stages,
+                  num_warps=4, REGS=WG2_REGS)
     for name in ce:
         sig[name] = "constexpr"
     attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]]
