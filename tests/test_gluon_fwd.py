@@ -435,6 +435,31 @@ def test_one_launch_backward_compiles_three_passes_with_the_pass_kernels_schedul
         assert x3["spill_bytes"] == 0 and x3["regs"] == one["regs"]
 
 
+@pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
+@pytest.mark.parametrize("d", [128, 64])
+def test_fused_dkdv_compiles_without_spills(d):
+    """The fused dk, dv kernel compiles for sm_90a: one register A operand per intra product (dk's P1·Q, dv's two
+    P2·dO halves, in the two compute warpgroups: 3 of its wgmma per block body), the overlapped waits of its
+    schedule, its ring within the shared memory an SM has; ptxas (where Triton ships it) spills ≤ 12 bytes."""
+    c = G.compile_sm90(d // 2, G.DKDV_STAGES[d], head_dim=d, dkdv=True)
+    assert c["wait_groups"] == [2, 0, 1, 0, 1, 0, 1, 0]  # dv: (sc | y0, y1) then (y0, y1 | S); dk: (sc | x), (x | S)
+    assert c["wgmma_reg_a"] > 0 and c["wgmma"] > 0 and c["spin"] == 0 and c["release"] == 0
+    assert c["smem"] <= 227 * 1024
+    if c.get("spill_bytes") is not None:
+        assert c["spill_bytes"] <= (12 if d == 128 else 0), c
+
+
+@pytest.mark.parametrize("bh,d,e,knob,want", [
+    (128, 128, 128, None, True), (64, 128, 128, None, True), (63, 128, 128, None, False),
+    (128, 64, 64, None, True), (128, 128, 64, None, False), (128, 128, 128, False, False),
+    (8, 128, 128, True, True), (8, 128, 64, True, False)])
+def test_fuse_dkdv_rule(monkeypatch, bh, d, e, knob, want):
+    """dk and dv are fused from ``DKDV_MIN_BATCH_HEADS`` batch·heads at head_dim = value_dim = 64 or 128;
+    ``BWD_FUSE_DKDV`` forces it either way where the dims allow."""
+    monkeypatch.setattr(G, "BWD_FUSE_DKDV", knob)
+    assert G.fuse_dkdv(bh, 4096, d, e, []) is want
+
+
 @pytest.mark.parametrize("d,e,knob,want", [
     (128, 128, None, True), (64, 64, None, True), (128, 64, None, False),
     (128, 128, ("BWD_ONE_LAUNCH", False), False), (128, 128, ("O_DIRECT", True), False)])
@@ -851,7 +876,7 @@ def test_sequence_parallel_gluon_backward_matches_the_whole_sequence(slopes, d_f
 @gpu
 @pytest.mark.parametrize("b,h,n,gluon_bwd", [
     (2, 16, 8192, True),    # e32 unsplit passes replaced by wg2 ones side by side (concurrent_plans)
-    (8, 16, 8192, True),    # two-warpgroup unsplit passes on the side streams (2^20 batch·heads·tokens)
+    (8, 16, 8192, True),    # 128 batch·heads: the dq pass and the fused dk, dv kernel (fuse_dkdv)
     (2, 16, 65536, True),   # split passes replaced by unsplit ones side by side (concurrent_plans): capturable
     (1, 16, 16384, True),   # lookback-split passes replaced by unsplit e64 ones side by side
     (1, 24, 16384, False),  # split passes the side-by-side rule leaves: the Triton backward under capture
@@ -909,9 +934,11 @@ def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob,
     """lightning_attn's backward as three runs of the Gluon kernel (dq causal, dk and dv anti-causal) gives the
     float64 gradients and is at least as accurate as the Triton backward (within 1.5×); with a ``knob`` every plan
     (forward and the three passes) has it forced (``o_direct``, ``vg_ahead``, ``tile_major``, ``state_first``), or
-    the passes run on one stream or on side streams."""
+    the passes run on one stream or on side streams. From 64 batch·heads the defaults run the dq pass and the fused
+    dk, dv kernel (``fuse_dkdv``); with a knob the three passes run there (``BWD_FUSE_DKDV`` off), as before."""
     if knob:
         monkeypatch.setattr(G, *knob)
+        monkeypatch.setattr(G, "BWD_FUSE_DKDV", False)
     calls = gluon_bwd_calls
     g = torch.Generator().manual_seed(b * n + d)
     shp = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
@@ -1262,22 +1289,25 @@ def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layo
 
 
 @gpu
-@pytest.mark.parametrize("b, h, n, layout, scale", [
-    (2, 16, 2048, "bhnd", 2.0),    # ALiBi ×2
-    (1, 4, 192, "bnhd", None),     # no decay, bnhd, three blocks
-    (3, 5, 64, "bhnd", 2.0),       # one block, odd batch·heads
-    (2, 8, 1024, "bnhd", 2.0),
-    (1, 2, 256, "bhnd", 50.0),     # steep decay: every far weight underflows to 0
+@pytest.mark.parametrize("b, h, n, d, layout, scale", [
+    (2, 16, 2048, 128, "bhnd", 2.0),    # ALiBi ×2
+    (1, 4, 192, 128, "bnhd", None),     # no decay, bnhd, three blocks
+    (3, 5, 64, 128, "bhnd", 2.0),       # one block, odd batch·heads
+    (2, 8, 1024, 128, "bnhd", 2.0),
+    (1, 2, 256, 128, "bhnd", 50.0),     # steep decay: every far weight underflows to 0
+    (2, 8, 1024, 64, "bhnd", 2.0),      # head_dim 64 (value halves of 32)
+    (1, 3, 192, 64, "bnhd", None),
 ])
-def test_fused_dkdv_backward_matches_reference(monkeypatch, b, h, n, layout, scale):
+def test_fused_dkdv_backward_matches_reference(monkeypatch, b, h, n, d, layout, scale):
     """The fused dk, dv kernel (``BWD_FUSE_DKDV``; one program per head, one state for both gradients) gives dk, dv
     within rel-L2 1e-2 of float64 and of the two anti-causal passes it replaces, every row written (outputs
     NaN-poisoned), in one launch per backward; dq is the dq pass's, bitwise."""
-    g = torch.Generator().manual_seed(b * h + n)
-    shp = (b, h, n, 128) if layout == "bhnd" else (b, n, h, 128)
+    g = torch.Generator().manual_seed(b * h + n + d)
+    shp = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
     q, k, v, do = (torch.randn(shp, generator=g).cuda().to(torch.bfloat16) for _ in range(4))
     sl = (decay_slopes(h) * scale).cuda() if scale else None
     plans = G.backward_plans(q, k, v, do, sl, layout)
+    assert plans is not None
     monkeypatch.setattr(G, "BWD_CONCURRENT", False)
     calls = []
     real = G._la2_bwd_gluon_dkdv_kernel

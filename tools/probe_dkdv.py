@@ -2,9 +2,10 @@
 passes it replaces: GPU time of the backward as the package runs it ("default"), with dq + the fused kernel
 ("fused", side-by-side passes off), the fused kernel alone ("dkdv_alone"), the dk and dv passes one after another
 ("dk_dv_passes") and the dq pass alone; plus the fused gradients' rel-L2 against the default backward's.
-GPU time as the sweep takes it (host-decoupled CUDA events, L2 flushed); head_dim = value_dim = 128, bf16, ALiBi.
+GPU time as the sweep takes it (host-decoupled CUDA events, L2 flushed); head_dim = value_dim (128 unless the
+case says), bf16, ALiBi.
 
-    python tools/probe_dkdv.py --out DIR [--cases "2x16:2048,8192;4x32:2048"]
+    python tools/probe_dkdv.py --out DIR [--cases "2x16:2048,8192;4x32:2048;8x16x64:8192"]   (BxH[xD]:seq_lens)
 """
 from __future__ import annotations
 
@@ -36,11 +37,14 @@ def main():
     rows, checks = [], []
     for case in a.cases.split(";"):
         bh, ns = case.split(":")
-        b, h = (int(x) for x in bh.split("x"))
+        b, h, d = (int(x) for x in (bh + "x128").split("x")[:3])
         sl = decay_slopes(h).cuda()
         for n in (int(x) for x in ns.split(",")):
-            q, k, v, do = (torch.randn(b, h, n, 128, device="cuda").mul(0.5).to(torch.bfloat16) for _ in range(4))
+            q, k, v, do = (torch.randn(b, h, n, d, device="cuda").mul(0.5).to(torch.bfloat16) for _ in range(4))
             plans = G.backward_plans(q, k, v, do, sl, "bhnd")
+            if plans is None:
+                print(f"b{b} h{h} d{d} n={n}: no Gluon backward plans (the Triton backward runs)", flush=True)
+                continue
             pq, pk, pv = plans
             dq, dk, dv = (torch.empty_like(t) for t in (q, k, v))
 
@@ -53,10 +57,10 @@ def main():
 
             ref = run(False)
             got = run(True, False)
-            checks.append(dict(batch=b, heads=h, seq_len=n, **{f"rel_{x}": rel(g, r) for x, g, r in zip("qkv", got, ref)},
+            checks.append(dict(batch=b, heads=h, head_dim=d, seq_len=n, **{f"rel_{x}": rel(g, r) for x, g, r in zip("qkv", got, ref)},
                                dv_bitwise=bool(torch.equal(got[2], ref[2])),
                                finite=bool(all(torch.isfinite(t).all() for t in got))))
-            print(f"check b{b} h{h} n={n}: " + str(checks[-1]), flush=True)
+            print(f"check b{b} h{h} d{d} n={n}: " + str(checks[-1]), flush=True)
             variants = {
                 "default": lambda: run(False),
                 "fused": lambda: run(True, False),
@@ -68,11 +72,12 @@ def main():
             for r in range(a.rounds):
                 for label, fn in (variants.items() if r % 2 == 0 else list(variants.items())[::-1]):
                     m = measure(fn, device=q.device, config=cfg)
-                    rows.append(dict(batch=b, heads=h, seq_len=n, label=label, round=r, median_ms=m.median_ms,
+                    rows.append(dict(batch=b, heads=h, head_dim=d, seq_len=n, label=label, round=r, median_ms=m.median_ms,
                                      host_ms=m.extra.get("host_ms"), plans=" | ".join(p.describe() for p in plans)))
-            df = pd.DataFrame([x for x in rows if x["seq_len"] == n and x["batch"] == b and x["heads"] == h])
+            df = pd.DataFrame([x for x in rows if x["seq_len"] == n and x["batch"] == b and x["heads"] == h
+                               and x["head_dim"] == d])
             med = df.groupby("label")["median_ms"].median()
-            print(f"b{b} h{h} n={n:>6} us: " + "  ".join(f"{lb} {med.loc[lb] * 1e3:.1f}" for lb in variants)
+            print(f"b{b} h{h} d{d} n={n:>6} us: " + "  ".join(f"{lb} {med.loc[lb] * 1e3:.1f}" for lb in variants)
                   + f"  fused/default {med.loc['default'] / med.loc['fused']:.3f}x"
                   + f"  dkdv/passes {med.loc['dk_dv_passes'] / med.loc['dkdv_alone']:.3f}x", flush=True)
             del q, k, v, do, dq, dk, dv, ref, got

@@ -72,7 +72,8 @@ BWD_CONCURRENT: bool | None = None  # unsplit backward passes side by side: None
 BWD_ONE_LAUNCH: bool | None = None  # side-by-side passes as one launch (:func:`one_launch`); False: three launches
 BWD_PASS_INNER = False  # the one launch's grid (3, batch·heads, tiles): a head's passes adjacent (ablation, v21 lead 2)
 BWD_FUSE_DKDV: bool | None = None  # the fused dk, dv kernel (:func:`fuse_dkdv`): None = its rule; True / False force it
-DKDV_STAGES = 2  # ring depth of the fused dk, dv kernel (64 KB per stage: q, k, v, do blocks; 3 do not fit)
+DKDV_MIN_BATCH_HEADS = 64  # :func:`fuse_dkdv`'s rule: from here one program per head fills enough SMs
+DKDV_STAGES = {128: 2, 64: 3}  # ring depth of the fused dk, dv kernel per head_dim (d128: 64 KB a stage, 3 do not fit)
 STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's passes run on side streams
 WG2_REGS = 232  # registers per thread of the second compute warpgroup (Triton gives the first 256, the loader 24: 512 × 128)  # from here the e64 2-way split beats the unsplit e32 launch (:func:`choose`)
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
@@ -769,7 +770,7 @@ if IMPORT_ERROR is None:
                       gdo_smem, dk_smem, dv_smem, s_written, s_read, h, row0, col_qk, col_v, nblk,
                       HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
                       STAGES: gl.constexpr):
-        """One compute warpgroup of the fused dk, dv kernel (head_dim = 128 = 2 × BLOCK_E value columns). Both
+        """One compute warpgroup of the fused dk, dv kernel (head_dim = value_dim = 2 × BLOCK_E). Both
         warpgroups keep one half of the one state the two anti-causal passes share, S = Σ_(t later) λ^(t−start)
         q_tᵀ do_t (head_dim × value_dim; dv's state is S, dk's is Sᵀ): warpgroup ``ROLE`` owns columns
         [ROLE·BLOCK_E, (ROLE + 1)·BLOCK_E) in fp32 registers and writes their bf16 copy to ``s_smem.index(ROLE)``.
@@ -863,7 +864,7 @@ if IMPORT_ERROR is None:
                                    HAS_DECAY: gl.constexpr, BNHD: gl.constexpr, BLOCK_N: gl.constexpr,
                                    BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
                                    num_warps: gl.constexpr, REGS: gl.constexpr):
-        """dk and dv of :func:`backward` in one program per batch·head (head_dim = value_dim = 2·BLOCK_E = 128):
+        """dk and dv of :func:`backward` in one program per batch·head (head_dim = value_dim = 2·BLOCK_E, 64 or 128):
         the two anti-causal passes R(v, do, q) and R(k, q, do) read the same four tensors and carry transposed
         copies of one state, so one program reads q, k, v, do once per block and keeps one state (two compute
         warpgroups: :func:`_dkdv_compute`, dv's in the default partition (256 registers: ptxas spills 136 bytes
@@ -1558,16 +1559,21 @@ def one_launch(head_dim: int, value_dim: int, plans: list[Plan]) -> bool:
 def fuse_dkdv(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan]) -> bool:
     """Whether :func:`backward` computes dk and dv in one fused launch (``_la2_bwd_gluon_dkdv_kernel``: one program
     per batch·head reads q, k, v, do once per block and keeps one state for both) after the dq pass, instead of the
-    two anti-causal passes: head_dim = value_dim = 128 only, ``BWD_FUSE_DKDV`` when set, else never (not yet
-    measured against the passes)."""
-    if head_dim != 128 or value_dim != 128:
+    two anti-causal passes, where the passes do not run side by side (:func:`backward` asks only then): head_dim =
+    value_dim = 64 or 128, and ``BWD_FUSE_DKDV`` when set, else from ``DKDV_MIN_BATCH_HEADS`` batch·heads (fewer
+    programs, one per head, leave SMs idle). Measured on the H200 (tools/probe_dkdv.py, backward GPU time, d128):
+    1.16–1.21× at 128 and 256 batch·heads (2K–32K), 1.01–1.06× at 64; 0.57× at b2 h16 run one after another
+    (results/h200/tune/2026-12-01d/a20)."""
+    if head_dim != value_dim or head_dim not in DKDV_STAGES:
         return False
-    return bool(BWD_FUSE_DKDV)
+    if BWD_FUSE_DKDV is not None:
+        return BWD_FUSE_DKDV
+    return batch_heads >= DKDV_MIN_BATCH_HEADS
 
 
 def _backward_dkdv(q, k, v, do, slopes, layout: str, dk, dv) -> None:
-    """dk and dv of :func:`backward` by the fused kernel (head_dim = value_dim = 128, bf16, validated and
-    TMA-eligible as :func:`backward_plans` checks): grid (batch·heads,), ``DKDV_STAGES`` ring stages."""
+    """dk and dv of :func:`backward` by the fused kernel (head_dim = value_dim = 64 or 128, bf16, validated and
+    TMA-eligible as :func:`backward_plans` checks): grid (batch·heads,), ``DKDV_STAGES[head_dim]`` ring stages."""
     b, h, n, d, e = _dims(q, v, layout)
     half = e // 2
     args = (_desc(q, layout, d), _desc(k, layout, d), _desc(v, layout, half), _desc(do, layout, half),
@@ -1575,7 +1581,7 @@ def _backward_dkdv(q, k, v, do, slopes, layout: str, dk, dv) -> None:
     if q.is_cuda:
         bind_context(q.device)
     _la2_bwd_gluon_dkdv_kernel[(b * h, )](*args, HAS_DECAY=slopes is not None, BNHD=layout == "bnhd",
-                                          BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=half, STAGES=DKDV_STAGES,
+                                          BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=half, STAGES=DKDV_STAGES[d],
                                           num_warps=4, REGS=WG2_REGS)
 
 

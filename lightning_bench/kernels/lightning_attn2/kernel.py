@@ -795,7 +795,8 @@ def describe_launch(head_dim: int, value_dim: int, dtype: torch.dtype, device) -
 def describe_backward(batch: int, heads: int, seq_len: int, head_dim: int, value_dim: int, dtype: torch.dtype,
                       device, seq_split="auto") -> str:
     """Which backward ``lightning_attn`` runs for such a call without initial/final state or cu_seqlens (recorded
-    per benchmark row): the Gluon kernel three times (``gluon_fwd.backward``) or the Triton kernels, and why."""
+    per benchmark row): the Gluon kernel three times (``gluon_fwd.backward``), or its dq pass and the fused dk, dv
+    kernel (``gluon_fwd.fuse_dkdv``), or the Triton kernels, and why."""
     device = torch.device(device)
     like = torch.empty(0, dtype=dtype, device=device)
     skip = _gluon_bwd_skip(_config(head_dim, value_dim, BLOCK_N, like, seq_len, batch * heads), seq_len, seq_split,
@@ -812,6 +813,9 @@ def describe_backward(batch: int, heads: int, seq_len: int, head_dim: int, value
     if both is not None:
         how = ("one launch" if _gluon.one_launch(head_dim, value_dim, both) else "on side streams")
         return f"gluon bwd ×3: dq {short(both[0])}; dk, dv reverse {short(both[1])}; unsplit, side by side, {how}"
+    if _gluon.fuse_dkdv(batch * heads, seq_len, head_dim, value_dim, plans):
+        return (f"gluon bwd: dq {short(plans[0])}; dk, dv fused (one program per head, "
+                f"s{_gluon.DKDV_STAGES[head_dim]})")
     side = _gluon.use_streams(batch * heads, seq_len, head_dim, value_dim, plans)
     return (f"gluon bwd ×3: dq {short(plans[0])}; dk, dv reverse {short(plans[1])}"
             + ("; dk, dv on side streams" if side else ""))
