@@ -31,6 +31,9 @@ def main():
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--cases", default="2x16:2048,8192;4x16:2048,8192;4x32:2048,8192,32768;8x32:2048,8192")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--split", type=int, default=0,
+                    help="also time dq (wg2 lookback) and dk, dv (fused, lookback) split into this many segments, at "
+                         "once on two streams (gluon_fwd._backward_split), and each alone")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     cfg = TimingConfig(warmup_s=0.03, min_samples=20, max_samples=60, max_time_s=0.3, host_decoupled=True)
@@ -61,6 +64,15 @@ def main():
                                dv_bitwise=bool(torch.equal(got[2], ref[2])),
                                finite=bool(all(torch.isfinite(t).all() for t in got))))
             print(f"check b{b} h{h} d{d} n={n}: " + str(checks[-1]), flush=True)
+            P = a.split
+            if P:
+                sq, sk, sv = (torch.full_like(t, float("nan")) for t in (q, k, v))
+                G._backward_split(q, k, v, do, sl, "bhnd", sq, sk, sv, P)
+                checks.append(dict(batch=b, heads=h, head_dim=d, seq_len=n, split=P,
+                                   **{f"rel_{x}": rel(g, r) for x, g, r in zip("qkv", (sq, sk, sv), ref)},
+                                   finite=bool(all(torch.isfinite(t).all() for t in (sq, sk, sv)))))
+                print(f"check split {P} b{b} h{h} d{d} n={n}: " + str(checks[-1]), flush=True)
+                pqs = G.Plan.make(n, 64, 3, P, wg2=True, lookback=True)
             variants = {
                 "default": lambda: run(False),
                 "fused": lambda: run(True, False),
@@ -69,6 +81,12 @@ def main():
                                          G.forward(k, q, do, sl, "bhnd", pv, dv, reverse=True)),
                 "dq_alone": lambda: G.forward(do, v, k, sl, "bhnd", pq, dq),
             }
+            if P:
+                variants.update({
+                    f"split{P}": lambda: G._backward_split(q, k, v, do, sl, "bhnd", dq, dk, dv, P),
+                    f"dkdv{P}_alone": lambda: G._backward_dkdv(q, k, v, do, sl, "bhnd", dk, dv, P),
+                    f"dq{P}_alone": lambda: G.forward(do, v, k, sl, "bhnd", pqs, dq),
+                })
             for r in range(a.rounds):
                 for label, fn in (variants.items() if r % 2 == 0 else list(variants.items())[::-1]):
                     m = measure(fn, device=q.device, config=cfg)
@@ -79,7 +97,8 @@ def main():
             med = df.groupby("label")["median_ms"].median()
             print(f"b{b} h{h} d{d} n={n:>6} us: " + "  ".join(f"{lb} {med.loc[lb] * 1e3:.1f}" for lb in variants)
                   + f"  fused/default {med.loc['default'] / med.loc['fused']:.3f}x"
-                  + f"  dkdv/passes {med.loc['dk_dv_passes'] / med.loc['dkdv_alone']:.3f}x", flush=True)
+                  + f"  dkdv/passes {med.loc['dk_dv_passes'] / med.loc['dkdv_alone']:.3f}x"
+                  + (f"  split/default {med.loc['default'] / med.loc[f'split{P}']:.3f}x" if P else ""), flush=True)
             del q, k, v, do, dq, dk, dv, ref, got
             torch.cuda.empty_cache()
     pd.DataFrame(rows).to_csv(a.out / "probe_dkdv.csv", index=False)

@@ -746,29 +746,36 @@ if IMPORT_ERROR is None:
 
     # ------------------------------- the backward's dk and dv passes fused: one program per head, one shared state
     @gluon.jit
-    def _dkdv_load(q_desc, k_desc, v_desc, do_desc, q_s, k_s, v_s, do_s, ready, empty, row0, col_qk, col_v, nblk,
-                   STAGES: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_E: gl.constexpr):
-        """The loader of the fused dk, dv kernel: blocks last → first, each stage holding that block's Q, K rows and
-        the two value halves of V and dO (``v_s`` / ``do_s`` index 2·stage + half)."""
+    def _dkdv_load(q_desc, k_desc, v_desc, do_desc, q_s, k_s, v0_s, v1_s, do0_s, do1_s, ready, empty, row0, col_qk,
+                   col_v, npre, nblk, STAGES: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_E: gl.constexpr):
+        """The loader of the fused dk, dv kernel: the segment's blocks last → first from ``row0``, each stage holding
+        that block's Q, K rows and the two value halves of V and dO; before them (``npre`` = the block count, the
+        lookback's own-segment pass) the same blocks' Q and dO only."""
         nbytes: gl.constexpr = (q_desc.block_type.nbytes + k_desc.block_type.nbytes + 2 * v_desc.block_type.nbytes
                                 + 2 * do_desc.block_type.nbytes)
-        for j in range(0, nblk):
+        pbytes: gl.constexpr = q_desc.block_type.nbytes + 2 * do_desc.block_type.nbytes
+        for j in range(0, npre + nblk):
             st = j % STAGES
             mbarrier.wait(empty.index(st), ((j // STAGES) & 1) ^ 1)
-            r = row0 - j * BLOCK_N
             bar = ready.index(st)
-            mbarrier.expect(bar, nbytes)
+            if j < npre:
+                r = row0 - j * BLOCK_N
+                mbarrier.expect(bar, pbytes)
+            else:
+                r = row0 - (j - npre) * BLOCK_N
+                mbarrier.expect(bar, nbytes)
+                _tma_load(k_desc, [r, col_qk], bar, k_s.index(st))
+                _tma_load(v_desc, [r, col_v], bar, v0_s.index(st))
+                _tma_load(v_desc, [r, col_v + BLOCK_E], bar, v1_s.index(st))
             _tma_load(q_desc, [r, col_qk], bar, q_s.index(st))
-            _tma_load(k_desc, [r, col_qk], bar, k_s.index(st))
-            _tma_load(v_desc, [r, col_v], bar, v_s.index(2 * st))
-            _tma_load(v_desc, [r, col_v + BLOCK_E], bar, v_s.index(2 * st + 1))
-            _tma_load(do_desc, [r, col_v], bar, do_s.index(2 * st))
-            _tma_load(do_desc, [r, col_v + BLOCK_E], bar, do_s.index(2 * st + 1))
+            _tma_load(do_desc, [r, col_v], bar, do0_s.index(st))
+            _tma_load(do_desc, [r, col_v + BLOCK_E], bar, do1_s.index(st))
 
     @gluon.jit
-    def _dkdv_compute(ROLE: gl.constexpr, dk_desc, dv_desc, SLOPES, q_s, k_s, v_s, do_s, ready, empty, s_smem,
-                      gdo_smem, dk_smem, dv_smem, s_written, s_read, h, row0, col_qk, col_v, nblk,
-                      HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
+    def _dkdv_compute(ROLE: gl.constexpr, dk_desc, dv_desc, SLOPES, SEG_END, FLAGS, EPOCH, q_s, k_s, v0_s, v1_s,
+                      do0_s, do1_s, ready, empty, s_smem, gdo_smem, dk_smem, dv_smem, pre_bufs, s_written, s_read,
+                      pid_bh, h, row0, col_qk, col_v, SEG, NSEG, p, npre, nblk, HAS_DECAY: gl.constexpr,
+                      LOOKBACK: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
                       STAGES: gl.constexpr):
         """One compute warpgroup of the fused dk, dv kernel (head_dim = value_dim = 2 × BLOCK_E). Both
         warpgroups keep one half of the one state the two anti-causal passes share, S = Σ_(t later) λ^(t−start)
@@ -777,7 +784,10 @@ if IMPORT_ERROR is None:
         ROLE 0 computes dk = (V dOᵀ ⊙ Dᵀ) Q + diag(a) V Sᵀ, ROLE 1 dv = (K Qᵀ ⊙ Dᵀ) dO + diag(a) K S, each for all
         columns, reading both halves of the state copy; so the warpgroups meet twice per block: ``s_read`` (both
         finished reading S_(j−1), so either may overwrite its half) and ``s_written`` (both halves of S_j are in
-        shared memory). Decay factors of the reverse pass (:func:`_decay` ``REVERSE``)."""
+        shared memory). Decay factors of the reverse pass (:func:`_decay` ``REVERSE``). ``LOOKBACK`` (segment
+        ``p`` of ``NSEG``, blocks last → first): every segment but the last first sums its own blocks' half-state
+        (:func:`_prefix_state`, the Q and dO the loader streams ahead) and publishes it (:func:`_publish`, the
+        forward's lookback flags per value half), then each combines the segments before it into its entry state."""
         sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_N, 16])
         oe_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
@@ -785,6 +795,21 @@ if IMPORT_ERROR is None:
         od_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_D, 16])
         slope = _slope(SLOPES, h, HAS_DECAY)
+        if ROLE == 0:
+            my_do = do0_s
+        else:
+            my_do = do1_s
+        if LOOKBACK:
+            E: gl.constexpr = 2 * BLOCK_E
+            if p < NSEG - 1:
+                st_end = _prefix_state(gl.zeros([BLOCK_D, BLOCK_E], gl.float32, oe_l), slope, nblk, q_s, my_do,
+                                       ready, empty, pre_bufs, STAGES, BLOCK_N, oe_l, True)
+                _publish(st_end, SEG_END, FLAGS, EPOCH, pid_bh, ROLE * BLOCK_E, E, NSEG, p, BLOCK_D, BLOCK_E, oe_l)
+            _await(FLAGS, EPOCH, pid_bh, ROLE * BLOCK_E, E, NSEG, p, BLOCK_E)
+            S = _entry_state(SEG_END, SEG_END, slope, pid_bh, ROLE * BLOCK_E, E, SEG, NSEG, p, True, False, BLOCK_D,
+                             BLOCK_E, oe_l)
+        else:
+            S = gl.zeros([BLOCK_D, BLOCK_E], gl.float32, oe_l)
         dmat, a_e, g, lam = _decay(slope, BLOCK_N, sc_l, oe_l, True)
         c_d = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, od_l)).to(gl.float32)
         a_d = gl.exp(-slope * (BLOCK_N - c_d))  # λ^(B−r) in dk's accumulator layout
@@ -792,7 +817,6 @@ if IMPORT_ERROR is None:
         s1 = s_smem.index(1)
         mine = s_smem.index(ROLE)
         gdo = gdo_smem.index(ROLE)
-        S = gl.zeros([BLOCK_D, BLOCK_E], gl.float32, oe_l)
         mine.store(S.to(gl.bfloat16))
         fence_async_shared()
         mbarrier.arrive(s_written, count=1)
@@ -800,14 +824,14 @@ if IMPORT_ERROR is None:
         zero_e = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, oe_l)
         zero_d = gl.zeros([BLOCK_N, BLOCK_D], gl.float32, od_l)
         for j in range(0, nblk):
-            st = j % STAGES
-            mbarrier.wait(ready.index(st), (j // STAGES) & 1)
+            st = (npre + j) % STAGES
+            mbarrier.wait(ready.index(st), ((npre + j) // STAGES) & 1)
             qb = q_s.index(st)
             kb = k_s.index(st)
-            v0 = v_s.index(2 * st)
-            v1 = v_s.index(2 * st + 1)
-            do0 = do_s.index(2 * st)
-            do1 = do_s.index(2 * st + 1)
+            v0 = v0_s.index(st)
+            v1 = v1_s.index(st)
+            do0 = do0_s.index(st)
+            do1 = do1_s.index(st)
             r = row0 - j * BLOCK_N
             if ROLE == 0:  # dk: scores V dOᵀ over both value halves, inter V Sᵀ
                 sc = warpgroup_mma(v0, do0.permute((1, 0)), zero_sc, use_acc=False, is_async=True)
@@ -859,17 +883,20 @@ if IMPORT_ERROR is None:
             mbarrier.arrive(s_written, count=1)
         tma.store_wait(pendings=0)
 
-    @gluon.jit
-    def _la2_bwd_gluon_dkdv_kernel(q_desc, k_desc, v_desc, do_desc, dk_desc, dv_desc, SLOPES, H, N,
-                                   HAS_DECAY: gl.constexpr, BNHD: gl.constexpr, BLOCK_N: gl.constexpr,
-                                   BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
-                                   num_warps: gl.constexpr, REGS: gl.constexpr):
+    @gluon.jit(do_not_specialize=["EPOCH"])
+    def _la2_bwd_gluon_dkdv_kernel(q_desc, k_desc, v_desc, do_desc, dk_desc, dv_desc, SLOPES, SEG_END, FLAGS, EPOCH,
+                                   H, N, SEG, NSEG, HAS_DECAY: gl.constexpr, BNHD: gl.constexpr,
+                                   BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
+                                   STAGES: gl.constexpr, num_warps: gl.constexpr, REGS: gl.constexpr,
+                                   LOOKBACK: gl.constexpr = False):
         """dk and dv of :func:`backward` in one program per batch·head (head_dim = value_dim = 2·BLOCK_E, 64 or 128):
         the two anti-causal passes R(v, do, q) and R(k, q, do) read the same four tensors and carry transposed
         copies of one state, so one program reads q, k, v, do once per block and keeps one state (two compute
         warpgroups: :func:`_dkdv_compute`, dv's in the default partition (256 registers: ptxas spills 136 bytes
         with dv's in the 232-register one, 12 this way round); a 1-warp TMA loader: :func:`_dkdv_load`). Blocks
-        last → first. Grid (batch·heads,)."""
+        last → first. Grid (batch·heads, segments): ``LOOKBACK`` splits the sequence into ``NSEG`` segments of
+        ``SEG`` rows (the last partial), segment 0 the last rows, combined in the launch as the forward's lookback
+        split does (``SEG_END`` fp32 [batch·heads, NSEG, head_dim, value_dim], ``FLAGS`` / ``EPOCH``)."""
         pid_bh = gl.program_id(0)
         h = pid_bh % H
         if BNHD:
@@ -880,17 +907,33 @@ if IMPORT_ERROR is None:
             row_base = pid_bh * N
             col_qk = 0
             col_v = 0
-        nblk = N // BLOCK_N
-        row0 = row_base + (nblk - 1) * BLOCK_N
+        nall = N // BLOCK_N
+        if LOOKBACK:
+            p = gl.program_id(1)
+            first = p * (SEG // BLOCK_N)
+            nblk = gl.minimum(nall, first + SEG // BLOCK_N) - first
+            npre = nblk * (p < NSEG - 1).to(gl.int32)
+        else:
+            p = 0
+            first = 0
+            nblk = nall
+            npre = 0
+        row0 = row_base + (nall - 1 - first) * BLOCK_N
         q_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], q_desc.layout)
         k_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], k_desc.layout)
-        v_s = gl.allocate_shared_memory(gl.bfloat16, [2 * STAGES, BLOCK_N, BLOCK_E], v_desc.layout)
-        do_s = gl.allocate_shared_memory(gl.bfloat16, [2 * STAGES, BLOCK_N, BLOCK_E], do_desc.layout)
+        v0_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_E], v_desc.layout)
+        v1_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_E], v_desc.layout)
+        do0_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_E], do_desc.layout)
+        do1_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_E], do_desc.layout)
         s_sl: gl.constexpr = gl.NVMMASharedLayout.get_default_for([BLOCK_D, BLOCK_E], gl.bfloat16)
         s_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_D, BLOCK_E], s_sl)
         gdo_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], do_desc.layout)
         dk_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_N, BLOCK_D], dk_desc.layout)
         dv_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], dv_desc.layout)
+        if LOOKBACK:  # the dk warpgroup's double buffer for the own-segment sum (dv's uses its o staging)
+            pre_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], do_desc.layout)
+        else:
+            pre_smem = dv_smem
         ready, empty = _ring_barriers(STAGES, 2)
         s_written = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
         s_read = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
@@ -898,14 +941,16 @@ if IMPORT_ERROR is None:
         mbarrier.init(s_read, count=2)
         fence_async_shared()
         gl.warp_specialize([
-            (_dkdv_compute, (1, dk_desc, dv_desc, SLOPES, q_s, k_s, v_s, do_s, ready, empty, s_smem, gdo_smem,
-                             dk_smem, dv_smem, s_written, s_read, h, row0, col_qk, col_v, nblk, HAS_DECAY, BLOCK_N,
-                             BLOCK_D, BLOCK_E, STAGES)),
-            (_dkdv_compute, (0, dk_desc, dv_desc, SLOPES, q_s, k_s, v_s, do_s, ready, empty, s_smem, gdo_smem,
-                             dk_smem, dv_smem, s_written, s_read, h, row0, col_qk, col_v, nblk, HAS_DECAY, BLOCK_N,
-                             BLOCK_D, BLOCK_E, STAGES)),
-            (_dkdv_load, (q_desc, k_desc, v_desc, do_desc, q_s, k_s, v_s, do_s, ready, empty, row0, col_qk, col_v,
-                          nblk, STAGES, BLOCK_N, BLOCK_E)),
+            (_dkdv_compute, (1, dk_desc, dv_desc, SLOPES, SEG_END, FLAGS, EPOCH, q_s, k_s, v0_s, v1_s, do0_s, do1_s,
+                             ready, empty, s_smem, gdo_smem, dk_smem, dv_smem, dv_smem, s_written, s_read, pid_bh, h,
+                             row0, col_qk, col_v, SEG, NSEG, p, npre, nblk, HAS_DECAY, LOOKBACK, BLOCK_N, BLOCK_D,
+                             BLOCK_E, STAGES)),
+            (_dkdv_compute, (0, dk_desc, dv_desc, SLOPES, SEG_END, FLAGS, EPOCH, q_s, k_s, v0_s, v1_s, do0_s, do1_s,
+                             ready, empty, s_smem, gdo_smem, dk_smem, dv_smem, pre_smem, s_written, s_read, pid_bh,
+                             h, row0, col_qk, col_v, SEG, NSEG, p, npre, nblk, HAS_DECAY, LOOKBACK, BLOCK_N, BLOCK_D,
+                             BLOCK_E, STAGES)),
+            (_dkdv_load, (q_desc, k_desc, v_desc, do_desc, q_s, k_s, v0_s, v1_s, do0_s, do1_s, ready, empty, row0,
+                          col_qk, col_v, npre, nblk, STAGES, BLOCK_N, BLOCK_E)),
         ], [4, 1], [REGS, 24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
@@ -1571,18 +1616,46 @@ def fuse_dkdv(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, pla
     return batch_heads >= DKDV_MIN_BATCH_HEADS
 
 
-def _backward_dkdv(q, k, v, do, slopes, layout: str, dk, dv) -> None:
+def _backward_dkdv(q, k, v, do, slopes, layout: str, dk, dv, nseg: int = 1) -> None:
     """dk and dv of :func:`backward` by the fused kernel (head_dim = value_dim = 64 or 128, bf16, validated and
-    TMA-eligible as :func:`backward_plans` checks): grid (batch·heads,), ``DKDV_STAGES[head_dim]`` ring stages."""
+    TMA-eligible as :func:`backward_plans` checks): grid (batch·heads, segments), ``DKDV_STAGES[head_dim]`` ring
+    stages; ``nseg`` > 1 asks for about that many segments combined by the in-launch lookback (outside CUDA graph
+    capture only: its flags carry a per-launch epoch; under capture the launch runs unsplit)."""
+    from .kernel import segments
+
     b, h, n, d, e = _dims(q, v, layout)
     half = e // 2
+    nseg, seg = segments(nseg, 1, 1, n, BLOCK_N)
+    lookback = nseg > 1 and not (q.is_cuda and torch.cuda.is_current_stream_capturing())
+    seg_buf, flags, epoch = q, q, 0
+    if lookback:
+        seg_buf = torch.empty(b * h, nseg, d, e, dtype=torch.float32, device=q.device)
+        flags, epoch = _flags(q.device, b * h * 2 * nseg * 128)
+    else:
+        nseg, seg = 1, n
     args = (_desc(q, layout, d), _desc(k, layout, d), _desc(v, layout, half), _desc(do, layout, half),
-            _desc(dk, layout, d), _desc(dv, layout, half), slopes if slopes is not None else q, h, n)
+            _desc(dk, layout, d), _desc(dv, layout, half), slopes if slopes is not None else seg_buf, seg_buf, flags,
+            epoch, h, n, seg, nseg)
     if q.is_cuda:
         bind_context(q.device)
-    _la2_bwd_gluon_dkdv_kernel[(b * h, )](*args, HAS_DECAY=slopes is not None, BNHD=layout == "bnhd",
-                                          BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=half, STAGES=DKDV_STAGES[d],
-                                          num_warps=4, REGS=WG2_REGS)
+    _la2_bwd_gluon_dkdv_kernel[(b * h, nseg)](*args, HAS_DECAY=slopes is not None, BNHD=layout == "bnhd",
+                                              BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=half, STAGES=DKDV_STAGES[d],
+                                              num_warps=4, REGS=WG2_REGS, LOOKBACK=lookback)
+
+
+def _backward_split(q, k, v, do, slopes, layout: str, dq, dk, dv, nseg: int) -> None:
+    """dq by a two-warpgroup lookback split of ``nseg`` segments on this stream and dk, dv by the fused kernel's
+    lookback split (:func:`_backward_dkdv`) on a side stream, at once (head_dim = value_dim = 128)."""
+    n = q.shape[2] if layout == "bhnd" else q.shape[1]
+    pq = Plan.make(n, 64, 3, nseg, wg2=True, lookback=True, o_direct=O_DIRECT, state_first=STATE_FIRST)
+    cur, side = fork(q.device)
+    forward(do, v, k, slopes, layout, pq, dq)
+    try:
+        torch.cuda.set_stream(side[0])
+        _backward_dkdv(q, k, v, do, slopes, layout, dk, dv, nseg)
+    finally:
+        torch.cuda.set_stream(cur)
+    join(q.device, cur)
 
 
 def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv) -> None:
@@ -1847,9 +1920,10 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
         kern = _la2_bwd_gluon_dkdv_kernel
         sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
                "do_desc": mangle_type(dv), "dk_desc": mangle_type(dqk), "dv_desc": mangle_type(dv), "SLOPES": "*fp32",
-               "H": "i32", "N": "i32"}
+               "SEG_END": "*fp32", "FLAGS": "*i32", "EPOCH": "i32", "H": "i32", "N": "i32", "SEG": "i32",
+               "NSEG": "i32"}
         ce = dict(HAS_DECAY=decay, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e, STAGES=stages,
-                  num_warps=4, REGS=WG2_REGS)
+                  num_warps=4, REGS=WG2_REGS, LOOKBACK=lookback)
     for name in ce:
         sig[name] = "constexpr"
     attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]]
