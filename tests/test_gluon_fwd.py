@@ -1324,7 +1324,7 @@ def test_fused_dkdv_backward_matches_reference(monkeypatch, b, h, n, d, layout, 
 
     monkeypatch.setattr(G, "BWD_FUSE_DKDV", True)
     fused = poisoned()
-    assert calls == [(b * h, )]
+    assert calls == [(b * h, 1)]
     monkeypatch.setattr(G, "BWD_FUSE_DKDV", False)
     passes = poisoned()
     assert len(calls) == 1
