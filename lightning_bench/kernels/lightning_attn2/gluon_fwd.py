@@ -21,7 +21,8 @@ SPLIT mode 2 of the Triton forward) or, in one launch, from end states the earli
 Used by ``lightning_attn`` for the forward when :func:`plan` says the call is eligible (sm_90, bf16, head_dim and
 value_dim 64 or 128, seq_len a multiple of 64, "bhnd" or "bnhd" with unit last stride and 16-byte aligned rows, no
 final state / cu_seqlens; an initial_state and the sequence-parallel segment hook are taken), and three times for
-the backward of such a call without states (:func:`backward`: dq causal, dk and dv anti-causal, ``REVERSE``);
+the backward of such a call without states (:func:`backward`: dq causal, dk and dv anti-causal, ``REVERSE``; from
+64 batch·heads dk and dv by one fused kernel instead, ``_la2_bwd_gluon_dkdv_kernel``, :func:`fuse_dkdv`);
 everything else runs the Triton kernels. Set ``LIGHTNING_BENCH_GLUON=0`` (or use :func:`disabled`) to force the
 Triton kernels. Correctness evidence is on the
 GPU (tests/test_gluon_fwd.py, ``lightning-bench verify``); on the CPU the kernel is compiled for sm_90a and its
@@ -1606,9 +1607,12 @@ def fuse_dkdv(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, pla
     per batch·head reads q, k, v, do once per block and keeps one state for both) after the dq pass, instead of the
     two anti-causal passes, where the passes do not run side by side (:func:`backward` asks only then): head_dim =
     value_dim = 64 or 128, and ``BWD_FUSE_DKDV`` when set, else from ``DKDV_MIN_BATCH_HEADS`` batch·heads (fewer
-    programs, one per head, leave SMs idle). Measured on the H200 (tools/probe_dkdv.py, backward GPU time, d128):
-    1.16–1.21× at 128 and 256 batch·heads (2K–32K), 1.01–1.06× at 64; 0.57× at b2 h16 run one after another
-    (results/h200/tune/2026-12-01d/a20)."""
+    programs, one per head, leave SMs idle). Measured on the H200 (tools/probe_dkdv.py, the backward's GPU time
+    against the three passes; results/h200/tune/2026-12-01d/a20, b20): head_dim 128 1.16–1.21× at 128 and 256
+    batch·heads (2K–32K), 1.42× at 96 (b6 h16 2K / 8K), 0.99–1.06× at 64 (b4 h16, b2 h32, 2K–32K); head_dim 64 1.13–1.21×
+    at 128 and 256 (b8 h16 2K–32K, b16 h16 8K), 0.99–1.02× at 64. Where the passes run side by side (b2 h16, b1 h16)
+    one after another it is 0.42–0.61×, and its lookback split beside a split dq pass (:func:`_backward_split`)
+    0.75–1.02× (c20)."""
     if head_dim != value_dim or head_dim not in DKDV_STAGES:
         return False
     if BWD_FUSE_DKDV is not None:
@@ -1645,7 +1649,11 @@ def _backward_dkdv(q, k, v, do, slopes, layout: str, dk, dv, nseg: int = 1) -> N
 
 def _backward_split(q, k, v, do, slopes, layout: str, dq, dk, dv, nseg: int) -> None:
     """dq by a two-warpgroup lookback split of ``nseg`` segments on this stream and dk, dv by the fused kernel's
-    lookback split (:func:`_backward_dkdv`) on a side stream, at once (head_dim = value_dim = 128)."""
+    lookback split (:func:`_backward_dkdv`) on a side stream, at once (head_dim = value_dim = 128). Measured, not
+    used by :func:`backward` (tools/probe_dkdv.py ``--split``, results/h200/tune/2026-12-01d/c20): 0.75–0.87× the
+    side-by-side passes' one launch at b2 h16 (P2, 1K–128K), 0.85–1.02× at b1 h16 (P4): the fused kernel's own-segment
+    sum streams through its two-stage ring at ~1.9 µs a block (the main blocks ~2.4), so a later segment waits
+    almost as long as it would have run. GPU-tested (``test_split_backward_matches_reference``)."""
     n = q.shape[2] if layout == "bhnd" else q.shape[1]
     pq = Plan.make(n, 64, 3, nseg, wg2=True, lookback=True, o_direct=O_DIRECT, state_first=STATE_FIRST)
     cur, side = fork(q.device)
