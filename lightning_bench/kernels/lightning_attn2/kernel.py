@@ -1025,7 +1025,7 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
     if segment_hook is None and cu is None and s0 is None and dht is None and not want_ds0:
         do_c = do if do.is_contiguous() else do.contiguous()
         plans = _gluon_bwd_plans(q, k, v, do_c, slopes, layout, block_n, seq_split, cfg, n)
-        if plans is not None:  # Hopper, bf16, eligible shape: three runs of the Gluon forward kernel (gluon_fwd.backward)
+        if plans is not None:  # Hopper, bf16, eligible shape: the Gluon backward (gluon_fwd.backward)
             dq, dk, dv = _gluon.backward(q, k, v, do_c, slopes, layout, plans)
             return dq, dk, dv, None
     dq = _empty(b, h, n, d, layout, q)
@@ -1290,7 +1290,8 @@ def lightning_attn(
     overlapped); ``LIGHTNING_BENCH_GLUON=0`` or ``gluon_fwd.disabled()`` keeps the Triton forward. The backward of
     such a call (no initial_state, final state or cu_seqlens, seq_split "auto", no ``launch_config`` override) runs
     the same Gluon kernel three times (``gluon_fwd.backward``: dq causal, dk and dv anti-causal; at head_dim = value_dim
-    = 128 where the three fill the SMs, side by side in one launch); every other backward is the Triton one, and so is
+    = 128 where the three fill the SMs, side by side in one launch; from 64 batch·heads dq and one fused dk, dv kernel,
+    ``gluon_fwd.fuse_dkdv``); every other backward is the Triton one, and so is
     a short one the launch table gives the fused backward (≤ 1024 tokens) unless it would run as that one launch.
 
     Dtypes: bf16 (tensor-core dots, fp32 accumulation and state), fp16 (fp16 dots between inputs; TF32 dots against
