@@ -73,6 +73,8 @@ def main():
                                    finite=bool(all(torch.isfinite(t).all() for t in (sq, sk, sv)))))
                 print(f"check split {P} b{b} h{h} d{d} n={n}: " + str(checks[-1]), flush=True)
                 pqs = G.Plan.make(n, 64, 3, P, wg2=True, lookback=True)
+                pqe = G.Plan.make(n, 64, 3, 1, True, vg_ahead=G.vg_ahead_wins(d, 64, False), tile_major=True)
+                pqe = G.dataclasses.replace(pqe, tile_major=G._tile_major(pqe, b * h, d))
             variants = {
                 "default": lambda: run(False),
                 "fused": lambda: run(True, False),
@@ -86,6 +88,8 @@ def main():
                     f"split{P}": lambda: G._backward_split(q, k, v, do, sl, "bhnd", dq, dk, dv, P),
                     f"dkdv{P}_alone": lambda: G._backward_dkdv(q, k, v, do, sl, "bhnd", dk, dv, P),
                     f"dq{P}_alone": lambda: G.forward(do, v, k, sl, "bhnd", pqs, dq),
+                    f"split{P}_dq_e64": lambda: G._backward_split(q, k, v, do, sl, "bhnd", dq, dk, dv, P, pqe),
+                    "dq_e64_alone": lambda: G.forward(do, v, k, sl, "bhnd", pqe, dq),
                 })
             for r in range(a.rounds):
                 for label, fn in (variants.items() if r % 2 == 0 else list(variants.items())[::-1]):
@@ -98,7 +102,9 @@ def main():
             print(f"b{b} h{h} d{d} n={n:>6} us: " + "  ".join(f"{lb} {med.loc[lb] * 1e3:.1f}" for lb in variants)
                   + f"  fused/default {med.loc['default'] / med.loc['fused']:.3f}x"
                   + f"  dkdv/passes {med.loc['dk_dv_passes'] / med.loc['dkdv_alone']:.3f}x"
-                  + (f"  split/default {med.loc['default'] / med.loc[f'split{P}']:.3f}x" if P else ""), flush=True)
+                  + (f"  split/default {med.loc['default'] / med.loc[f'split{P}']:.3f}x"
+                     f"  split_dq_e64/default {med.loc['default'] / med.loc[f'split{P}_dq_e64']:.3f}x" if P else ""),
+                  flush=True)
             del q, k, v, do, dq, dk, dv, ref, got
             torch.cuda.empty_cache()
     pd.DataFrame(rows).to_csv(a.out / "probe_dkdv.csv", index=False)

@@ -747,35 +747,93 @@ if IMPORT_ERROR is None:
 
     # ------------------------------- the backward's dk and dv passes fused: one program per head, one shared state
     @gluon.jit
-    def _dkdv_load(q_desc, k_desc, v_desc, do_desc, q_s, k_s, v0_s, v1_s, do0_s, do1_s, ready, empty, row0, col_qk,
-                   col_v, npre, nblk, STAGES: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_E: gl.constexpr):
+    def _dkdv_pre_bufs(q_s, k_s, v0_s, v1_s, do0_s, do1_s, s: gl.constexpr, STAGES: gl.constexpr):
+        """Stage ``s`` of the own-segment pass's ring (2·STAGES stages of one block's Q and both dO halves): the main
+        ring's Q and dO buffers for s < STAGES, its K and V buffers (same shapes, unused by that pass) above."""
+        if s < STAGES:
+            return q_s.index(s), do0_s.index(s), do1_s.index(s)
+        else:
+            return k_s.index(s - STAGES), v0_s.index(s - STAGES), v1_s.index(s - STAGES)
+
+    @gluon.jit
+    def _dkdv_load(q_desc, k_desc, v_desc, do_desc, q_s, k_s, v0_s, v1_s, do0_s, do1_s, ready, empty, pre_ready,
+                   pre_empty, row0, col_qk, col_v, npre, nblk, STAGES: gl.constexpr, BLOCK_N: gl.constexpr,
+                   BLOCK_E: gl.constexpr):
         """The loader of the fused dk, dv kernel: the segment's blocks last → first from ``row0``, each stage holding
-        that block's Q, K rows and the two value halves of V and dO; before them (``npre`` = the block count, the
-        lookback's own-segment pass) the same blocks' Q and dO only."""
+        that block's Q, K rows and the two value halves of V and dO. Before them (``npre`` = the block count, the
+        lookback's own-segment pass) the same blocks' Q and dO only, through a ring of 2·STAGES half-size stages laid
+        over the main ring's buffers (:func:`_dkdv_pre_bufs`, own ``pre_ready`` / ``pre_empty`` barriers); the main
+        loads start once every such stage was released."""
+        PS: gl.constexpr = 2 * STAGES
+        pbytes: gl.constexpr = q_desc.block_type.nbytes + 2 * do_desc.block_type.nbytes
+        for j0 in range(0, npre, PS):
+            for s in gl.static_range(PS):
+                j = j0 + s
+                if j < npre:
+                    qb, d0, d1 = _dkdv_pre_bufs(q_s, k_s, v0_s, v1_s, do0_s, do1_s, s, STAGES)
+                    mbarrier.wait(pre_empty.index(s), ((j0 // PS) & 1) ^ 1)
+                    bar = pre_ready.index(s)
+                    mbarrier.expect(bar, pbytes)
+                    r = row0 - j * BLOCK_N
+                    _tma_load(q_desc, [r, col_qk], bar, qb)
+                    _tma_load(do_desc, [r, col_v], bar, d0)
+                    _tma_load(do_desc, [r, col_v + BLOCK_E], bar, d1)
+        for s in gl.static_range(PS):  # every own-segment stage released before the main ring reuses the buffers
+            if s < npre:
+                mbarrier.wait(pre_empty.index(s), (((npre - 1 - s) // PS) & 1))
         nbytes: gl.constexpr = (q_desc.block_type.nbytes + k_desc.block_type.nbytes + 2 * v_desc.block_type.nbytes
                                 + 2 * do_desc.block_type.nbytes)
-        pbytes: gl.constexpr = q_desc.block_type.nbytes + 2 * do_desc.block_type.nbytes
-        for j in range(0, npre + nblk):
+        for j in range(0, nblk):
             st = j % STAGES
             mbarrier.wait(empty.index(st), ((j // STAGES) & 1) ^ 1)
             bar = ready.index(st)
-            if j < npre:
-                r = row0 - j * BLOCK_N
-                mbarrier.expect(bar, pbytes)
-            else:
-                r = row0 - (j - npre) * BLOCK_N
-                mbarrier.expect(bar, nbytes)
-                _tma_load(k_desc, [r, col_qk], bar, k_s.index(st))
-                _tma_load(v_desc, [r, col_v], bar, v0_s.index(st))
-                _tma_load(v_desc, [r, col_v + BLOCK_E], bar, v1_s.index(st))
+            r = row0 - j * BLOCK_N
+            mbarrier.expect(bar, nbytes)
+            _tma_load(k_desc, [r, col_qk], bar, k_s.index(st))
+            _tma_load(v_desc, [r, col_v], bar, v0_s.index(st))
+            _tma_load(v_desc, [r, col_v + BLOCK_E], bar, v1_s.index(st))
             _tma_load(q_desc, [r, col_qk], bar, q_s.index(st))
             _tma_load(do_desc, [r, col_v], bar, do0_s.index(st))
             _tma_load(do_desc, [r, col_v + BLOCK_E], bar, do1_s.index(st))
 
     @gluon.jit
+    def _dkdv_own_sum(ROLE: gl.constexpr, slope, q_s, k_s, v0_s, v1_s, do0_s, do1_s, pre_ready, pre_empty, bufs,
+                      npre, STAGES: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr,
+                      BLOCK_E: gl.constexpr, o_l: gl.constexpr):
+        """This warpgroup's half of the segment's own end state (the lookback's pass, blocks last → first): Σ_i
+        Qᵢᵀ diag(wᵢ) dO_i[:, half] with wᵢ[c] = λ^(B·(npre−1−i) + c), the closed form of the reverse recursion (as
+        :func:`_prefix_state` with ``REVERSE``), its products one async wgmma chain waited a block later, the scaled
+        dO double-buffered in ``bufs``; stages from the loader's half-size ring (:func:`_dkdv_load`)."""
+        PS: gl.constexpr = 2 * STAGES
+        c_o = BLOCK_N - 1.0 - gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, o_l)).to(gl.float32)
+        S = gl.zeros([BLOCK_D, BLOCK_E], gl.float32, o_l)
+        for j0 in range(0, npre, PS):
+            for s in gl.static_range(PS):
+                j = j0 + s
+                if j < npre:
+                    qb, d0, d1 = _dkdv_pre_bufs(q_s, k_s, v0_s, v1_s, do0_s, do1_s, s, STAGES)
+                    if ROLE == 0:
+                        db = d0
+                    else:
+                        db = d1
+                    mbarrier.wait(pre_ready.index(s), (j0 // PS) & 1)
+                    w = gl.exp(-slope * (((npre - j) * BLOCK_N - 1).to(gl.float32) - c_o))
+                    vg = bufs.index(s % 2)
+                    vg.store((db.load(o_l) * w[:, None]).to(gl.bfloat16))
+                    fence_async_shared()
+                    S = warpgroup_mma(qb.permute((1, 0)), vg, S, is_async=True)
+                    S = warpgroup_mma_wait(num_outstanding=1, deps=(S, ))  # block j − 1's product is done:
+                    if j > 0:
+                        mbarrier.arrive(pre_empty.index((s + PS - 1) % PS), count=1)  # its stage is free
+        S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
+        if npre > 0:
+            mbarrier.arrive(pre_empty.index((npre - 1) % PS), count=1)
+        return S
+
+    @gluon.jit
     def _dkdv_compute(ROLE: gl.constexpr, dk_desc, dv_desc, SLOPES, SEG_END, FLAGS, EPOCH, q_s, k_s, v0_s, v1_s,
-                      do0_s, do1_s, ready, empty, s_smem, gdo_smem, dk_smem, dv_smem, pre_bufs, s_written, s_read,
-                      pid_bh, h, row0, col_qk, col_v, SEG, NSEG, p, npre, nblk, HAS_DECAY: gl.constexpr,
+                      do0_s, do1_s, ready, empty, pre_ready, pre_empty, s_smem, gdo_smem, dk_smem, dv_smem, pre_bufs,
+                      s_written, s_read, pid_bh, h, row0, col_qk, col_v, SEG, NSEG, p, npre, nblk, HAS_DECAY: gl.constexpr,
                       LOOKBACK: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
                       STAGES: gl.constexpr):
         """One compute warpgroup of the fused dk, dv kernel (head_dim = value_dim = 2 × BLOCK_E). Both
@@ -787,8 +845,9 @@ if IMPORT_ERROR is None:
         finished reading S_(j−1), so either may overwrite its half) and ``s_written`` (both halves of S_j are in
         shared memory). Decay factors of the reverse pass (:func:`_decay` ``REVERSE``). ``LOOKBACK`` (segment
         ``p`` of ``NSEG``, blocks last → first): every segment but the last first sums its own blocks' half-state
-        (:func:`_prefix_state`, the Q and dO the loader streams ahead) and publishes it (:func:`_publish`, the
-        forward's lookback flags per value half), then each combines the segments before it into its entry state."""
+        (:func:`_dkdv_own_sum`, the Q and dO the loader streams ahead through a ring of half-size stages) and
+        publishes it (:func:`_publish`, the forward's lookback flags per value half), then each combines the segments
+        before it into its entry state."""
         sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_N, 16])
         oe_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
@@ -796,15 +855,11 @@ if IMPORT_ERROR is None:
         od_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_D, 16])
         slope = _slope(SLOPES, h, HAS_DECAY)
-        if ROLE == 0:
-            my_do = do0_s
-        else:
-            my_do = do1_s
         if LOOKBACK:
             E: gl.constexpr = 2 * BLOCK_E
             if p < NSEG - 1:
-                st_end = _prefix_state(gl.zeros([BLOCK_D, BLOCK_E], gl.float32, oe_l), slope, nblk, q_s, my_do,
-                                       ready, empty, pre_bufs, STAGES, BLOCK_N, oe_l, True)
+                st_end = _dkdv_own_sum(ROLE, slope, q_s, k_s, v0_s, v1_s, do0_s, do1_s, pre_ready, pre_empty,
+                                       pre_bufs, npre, STAGES, BLOCK_N, BLOCK_D, BLOCK_E, oe_l)
                 _publish(st_end, SEG_END, FLAGS, EPOCH, pid_bh, ROLE * BLOCK_E, E, NSEG, p, BLOCK_D, BLOCK_E, oe_l)
             _await(FLAGS, EPOCH, pid_bh, ROLE * BLOCK_E, E, NSEG, p, BLOCK_E)
             S = _entry_state(SEG_END, SEG_END, slope, pid_bh, ROLE * BLOCK_E, E, SEG, NSEG, p, True, False, BLOCK_D,
@@ -825,8 +880,8 @@ if IMPORT_ERROR is None:
         zero_e = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, oe_l)
         zero_d = gl.zeros([BLOCK_N, BLOCK_D], gl.float32, od_l)
         for j in range(0, nblk):
-            st = (npre + j) % STAGES
-            mbarrier.wait(ready.index(st), ((npre + j) // STAGES) & 1)
+            st = j % STAGES
+            mbarrier.wait(ready.index(st), (j // STAGES) & 1)
             qb = q_s.index(st)
             kb = k_s.index(st)
             v0 = v0_s.index(st)
@@ -936,6 +991,10 @@ if IMPORT_ERROR is None:
         else:
             pre_smem = dv_smem
         ready, empty = _ring_barriers(STAGES, 2)
+        if LOOKBACK:  # the own-segment pass's half-size stages
+            pre_ready, pre_empty = _ring_barriers(2 * STAGES, 2)
+        else:
+            pre_ready, pre_empty = ready, empty
         s_written = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
         s_read = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
         mbarrier.init(s_written, count=2)
@@ -943,19 +1002,23 @@ if IMPORT_ERROR is None:
         fence_async_shared()
         gl.warp_specialize([
             (_dkdv_compute, (1, dk_desc, dv_desc, SLOPES, SEG_END, FLAGS, EPOCH, q_s, k_s, v0_s, v1_s, do0_s, do1_s,
-                             ready, empty, s_smem, gdo_smem, dk_smem, dv_smem, dv_smem, s_written, s_read, pid_bh, h,
-                             row0, col_qk, col_v, SEG, NSEG, p, npre, nblk, HAS_DECAY, LOOKBACK, BLOCK_N, BLOCK_D,
-                             BLOCK_E, STAGES)),
+                             ready, empty, pre_ready, pre_empty, s_smem, gdo_smem, dk_smem, dv_smem, dv_smem,
+                             s_written, s_read, pid_bh, h, row0, col_qk, col_v, SEG, NSEG, p, npre, nblk, HAS_DECAY,
+                             LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES)),
             (_dkdv_compute, (0, dk_desc, dv_desc, SLOPES, SEG_END, FLAGS, EPOCH, q_s, k_s, v0_s, v1_s, do0_s, do1_s,
-                             ready, empty, s_smem, gdo_smem, dk_smem, dv_smem, pre_smem, s_written, s_read, pid_bh,
-                             h, row0, col_qk, col_v, SEG, NSEG, p, npre, nblk, HAS_DECAY, LOOKBACK, BLOCK_N, BLOCK_D,
-                             BLOCK_E, STAGES)),
-            (_dkdv_load, (q_desc, k_desc, v_desc, do_desc, q_s, k_s, v0_s, v1_s, do0_s, do1_s, ready, empty, row0,
-                          col_qk, col_v, npre, nblk, STAGES, BLOCK_N, BLOCK_E)),
+                             ready, empty, pre_ready, pre_empty, s_smem, gdo_smem, dk_smem, dv_smem, pre_smem,
+                             s_written, s_read, pid_bh, h, row0, col_qk, col_v, SEG, NSEG, p, npre, nblk, HAS_DECAY,
+                             LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES)),
+            (_dkdv_load, (q_desc, k_desc, v_desc, do_desc, q_s, k_s, v0_s, v1_s, do0_s, do1_s, ready, empty,
+                          pre_ready, pre_empty, row0, col_qk, col_v, npre, nblk, STAGES, BLOCK_N, BLOCK_E)),
         ], [4, 1], [REGS, 24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
             mbarrier.invalidate(empty.index(s))
+        if LOOKBACK:
+            for s in gl.static_range(2 * STAGES):
+                mbarrier.invalidate(pre_ready.index(s))
+                mbarrier.invalidate(pre_empty.index(s))
         mbarrier.invalidate(s_written)
         mbarrier.invalidate(s_read)
 
@@ -1647,15 +1710,16 @@ def _backward_dkdv(q, k, v, do, slopes, layout: str, dk, dv, nseg: int = 1) -> N
                                               num_warps=4, REGS=WG2_REGS, LOOKBACK=lookback)
 
 
-def _backward_split(q, k, v, do, slopes, layout: str, dq, dk, dv, nseg: int) -> None:
-    """dq by a two-warpgroup lookback split of ``nseg`` segments on this stream and dk, dv by the fused kernel's
-    lookback split (:func:`_backward_dkdv`) on a side stream, at once (head_dim = value_dim = 128). Measured, not
+def _backward_split(q, k, v, do, slopes, layout: str, dq, dk, dv, nseg: int, pq: Plan | None = None) -> None:
+    """dq by a two-warpgroup lookback split of ``nseg`` segments (or the plan ``pq``) on this stream and dk, dv by the
+    fused kernel's lookback split (:func:`_backward_dkdv`) on a side stream, at once (head_dim = value_dim = 128). Measured, not
     used by :func:`backward` (tools/probe_dkdv.py ``--split``, results/h200/tune/2026-12-01d/c20): 0.75–0.87× the
     side-by-side passes' one launch at b2 h16 (P2, 1K–128K), 0.85–1.02× at b1 h16 (P4): the fused kernel's own-segment
     sum streams through its two-stage ring at ~1.9 µs a block (the main blocks ~2.4), so a later segment waits
     almost as long as it would have run. GPU-tested (``test_split_backward_matches_reference``)."""
     n = q.shape[2] if layout == "bhnd" else q.shape[1]
-    pq = Plan.make(n, 64, 3, nseg, wg2=True, lookback=True, o_direct=O_DIRECT, state_first=STATE_FIRST)
+    if pq is None:
+        pq = Plan.make(n, 64, 3, nseg, wg2=True, lookback=True, o_direct=O_DIRECT, state_first=STATE_FIRST)
     cur, side = fork(q.device)
     forward(do, v, k, slopes, layout, pq, dq)
     try:
