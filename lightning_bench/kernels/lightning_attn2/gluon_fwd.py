@@ -1674,8 +1674,8 @@ def fuse_dkdv(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, pla
     against the three passes; results/h200/tune/2026-12-01d/a20, b20): head_dim 128 1.16–1.21× at 128 and 256
     batch·heads (2K–32K), 1.42× at 96 (b6 h16 2K / 8K), 0.99–1.06× at 64 (b4 h16, b2 h32, 2K–32K); head_dim 64 1.13–1.21×
     at 128 and 256 (b8 h16 2K–32K, b16 h16 8K), 0.99–1.02× at 64. Where the passes run side by side (b2 h16, b1 h16)
-    one after another it is 0.42–0.61×, and its lookback split beside a split dq pass (:func:`_backward_split`)
-    0.75–1.02× (c20)."""
+    one after another it is 0.42–0.61×, and its lookback split beside dq (:func:`_backward_split`) 0.83–1.03× at
+    b2 h16 (c20, f20)."""
     if head_dim != value_dim or head_dim not in DKDV_STAGES:
         return False
     if BWD_FUSE_DKDV is not None:
@@ -1713,10 +1713,11 @@ def _backward_dkdv(q, k, v, do, slopes, layout: str, dk, dv, nseg: int = 1) -> N
 def _backward_split(q, k, v, do, slopes, layout: str, dq, dk, dv, nseg: int, pq: Plan | None = None) -> None:
     """dq by a two-warpgroup lookback split of ``nseg`` segments (or the plan ``pq``) on this stream and dk, dv by the
     fused kernel's lookback split (:func:`_backward_dkdv`) on a side stream, at once (head_dim = value_dim = 128). Measured, not
-    used by :func:`backward` (tools/probe_dkdv.py ``--split``, results/h200/tune/2026-12-01d/c20): 0.75–0.87× the
-    side-by-side passes' one launch at b2 h16 (P2, 1K–128K), 0.85–1.02× at b1 h16 (P4): the fused kernel's own-segment
-    sum streams through its two-stage ring at ~1.9 µs a block (the main blocks ~2.4), so a later segment waits
-    almost as long as it would have run. GPU-tested (``test_split_backward_matches_reference``)."""
+    used by :func:`backward` (tools/probe_dkdv.py ``--split``, results/h200/tune/2026-12-01d/c20, f20): with the
+    own-segment pass through the main ring (c20) 0.75–0.87× the side-by-side passes' one launch at b2 h16 (P2,
+    1K–128K); through its half-size ring (:func:`_dkdv_own_sum`, f20) 0.90–1.03× there (dq as unsplit e64 programs,
+    ``pq``; as a wg2 split 0.83–0.94×) and 0.87× / 1.15× at b1 h16 2K / 32K (P4). GPU-tested
+    (``test_split_backward_matches_reference``)."""
     n = q.shape[2] if layout == "bhnd" else q.shape[1]
     if pq is None:
         pq = Plan.make(n, 64, 3, nseg, wg2=True, lookback=True, o_direct=O_DIRECT, state_first=STATE_FIRST)
