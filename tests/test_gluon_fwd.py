@@ -30,6 +30,32 @@ def rel(x, ref):
     return float((x - ref).norm() / ref.norm().clamp_min(1e-300))
 
 
+def _spy_launches(monkeypatch, name):
+    """The grids of the launches of gluon_fwd's kernel ``name`` from here on (the kernel still runs)."""
+    calls = []
+    real = getattr(G, name)
+    monkeypatch.setattr(G, name, type("Spy", (), {
+        "__getitem__": lambda self, grid: (calls.append(grid), real[grid])[1]})())
+    return calls
+
+
+def _poisoned_backward(q, k, v, do, sl, layout, plans):
+    """``gluon_fwd.backward`` with dq, dk, dv allocated NaN-filled: a row no program writes stays NaN."""
+    empty_like = torch.empty_like
+    torch.empty_like = lambda t, **kw: empty_like(t, **kw).fill_(float("nan"))
+    try:
+        return G.backward(q, k, v, do, sl, layout, plans)
+    finally:
+        torch.empty_like = empty_like
+
+
+def _reference_grads(q, k, v, do, sl, layout):
+    """(tr, float64 dq, dk, dv of the reference in bhnd): ``tr`` maps a tensor of ``layout`` to bhnd and back."""
+    tr = (lambda t: t.transpose(1, 2)) if layout == "bnhd" else (lambda t: t)
+    qd, kd, vd = (tr(t).double().requires_grad_() for t in (q, k, v))
+    return tr, torch.autograd.grad(lightning_attn_reference(qd, kd, vd, sl), (qd, kd, vd), tr(do).double())
+
+
 # ---------------------------------------------------------------- the launch rule (pure)
 @pytest.mark.parametrize("bh,n,d,e,want", [
     (32, 2048, 128, 128, (32, 4, 1, False, False)),    # b2 h16 d128 short: e32 fills 128 SMs, unsplit
@@ -466,7 +492,7 @@ def test_fuse_dkdv_rule(monkeypatch, bh, d, e, knob, want):
     """dk and dv are fused from ``DKDV_MIN_BATCH_HEADS`` batch·heads at head_dim = value_dim = 64 or 128;
     ``BWD_FUSE_DKDV`` forces it either way where the dims allow."""
     monkeypatch.setattr(G, "BWD_FUSE_DKDV", knob)
-    assert G.fuse_dkdv(bh, 4096, d, e, []) is want
+    assert G.fuse_dkdv(bh, d, e) is want
 
 
 @pytest.mark.parametrize("d,e,knob,want", [
@@ -1270,27 +1296,13 @@ def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layo
     plans = G.backward_plans(q, k, v, do, sl, layout)
     side = G.concurrent_plans(b * h, n, d, d, plans, G.sm_count(q.device))
     assert side is not None and G.one_launch(d, d, side)
-    calls = []
-    real = G._la2_bwd_gluon_x3_kernel
-    monkeypatch.setattr(G, "_la2_bwd_gluon_x3_kernel", type("Spy", (), {
-        "__getitem__": lambda self, grid: (calls.append(grid), real[grid])[1]})())
-
-    def poisoned():  # dq, dk, dv allocated NaN-filled: a row no program writes stays NaN
-        empty_like = torch.empty_like
-        torch.empty_like = lambda t, **kw: empty_like(t, **kw).fill_(float("nan"))
-        try:
-            return G.backward(q, k, v, do, sl, layout, plans)
-        finally:
-            torch.empty_like = empty_like
-
-    one = poisoned()
+    calls = _spy_launches(monkeypatch, "_la2_bwd_gluon_x3_kernel")
+    one = _poisoned_backward(q, k, v, do, sl, layout, plans)
     assert len(calls) == 1 and calls[0][0 if pass_inner else 2] == 3
     monkeypatch.setattr(G, "BWD_ONE_LAUNCH", False)
-    three = poisoned()
+    three = _poisoned_backward(q, k, v, do, sl, layout, plans)
     assert len(calls) == 1
-    tr = (lambda t: t.transpose(1, 2)) if layout == "bnhd" else (lambda t: t)
-    qd, kd, vd = (tr(t).double().requires_grad_() for t in (q, k, v))
-    ref = torch.autograd.grad(lightning_attn_reference(qd, kd, vd, sl), (qd, kd, vd), tr(do).double())
+    tr, ref = _reference_grads(q, k, v, do, sl, layout)
     for name, x, y, r in zip("qkv", one, three, ref):
         assert torch.isfinite(x).all(), name
         assert torch.equal(x, y), name
@@ -1318,28 +1330,14 @@ def test_fused_dkdv_backward_matches_reference(monkeypatch, b, h, n, d, layout, 
     plans = G.backward_plans(q, k, v, do, sl, layout)
     assert plans is not None
     monkeypatch.setattr(G, "BWD_CONCURRENT", False)
-    calls = []
-    real = G._la2_bwd_gluon_dkdv_kernel
-    monkeypatch.setattr(G, "_la2_bwd_gluon_dkdv_kernel", type("Spy", (), {
-        "__getitem__": lambda self, grid: (calls.append(grid), real[grid])[1]})())
-
-    def poisoned():
-        empty_like = torch.empty_like
-        torch.empty_like = lambda t, **kw: empty_like(t, **kw).fill_(float("nan"))
-        try:
-            return G.backward(q, k, v, do, sl, layout, plans)
-        finally:
-            torch.empty_like = empty_like
-
+    calls = _spy_launches(monkeypatch, "_la2_bwd_gluon_dkdv_kernel")
     monkeypatch.setattr(G, "BWD_FUSE_DKDV", True)
-    fused = poisoned()
+    fused = _poisoned_backward(q, k, v, do, sl, layout, plans)
     assert calls == [(b * h, 1)]
     monkeypatch.setattr(G, "BWD_FUSE_DKDV", False)
-    passes = poisoned()
+    passes = _poisoned_backward(q, k, v, do, sl, layout, plans)
     assert len(calls) == 1
-    tr = (lambda t: t.transpose(1, 2)) if layout == "bnhd" else (lambda t: t)
-    qd, kd, vd = (tr(t).double().requires_grad_() for t in (q, k, v))
-    ref = torch.autograd.grad(lightning_attn_reference(qd, kd, vd, sl), (qd, kd, vd), tr(do).double())
+    tr, ref = _reference_grads(q, k, v, do, sl, layout)
     assert torch.equal(fused[0], passes[0])
     for name, x, y, r in zip("qkv", fused, passes, ref):
         assert torch.isfinite(x).all(), name
@@ -1368,9 +1366,7 @@ def test_split_backward_matches_reference(b, h, n, layout, scale, nseg):
     torch.cuda.synchronize()
     dk1, dv1 = torch.full_like(k, float("nan")), torch.full_like(v, float("nan"))
     G._backward_dkdv(q, k, v, do, sl, layout, dk1, dv1)
-    tr = (lambda t: t.transpose(1, 2)) if layout == "bnhd" else (lambda t: t)
-    qd, kd, vd = (tr(t).double().requires_grad_() for t in (q, k, v))
-    ref = torch.autograd.grad(lightning_attn_reference(qd, kd, vd, sl), (qd, kd, vd), tr(do).double())
+    tr, ref = _reference_grads(q, k, v, do, sl, layout)
     for name, x, r in zip("qkv", out, ref):
         assert torch.isfinite(x).all(), name
         assert rel(x, tr(r)) <= 1e-2, (name, rel(x, tr(r)))

@@ -963,18 +963,16 @@ if IMPORT_ERROR is None:
             row_base = pid_bh * N
             col_qk = 0
             col_v = 0
-        nall = N // BLOCK_N
         if LOOKBACK:
             p = gl.program_id(1)
             first = p * (SEG // BLOCK_N)
-            nblk = gl.minimum(nall, first + SEG // BLOCK_N) - first
-            npre = nblk * (p < NSEG - 1).to(gl.int32)
+            nblk = gl.minimum(N // BLOCK_N, first + SEG // BLOCK_N) - first
         else:
             p = 0
             first = 0
-            nblk = nall
-            npre = 0
-        row0 = row_base + (nall - 1 - first) * BLOCK_N
+            nblk = N // BLOCK_N
+        npre, _ = _pre_blocks(p, first, nblk, NSEG, False, LOOKBACK)
+        row0 = _row0(row_base, N, BLOCK_N, True) - first * BLOCK_N  # the segment's first block, blocks last → first
         q_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], q_desc.layout)
         k_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_D], k_desc.layout)
         v0_s = gl.allocate_shared_memory(gl.bfloat16, [STAGES, BLOCK_N, BLOCK_E], v_desc.layout)
@@ -1629,7 +1627,7 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch
     if side_by_side is not None and one_launch(d, e, side_by_side):
         _backward_one_launch(q, k, v, do, slopes, layout, side_by_side[0], dq, dk, dv)
         return dq, dk, dv
-    if side_by_side is None and fuse_dkdv(b * h, n, d, e, plans):
+    if side_by_side is None and fuse_dkdv(b * h, d, e):
         forward(do, v, k, slopes, layout, plans[0], dq)
         _backward_dkdv(q, k, v, do, slopes, layout, dk, dv)
         return dq, dk, dv
@@ -1665,7 +1663,7 @@ def one_launch(head_dim: int, value_dim: int, plans: list[Plan]) -> bool:
             and not p.pair and p.nseg == 1 and not (p.o_direct or p.q_reg or p.maxnreg))
 
 
-def fuse_dkdv(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan]) -> bool:
+def fuse_dkdv(batch_heads: int, head_dim: int, value_dim: int) -> bool:
     """Whether :func:`backward` computes dk and dv in one fused launch (``_la2_bwd_gluon_dkdv_kernel``: one program
     per batch·head reads q, k, v, do once per block and keeps one state for both) after the dq pass, instead of the
     two anti-causal passes, where the passes do not run side by side (:func:`backward` asks only then): head_dim =

@@ -813,7 +813,7 @@ def describe_backward(batch: int, heads: int, seq_len: int, head_dim: int, value
     if both is not None:
         how = ("one launch" if _gluon.one_launch(head_dim, value_dim, both) else "on side streams")
         return f"gluon bwd ×3: dq {short(both[0])}; dk, dv reverse {short(both[1])}; unsplit, side by side, {how}"
-    if _gluon.fuse_dkdv(batch * heads, seq_len, head_dim, value_dim, plans):
+    if _gluon.fuse_dkdv(batch * heads, head_dim, value_dim):
         return (f"gluon bwd: dq {short(plans[0])}; dk, dv fused (one program per head, "
                 f"s{_gluon.DKDV_STAGES[head_dim]})")
     side = _gluon.use_streams(batch * heads, seq_len, head_dim, value_dim, plans)
