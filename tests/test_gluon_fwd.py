@@ -107,7 +107,7 @@ def test_shape_plan_chunks_the_long_split(pretend_sm90):
     p = G._shape_plan(16, 2048, 128, 128, torch.bfloat16, torch.device("cuda", 0), "auto")
     assert (p.block_e, p.nseg, p.chunks, p.wg2) == (64, 4, 1, False)
     p = G._shape_plan(32, 131072, 128, 128, torch.bfloat16, torch.device("cuda", 0), "auto")
-    assert (p.block_e, p.nseg, p.wg2, p.lookback) == (64, 4, True, True) and p.describe().endswith("wg2 lookback")
+    assert (p.block_e, p.nseg, p.wg2, p.lookback) == (64, 4, True, True) and "wg2 lookback" in p.describe()
 
 
 def test_choose_explicit_split_is_capped():
@@ -159,7 +159,7 @@ def _qkv(b=2, h=16, n=2048, d=128, e=128, dtype=torch.bfloat16, layout="bhnd"):
 def test_plan_for_an_eligible_call(pretend_sm90):
     q, k, v = _qkv()
     p = G.plan(q, k, v, None, "bhnd")
-    assert p == G.Plan(32, 4, 1, 2048, ws=True, tile_major=True)
+    assert p == G.Plan(32, 4, 1, 2048, ws=True, tile_major=True, qk_ahead=True)
     q, k, v = _qkv(b=1, n=8192)
     p = G.plan(q, k, v, None, "bhnd")
     assert (p.block_e, p.nseg, p.seg) == (64, 8, 1024)
@@ -168,13 +168,15 @@ def test_plan_for_an_eligible_call(pretend_sm90):
     # an initial state and the sequence-parallel segment hook are taken (the kernel starts from s0)
     q, k, v = _qkv()
     assert G.plan(q, k, v, None, "bhnd", s0=torch.zeros(2, 16, 128, 128)) == G.Plan(32, 4, 1, 2048, ws=True,
-                                                                                tile_major=True)
+                                                                                tile_major=True, qk_ahead=True)
     assert G.plan(q, k, v, None, "bhnd", segment_hook=lambda *a: None) is not None
 
 
 def test_vg_ahead_only_where_measured(pretend_sm90, monkeypatch):
     """diag(g) V ahead (``Plan.vg_ahead``) on one-warpgroup launches of value tile 64 at head_dim 128 only (tools/
-    tune_knob.py); ``gluon_fwd.VG_AHEAD`` forces it either way."""
+    tune_knob.py) where ``QK_AHEAD`` is off (it writes diag(g) V ahead itself); ``gluon_fwd.VG_AHEAD`` forces it either
+    way."""
+    monkeypatch.setattr(G, "QK_AHEAD", False)
     assert G.vg_ahead_wins(128, 64, False)
     assert not G.vg_ahead_wins(128, 32, False) and not G.vg_ahead_wins(64, 64, False)
     assert not G.vg_ahead_wins(128, 64, True)  # two-warpgroup programs: not built there
@@ -188,6 +190,50 @@ def test_vg_ahead_only_where_measured(pretend_sm90, monkeypatch):
     monkeypatch.setattr(G, "VG_AHEAD", False)
     q, k, v = _qkv(b=4, n=16384)
     assert not G.plan(q, k, v, None, "bhnd").vg_ahead
+
+
+def test_qk_ahead_where_measured(pretend_sm90, monkeypatch):
+    """The next block's Q Kᵀ ahead (``Plan.qk_ahead``) on every head_dim-128 launch through ``forward`` (the forward and
+    the backward's passes one by one), in place of ``vg_ahead``; not at head_dim 64, not for the backward's passes side
+    by side (the one-launch kernel), not with the ``q_reg`` / ``o_direct`` ablations; ``QK_AHEAD`` forces it."""
+    dev = torch.device("cuda", 0)
+    shp = lambda bh, n, d=128: G._shape_plan(bh, n, d, d, torch.bfloat16, dev, "auto")  # noqa: E731
+    for bh, n in ((32, 1024), (32, 2048), (32, 131072), (128, 8192), (16, 8192), (64, 16384)):
+        p = shp(bh, n)  # e32 ws, wg2 lookback, wg2, e64 ws
+        assert p.qk_ahead and "qkahead" in p.describe() and not p.vg_ahead and "vgahead" not in p.describe(), (bh, n)
+    assert not shp(128, 4096, 64).qk_ahead  # head_dim 64
+    for bh, n, d in ((32, 2048, 128), (16, 2048, 128)):  # wg2 and e64 ws passes side by side
+        both = G.concurrent_plans(bh, n, d, d, G._backward_shape_plans(bh, n, d, d, torch.bfloat16, dev))
+        assert both is not None and not any(p.qk_ahead for p in both), (bh, n, d)
+    assert all(p.qk_ahead for p in G._backward_shape_plans(128, 8192, 128, 128, torch.bfloat16, dev))
+    assert not G.Plan.make(2048, 32, 2, 2, True, q_reg=True, qk_ahead=True).qk_ahead
+    assert not G.Plan.make(2048, 32, 2, 2, True, o_direct=True, qk_ahead=True).qk_ahead
+    monkeypatch.setattr(G, "QK_AHEAD", False)
+    assert not shp(32, 2048).qk_ahead and shp(64, 16384).vg_ahead
+    monkeypatch.setattr(G, "QK_AHEAD", True)
+    assert shp(128, 4096, 64).qk_ahead
+    both = G.concurrent_plans(32, 2048, 128, 128, G._backward_shape_plans(32, 2048, 128, 128, torch.bfloat16, dev))
+    assert all(p.qk_ahead for p in both)
+
+
+def test_qk_ahead_compiles_pipelined_without_serializing():
+    """QK_AHEAD reaches the kernel and keeps the wgmma pipelined: ptxas does not serialize (C7514: a non-wgmma
+    instruction read an in-flight accumulator), no spills, the same shared memory (diag(g) V single-buffered), and the
+    o wait behind the next block's Q Kᵀ and the state update (``num_outstanding=2``) is there; the plain loop has
+    none of it. The forward's ws (e32, e64 split / reverse from s0) and wg2 (lookback) kernels, head_dim 64, and the
+    one-launch backward's two forms."""
+    for kw in (dict(block_e=32, stages=4, ws=True, tile_major=True),
+               dict(block_e=64, stages=3, ws=True, split=True, lookback=True, reverse=True, s0=True, s0_shift=True,
+                    store_final=True),
+               dict(block_e=64, stages=3, wg2=True, split=True, lookback=True), dict(block_e=64, stages=3, ws=True,
+                                                                                      head_dim=64),
+               dict(block_e=64, stages=3, x3=True, wg2=True), dict(block_e=64, stages=3, x3=True, ws=True)):
+        base, qk = G.compile_sm90(**kw), G.compile_sm90(qk_ahead=True, **kw)
+        assert qk["ptx_sha"] != base["ptx_sha"], kw  # the knob reached the kernel
+        assert 2 in qk["wait_groups"] and 2 not in base["wait_groups"], kw
+        assert qk["wgmma"] > base["wgmma"] and qk["smem"] == base["smem"], kw
+        for r in (base, qk):
+            assert r.get("wgmma_serialized") in (None, False) and r.get("spill_bytes") in (None, 0), kw
 
 
 def test_side_streams_only_where_the_backward_is_gpu_bound():
@@ -217,7 +263,7 @@ def test_backward_shape_plans(pretend_sm90):
     split (the pre-pass has no anti-causal form); a shape the Gluon forward declines keeps the Triton backward."""
     dev = torch.device("cuda", 0)
     plans = G._backward_shape_plans(32, 2048, 128, 128, torch.bfloat16, dev)
-    assert plans == [G.Plan(32, 4, 1, 2048, ws=True, tile_major=True)] * 3
+    assert plans == [G.Plan(32, 4, 1, 2048, ws=True, tile_major=True, qk_ahead=True)] * 3
     plans = G._backward_shape_plans(32, 16384, 128, 128, torch.bfloat16, dev)
     assert all(p.wg2 and p.lookback and p.nseg == 4 for p in plans)
     plans = G._backward_shape_plans(16, 2048, 128, 128, torch.bfloat16, dev)  # b1 h16 2K: e64 P4 with the pre-pass
@@ -609,6 +655,45 @@ def test_gluon_ablation_knobs_match_reference(knobs):
 
 
 @gpu
+@pytest.mark.parametrize("plan,layout,slopes,s0", [
+    (dict(block_e=32, stages=4, nseg=1), "bhnd", "alibi", False),           # b2 h16's short launch (e32, 4-deep)
+    (dict(block_e=64, stages=3, nseg=1), "bnhd", "extreme", False),         # e64, strong decay
+    (dict(block_e=64, stages=3, nseg=3), "bhnd", "alibi", True),            # pre-pass split, initial state
+    (dict(block_e=64, stages=3, nseg=3, prefix=True), "bnhd", "alibi", True),
+    (dict(block_e=64, stages=3, nseg=4, lookback=True), "bhnd", None, False),
+    (dict(block_e=64, stages=3, nseg=1, wg2=True), "bhnd", "alibi", False),
+    (dict(block_e=64, stages=3, nseg=2, wg2=True, lookback=True), "bnhd", "extreme", True),
+    (dict(block_e=32, stages=2, nseg=1, tile_major=True, state_first=True), "bhnd", "alibi", False),
+], ids=lambda x: ",".join(f"{k}={v}" for k, v in x.items()) if isinstance(x, dict) else str(x))
+@pytest.mark.parametrize("n", [64, 1216])  # one block (only the peeled last block runs); a partial last segment
+def test_qk_ahead_is_bitwise_the_plain_block(plan, layout, slopes, s0, n):
+    """``QK_AHEAD`` (the next block's Q Kᵀ issued ahead, ``_block_ahead``) does the same arithmetic in the same order:
+    its o equals the plain loop's bit for bit, is finite (NaN-poisoned) and within 1e-2 of float64, for ws and wg2
+    launches, unsplit and split (pre-pass, prefix, lookback), with an initial state, forward and reverse (the
+    backward's anti-causal sum, from s0 with ``s0_shift`` and the final state)."""
+    plan = dict(plan)
+    nseg = plan.pop("nseg")
+    p = G.Plan.make(n, plan.pop("block_e"), plan.pop("stages"), nseg, True, **plan)
+    q, k, v, sl, st = _split_case(2, 4, n, 128, layout, slopes, s0, seed=n + p.nseg + p.block_e)
+    outs = {}
+    for qk in (False, True):
+        p = dataclasses.replace(p, qk_ahead=qk)
+        o = torch.full_like(v, float("nan"))
+        G.forward(q, k, v, sl, layout, p, o, s0=st)
+        outs[qk] = o
+        if st is not None and (p.nseg == 1 or p.lookback):  # the backward's reverse form from s0 and its end state
+            o_r = torch.full_like(v, float("nan"))
+            _, fin = G.forward(q, k, v, sl, layout, p, o_r, s0=st, reverse=True, s0_shift=True, want_final=True)
+            outs[qk, "reverse"] = (o_r, fin)
+    assert torch.isfinite(outs[True]).all()
+    assert rel(outs[True], _reference(q, k, v, sl, layout, st)) <= 1e-2
+    assert torch.equal(outs[True], outs[False])
+    if (True, "reverse") in outs:
+        for x, y in zip(outs[True, "reverse"], outs[False, "reverse"]):
+            assert torch.isfinite(x).all() and torch.equal(x, y)
+
+
+@gpu
 @pytest.mark.parametrize("ws", [True, False])
 @pytest.mark.parametrize("b,h,n,d,e,layout,decay,be,stages,nseg", [
     (1, 4, 256, 128, 128, "bhnd", True, 32, 4, 1), (2, 3, 4096, 128, 128, "bhnd", True, 64, 3, 4),
@@ -963,7 +1048,8 @@ def test_gluon_backward_under_cuda_graph(b, h, n, gluon_bwd, gluon_bwd_calls):
 ])
 @pytest.mark.parametrize("knob", [None, ("O_DIRECT", True), ("VG_AHEAD", True), ("VG_AHEAD", False),
                                   ("BWD_STREAMS", False), ("BWD_STREAMS", True),
-                                  ("TILE_MAJOR", False), ("STATE_FIRST", True)],
+                                  ("TILE_MAJOR", False), ("STATE_FIRST", True), ("QK_AHEAD", True),
+                                  ("QK_AHEAD", False)],
                          ids=lambda k: "defaults" if k is None else f"{k[0]}={k[1]}")
 def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob, gluon_bwd_calls):
     """lightning_attn's backward as three runs of the Gluon kernel (dq causal, dk and dv anti-causal) gives the

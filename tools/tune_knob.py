@@ -8,6 +8,8 @@ flipped), forward and fwd_bwd (the backward's three passes run the same kernel):
   (one fence and one warpgroup barrier per block fewer; ~6% of the stall samples sat on that pair).
 - ``state_first``: the state's bf16 copy written before the ring stage's release (Triton 3.6: one barrier per block
   fewer; v16 lead 2).
+- ``qk_ahead``: software-pipelined blocks: the next block's Q Kᵀ issued right after this block's state update, so the
+  tensor cores run it while this block's o is stored and its state copied (``_block_ahead``; perf-notes v23).
 - ``tile_major``: grid (value tiles, batch·heads, segments) for one-warpgroup plans with several value tiles, so a
   head's tiles are dispatched together (perf-notes v16 lead 1; with ``--cases bh64``, where two-tile launches run).
 
@@ -15,7 +17,7 @@ Correctness first (NaN-poisoned by the sweep's convention: outputs are fresh ten
 forward ≤ 2e-2, gradients against the TMA-store variant's ≤ 1e-2), then GPU time as the sweep takes it
 (host-decoupled CUDA events, L2 flushed), A B B A order, M tokens/s:
 
-    python tools/tune_knob.py --knob o_direct|vg_ahead|tile_major|state_first [--cases default|e64|bh64] --out DIR
+    python tools/tune_knob.py --knob o_direct|vg_ahead|tile_major|state_first|qk_ahead [--set ATTR=VALUE] [--cases default|e64|bh64] --out DIR
 """
 from __future__ import annotations
 
@@ -68,10 +70,15 @@ def rel(a, b):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--knob", choices=("o_direct", "vg_ahead", "tile_major", "state_first"), default="o_direct")
+    ap.add_argument("--knob", choices=("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead"), default="o_direct")
     ap.add_argument("--cases", choices=tuple(CASES), default="default")
     ap.add_argument("--repeat", type=int, default=1, help="A B B A rounds per row")
+    ap.add_argument("--set", action="append", default=[], metavar="ATTR=VALUE",
+                    help="set another gluon_fwd knob for the whole run first (e.g. QK_AHEAD=True)")
     a = ap.parse_args()
+    for kv in a.set:
+        name, val = kv.split("=", 1)
+        setattr(G, name, {"True": True, "False": False, "None": None}.get(val, val))
     attr = a.knob.upper()
     keep = getattr(G, attr)
     a.out.mkdir(parents=True, exist_ok=True)

@@ -68,6 +68,7 @@ O_DIRECT = False  # every plan's ``o_direct`` (tools/tune_knob.py --knob o_direc
 TILE_MAJOR = True  # ws plans with several value tiles: grid (tiles, batch·heads, segments); +2–8% (perf-notes v17)
 STATE_FIRST = False  # ws / wg2: the state's bf16 copy before the ring stage's release (ablation: 0.98–1.005×, v17)
 VG_AHEAD: bool | None = None  # None: :func:`vg_ahead_wins` decides; True / False force it (tools/tune_knob.py)
+QK_AHEAD: bool | None = None  # None: :func:`qk_ahead_wins` decides; True / False force it (tools/tune_knob.py)
 BWD_STREAMS: bool | None = None  # backward's dk, dv on side streams: None = :func:`streams_win`; True / False force it
 BWD_CONCURRENT: bool | None = None  # unsplit backward passes side by side: None = :func:`concurrent_plans`'s rule
 BWD_ONE_LAUNCH: bool | None = None  # side-by-side passes as one launch (:func:`one_launch`); False: three launches
@@ -249,6 +250,39 @@ if IMPORT_ERROR is None:
         if not VG_AHEAD:
             S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
         return S
+
+    @gluon.jit
+    def _block_ahead(q_s, k_s, v_s, ready, st, nst, nphase, s_smem, vg_smem, ob, o_desc, o_row, col_v, S, sc, dmat,
+                     a, lam, zero_o, p_l: gl.constexpr, NEXT: gl.constexpr):
+        """One block of Algorithm 1 (as :func:`_block`) with the *next* block's Q Kᵀ issued ahead (``QK_AHEAD``):
+        ``sc`` is this block's Q Kᵀ, issued one block earlier (in flight), and ``vg_smem`` already holds this block's
+        diag(g) V (written and fenced by the caller with the previous state's copy). Order of the async groups:
+        Q·S_{i−1}; P·V, the state update and, with ``NEXT``, the next block's Q Kᵀ from ring stage ``nst`` (waited on
+        ``ready`` with phase ``nphase``), which the tensor cores run while this block's o is stored and its state
+        copied. The next scores reuse this block's score registers, and ``sc`` is waited with nothing else in flight
+        (waiting it with ``num_outstanding=1`` behind Q·S across the loop's back edge makes ptxas serialize every
+        wgmma: C7514). Returns (S_i waited, the next Q Kᵀ in flight; without ``NEXT`` this block's scores)."""
+        sc = warpgroup_mma_wait(num_outstanding=0, deps=(sc, ))
+        qs = warpgroup_mma(q_s.index(st), s_smem, zero_o, use_acc=False, is_async=True)
+        pm = gl.convert_layout((sc * dmat).to(gl.bfloat16), p_l)
+        qs = warpgroup_mma_wait(num_outstanding=0, deps=(qs, ))
+        o = warpgroup_mma(pm, v_s.index(st), qs * a[:, None], is_async=True)
+        S = warpgroup_mma(k_s.index(st).permute((1, 0)), vg_smem, S * lam, is_async=True)
+        if NEXT:
+            mbarrier.wait(ready.index(nst), nphase)
+            sc = warpgroup_mma(q_s.index(nst), k_s.index(nst).permute((1, 0)), sc, use_acc=False, is_async=True)
+            o = warpgroup_mma_wait(num_outstanding=2, deps=(o, ))
+        else:
+            o = warpgroup_mma_wait(num_outstanding=1, deps=(o, ))
+        tma.store_wait(pendings=1)  # the store that last used ob (two blocks ago) has read it
+        ob.store(o.to(gl.bfloat16))
+        fence_async_shared()
+        _tma_store(o_desc, [o_row, col_v], ob)
+        if NEXT:
+            S = warpgroup_mma_wait(num_outstanding=1, deps=(S, ))
+        else:
+            S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
+        return S, sc
 
     @gluon.jit
     def _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, bar, st, r, col_qk, col_v):
@@ -434,7 +468,8 @@ if IMPORT_ERROR is None:
                     BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
                     Q_REG: gl.constexpr, REVERSE: gl.constexpr, RSTEP: gl.constexpr, O, O_STRIDE,
                     O_DIRECT: gl.constexpr, VG_AHEAD: gl.constexpr, STATE_FIRST: gl.constexpr = False,
-                    S0_SHIFT: gl.constexpr = False, STORE_FINAL: gl.constexpr = False):
+                    S0_SHIFT: gl.constexpr = False, STORE_FINAL: gl.constexpr = False,
+                    QK_AHEAD: gl.constexpr = False):
         """One compute warpgroup of the ws / wg2 kernels: entry state, then the segment's blocks. ``VG_AHEAD``:
         ``vg_smem`` is a double buffer; block j + 1's diag(g) V is written while block j's state update runs and
         fenced with block j's state copy (one fence and one barrier per block fewer). ``STATE_FIRST``: the state's
@@ -448,7 +483,12 @@ if IMPORT_ERROR is None:
         ~88): the first block of segment 0 uses a′[c] = λ^c and λ^(B−1) on S0 in its state update, later segments
         enter with λ^(p·SEG − 1)·S0 (:func:`_entry_state`). The backward's reverse passes need it: the gradient of
         the state after a chunk's last token reaches row s with λ^(n−1−s) (sequence parallelism). ``STORE_FINAL``:
-        the last segment's program stores its state after its last block (:func:`_store_final`)."""
+        the last segment's program stores its state after its last block (:func:`_store_final`).
+
+        ``QK_AHEAD``: software-pipelined blocks (:func:`_block_ahead`): block i + 1's Q Kᵀ is issued right after
+        block i's state update and runs while block i's o is stored and its state copied; block i + 1's diag(g) V
+        is written with that copy (one fence for both). The last block is peeled (no next). Every segment has at
+        least one block (``kernel.segments``). Not with ``Q_REG``, ``O_DIRECT`` or ``VG_AHEAD``."""
         sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_N, 16])
         o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
@@ -479,49 +519,99 @@ if IMPORT_ERROR is None:
                 c_sh = BLOCK_N - 1.0 - c_sh
             a_sh = gl.exp(-slope * c_sh)
             lam_sh = gl.exp(-slope * (BLOCK_N - 1.0))
-        if VG_AHEAD:
-            if nblk > 0:  # block 0's diag(g) V, fenced with the entry state's copy
-                mbarrier.wait(ready.index(npre % STAGES), (npre // STAGES) & 1)
-                vg_smem.index(0).store(_scaled_v(v_s.index(npre % STAGES), g, o_l))
-        s_smem.store(S.to(gl.bfloat16))
-        fence_async_shared()
-        zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
-        zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
-        for j in range(0, nblk):
+        if QK_AHEAD:
+            gl.static_assert(not (Q_REG or O_DIRECT or VG_AHEAD), "QK_AHEAD: not with Q_REG, O_DIRECT, VG_AHEAD")
+            zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
+            st = npre % STAGES  # block 0: its diag(g) V fenced with the entry state's copy, its Q Kᵀ issued
+            mbarrier.wait(ready.index(st), (npre // STAGES) & 1)
+            vg_smem.store(_scaled_v(v_s.index(st), g, o_l))
+            s_smem.store(S.to(gl.bfloat16))
+            fence_async_shared()
+            sc = warpgroup_mma(q_s.index(st), k_s.index(st).permute((1, 0)),
+                               gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l), use_acc=False, is_async=True)
+            for j in range(0, nblk - 1):  # every block but the last (segments have ≥ 1 block: kernel.segments)
+                st = (npre + j) % STAGES
+                nst = (npre + j + 1) % STAGES
+                if S0_SHIFT and HAS_S0:
+                    shift = (j + p) == 0  # segment 0's first block
+                    a_j = gl.where(shift, a_sh, a)
+                    lam_j = gl.where(shift, lam_sh, lam)
+                else:
+                    a_j = a
+                    lam_j = lam
+                S, sc = _block_ahead(q_s, k_s, v_s, ready, st, nst, ((npre + j + 1) // STAGES) & 1, s_smem, vg_smem,
+                                     o_smem.index(j % 2), o_desc, row0 + (first + j) * RSTEP, col_v, S, sc, dmat,
+                                     a_j, lam_j, zero_o, p_l, True)
+                if STATE_FIRST:
+                    s_smem.store(S.to(gl.bfloat16))
+                    vg_smem.store(_scaled_v(v_s.index(nst), g, o_l))
+                    fence_async_shared()
+                    mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
+                else:
+                    mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
+                    s_smem.store(S.to(gl.bfloat16))
+                    vg_smem.store(_scaled_v(v_s.index(nst), g, o_l))
+                    fence_async_shared()
+            j = nblk - 1  # the last block, peeled: no next Q Kᵀ
             st = (npre + j) % STAGES
-            mbarrier.wait(ready.index(st), ((npre + j) // STAGES) & 1)
-            if VG_AHEAD:
-                vgb = vg_smem.index(j % 2)
-            else:
-                vgb = vg_smem
             if S0_SHIFT and HAS_S0:
-                shift = (j + p) == 0  # segment 0's first block
+                shift = (j + p) == 0
                 a_j = gl.where(shift, a_sh, a)
                 lam_j = gl.where(shift, lam_sh, lam)
             else:
                 a_j = a
                 lam_j = lam
-            S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vgb, o_smem.index(j % 2), o_desc,
-                       row0 + (first + j) * RSTEP, col_v, S, dmat, a_j, g, lam_j, zero_sc, zero_o, p_l, o_l, Q_REG,
-                       O, O_STRIDE, O_DIRECT, VG_AHEAD)
-            if VG_AHEAD:  # the state update is still in flight: the next block's diag(g) V meanwhile
-                if j + 1 < nblk:
-                    nst = (npre + j + 1) % STAGES
-                    mbarrier.wait(ready.index(nst), ((npre + j + 1) // STAGES) & 1)
-                    vg_smem.index((j + 1) % 2).store(_scaled_v(v_s.index(nst), g, o_l))
-                S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
-            if STATE_FIRST:
-                s_smem.store(S.to(gl.bfloat16))
-                fence_async_shared()
-                mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
-            else:
-                mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
-                s_smem.store(S.to(gl.bfloat16))
-                fence_async_shared()
-        if STORE_FINAL:
-            if p == NSEG - 1:
-                _store_final(SEG_END, S, pid_bh, e0, E, NSEG, BLOCK_D, BLOCK_E, o_l)
-        tma.store_wait(pendings=0)
+            S, sc = _block_ahead(q_s, k_s, v_s, ready, st, st, 0, s_smem, vg_smem, o_smem.index(j % 2), o_desc,
+                                 row0 + (first + j) * RSTEP, col_v, S, sc, dmat, a_j, lam_j, zero_o, p_l, False)
+            mbarrier.arrive(empty.index(st), count=1)
+            if STORE_FINAL:
+                if p == NSEG - 1:
+                    _store_final(SEG_END, S, pid_bh, e0, E, NSEG, BLOCK_D, BLOCK_E, o_l)
+            tma.store_wait(pendings=0)
+        else:
+            if VG_AHEAD:
+                if nblk > 0:  # block 0's diag(g) V, fenced with the entry state's copy
+                    mbarrier.wait(ready.index(npre % STAGES), (npre // STAGES) & 1)
+                    vg_smem.index(0).store(_scaled_v(v_s.index(npre % STAGES), g, o_l))
+            s_smem.store(S.to(gl.bfloat16))
+            fence_async_shared()
+            zero_sc = gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l)
+            zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
+            for j in range(0, nblk):
+                st = (npre + j) % STAGES
+                mbarrier.wait(ready.index(st), ((npre + j) // STAGES) & 1)
+                if VG_AHEAD:
+                    vgb = vg_smem.index(j % 2)
+                else:
+                    vgb = vg_smem
+                if S0_SHIFT and HAS_S0:
+                    shift = (j + p) == 0  # segment 0's first block
+                    a_j = gl.where(shift, a_sh, a)
+                    lam_j = gl.where(shift, lam_sh, lam)
+                else:
+                    a_j = a
+                    lam_j = lam
+                S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vgb, o_smem.index(j % 2), o_desc,
+                           row0 + (first + j) * RSTEP, col_v, S, dmat, a_j, g, lam_j, zero_sc, zero_o, p_l, o_l, Q_REG,
+                           O, O_STRIDE, O_DIRECT, VG_AHEAD)
+                if VG_AHEAD:  # the state update is still in flight: the next block's diag(g) V meanwhile
+                    if j + 1 < nblk:
+                        nst = (npre + j + 1) % STAGES
+                        mbarrier.wait(ready.index(nst), ((npre + j + 1) // STAGES) & 1)
+                        vg_smem.index((j + 1) % 2).store(_scaled_v(v_s.index(nst), g, o_l))
+                    S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
+                if STATE_FIRST:
+                    s_smem.store(S.to(gl.bfloat16))
+                    fence_async_shared()
+                    mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
+                else:
+                    mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
+                    s_smem.store(S.to(gl.bfloat16))
+                    fence_async_shared()
+            if STORE_FINAL:
+                if p == NSEG - 1:
+                    _store_final(SEG_END, S, pid_bh, e0, E, NSEG, BLOCK_D, BLOCK_E, o_l)
+            tma.store_wait(pendings=0)
 
     @gluon.jit
     def _pre_blocks(p, first, nblk, NSEG, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr):
@@ -569,7 +659,7 @@ if IMPORT_ERROR is None:
                                  REVERSE: gl.constexpr = False, O_DIRECT: gl.constexpr = False,
                                  VG_AHEAD: gl.constexpr = False, TILE_MAJOR: gl.constexpr = False,
                                  STATE_FIRST: gl.constexpr = False, S0_SHIFT: gl.constexpr = False,
-                                 STORE_FINAL: gl.constexpr = False):
+                                 STORE_FINAL: gl.constexpr = False, QK_AHEAD: gl.constexpr = False):
         """The default kernel: a 1-warp partition streams Q, K, V blocks into the ring (ready/empty mbarriers), the
         4-warp compute partition runs the blocks and never issues a load. With segments the entry state comes from
         the pre-pass's segment-end states (``SPLIT``), or ``PREFIX``: each program derives it from the K, V blocks
@@ -591,7 +681,7 @@ if IMPORT_ERROR is None:
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
                            HAS_S0, PREFIX, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, O,
-                           O_STRIDE, O_DIRECT, VG_AHEAD, STATE_FIRST, S0_SHIFT, STORE_FINAL)),
+                           O_STRIDE, O_DIRECT, VG_AHEAD, STATE_FIRST, S0_SHIFT, STORE_FINAL, QK_AHEAD)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v_s, ready, empty, row0, col_qk, col_v, first,
                         nblk, npre, pre_first, PREFIX or LOOKBACK, False, STAGES, RSTEP, BLOCK_E)),
         ], [1], [24])
@@ -607,7 +697,7 @@ if IMPORT_ERROR is None:
                                   num_warps: gl.constexpr, LOOKBACK: gl.constexpr, REGS: gl.constexpr,
                                   REVERSE: gl.constexpr = False, O_DIRECT: gl.constexpr = False,
                                   STATE_FIRST: gl.constexpr = False, S0_SHIFT: gl.constexpr = False,
-                                  STORE_FINAL: gl.constexpr = False):
+                                  STORE_FINAL: gl.constexpr = False, QK_AHEAD: gl.constexpr = False):
         """Two compute warpgroups per program, value tiles e0 and e0 + BLOCK_E of one head, sharing one Q, K ring
         (each Q, K block crosses L2 → SM once for both tiles; the ws kernel reads it once per tile) with a 1-warp
         loader; a stage is free when both warpgroups arrived. Each warpgroup runs :func:`_ws_compute` on its own
@@ -629,11 +719,12 @@ if IMPORT_ERROR is None:
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
                            HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, O,
-                           O_STRIDE, O_DIRECT, False, STATE_FIRST, S0_SHIFT, STORE_FINAL)),
+                           O_STRIDE, O_DIRECT, False, STATE_FIRST, S0_SHIFT, STORE_FINAL, QK_AHEAD)),
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem,
                            o2_smem, pid_bh, h, e0 + BLOCK_E, E, SEG, NSEG, row0, col_v + BLOCK_E, first, nblk, p,
                            HAS_DECAY, SPLIT, HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG,
-                           REVERSE, RSTEP, O, O_STRIDE, O_DIRECT, False, STATE_FIRST, S0_SHIFT, STORE_FINAL)),
+                           REVERSE, RSTEP, O, O_STRIDE, O_DIRECT, False, STATE_FIRST, S0_SHIFT, STORE_FINAL,
+                           QK_AHEAD)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first,
                         nblk, npre, pre_first, LOOKBACK, True, STAGES, RSTEP, BLOCK_E)),
         ], [4, 1], [REGS, 24])
@@ -661,30 +752,32 @@ if IMPORT_ERROR is None:
     @gluon.jit
     def _x3_pass(o_desc, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row0, col_v,
                  nblk, HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
-                 STAGES: gl.constexpr, VG_AHEAD: gl.constexpr, STATE_FIRST: gl.constexpr, REVERSE: gl.constexpr):
+                 STAGES: gl.constexpr, VG_AHEAD: gl.constexpr, STATE_FIRST: gl.constexpr, REVERSE: gl.constexpr,
+                 QK_AHEAD: gl.constexpr):
         """:func:`_ws_compute` of one unsplit backward pass without states (no segments, initial state, lookback,
         o from registers): blocks from ``row0`` on, forward or ``REVERSE``, into ``o_desc``."""
         RSTEP: gl.constexpr = -BLOCK_N if REVERSE else BLOCK_N
         _ws_compute(o_desc, SLOPES, SLOPES, SLOPES, SLOPES, 0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem,
                     pid_bh, h, e0, E, BLOCK_N, 1, row0, col_v, 0, nblk, 0, HAS_DECAY, False, False, False, False,
-                    BLOCK_N, BLOCK_D, BLOCK_E, STAGES, False, REVERSE, RSTEP, SLOPES, 0, False, VG_AHEAD, STATE_FIRST)
+                    BLOCK_N, BLOCK_D, BLOCK_E, STAGES, False, REVERSE, RSTEP, SLOPES, 0, False, VG_AHEAD, STATE_FIRST,
+                    False, False, QK_AHEAD)
 
     @gluon.jit
     def _x3_compute(pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0,
                     E, row_f, row_r, col_v, nblk, HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr,
                     BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr, VG_AHEAD: gl.constexpr,
-                    STATE_FIRST: gl.constexpr):
+                    STATE_FIRST: gl.constexpr, QK_AHEAD: gl.constexpr):
         """One compute warpgroup of the one-launch backward: :func:`_x3_pass` of pass ``pas``, forward for dq,
         ``REVERSE`` for dk and dv, into that pass's output descriptor."""
         if pas == 0:
             _x3_pass(o0, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_f, col_v,
-                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, False)
+                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, False, QK_AHEAD)
         elif pas == 1:
             _x3_pass(o1, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r, col_v,
-                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True)
+                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True, QK_AHEAD)
         else:
             _x3_pass(o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r, col_v,
-                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True)
+                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True, QK_AHEAD)
 
     @gluon.jit
     def _la2_bwd_gluon_x3_kernel(q0, k0, v0, o0, q1, k1, v1, o1, q2, k2, v2, o2, SLOPES, H, N, E,
@@ -692,7 +785,8 @@ if IMPORT_ERROR is None:
                                  BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
                                  num_warps: gl.constexpr, WG2: gl.constexpr, REGS: gl.constexpr,
                                  VG_AHEAD: gl.constexpr = False, TILE_MAJOR: gl.constexpr = False,
-                                 STATE_FIRST: gl.constexpr = False, PASS_INNER: gl.constexpr = False):
+                                 STATE_FIRST: gl.constexpr = False, PASS_INNER: gl.constexpr = False,
+                                 QK_AHEAD: gl.constexpr = False):
         """The backward's three passes (:func:`backward`) in one launch: grid axis 2 is the pass (0: dq = F(do, v,
         k); 1: dk = R(v, do, q); 2: dv = R(k, q, do)), each program one unsplit pass of one (batch·head, value
         tile) exactly as the ``wg2`` kernel (``WG2``: two compute warpgroups, value tiles e0 and e0 + BLOCK_E) or the
@@ -723,10 +817,10 @@ if IMPORT_ERROR is None:
             gl.warp_specialize([
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
                                h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
-                               False, STATE_FIRST)),
+                               False, STATE_FIRST, QK_AHEAD)),
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem, o2_smem,
                                pid_bh, h, e0 + BLOCK_E, E, row_f, row_r, col_v + BLOCK_E, nblk, HAS_DECAY, BLOCK_N,
-                               BLOCK_D, BLOCK_E, STAGES, False, STATE_FIRST)),
+                               BLOCK_D, BLOCK_E, STAGES, False, STATE_FIRST, QK_AHEAD)),
                 (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_f, row_r,
                             col_qk, col_v, nblk, True, STAGES, BLOCK_N, BLOCK_E)),
             ], [4, 1], [REGS, 24])
@@ -737,7 +831,7 @@ if IMPORT_ERROR is None:
             gl.warp_specialize([
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
                                h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
-                               VG_AHEAD, STATE_FIRST)),
+                               VG_AHEAD, STATE_FIRST, QK_AHEAD)),
                 (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v_s, ready, empty, row_f, row_r,
                             col_qk, col_v, nblk, False, STAGES, BLOCK_N, BLOCK_E)),
             ], [1], [24])
@@ -1188,12 +1282,14 @@ class Plan:
     vg_ahead: bool = False  # ws: the next block's diag(g) V written during this block's state update (_ws_compute)
     tile_major: bool = False  # ws: grid (value tiles, batch·heads, segments), a head's tiles dispatched together
     state_first: bool = False  # ws / wg2: the state copy before the stage release (_ws_compute; one barrier fewer)
+    qk_ahead: bool = False  # ws / wg2: each next block's Q Kᵀ issued during this block (_block_ahead; :func:`qk_ahead`)
 
     @classmethod
     def make(cls, seq_len: int, block_e: int, stages: int, nseg: int, ws: bool = True,
              maxnreg: int | None = None, q_reg: bool = False, chunks: int = 1, prefix: bool = False,
              wg2: bool = False, lookback: bool = False, pair: bool = False, o_direct: bool = False,
-             vg_ahead: bool = False, tile_major: bool = False, state_first: bool = False) -> "Plan":
+             vg_ahead: bool = False, tile_major: bool = False, state_first: bool = False,
+             qk_ahead: bool = False) -> "Plan":
         """The plan for about ``nseg`` segments of whole blocks (the same rounding as the Triton forward's);
         ``pair`` plans are unsplit."""
         from .kernel import segments
@@ -1201,7 +1297,8 @@ class Plan:
         nseg, seg = segments(1 if pair else nseg, 1, 1, seq_len, BLOCK_N)
         return cls(block_e, stages, nseg, seg, ws or wg2 or pair, maxnreg, q_reg, chunks,
                    prefix and nseg > 1 and ws and not wg2, wg2, lookback and nseg > 1 and (ws or wg2), pair,
-                   o_direct, vg_ahead, tile_major, state_first)
+                   o_direct, vg_ahead, tile_major, state_first,
+                   qk_ahead and (ws or wg2) and not (pair or q_reg or o_direct or maxnreg))
 
     @property
     def tile(self) -> int:
@@ -1214,7 +1311,8 @@ class Plan:
                 + (f" r{self.maxnreg}" if self.maxnreg else "") + (" qreg" if self.q_reg else "")
                 + (" prefix" if self.prefix else " lookback" if self.lookback
                    else f" c{self.chunks}" if self.chunks > 1 else "") + (" odirect" if self.o_direct else "")
-                + (" vgahead" if self.vg_ahead and self.ws and not (self.wg2 or self.pair) else "")
+                + (" qkahead" if self.qk_ahead else "")
+                + (" vgahead" if self.vg_ahead and self.ws and not (self.wg2 or self.pair or self.qk_ahead) else "")
                 + (" tilemajor" if self.tile_major and self.ws and not (self.wg2 or self.pair) else "")
                 + (" sfirst" if self.state_first and self.ws and not self.pair else ""))
 
@@ -1341,6 +1439,20 @@ def vg_ahead_wins(head_dim: int, block_e: int, wg2: bool) -> bool:
     return head_dim == 128 and block_e == 64 and not wg2
 
 
+def qk_ahead(head_dim: int, side_by_side: bool = False) -> bool:
+    """Whether a ws / wg2 launch issues each next block's Q Kᵀ during the current block (``Plan.qk_ahead``,
+    :func:`_block_ahead`): the module's ``QK_AHEAD`` forces it, else at head_dim 128 for launches through
+    :func:`forward` (the forward and the backward's passes run one by one) but not for the backward's passes side by
+    side (``side_by_side``: the one-launch kernel). Measured on the H200 (tools/tune_knob.py --knob qk_ahead,
+    results/h200/tune/2026-12-01e/a21): forward b2 h16 e32 1.008 / 1.022 / 1.040× at 1K / 2K / 8K, wg2 1.002–1.020×
+    (b4 h32, b2 h16 lookback 32K–128K, b1 h16), one-warpgroup e64 (in place of ``vg_ahead``) 1.013–1.029×; but
+    the b2 h16 fwd + bwd 0.92–0.97× (its backward is the one-launch kernel: three passes side by side) and head_dim
+    64 (e64) 0.98×."""
+    if QK_AHEAD is not None:
+        return QK_AHEAD
+    return head_dim == 128 and not side_by_side
+
+
 def wins(head_dim: int, block_e: int, nseg: int) -> bool:
     """Whether the Gluon launch is the measured faster one: always unsplit; split only at head_dim 128 with value
     tile 64 (b1 h16: 94.5 vs 51.6 M tokens/s at 8K, 147.5 vs 114.7 at 128K). The warp-specialized kernel holds 255
@@ -1368,7 +1480,7 @@ def _shape_plan(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, d
     sms = sm_count(device)
     # the rest is a pure function of these (Plan is frozen): cached (perf-notes v20 lead 2: ~57 → ~23 µs per launch
     # under the profiler; no measurable change of the call's host time)
-    key = (batch_heads, seq_len, head_dim, value_dim, seq_split, sms, O_DIRECT, VG_AHEAD, TILE_MAJOR, STATE_FIRST,
+    key = (batch_heads, seq_len, head_dim, value_dim, seq_split, sms, O_DIRECT, VG_AHEAD, TILE_MAJOR, STATE_FIRST, QK_AHEAD,
            WG2_SPLIT_MIN, LONG_SPLIT_MIN, MAX_SEGMENTS)
     hit = _PLANS.get(key)
     if hit is not None:
@@ -1378,9 +1490,11 @@ def _shape_plan(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, d
         p = f"gluon: split e{block_e} at head_dim {head_dim} measured slower"
     else:
         p = Plan.make(seq_len, block_e, stages, nseg, wg2=wg2, lookback=lookback)
-        vg = VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(head_dim, block_e, wg2)
+        qk = qk_ahead(head_dim) and p.ws and not p.pair and not O_DIRECT
+        vg = (VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(head_dim, block_e, wg2)) and not qk
         p = dataclasses.replace(p, chunks=prepass_chunks(batch_heads, value_dim, block_e, p.nseg, p.seg, sms),
-                                o_direct=O_DIRECT, vg_ahead=vg, tile_major=TILE_MAJOR, state_first=STATE_FIRST)
+                                o_direct=O_DIRECT, vg_ahead=vg, tile_major=TILE_MAJOR, state_first=STATE_FIRST,
+                                qk_ahead=qk)
         p = dataclasses.replace(p, tile_major=_tile_major(p, batch_heads, value_dim))
     if len(_PLANS) >= 4096:
         _PLANS.clear()
@@ -1562,12 +1676,13 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
         ce.update(S0_SHIFT=s0_shift, STORE_FINAL=want_final)
     if p.wg2:
         _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse,
-                                        O_DIRECT=p.o_direct, STATE_FIRST=p.state_first, **ce)
+                                        O_DIRECT=p.o_direct, STATE_FIRST=p.state_first, QK_AHEAD=p.qk_ahead, **ce)
     elif p.pair:
         _la2_fwd_gluon_pair_kernel[grid](*args, REGS=WG2_REGS, **ce)
     elif p.ws:
         _la2_fwd_gluon_ws_kernel[grid](*args, PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, O_DIRECT=p.o_direct,
-                                       VG_AHEAD=p.vg_ahead, TILE_MAJOR=tile_major, STATE_FIRST=p.state_first, **ce)
+                                       VG_AHEAD=p.vg_ahead and not p.qk_ahead, TILE_MAJOR=tile_major,
+                                       STATE_FIRST=p.state_first, QK_AHEAD=p.qk_ahead, **ce)
     else:
         _la2_fwd_gluon_kernel[grid](*args, **ce)
     if want_final:
@@ -1749,8 +1864,9 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv) 
         grid = (e // p.tile, b * h, 3) if tile_major else (b * h, e // p.tile, 3)
     _la2_bwd_gluon_x3_kernel[grid](*args, HAS_DECAY=slopes is not None, BNHD=layout == "bnhd", BLOCK_N=BLOCK_N,
                                    BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, num_warps=4, WG2=p.wg2,
-                                   REGS=WG2_REGS, VG_AHEAD=p.vg_ahead and not p.wg2, TILE_MAJOR=tile_major,
-                                   STATE_FIRST=p.state_first, PASS_INNER=pass_inner)
+                                   REGS=WG2_REGS, VG_AHEAD=p.vg_ahead and not p.wg2 and not p.qk_ahead,
+                                   TILE_MAJOR=tile_major, STATE_FIRST=p.state_first, PASS_INNER=pass_inner,
+                                   QK_AHEAD=p.qk_ahead)
 
 
 def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan],
@@ -1787,15 +1903,17 @@ def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: i
     if all(hd == 128 and vd % 128 == 0 for hd, vd in dims):
         progs = sum(batch_heads * (vd // 128) for _, vd in dims)
         if force or 0.7 * sms <= progs <= sms:  # the module's ablation knobs as in _shape_plan
-            return [Plan.make(seq_len, 64, 3, 1, wg2=True, o_direct=O_DIRECT, state_first=STATE_FIRST)] * 3
+            return [Plan.make(seq_len, 64, 3, 1, wg2=True, o_direct=O_DIRECT, state_first=STATE_FIRST,
+                              qk_ahead=qk_ahead(head_dim, side_by_side=True))] * 3
     if all(vd % 64 == 0 for _, vd in dims):
         progs = sum(batch_heads * (vd // 64) for _, vd in dims)
         if force or 0.7 * sms <= progs <= sms:
             out = []
             for hd, vd in dims:
-                vg = VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(hd, 64, False)
+                qk = qk_ahead(hd, side_by_side=True) and not O_DIRECT
+                vg = (VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(hd, 64, False)) and not qk
                 p = Plan.make(seq_len, 64, 3, 1, True, vg_ahead=vg, tile_major=TILE_MAJOR, o_direct=O_DIRECT,
-                              state_first=STATE_FIRST)
+                              state_first=STATE_FIRST, qk_ahead=qk)
                 out.append(dataclasses.replace(p, tile_major=_tile_major(p, batch_heads, vd)))
             return out
     return None
@@ -1905,7 +2023,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                  prefix: bool = False, wg2: bool = False, lookback: bool = False, reverse: bool = False,
                  pair: bool = False, o_direct: bool = False, vg_ahead: bool = False, tile_major: bool = False,
                  state_first: bool = False, s0_shift: bool = False, store_final: bool = False,
-                 x3: bool = False, dkdv: bool = False) -> dict:
+                 x3: bool = False, dkdv: bool = False, qk_ahead: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -1925,7 +2043,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     args = dict(block_e=block_e, stages=stages, split=split, bnhd=bnhd, head_dim=head_dim, decay=decay, ws=ws,
                 q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair,
                 o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first,
-                s0_shift=s0_shift, store_final=store_final, x3=x3, dkdv=dkdv)
+                s0_shift=s0_shift, store_final=store_final, x3=x3, dkdv=dkdv, qk_ahead=qk_ahead)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)
@@ -1947,7 +2065,8 @@ def compile_outside_interpreter(fn, **kwargs):
 
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
                   lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False,
-                  state_first=False, s0_shift=False, store_final=False, x3=False, dkdv=False) -> dict:
+                  state_first=False, s0_shift=False, store_final=False, x3=False, dkdv=False,
+                  qk_ahead=False) -> dict:
     import hashlib
     import re
     import subprocess
@@ -1975,9 +2094,11 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
         ce.update(REGS=WG2_REGS)
     elif wg2:
         ce.update(LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse, O_DIRECT=o_direct, STATE_FIRST=state_first)
+        ce.update(QK_AHEAD=qk_ahead)
     elif ws:
         ce.update(PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, O_DIRECT=o_direct, VG_AHEAD=vg_ahead,
                   TILE_MAJOR=tile_major, STATE_FIRST=state_first)
+        ce.update(QK_AHEAD=qk_ahead)
     if (wg2 or ws) and not pair:  # the AST source needs every parameter in the signature, defaults included
         ce.update(S0_SHIFT=s0_shift, STORE_FINAL=store_final)
     if x3:
@@ -1987,6 +2108,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
         ce = dict(HAS_DECAY=decay, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e, STAGES=stages,
                   num_warps=4, WG2=wg2, REGS=WG2_REGS, VG_AHEAD=vg_ahead and not wg2,
                   TILE_MAJOR=tile_major and not wg2, STATE_FIRST=state_first, PASS_INNER=False)
+        ce.update(QK_AHEAD=qk_ahead)
     if dkdv:
         kern = _la2_bwd_gluon_dkdv_kernel
         sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
@@ -2021,4 +2143,5 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
         spills = re.findall(r"(\d+) bytes spill stores", text)
         out["regs"] = int(regs[0]) if regs else None
         out["spill_bytes"] = int(spills[0]) if spills else None
+        out["wgmma_serialized"] = "C7514" in text  # ptxas serialized every wgmma (an in-flight accumulator was read)
     return out
