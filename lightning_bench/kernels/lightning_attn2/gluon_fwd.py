@@ -252,6 +252,16 @@ if IMPORT_ERROR is None:
         return S
 
     @gluon.jit
+    def _first_block_shift(j, p, a, lam, a_sh, lam_sh, SHIFT: gl.constexpr):
+        """(a, λ^B) of block ``j`` of segment ``p``: with ``SHIFT`` (``S0_SHIFT`` from an initial state, see
+        :func:`_ws_compute`) segment 0's first block takes ``a_sh``, ``lam_sh``, every other block ``a``, ``lam``."""
+        if SHIFT:
+            shift = (j + p) == 0
+            return gl.where(shift, a_sh, a), gl.where(shift, lam_sh, lam)
+        else:
+            return a, lam
+
+    @gluon.jit
     def _block_ahead(q_s, k_s, v_s, ready, st, nst, nphase, s_smem, vg_smem, ob, o_desc, o_row, col_v, S, sc, dmat,
                      a, lam, zero_o, p_l: gl.constexpr, NEXT: gl.constexpr):
         """One block of Algorithm 1 (as :func:`_block`) with the *next* block's Q Kᵀ issued ahead (``QK_AHEAD``):
@@ -519,6 +529,9 @@ if IMPORT_ERROR is None:
                 c_sh = BLOCK_N - 1.0 - c_sh
             a_sh = gl.exp(-slope * c_sh)
             lam_sh = gl.exp(-slope * (BLOCK_N - 1.0))
+        else:
+            a_sh = a
+            lam_sh = lam
         if QK_AHEAD:
             gl.static_assert(not (Q_REG or O_DIRECT or VG_AHEAD), "QK_AHEAD: not with Q_REG, O_DIRECT, VG_AHEAD")
             zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
@@ -532,13 +545,7 @@ if IMPORT_ERROR is None:
             for j in range(0, nblk - 1):  # every block but the last (segments have ≥ 1 block: kernel.segments)
                 st = (npre + j) % STAGES
                 nst = (npre + j + 1) % STAGES
-                if S0_SHIFT and HAS_S0:
-                    shift = (j + p) == 0  # segment 0's first block
-                    a_j = gl.where(shift, a_sh, a)
-                    lam_j = gl.where(shift, lam_sh, lam)
-                else:
-                    a_j = a
-                    lam_j = lam
+                a_j, lam_j = _first_block_shift(j, p, a, lam, a_sh, lam_sh, S0_SHIFT and HAS_S0)
                 S, sc = _block_ahead(q_s, k_s, v_s, ready, st, nst, ((npre + j + 1) // STAGES) & 1, s_smem, vg_smem,
                                      o_smem.index(j % 2), o_desc, row0 + (first + j) * RSTEP, col_v, S, sc, dmat,
                                      a_j, lam_j, zero_o, p_l, True)
@@ -554,13 +561,7 @@ if IMPORT_ERROR is None:
                     fence_async_shared()
             j = nblk - 1  # the last block, peeled: no next Q Kᵀ
             st = (npre + j) % STAGES
-            if S0_SHIFT and HAS_S0:
-                shift = (j + p) == 0
-                a_j = gl.where(shift, a_sh, a)
-                lam_j = gl.where(shift, lam_sh, lam)
-            else:
-                a_j = a
-                lam_j = lam
+            a_j, lam_j = _first_block_shift(j, p, a, lam, a_sh, lam_sh, S0_SHIFT and HAS_S0)
             S, sc = _block_ahead(q_s, k_s, v_s, ready, st, st, 0, s_smem, vg_smem, o_smem.index(j % 2), o_desc,
                                  row0 + (first + j) * RSTEP, col_v, S, sc, dmat, a_j, lam_j, zero_o, p_l, False)
             mbarrier.arrive(empty.index(st), count=1)
@@ -584,13 +585,7 @@ if IMPORT_ERROR is None:
                     vgb = vg_smem.index(j % 2)
                 else:
                     vgb = vg_smem
-                if S0_SHIFT and HAS_S0:
-                    shift = (j + p) == 0  # segment 0's first block
-                    a_j = gl.where(shift, a_sh, a)
-                    lam_j = gl.where(shift, lam_sh, lam)
-                else:
-                    a_j = a
-                    lam_j = lam
+                a_j, lam_j = _first_block_shift(j, p, a, lam, a_sh, lam_sh, S0_SHIFT and HAS_S0)
                 S = _block(q_s.index(st), k_s.index(st), v_s.index(st), s_smem, vgb, o_smem.index(j % 2), o_desc,
                            row0 + (first + j) * RSTEP, col_v, S, dmat, a_j, g, lam_j, zero_sc, zero_o, p_l, o_l, Q_REG,
                            O, O_STRIDE, O_DIRECT, VG_AHEAD)
