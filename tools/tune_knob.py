@@ -10,6 +10,8 @@ flipped), forward and fwd_bwd (the backward's three passes run the same kernel):
   fewer; v16 lead 2).
 - ``qk_ahead``: software-pipelined blocks: the next block's Q Kᵀ issued right after this block's state update, so the
   tensor cores run it while this block's o is stored and its state copied (``_block_ahead``; perf-notes v23).
+- ``qk_one_fence``: with ``qk_ahead`` (the default at head_dim 128), o staged with the state copy and the next
+  diag(g) V under one proxy fence (5 → 4 warpgroup barriers and 2 → 1 fences per block; perf-notes v23 lead 2).
 - ``tile_major``: grid (value tiles, batch·heads, segments) for one-warpgroup plans with several value tiles, so a
   head's tiles are dispatched together (perf-notes v16 lead 1; with ``--cases bh64``, where two-tile launches run).
 
@@ -17,7 +19,7 @@ Correctness first (NaN-poisoned by the sweep's convention: outputs are fresh ten
 forward ≤ 2e-2, gradients against the TMA-store variant's ≤ 1e-2), then GPU time as the sweep takes it
 (host-decoupled CUDA events, L2 flushed), A B B A order, M tokens/s:
 
-    python tools/tune_knob.py --knob o_direct|vg_ahead|tile_major|state_first|qk_ahead [--set ATTR=VALUE] [--cases default|e64|bh64] --out DIR
+    python tools/tune_knob.py --knob o_direct|vg_ahead|tile_major|state_first|qk_ahead|qk_one_fence [--set ATTR=VALUE] [--cases default|e64|bh64] --out DIR
 """
 from __future__ import annotations
 
@@ -70,7 +72,7 @@ def rel(a, b):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--knob", choices=("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead"), default="o_direct")
+    ap.add_argument("--knob", choices=("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence"), default="o_direct")
     ap.add_argument("--cases", choices=tuple(CASES), default="default")
     ap.add_argument("--repeat", type=int, default=1, help="A B B A rounds per row")
     ap.add_argument("--set", action="append", default=[], metavar="ATTR=VALUE",

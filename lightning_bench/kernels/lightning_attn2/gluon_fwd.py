@@ -68,7 +68,8 @@ O_DIRECT = False  # every plan's ``o_direct`` (tools/tune_knob.py --knob o_direc
 TILE_MAJOR = True  # ws plans with several value tiles: grid (tiles, batch·heads, segments); +2–8% (perf-notes v17)
 STATE_FIRST = False  # ws / wg2: the state's bf16 copy before the ring stage's release (ablation: 0.98–1.005×, v17)
 VG_AHEAD: bool | None = None  # None: :func:`vg_ahead_wins` decides; True / False force it (tools/tune_knob.py)
-QK_AHEAD: bool | None = None  # None: :func:`qk_ahead_wins` decides; True / False force it (tools/tune_knob.py)
+QK_AHEAD: bool | None = None  # None: :func:`qk_ahead` decides; True / False force it (tools/tune_knob.py)
+QK_ONE_FENCE = False  # with Plan.qk_ahead: o staged with the state copy under one fence (form 2; ablation, unmeasured)
 BWD_STREAMS: bool | None = None  # backward's dk, dv on side streams: None = :func:`streams_win`; True / False force it
 BWD_CONCURRENT: bool | None = None  # unsplit backward passes side by side: None = :func:`concurrent_plans`'s rule
 BWD_ONE_LAUNCH: bool | None = None  # side-by-side passes as one launch (:func:`one_launch`); False: three launches
@@ -263,7 +264,7 @@ if IMPORT_ERROR is None:
 
     @gluon.jit
     def _block_ahead(q_s, k_s, v_s, ready, st, nst, nphase, s_smem, vg_smem, ob, o_desc, o_row, col_v, S, sc, dmat,
-                     a, lam, zero_o, p_l: gl.constexpr, NEXT: gl.constexpr):
+                     a, lam, zero_o, p_l: gl.constexpr, NEXT: gl.constexpr, ONE_FENCE: gl.constexpr = False):
         """One block of Algorithm 1 (as :func:`_block`) with the *next* block's Q Kᵀ issued ahead (``QK_AHEAD``):
         ``sc`` is this block's Q Kᵀ, issued one block earlier (in flight), and ``vg_smem`` already holds this block's
         diag(g) V (written and fenced by the caller with the previous state's copy). Order of the async groups:
@@ -271,7 +272,8 @@ if IMPORT_ERROR is None:
         ``ready`` with phase ``nphase``), which the tensor cores run while this block's o is stored and its state
         copied. The next scores reuse this block's score registers, and ``sc`` is waited with nothing else in flight
         (waiting it with ``num_outstanding=1`` behind Q·S across the loop's back edge makes ptxas serialize every
-        wgmma: C7514). Returns (S_i waited, the next Q Kᵀ in flight; without ``NEXT`` this block's scores)."""
+        wgmma: C7514). ``ONE_FENCE``: o is not staged here (the caller stages it with the state copy under one fence).
+        Returns (S_i waited, the next Q Kᵀ in flight or without ``NEXT`` this block's scores, o_i waited)."""
         sc = warpgroup_mma_wait(num_outstanding=0, deps=(sc, ))
         qs = warpgroup_mma(q_s.index(st), s_smem, zero_o, use_acc=False, is_async=True)
         pm = gl.convert_layout((sc * dmat).to(gl.bfloat16), p_l)
@@ -284,15 +286,16 @@ if IMPORT_ERROR is None:
             o = warpgroup_mma_wait(num_outstanding=2, deps=(o, ))
         else:
             o = warpgroup_mma_wait(num_outstanding=1, deps=(o, ))
-        tma.store_wait(pendings=1)  # the store that last used ob (two blocks ago) has read it
-        ob.store(o.to(gl.bfloat16))
-        fence_async_shared()
-        _tma_store(o_desc, [o_row, col_v], ob)
+        if not ONE_FENCE:
+            tma.store_wait(pendings=1)  # the store that last used ob (two blocks ago) has read it
+            ob.store(o.to(gl.bfloat16))
+            fence_async_shared()
+            _tma_store(o_desc, [o_row, col_v], ob)
         if NEXT:
             S = warpgroup_mma_wait(num_outstanding=1, deps=(S, ))
         else:
             S = warpgroup_mma_wait(num_outstanding=0, deps=(S, ))
-        return S, sc
+        return S, sc, o
 
     @gluon.jit
     def _load_block(q_desc, k_desc, v_desc, q_s, k_s, v_s, bar, st, r, col_qk, col_v):
@@ -546,10 +549,18 @@ if IMPORT_ERROR is None:
                 st = (npre + j) % STAGES
                 nst = (npre + j + 1) % STAGES
                 a_j, lam_j = _first_block_shift(j, p, a, lam, a_sh, lam_sh, S0_SHIFT and HAS_S0)
-                S, sc = _block_ahead(q_s, k_s, v_s, ready, st, nst, ((npre + j + 1) // STAGES) & 1, s_smem, vg_smem,
-                                     o_smem.index(j % 2), o_desc, row0 + (first + j) * RSTEP, col_v, S, sc, dmat,
-                                     a_j, lam_j, zero_o, p_l, True)
-                if STATE_FIRST:
+                S, sc, o = _block_ahead(q_s, k_s, v_s, ready, st, nst, ((npre + j + 1) // STAGES) & 1, s_smem,
+                                        vg_smem, o_smem.index(j % 2), o_desc, row0 + (first + j) * RSTEP, col_v, S,
+                                        sc, dmat, a_j, lam_j, zero_o, p_l, True, QK_AHEAD == 2)
+                if QK_AHEAD == 2:  # o staged with the state copy and the next diag(g) V under one fence
+                    mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
+                    tma.store_wait(pendings=1)  # the store that last used this o buffer (two blocks ago) has read it
+                    o_smem.index(j % 2).store(o.to(gl.bfloat16))
+                    s_smem.store(S.to(gl.bfloat16))
+                    vg_smem.store(_scaled_v(v_s.index(nst), g, o_l))
+                    fence_async_shared()
+                    _tma_store(o_desc, [row0 + (first + j) * RSTEP, col_v], o_smem.index(j % 2))
+                elif STATE_FIRST:
                     s_smem.store(S.to(gl.bfloat16))
                     vg_smem.store(_scaled_v(v_s.index(nst), g, o_l))
                     fence_async_shared()
@@ -562,9 +573,15 @@ if IMPORT_ERROR is None:
             j = nblk - 1  # the last block, peeled: no next Q Kᵀ
             st = (npre + j) % STAGES
             a_j, lam_j = _first_block_shift(j, p, a, lam, a_sh, lam_sh, S0_SHIFT and HAS_S0)
-            S, sc = _block_ahead(q_s, k_s, v_s, ready, st, st, 0, s_smem, vg_smem, o_smem.index(j % 2), o_desc,
-                                 row0 + (first + j) * RSTEP, col_v, S, sc, dmat, a_j, lam_j, zero_o, p_l, False)
+            S, sc, o = _block_ahead(q_s, k_s, v_s, ready, st, st, 0, s_smem, vg_smem, o_smem.index(j % 2), o_desc,
+                                    row0 + (first + j) * RSTEP, col_v, S, sc, dmat, a_j, lam_j, zero_o, p_l, False,
+                                    QK_AHEAD == 2)
             mbarrier.arrive(empty.index(st), count=1)
+            if QK_AHEAD == 2:
+                tma.store_wait(pendings=1)
+                o_smem.index(j % 2).store(o.to(gl.bfloat16))
+                fence_async_shared()
+                _tma_store(o_desc, [row0 + (first + j) * RSTEP, col_v], o_smem.index(j % 2))
             if STORE_FINAL:
                 if p == NSEG - 1:
                     _store_final(SEG_END, S, pid_bh, e0, E, NSEG, BLOCK_D, BLOCK_E, o_l)
@@ -1448,6 +1465,12 @@ def qk_ahead(head_dim: int, side_by_side: bool = False) -> bool:
     return head_dim == 128 and not side_by_side
 
 
+def _qk_form(p: "Plan") -> int:
+    """The kernels' ``QK_AHEAD`` constexpr for plan ``p``: 0 the plain loop, 1 the next Q Kᵀ ahead
+    (``Plan.qk_ahead``), 2 that and o staged with the state copy under one fence (``QK_ONE_FENCE``)."""
+    return (2 if QK_ONE_FENCE else 1) if p.qk_ahead else 0
+
+
 def wins(head_dim: int, block_e: int, nseg: int) -> bool:
     """Whether the Gluon launch is the measured faster one: always unsplit; split only at head_dim 128 with value
     tile 64 (b1 h16: 94.5 vs 51.6 M tokens/s at 8K, 147.5 vs 114.7 at 128K). The warp-specialized kernel holds 255
@@ -1671,13 +1694,13 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
         ce.update(S0_SHIFT=s0_shift, STORE_FINAL=want_final)
     if p.wg2:
         _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse,
-                                        O_DIRECT=p.o_direct, STATE_FIRST=p.state_first, QK_AHEAD=p.qk_ahead, **ce)
+                                        O_DIRECT=p.o_direct, STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p), **ce)
     elif p.pair:
         _la2_fwd_gluon_pair_kernel[grid](*args, REGS=WG2_REGS, **ce)
     elif p.ws:
         _la2_fwd_gluon_ws_kernel[grid](*args, PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, O_DIRECT=p.o_direct,
                                        VG_AHEAD=p.vg_ahead and not p.qk_ahead, TILE_MAJOR=tile_major,
-                                       STATE_FIRST=p.state_first, QK_AHEAD=p.qk_ahead, **ce)
+                                       STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p), **ce)
     else:
         _la2_fwd_gluon_kernel[grid](*args, **ce)
     if want_final:
@@ -1861,7 +1884,7 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv) 
                                    BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, num_warps=4, WG2=p.wg2,
                                    REGS=WG2_REGS, VG_AHEAD=p.vg_ahead and not p.wg2 and not p.qk_ahead,
                                    TILE_MAJOR=tile_major, STATE_FIRST=p.state_first, PASS_INNER=pass_inner,
-                                   QK_AHEAD=p.qk_ahead)
+                                   QK_AHEAD=_qk_form(p))
 
 
 def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan],
@@ -2018,7 +2041,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                  prefix: bool = False, wg2: bool = False, lookback: bool = False, reverse: bool = False,
                  pair: bool = False, o_direct: bool = False, vg_ahead: bool = False, tile_major: bool = False,
                  state_first: bool = False, s0_shift: bool = False, store_final: bool = False,
-                 x3: bool = False, dkdv: bool = False, qk_ahead: bool = False) -> dict:
+                 x3: bool = False, dkdv: bool = False, qk_ahead: int = 0) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -2089,11 +2112,11 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
         ce.update(REGS=WG2_REGS)
     elif wg2:
         ce.update(LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse, O_DIRECT=o_direct, STATE_FIRST=state_first)
-        ce.update(QK_AHEAD=qk_ahead)
+        ce.update(QK_AHEAD=int(qk_ahead))
     elif ws:
         ce.update(PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, O_DIRECT=o_direct, VG_AHEAD=vg_ahead,
                   TILE_MAJOR=tile_major, STATE_FIRST=state_first)
-        ce.update(QK_AHEAD=qk_ahead)
+        ce.update(QK_AHEAD=int(qk_ahead))
     if (wg2 or ws) and not pair:  # the AST source needs every parameter in the signature, defaults included
         ce.update(S0_SHIFT=s0_shift, STORE_FINAL=store_final)
     if x3:
@@ -2103,7 +2126,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
         ce = dict(HAS_DECAY=decay, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e, STAGES=stages,
                   num_warps=4, WG2=wg2, REGS=WG2_REGS, VG_AHEAD=vg_ahead and not wg2,
                   TILE_MAJOR=tile_major and not wg2, STATE_FIRST=state_first, PASS_INNER=False)
-        ce.update(QK_AHEAD=qk_ahead)
+        ce.update(QK_AHEAD=int(qk_ahead))
     if dkdv:
         kern = _la2_bwd_gluon_dkdv_kernel
         sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
