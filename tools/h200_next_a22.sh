@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# 21st session, call 7 (one H200, no wheels, ≤ 2.5 min; the session's last device seconds): perf-notes v23 lead 2 —
+# Next session, call 1 (one H200, no wheels, ≤ 2.5 min; written in the 21st, which had no device time left): perf-notes v23 lead 2 —
 # QK_ONE_FENCE (o staged with the state copy under one fence) against the adopted QK_AHEAD form, default cases (the
 # tool checks o against the Triton forward and the gradients against the first run's). Unpack into
-# results/h200/tune/2026-12-01e/f21/.
+# results/h200/tune/<date>/a22/.
 set -u
 source "$(dirname "$0")/device_lib.sh"
-PACK_NAME=f21
+PACK_NAME=a22
 start_watchdog "${WATCHDOG_S:-130}"
 st knob 120 python3 tools/tune_knob.py --knob qk_one_fence --out "$W/knob"
 stop_watchdog
