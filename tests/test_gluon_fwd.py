@@ -234,6 +234,11 @@ def test_qk_ahead_compiles_pipelined_without_serializing():
         assert qk["wgmma"] > base["wgmma"] and qk["smem"] == base["smem"], kw
         for r in (base, qk):
             assert r.get("wgmma_serialized") in (None, False) and r.get("spill_bytes") in (None, 0), kw
+        if not kw.get("x3"):  # QK_ONE_FENCE (form 2): fewer fences, no more barriers, the same MMAs and smem
+            one = G.compile_sm90(qk_ahead=2, **kw)
+            assert one["fence"] < qk["fence"] and one["bar_sync"] <= qk["bar_sync"], kw
+            assert one["wgmma"] == qk["wgmma"] and one["smem"] == qk["smem"], kw
+            assert one.get("wgmma_serialized") in (None, False) and one.get("spill_bytes") in (None, 0), kw
 
 
 def test_side_streams_only_where_the_backward_is_gpu_bound():
@@ -666,18 +671,19 @@ def test_gluon_ablation_knobs_match_reference(knobs):
     (dict(block_e=32, stages=2, nseg=1, tile_major=True, state_first=True), "bhnd", "alibi", False),
 ], ids=lambda x: ",".join(f"{k}={v}" for k, v in x.items()) if isinstance(x, dict) else str(x))
 @pytest.mark.parametrize("n", [64, 1216])  # one block (only the peeled last block runs); a partial last segment
-def test_qk_ahead_is_bitwise_the_plain_block(plan, layout, slopes, s0, n):
+def test_qk_ahead_is_bitwise_the_plain_block(monkeypatch, plan, layout, slopes, s0, n):
     """``QK_AHEAD`` (the next block's Q Kᵀ issued ahead, ``_block_ahead``) does the same arithmetic in the same order:
     its o equals the plain loop's bit for bit, is finite (NaN-poisoned) and within 1e-2 of float64, for ws and wg2
     launches, unsplit and split (pre-pass, prefix, lookback), with an initial state, forward and reverse (the
-    backward's anti-causal sum, from s0 with ``s0_shift`` and the final state)."""
+    backward's anti-causal sum, from s0 with ``s0_shift`` and the final state); its ``QK_ONE_FENCE`` form too."""
     plan = dict(plan)
     nseg = plan.pop("nseg")
     p = G.Plan.make(n, plan.pop("block_e"), plan.pop("stages"), nseg, True, **plan)
     q, k, v, sl, st = _split_case(2, 4, n, 128, layout, slopes, s0, seed=n + p.nseg + p.block_e)
     outs = {}
-    for qk in (False, True):
-        p = dataclasses.replace(p, qk_ahead=qk)
+    for qk in (False, True, "one_fence"):
+        monkeypatch.setattr(G, "QK_ONE_FENCE", qk == "one_fence")
+        p = dataclasses.replace(p, qk_ahead=bool(qk))
         o = torch.full_like(v, float("nan"))
         G.forward(q, k, v, sl, layout, p, o, s0=st)
         outs[qk] = o
@@ -685,12 +691,13 @@ def test_qk_ahead_is_bitwise_the_plain_block(plan, layout, slopes, s0, n):
             o_r = torch.full_like(v, float("nan"))
             _, fin = G.forward(q, k, v, sl, layout, p, o_r, s0=st, reverse=True, s0_shift=True, want_final=True)
             outs[qk, "reverse"] = (o_r, fin)
-    assert torch.isfinite(outs[True]).all()
-    assert rel(outs[True], _reference(q, k, v, sl, layout, st)) <= 1e-2
-    assert torch.equal(outs[True], outs[False])
-    if (True, "reverse") in outs:
-        for x, y in zip(outs[True, "reverse"], outs[False, "reverse"]):
-            assert torch.isfinite(x).all() and torch.equal(x, y)
+    for form in (True, "one_fence"):
+        assert torch.isfinite(outs[form]).all()
+        assert rel(outs[form], _reference(q, k, v, sl, layout, st)) <= 1e-2
+        assert torch.equal(outs[form], outs[False])
+        if (form, "reverse") in outs:
+            for x, y in zip(outs[form, "reverse"], outs[False, "reverse"]):
+                assert torch.isfinite(x).all() and torch.equal(x, y)
 
 
 @gpu

@@ -2143,6 +2143,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                        target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
     ptx = c.asm["ptx"]
     out = {"arrive": ptx.count("mbarrier.arrive"), "bar_sync": ptx.count("bar.sync"), "smem": c.metadata.shared,
+           "fence": ptx.count("fence.proxy.async"),
            "ptx_sha": hashlib.sha256(re.sub(r"^\s*\.loc.*$", "", ptx, flags=re.M).encode()).hexdigest()[:16],
            "setmaxnreg": [int(r) for r in re.findall(r"setmaxnreg.\w+.sync.aligned.u32\s+(\d+)", ptx)],
            "spin": ptx.count("ld.acquire.gpu"), "release": len(re.findall(r"atom\.[^;]*release", ptx)),
