@@ -19,7 +19,9 @@ Correctness first (NaN-poisoned by the sweep's convention: outputs are fresh ten
 forward ≤ 2e-2, gradients against the TMA-store variant's ≤ 1e-2), then GPU time as the sweep takes it
 (host-decoupled CUDA events, L2 flushed), A B B A order, M tokens/s:
 
-    python tools/tune_knob.py --knob o_direct|vg_ahead|tile_major|state_first|qk_ahead|qk_one_fence [--set ATTR=VALUE] [--cases default|e64|bh64] --out DIR
+    python tools/tune_knob.py --knob KNOB [--set ATTR=VALUE] [--cases default|e64|bh64] --out DIR
+
+with KNOB one of ``KNOBS`` (the ``gluon_fwd`` attribute is its upper-case name).
 """
 from __future__ import annotations
 
@@ -64,6 +66,9 @@ CASES = {
 }
 
 
+KNOBS = ("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence")
+
+
 def rel(a, b):
     a, b = a.double(), b.double()
     return ((a - b).norm() / b.norm().clamp_min(1e-300)).item()
@@ -72,7 +77,7 @@ def rel(a, b):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--knob", choices=("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence"), default="o_direct")
+    ap.add_argument("--knob", choices=KNOBS, default="o_direct")
     ap.add_argument("--cases", choices=tuple(CASES), default="default")
     ap.add_argument("--repeat", type=int, default=1, help="A B B A rounds per row")
     ap.add_argument("--set", action="append", default=[], metavar="ATTR=VALUE",

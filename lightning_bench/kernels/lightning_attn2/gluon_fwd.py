@@ -62,7 +62,7 @@ ENV = "LIGHTNING_BENCH_GLUON"
 BLOCK_N = 64
 DIMS = (64, 128)  # head_dim and value_dim the kernel is verified for (GPU tests)
 MAX_SEGMENTS = 16  # in-kernel combine of the segment-end states (Triton SPLIT mode 2)
-LONG_SPLIT_MIN = 49152
+LONG_SPLIT_MIN = 49152  # from here the e64 2-way split beats the unsplit e32 launch (:func:`choose`)
 WG2_SPLIT_MIN = 16384  # from here a lookback split of two-warpgroup programs beats b2 h16's unsplit e32 launch
 O_DIRECT = False  # every plan's ``o_direct`` (tools/tune_knob.py --knob o_direct flips it to time both)
 TILE_MAJOR = True  # ws plans with several value tiles: grid (tiles, batch·heads, segments); +2–8% (perf-notes v17)
@@ -78,7 +78,7 @@ BWD_FUSE_DKDV: bool | None = None  # the fused dk, dv kernel (:func:`fuse_dkdv`)
 DKDV_MIN_BATCH_HEADS = 64  # :func:`fuse_dkdv`'s rule: from here one program per head fills enough SMs
 DKDV_STAGES = {128: 2, 64: 3}  # ring depth of the fused dk, dv kernel per head_dim (d128: 64 KB a stage, 3 do not fit)
 STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's passes run on side streams
-WG2_REGS = 232  # registers per thread of the second compute warpgroup (Triton gives the first 256, the loader 24: 512 × 128)  # from here the e64 2-way split beats the unsplit e32 launch (:func:`choose`)
+WG2_REGS = 232  # registers per thread of the second compute warpgroup (the first gets 256, the loader 24: 512 × 128)
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
 
 
@@ -264,7 +264,8 @@ if IMPORT_ERROR is None:
 
     @gluon.jit
     def _block_ahead(q_s, k_s, v_s, ready, st, nst, nphase, s_smem, vg_smem, ob, o_desc, o_row, col_v, S, sc, dmat,
-                     a, lam, zero_o, p_l: gl.constexpr, NEXT: gl.constexpr, ONE_FENCE: gl.constexpr = False):
+                     a, lam, zero_o, p_l: gl.constexpr, NEXT: gl.constexpr,
+                     ONE_FENCE: gl.constexpr = False):
         """One block of Algorithm 1 (as :func:`_block`) with the *next* block's Q Kᵀ issued ahead (``QK_AHEAD``):
         ``sc`` is this block's Q Kᵀ, issued one block earlier (in flight), and ``vg_smem`` already holds this block's
         diag(g) V (written and fenced by the caller with the previous state's copy). Order of the async groups:
@@ -272,7 +273,8 @@ if IMPORT_ERROR is None:
         ``ready`` with phase ``nphase``), which the tensor cores run while this block's o is stored and its state
         copied. The next scores reuse this block's score registers, and ``sc`` is waited with nothing else in flight
         (waiting it with ``num_outstanding=1`` behind Q·S across the loop's back edge makes ptxas serialize every
-        wgmma: C7514). ``ONE_FENCE``: o is not staged here (the caller stages it with the state copy under one fence).
+        wgmma: C7514). ``ONE_FENCE`` (with ``NEXT``): o is not staged here (the caller stages it with the state copy
+        under one fence; the peeled last block has no state copy and stages it here).
         Returns (S_i waited, the next Q Kᵀ in flight or without ``NEXT`` this block's scores, o_i waited)."""
         sc = warpgroup_mma_wait(num_outstanding=0, deps=(sc, ))
         qs = warpgroup_mma(q_s.index(st), s_smem, zero_o, use_acc=False, is_async=True)
@@ -545,6 +547,7 @@ if IMPORT_ERROR is None:
             fence_async_shared()
             sc = warpgroup_mma(q_s.index(st), k_s.index(st).permute((1, 0)),
                                gl.zeros([BLOCK_N, BLOCK_N], gl.float32, sc_l), use_acc=False, is_async=True)
+            RELEASE_FIRST: gl.constexpr = QK_AHEAD == 2 or not STATE_FIRST  # the stage released before the copies
             for j in range(0, nblk - 1):  # every block but the last (segments have ≥ 1 block: kernel.segments)
                 st = (npre + j) % STAGES
                 nst = (npre + j + 1) % STAGES
@@ -552,40 +555,24 @@ if IMPORT_ERROR is None:
                 S, sc, o = _block_ahead(q_s, k_s, v_s, ready, st, nst, ((npre + j + 1) // STAGES) & 1, s_smem,
                                         vg_smem, o_smem.index(j % 2), o_desc, row0 + (first + j) * RSTEP, col_v, S,
                                         sc, dmat, a_j, lam_j, zero_o, p_l, True, QK_AHEAD == 2)
-                if QK_AHEAD == 2:  # o staged with the state copy and the next diag(g) V under one fence
+                if RELEASE_FIRST:
                     mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
+                if QK_AHEAD == 2:  # o staged with the state copy and the next diag(g) V under one fence
                     tma.store_wait(pendings=1)  # the store that last used this o buffer (two blocks ago) has read it
                     o_smem.index(j % 2).store(o.to(gl.bfloat16))
-                    s_smem.store(S.to(gl.bfloat16))
-                    vg_smem.store(_scaled_v(v_s.index(nst), g, o_l))
-                    fence_async_shared()
+                s_smem.store(S.to(gl.bfloat16))
+                vg_smem.store(_scaled_v(v_s.index(nst), g, o_l))
+                fence_async_shared()
+                if not RELEASE_FIRST:
+                    mbarrier.arrive(empty.index(st), count=1)
+                if QK_AHEAD == 2:
                     _tma_store(o_desc, [row0 + (first + j) * RSTEP, col_v], o_smem.index(j % 2))
-                elif STATE_FIRST:
-                    s_smem.store(S.to(gl.bfloat16))
-                    vg_smem.store(_scaled_v(v_s.index(nst), g, o_l))
-                    fence_async_shared()
-                    mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
-                else:
-                    mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
-                    s_smem.store(S.to(gl.bfloat16))
-                    vg_smem.store(_scaled_v(v_s.index(nst), g, o_l))
-                    fence_async_shared()
             j = nblk - 1  # the last block, peeled: no next Q Kᵀ
             st = (npre + j) % STAGES
             a_j, lam_j = _first_block_shift(j, p, a, lam, a_sh, lam_sh, S0_SHIFT and HAS_S0)
             S, sc, o = _block_ahead(q_s, k_s, v_s, ready, st, st, 0, s_smem, vg_smem, o_smem.index(j % 2), o_desc,
-                                    row0 + (first + j) * RSTEP, col_v, S, sc, dmat, a_j, lam_j, zero_o, p_l, False,
-                                    QK_AHEAD == 2)
+                                    row0 + (first + j) * RSTEP, col_v, S, sc, dmat, a_j, lam_j, zero_o, p_l, False)
             mbarrier.arrive(empty.index(st), count=1)
-            if QK_AHEAD == 2:
-                tma.store_wait(pendings=1)
-                o_smem.index(j % 2).store(o.to(gl.bfloat16))
-                fence_async_shared()
-                _tma_store(o_desc, [row0 + (first + j) * RSTEP, col_v], o_smem.index(j % 2))
-            if STORE_FINAL:
-                if p == NSEG - 1:
-                    _store_final(SEG_END, S, pid_bh, e0, E, NSEG, BLOCK_D, BLOCK_E, o_l)
-            tma.store_wait(pendings=0)
         else:
             if VG_AHEAD:
                 if nblk > 0:  # block 0's diag(g) V, fenced with the entry state's copy
@@ -620,10 +607,10 @@ if IMPORT_ERROR is None:
                     mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
                     s_smem.store(S.to(gl.bfloat16))
                     fence_async_shared()
-            if STORE_FINAL:
-                if p == NSEG - 1:
-                    _store_final(SEG_END, S, pid_bh, e0, E, NSEG, BLOCK_D, BLOCK_E, o_l)
-            tma.store_wait(pendings=0)
+        if STORE_FINAL:
+            if p == NSEG - 1:
+                _store_final(SEG_END, S, pid_bh, e0, E, NSEG, BLOCK_D, BLOCK_E, o_l)
+        tma.store_wait(pendings=0)
 
     @gluon.jit
     def _pre_blocks(p, first, nblk, NSEG, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr):
@@ -1307,10 +1294,10 @@ class Plan:
         from .kernel import segments
 
         nseg, seg = segments(1 if pair else nseg, 1, 1, seq_len, BLOCK_N)
+        qk = qk_ahead and (ws or wg2) and not (pair or q_reg or o_direct or maxnreg)  # it writes diag(g) V ahead
         return cls(block_e, stages, nseg, seg, ws or wg2 or pair, maxnreg, q_reg, chunks,
                    prefix and nseg > 1 and ws and not wg2, wg2, lookback and nseg > 1 and (ws or wg2), pair,
-                   o_direct, vg_ahead, tile_major, state_first,
-                   qk_ahead and (ws or wg2) and not (pair or q_reg or o_direct or maxnreg))
+                   o_direct, vg_ahead and not qk, tile_major, state_first, qk)
 
     @property
     def tile(self) -> int:
@@ -1507,13 +1494,11 @@ def _shape_plan(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, d
     if not wins(head_dim, block_e, nseg):
         p = f"gluon: split e{block_e} at head_dim {head_dim} measured slower"
     else:
-        p = Plan.make(seq_len, block_e, stages, nseg, wg2=wg2, lookback=lookback)
-        qk = qk_ahead(head_dim) and p.ws and not p.pair and not O_DIRECT
-        vg = (VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(head_dim, block_e, wg2)) and not qk
+        vg = VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(head_dim, block_e, wg2)
+        p = Plan.make(seq_len, block_e, stages, nseg, wg2=wg2, lookback=lookback, o_direct=O_DIRECT, vg_ahead=vg,
+                      tile_major=TILE_MAJOR, state_first=STATE_FIRST, qk_ahead=qk_ahead(head_dim))
         p = dataclasses.replace(p, chunks=prepass_chunks(batch_heads, value_dim, block_e, p.nseg, p.seg, sms),
-                                o_direct=O_DIRECT, vg_ahead=vg, tile_major=TILE_MAJOR, state_first=STATE_FIRST,
-                                qk_ahead=qk)
-        p = dataclasses.replace(p, tile_major=_tile_major(p, batch_heads, value_dim))
+                                tile_major=_tile_major(p, batch_heads, value_dim))
     if len(_PLANS) >= 4096:
         _PLANS.clear()
     _PLANS[key] = p
@@ -1928,10 +1913,9 @@ def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: i
         if force or 0.7 * sms <= progs <= sms:
             out = []
             for hd, vd in dims:
-                qk = qk_ahead(hd, side_by_side=True) and not O_DIRECT
-                vg = (VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(hd, 64, False)) and not qk
+                vg = VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(hd, 64, False)
                 p = Plan.make(seq_len, 64, 3, 1, True, vg_ahead=vg, tile_major=TILE_MAJOR, o_direct=O_DIRECT,
-                              state_first=STATE_FIRST, qk_ahead=qk)
+                              state_first=STATE_FIRST, qk_ahead=qk_ahead(hd, side_by_side=True))
                 out.append(dataclasses.replace(p, tile_major=_tile_major(p, batch_heads, vd)))
             return out
     return None
