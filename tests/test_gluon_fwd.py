@@ -201,6 +201,8 @@ def test_qk_ahead_where_measured(pretend_sm90, monkeypatch):
     for bh, n in ((32, 1024), (32, 2048), (32, 131072), (128, 8192), (16, 8192), (64, 16384)):
         p = shp(bh, n)  # e32 ws, wg2 lookback, wg2, e64 ws
         assert p.qk_ahead and "qkahead" in p.describe() and not p.vg_ahead and "vgahead" not in p.describe(), (bh, n)
+        assert G._qk_form(p) == (1 if p.wg2 else 2) and ("qkahead1f" in p.describe()) == (not p.wg2), (bh, n)
+    assert {shp(32, 2048).wg2, shp(32, 131072).wg2} == {False, True}  # both forms above
     assert not shp(128, 4096, 64).qk_ahead  # head_dim 64
     for bh, n, d in ((32, 2048, 128), (16, 2048, 128)):  # wg2 and e64 ws passes side by side
         both = G.concurrent_plans(bh, n, d, d, G._backward_shape_plans(bh, n, d, d, torch.bfloat16, dev))
@@ -208,8 +210,12 @@ def test_qk_ahead_where_measured(pretend_sm90, monkeypatch):
     assert all(p.qk_ahead for p in G._backward_shape_plans(128, 8192, 128, 128, torch.bfloat16, dev))
     assert not G.Plan.make(2048, 32, 2, 2, True, q_reg=True, qk_ahead=True).qk_ahead
     assert not G.Plan.make(2048, 32, 2, 2, True, o_direct=True, qk_ahead=True).qk_ahead
+    for one, want in ((True, {2}), (False, {1})):  # QK_ONE_FENCE forces the form on both kinds of launch
+        monkeypatch.setattr(G, "QK_ONE_FENCE", one)
+        assert {G._qk_form(shp(32, 2048)), G._qk_form(shp(32, 131072))} == want
+    monkeypatch.setattr(G, "QK_ONE_FENCE", None)
     monkeypatch.setattr(G, "QK_AHEAD", False)
-    assert not shp(32, 2048).qk_ahead and shp(64, 16384).vg_ahead
+    assert not shp(32, 2048).qk_ahead and shp(64, 16384).vg_ahead and G._qk_form(shp(32, 2048)) == 0
     monkeypatch.setattr(G, "QK_AHEAD", True)
     assert shp(128, 4096, 64).qk_ahead
     both = G.concurrent_plans(32, 2048, 128, 128, G._backward_shape_plans(32, 2048, 128, 128, torch.bfloat16, dev))
@@ -1056,7 +1062,7 @@ def test_gluon_backward_under_cuda_graph(b, h, n, gluon_bwd, gluon_bwd_calls):
 @pytest.mark.parametrize("knob", [None, ("O_DIRECT", True), ("VG_AHEAD", True), ("VG_AHEAD", False),
                                   ("BWD_STREAMS", False), ("BWD_STREAMS", True),
                                   ("TILE_MAJOR", False), ("STATE_FIRST", True), ("QK_AHEAD", True),
-                                  ("QK_AHEAD", False)],
+                                  ("QK_AHEAD", False), ("QK_ONE_FENCE", True), ("QK_ONE_FENCE", False)],
                          ids=lambda k: "defaults" if k is None else f"{k[0]}={k[1]}")
 def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob, gluon_bwd_calls):
     """lightning_attn's backward as three runs of the Gluon kernel (dq causal, dk and dv anti-causal) gives the

@@ -69,7 +69,7 @@ TILE_MAJOR = True  # ws plans with several value tiles: grid (tiles, batch·head
 STATE_FIRST = False  # ws / wg2: the state's bf16 copy before the ring stage's release (ablation: 0.98–1.005×, v17)
 VG_AHEAD: bool | None = None  # None: :func:`vg_ahead_wins` decides; True / False force it (tools/tune_knob.py)
 QK_AHEAD: bool | None = None  # None: :func:`qk_ahead` decides; True / False force it (tools/tune_knob.py)
-QK_ONE_FENCE = False  # with Plan.qk_ahead: o staged with the state copy under one fence (form 2; ablation, unmeasured)
+QK_ONE_FENCE: bool | None = None  # with Plan.qk_ahead: o staged with the state copy under one fence; None: :func:`_qk_form`
 BWD_STREAMS: bool | None = None  # backward's dk, dv on side streams: None = :func:`streams_win`; True / False force it
 BWD_CONCURRENT: bool | None = None  # unsplit backward passes side by side: None = :func:`concurrent_plans`'s rule
 BWD_ONE_LAUNCH: bool | None = None  # side-by-side passes as one launch (:func:`one_launch`); False: three launches
@@ -1310,7 +1310,7 @@ class Plan:
                 + (f" r{self.maxnreg}" if self.maxnreg else "") + (" qreg" if self.q_reg else "")
                 + (" prefix" if self.prefix else " lookback" if self.lookback
                    else f" c{self.chunks}" if self.chunks > 1 else "") + (" odirect" if self.o_direct else "")
-                + (" qkahead" if self.qk_ahead else "")
+                + ((" qkahead1f" if _qk_form(self) == 2 else " qkahead") if self.qk_ahead else "")
                 + (" vgahead" if self.vg_ahead and self.ws and not (self.wg2 or self.pair or self.qk_ahead) else "")
                 + (" tilemajor" if self.tile_major and self.ws and not (self.wg2 or self.pair) else "")
                 + (" sfirst" if self.state_first and self.ws and not self.pair else ""))
@@ -1454,8 +1454,16 @@ def qk_ahead(head_dim: int, side_by_side: bool = False) -> bool:
 
 def _qk_form(p: "Plan") -> int:
     """The kernels' ``QK_AHEAD`` constexpr for plan ``p``: 0 the plain loop, 1 the next Q Kᵀ ahead
-    (``Plan.qk_ahead``), 2 that and o staged with the state copy under one fence (``QK_ONE_FENCE``)."""
-    return (2 if QK_ONE_FENCE else 1) if p.qk_ahead else 0
+    (``Plan.qk_ahead``), 2 that and o staged with the state copy and the next diag(g) V under one fence (4 warpgroup
+    barriers and 1 fence per block instead of 5 and 2). Form 2 for one-warpgroup launches, form 1 for ``wg2``
+    (``QK_ONE_FENCE`` forces either). Measured on the H200 (tools/tune_knob.py --knob qk_one_fence,
+    results/h200/tune/2026-12-01f/a22), form 2 against form 1: one-warpgroup b2 h16 e32 forward 1.039 / 1.049 / 1.079×
+    at 1K / 2K / 8K (bnhd 2K 1.063×), b4 h16 e64 64K 1.038×; ``wg2`` 0.993–1.004× (its second warpgroup already
+    covers one warpgroup's barrier waits)."""
+    if not p.qk_ahead:
+        return 0
+    one = QK_ONE_FENCE if QK_ONE_FENCE is not None else not (p.wg2 or p.pair)
+    return 2 if one else 1
 
 
 def wins(head_dim: int, block_e: int, nseg: int) -> bool:
