@@ -19,9 +19,11 @@ Correctness first (NaN-poisoned by the sweep's convention: outputs are fresh ten
 forward ≤ 2e-2, gradients against the TMA-store variant's ≤ 1e-2), then GPU time as the sweep takes it
 (host-decoupled CUDA events, L2 flushed), A B B A order, M tokens/s:
 
-    python tools/tune_knob.py --knob KNOB [--set ATTR=VALUE] [--cases default|e64|bh64] --out DIR
+    python tools/tune_knob.py --knob KNOB [--values A,B] [--set ATTR=VALUE] [--cases default|e64|long|bh64] --out DIR
 
-with KNOB one of ``KNOBS`` (the ``gluon_fwd`` attribute is its upper-case name).
+with KNOB one of ``KNOBS`` (the ``gluon_fwd`` attribute is its upper-case name), or one of ``THRESHOLDS`` (integer
+seq_len rules of ``gluon_fwd.choose``) with the two values to compare, e.g. ``--knob wg2_split_min --values
+16384,1000000000`` (b2 h16's wg2 lookback split from 16K against the unsplit e32 launch at every length).
 """
 from __future__ import annotations
 
@@ -56,6 +58,10 @@ CASES = {
         (8, 8, 128, "bhnd", (131072,), ("fwd", "fwd_bwd")),
         (1, 16, 128, "bhnd", (2048, 4096), ("fwd", "fwd_bwd")),  # e64 split with the pre-pass / lookback passes
     ],
+    "long": [  # b2 h16 from 16K, where the forward switches from the unsplit e32 launch to the wg2 lookback split
+        (2, 16, 128, "bhnd", (16384, 32768, 65536, 131072), ("fwd", "fwd_bwd")),
+        (2, 16, 128, "bnhd", (32768,), ("fwd",)),
+    ],
     "bh64": [  # two-value-tile unsplit launches (64 batch·heads), and b2 h16's four e32 tiles
         (4, 16, 128, "bhnd", (16384, 65536), ("fwd", "fwd_bwd")),
         (2, 32, 128, "bhnd", (32768,), ("fwd", "fwd_bwd")),
@@ -67,6 +73,7 @@ CASES = {
 
 
 KNOBS = ("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence")
+THRESHOLDS = ("wg2_split_min", "long_split_min")  # integer rules of :func:`gluon_fwd.choose`: need --values A,B
 
 
 def rel(a, b):
@@ -74,10 +81,22 @@ def rel(a, b):
     return ((a - b).norm() / b.norm().clamp_min(1e-300)).item()
 
 
+def _value(text: str):
+    """``--set`` / ``--values`` text as the knob's value: True, False, None, an integer, else the text itself."""
+    if text in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[text]
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--knob", choices=KNOBS, default="o_direct")
+    ap.add_argument("--knob", choices=KNOBS + THRESHOLDS, default="o_direct")
+    ap.add_argument("--values", metavar="A,B", help="the two values compared (default False,True; integers for "
+                    "the thresholds, e.g. --knob wg2_split_min --values 16384,1000000000)")
     ap.add_argument("--cases", choices=tuple(CASES), default="default")
     ap.add_argument("--repeat", type=int, default=1, help="A B B A rounds per row")
     ap.add_argument("--set", action="append", default=[], metavar="ATTR=VALUE",
@@ -85,8 +104,11 @@ def main():
     a = ap.parse_args()
     for kv in a.set:
         name, val = kv.split("=", 1)
-        setattr(G, name, {"True": True, "False": False, "None": None}.get(val, val))
+        setattr(G, name, _value(val))
     attr = a.knob.upper()
+    if a.values is None and a.knob in THRESHOLDS:
+        ap.error(f"--knob {a.knob} needs --values A,B (two integers)")
+    vals = dict(zip((False, True), map(_value, (a.values or "False,True").split(","))))
     keep = getattr(G, attr)
     a.out.mkdir(parents=True, exist_ok=True)
     cfg = TimingConfig(warmup_s=0.03, min_samples=10, max_samples=60, max_time_s=0.15, host_decoupled=True)
@@ -104,7 +126,7 @@ def main():
                 qg, kg, vg = (t.clone().requires_grad_(mode == "fwd_bwd") for t in (q, k, v))
                 res, grads0 = {}, None
                 for od in (False, True, True, False) * a.repeat:  # A B B A
-                    setattr(G, attr, od)
+                    setattr(G, attr, vals[od])
                     plan = G.describe(b, h, n, d, d, q.dtype, q.device)
                     o = lightning_attn(qg, kg, vg, sl, layout=layout)
                     err = rel(o, ref)
@@ -126,7 +148,7 @@ def main():
                     t = measure(fn, device=q.device, config=cfg).median_ms
                     res.setdefault(od, []).append(t)
                     rows.append(dict(batch=b, heads=h, head_dim=d, layout=layout, seq_len=n, mode=mode, knob=a.knob, on=od,
-                                     plan=plan, median_ms=t, mtok_s=b * n / t / 1e3, rel_l2_o=err, rel_l2_grads=gerr))
+                                     value=vals[od], plan=plan, median_ms=t, mtok_s=b * n / t / 1e3, rel_l2_o=err, rel_l2_grads=gerr))
                 setattr(G, attr, keep)
                 tb, to = (sum(res[x]) / len(res[x]) for x in (False, True))
                 print(f"b{b} h{h} d{d} {layout} n={n:>6} {mode:7s}: off {b * n / tb / 1e3:7.1f}  {a.knob} "
