@@ -60,8 +60,10 @@ def _reference_grads(q, k, v, do, sl, layout):
 @pytest.mark.parametrize("bh,n,d,e,want", [
     (32, 2048, 128, 128, (32, 4, 1, False, False)),    # b2 h16 d128 short: e32 fills 128 SMs, unsplit
     (32, 8192, 128, 128, (32, 4, 1, False, False)),
-    (32, 16384, 128, 128, (64, 3, 4, True, True)),     # from WG2_SPLIT_MIN: two-warpgroup programs, 4 segments
-    (32, 131072, 128, 128, (64, 3, 4, True, True)),
+    (32, 16384, 128, 128, (32, 4, 1, False, False)),   # no wg2 lookback split (WG2_SPLIT_MIN None since v24)
+    (32, 32768, 128, 128, (32, 4, 1, False, False)),
+    (32, 49152, 128, 128, (64, 3, 2, False, False)),   # from LONG_SPLIT_MIN: e64, 2 segments
+    (32, 131072, 128, 128, (64, 3, 2, False, False)),
     (128, 2048, 128, 128, (64, 3, 1, True, False)),    # b4 h32: two-warpgroup programs fill the SMs unsplit
     (256, 4096, 128, 128, (64, 3, 1, True, False)),
     (40, 131072, 128, 128, (32, 4, 1, False, False)),  # wg2 x 2 segments = 80 programs; e64 P2 more than a wave
@@ -77,6 +79,14 @@ def _reference_grads(q, k, v, do, sl, layout):
 ])
 def test_choose_follows_the_tuned_rule(bh, n, d, e, want):
     assert G.choose(bh, n, d, e, "auto", sms=132) == want
+
+
+def test_wg2_split_min_brings_back_the_lookback_split(monkeypatch):
+    """``WG2_SPLIT_MIN`` (None: off) splits b2 h16 into 4 two-warpgroup lookback segments from that length on."""
+    monkeypatch.setattr(G, "WG2_SPLIT_MIN", 16384)
+    assert G.choose(32, 8192, 128, 128, "auto", sms=132) == (32, 4, 1, False, False)
+    assert G.choose(32, 16384, 128, 128, "auto", sms=132) == (64, 3, 4, True, True)
+    assert G.choose(32, 131072, 128, 128, "auto", sms=132) == (64, 3, 4, True, True)
 
 
 @pytest.mark.parametrize("d,e,bh,n,gluon", [(64, 64, 32, 4096, False),   # d64 split: the Triton kernel (gate run)
@@ -107,7 +117,8 @@ def test_shape_plan_chunks_the_long_split(pretend_sm90):
     p = G._shape_plan(16, 2048, 128, 128, torch.bfloat16, torch.device("cuda", 0), "auto")
     assert (p.block_e, p.nseg, p.chunks, p.wg2) == (64, 4, 1, False)
     p = G._shape_plan(32, 131072, 128, 128, torch.bfloat16, torch.device("cuda", 0), "auto")
-    assert (p.block_e, p.nseg, p.wg2, p.lookback) == (64, 4, True, True) and "wg2 lookback" in p.describe()
+    assert (p.block_e, p.nseg, p.wg2, p.lookback) == (64, 2, False, False)  # b2 h16 128K: e64 2-way, pre-pass chunked
+    assert p.chunks > 1 and f" c{p.chunks} " in p.describe()
 
 
 def test_choose_explicit_split_is_capped():
@@ -202,7 +213,7 @@ def test_qk_ahead_where_measured(pretend_sm90, monkeypatch):
         p = shp(bh, n)  # e32 ws, wg2 lookback, wg2, e64 ws
         assert p.qk_ahead and "qkahead" in p.describe() and not p.vg_ahead and "vgahead" not in p.describe(), (bh, n)
         assert G._qk_form(p) == (1 if p.wg2 else 2) and ("qkahead1f" in p.describe()) == (not p.wg2), (bh, n)
-    assert {shp(32, 2048).wg2, shp(32, 131072).wg2} == {False, True}  # both forms above
+    assert {shp(32, 2048).wg2, shp(16, 8192).wg2} == {False, True}  # both forms above
     assert not shp(128, 4096, 64).qk_ahead  # head_dim 64
     for bh, n, d in ((32, 2048, 128), (16, 2048, 128)):  # wg2 and e64 ws passes side by side
         both = G.concurrent_plans(bh, n, d, d, G._backward_shape_plans(bh, n, d, d, torch.bfloat16, dev))
@@ -212,7 +223,7 @@ def test_qk_ahead_where_measured(pretend_sm90, monkeypatch):
     assert not G.Plan.make(2048, 32, 2, 2, True, o_direct=True, qk_ahead=True).qk_ahead
     for one, want in ((True, {2}), (False, {1})):  # QK_ONE_FENCE forces the form on both kinds of launch
         monkeypatch.setattr(G, "QK_ONE_FENCE", one)
-        assert {G._qk_form(shp(32, 2048)), G._qk_form(shp(32, 131072))} == want
+        assert {G._qk_form(shp(32, 2048)), G._qk_form(shp(16, 8192))} == want
     monkeypatch.setattr(G, "QK_ONE_FENCE", None)
     monkeypatch.setattr(G, "QK_AHEAD", False)
     assert not shp(32, 2048).qk_ahead and shp(64, 16384).vg_ahead and G._qk_form(shp(32, 2048)) == 0
@@ -275,8 +286,10 @@ def test_backward_shape_plans(pretend_sm90):
     dev = torch.device("cuda", 0)
     plans = G._backward_shape_plans(32, 2048, 128, 128, torch.bfloat16, dev)
     assert plans == [G.Plan(32, 4, 1, 2048, ws=True, tile_major=True, qk_ahead=True)] * 3
-    plans = G._backward_shape_plans(32, 16384, 128, 128, torch.bfloat16, dev)
-    assert all(p.wg2 and p.lookback and p.nseg == 4 for p in plans)
+    plans = G._backward_shape_plans(32, 16384, 128, 128, torch.bfloat16, dev)  # unsplit e32 to LONG_SPLIT_MIN (v24)
+    assert all((p.block_e, p.nseg, p.wg2) == (32, 1, False) for p in plans)
+    plans = G._backward_shape_plans(32, 131072, 128, 128, torch.bfloat16, dev)  # then e64 2-way: a lookback split
+    assert all((p.block_e, p.nseg, p.wg2, p.lookback) == (64, 2, False, True) for p in plans)
     plans = G._backward_shape_plans(16, 2048, 128, 128, torch.bfloat16, dev)  # b1 h16 2K: e64 P4 with the pre-pass
     assert all((p.block_e, p.nseg, p.wg2, p.lookback) == (64, 4, False, True) for p in plans)
     assert isinstance(G._backward_shape_plans(16, 2048, 64, 64, torch.bfloat16, dev), str)  # d64 split: Triton
@@ -1055,14 +1068,15 @@ def test_gluon_backward_under_cuda_graph(b, h, n, gluon_bwd, gluon_bwd_calls):
     (1, 16, 2048, 128, "bnhd"),   # e64 passes side by side (BWD_STREAMS=False: e64 lookback splits)
     (1, 4, 4096, 128, "bnhd"),    # few heads: the split plans become lookback splits
     (4, 32, 1024, 128, "bhnd"),   # two-warpgroup programs
-    (2, 16, 16384, 128, "bhnd"),  # wg2 side by side (BWD_STREAMS=False: wg2 programs with the lookback split)
+    (2, 16, 16384, 128, "bhnd"),  # e32 side by side (WG2_SPLIT_MIN=16384: wg2 programs with the lookback split)
     (4, 16, 4096, 64, "bhnd"),    # head_dim 64
     (4, 16, 16384, 128, "bhnd"),  # 64 batch·heads from 16K: one-warpgroup e64 passes, unsplit
 ])
 @pytest.mark.parametrize("knob", [None, ("O_DIRECT", True), ("VG_AHEAD", True), ("VG_AHEAD", False),
                                   ("BWD_STREAMS", False), ("BWD_STREAMS", True),
                                   ("TILE_MAJOR", False), ("STATE_FIRST", True), ("QK_AHEAD", True),
-                                  ("QK_AHEAD", False), ("QK_ONE_FENCE", True), ("QK_ONE_FENCE", False)],
+                                  ("QK_AHEAD", False), ("QK_ONE_FENCE", True), ("QK_ONE_FENCE", False),
+                                  ("WG2_SPLIT_MIN", 16384)],
                          ids=lambda k: "defaults" if k is None else f"{k[0]}={k[1]}")
 def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob, gluon_bwd_calls):
     """lightning_attn's backward as three runs of the Gluon kernel (dq causal, dk and dv anti-causal) gives the

@@ -63,7 +63,8 @@ BLOCK_N = 64
 DIMS = (64, 128)  # head_dim and value_dim the kernel is verified for (GPU tests)
 MAX_SEGMENTS = 16  # in-kernel combine of the segment-end states (Triton SPLIT mode 2)
 LONG_SPLIT_MIN = 49152  # from here the e64 2-way split beats the unsplit e32 launch (:func:`choose`)
-WG2_SPLIT_MIN = 16384  # from here a lookback split of two-warpgroup programs beats b2 h16's unsplit e32 launch
+WG2_SPLIT_MIN: int | None = None  # a wg2 lookback split where e32 fills the SMs unsplit, from here (None: never;
+# 16384 until v23: with QK_ONE_FENCE the unsplit e32 launch wins at 16K-32K, :func:`choose`)
 O_DIRECT = False  # every plan's ``o_direct`` (tools/tune_knob.py --knob o_direct flips it to time both)
 TILE_MAJOR = True  # ws plans with several value tiles: grid (tiles, batch·heads, segments); +2–8% (perf-notes v17)
 STATE_FIRST = False  # ws / wg2: the state's bf16 copy before the ring stage's release (ablation: 0.98–1.005×, v17)
@@ -1371,10 +1372,12 @@ def choose(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, seq_sp
       ≥ 90% of the SMs unsplit (b4 h32: 101.6 / 117.9 at 2K / 8K against the one-warpgroup e64 launch's 74.2 / 79.7,
       results/h200/tune/2026-11-30i); with the **lookback split** (``lookback``: one launch, each segment publishes
       its end state) into a power-of-two number of segments that fills one wave, where the one-warpgroup e32 launch
-      leaves SMs idle (b1 h16, 8 segments: 113.3 / 150.9 at 8K / 32K against 94.4 / 127.9) or from
-      ``WG2_SPLIT_MIN`` tokens where it does not (b2 h16, 4 segments: 159.9 / 167.5 at 16K / 32K against 150.6 /
-      158.4; below 16K the split's extra pass over k, v costs more than it saves: 101.2 against 122.2 at 2K) —
-      but not where the one-warpgroup e64 launch fills the SMs unsplit (64 batch·heads: b4 h16 196.6 / 194.1 /
+      leaves SMs idle (b1 h16, 8 segments: 113.3 / 150.9 at 8K / 32K against 94.4 / 127.9) — not where it does
+      (b2 h16: until v23 from ``WG2_SPLIT_MIN`` = 16K, 4 segments: 159.9 / 167.5 at 16K / 32K against 150.6 / 158.4;
+      with ``QK_ONE_FENCE`` the unsplit e32 launch and, from ``LONG_SPLIT_MIN``, the e64 2-way split win: 172.0 /
+      181.3 / 183.5 / 183.2 at 16K / 32K / 64K / 128K against the split's 161.5 / 169.2 / 171.6 / 175.2,
+      results/h200/tune/2026-12-01f/f22; ``WG2_SPLIT_MIN`` brings the split back from that length), and
+      not where the one-warpgroup e64 launch fills the SMs unsplit (64 batch·heads: b4 h16 196.6 / 194.1 /
       186.5 at 16K / 64K / 128K against the wg2 P2 lookback's 175.0 / 179.6 / 180.6, results/h200/tune/2026-11-30k);
     - otherwise one warpgroup (``ws`` kernel): the widest value tile (64 or 32) whose programs (batch·heads × tiles)
       fill ≥ 90% of the SMs, unsplit: b2 h16 d128 → e32 with a 4-deep ring below 16K (121 / 138 M tokens/s at 2K /
@@ -1400,7 +1403,8 @@ def choose(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, seq_sp
         if progs >= 0.9 * sms:
             return 64, 3, 1, True, False
         fills_e32 = batch_heads * (value_dim // 32) >= 0.9 * sms
-        if tile == 32 and (not fills_e32 or seq_len >= WG2_SPLIT_MIN):  # e64 filling the SMs unsplit wins
+        long_split = WG2_SPLIT_MIN is not None and seq_len >= WG2_SPLIT_MIN
+        if tile == 32 and (not fills_e32 or long_split):  # e64 filling the SMs unsplit wins
             nseg = min(_pow2_floor(sms / progs), max_seg)
             if nseg > 1 and nseg * progs >= 0.9 * sms:
                 return 64, 3, nseg, True, True
