@@ -1062,13 +1062,19 @@ def test_gluon_backward_under_cuda_graph(b, h, n, gluon_bwd, gluon_bwd_calls):
         else:
             assert rel(x, y) <= 2e-2, (name, rel(x, y))
 
+
+def _knobs(knob):
+    """A knob test parameter as (name, value) pairs: one pair, or a tuple of them."""
+    return knob if isinstance(knob[0], tuple) else (knob,)
+
+
 @gpu
 @pytest.mark.parametrize("b,h,n,d,layout", [
     (2, 16, 2048, 128, "bhnd"),   # wg2 passes side by side (BWD_STREAMS=False: e32 unsplit passes, one stream)
     (1, 16, 2048, 128, "bnhd"),   # e64 passes side by side (BWD_STREAMS=False: e64 lookback splits)
     (1, 4, 4096, 128, "bnhd"),    # few heads: the split plans become lookback splits
     (4, 32, 1024, 128, "bhnd"),   # two-warpgroup programs
-    (2, 16, 16384, 128, "bhnd"),  # e32 side by side (WG2_SPLIT_MIN=16384: wg2 programs with the lookback split)
+    (2, 16, 16384, 128, "bhnd"),  # side by side (with WG2_SPLIT_MIN=16384 + BWD_STREAMS=False: wg2 lookback passes)
     (4, 16, 4096, 64, "bhnd"),    # head_dim 64
     (4, 16, 16384, 128, "bhnd"),  # 64 batch·heads from 16K: one-warpgroup e64 passes, unsplit
 ])
@@ -1076,16 +1082,18 @@ def test_gluon_backward_under_cuda_graph(b, h, n, gluon_bwd, gluon_bwd_calls):
                                   ("BWD_STREAMS", False), ("BWD_STREAMS", True),
                                   ("TILE_MAJOR", False), ("STATE_FIRST", True), ("QK_AHEAD", True),
                                   ("QK_AHEAD", False), ("QK_ONE_FENCE", True), ("QK_ONE_FENCE", False),
-                                  ("WG2_SPLIT_MIN", 16384)],
-                         ids=lambda k: "defaults" if k is None else f"{k[0]}={k[1]}")
+                                  (("WG2_SPLIT_MIN", 16384), ("BWD_STREAMS", False))],
+                         ids=lambda k: "defaults" if k is None else "+".join(f"{a}={b}" for a, b in _knobs(k)))
 def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob, gluon_bwd_calls):
     """lightning_attn's backward as three runs of the Gluon kernel (dq causal, dk and dv anti-causal) gives the
     float64 gradients and is at least as accurate as the Triton backward (within 1.5×); with a ``knob`` every plan
-    (forward and the three passes) has it forced (``o_direct``, ``vg_ahead``, ``tile_major``, ``state_first``), or
-    the passes run on one stream or on side streams. From 64 batch·heads the defaults run the dq pass and the fused
+    (forward and the three passes) has it forced (``o_direct``, ``vg_ahead``, ``tile_major``, ``state_first``,
+    ``qk_ahead`` and its one-fence form, the wg2 split threshold with the passes on one stream), or the passes run on
+    one stream or on side streams. From 64 batch·heads the defaults run the dq pass and the fused
     dk, dv kernel (``fuse_dkdv``); with a knob the three passes run there (``BWD_FUSE_DKDV`` off), as before."""
     if knob:
-        monkeypatch.setattr(G, *knob)
+        for name, value in _knobs(knob):
+            monkeypatch.setattr(G, name, value)
         monkeypatch.setattr(G, "BWD_FUSE_DKDV", False)
     calls = gluon_bwd_calls
     g = torch.Generator().manual_seed(b * n + d)
