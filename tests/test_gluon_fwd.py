@@ -238,24 +238,45 @@ def test_qk_ahead_compiles_pipelined_without_serializing():
     instruction read an in-flight accumulator), no spills, the same shared memory (diag(g) V single-buffered), and the
     o wait behind the next block's Q Kᵀ and the state update (``num_outstanding=2``) is there; the plain loop has
     none of it. The forward's ws (e32, e64 split / reverse from s0) and wg2 (lookback) kernels, head_dim 64, and the
-    one-launch backward's two forms."""
+    one-launch backward's three forms (wg2, ws e64, ws e32: ``BWD_X3_TILE``); the one-fence form of each too."""
     for kw in (dict(block_e=32, stages=4, ws=True, tile_major=True),
                dict(block_e=64, stages=3, ws=True, split=True, lookback=True, reverse=True, s0=True, s0_shift=True,
                     store_final=True),
                dict(block_e=64, stages=3, wg2=True, split=True, lookback=True), dict(block_e=64, stages=3, ws=True,
                                                                                       head_dim=64),
-               dict(block_e=64, stages=3, x3=True, wg2=True), dict(block_e=64, stages=3, x3=True, ws=True)):
+               dict(block_e=64, stages=3, x3=True, wg2=True), dict(block_e=64, stages=3, x3=True, ws=True),
+               dict(block_e=32, stages=4, x3=True, ws=True, tile_major=True)):  # BWD_X3_TILE=32
         base, qk = G.compile_sm90(**kw), G.compile_sm90(qk_ahead=True, **kw)
         assert qk["ptx_sha"] != base["ptx_sha"], kw  # the knob reached the kernel
         assert 2 in qk["wait_groups"] and 2 not in base["wait_groups"], kw
         assert qk["wgmma"] > base["wgmma"] and qk["smem"] == base["smem"], kw
         for r in (base, qk):
             assert r.get("wgmma_serialized") in (None, False) and r.get("spill_bytes") in (None, 0), kw
-        if not kw.get("x3"):  # QK_ONE_FENCE (form 2): fewer fences, no more barriers, the same MMAs and smem
-            one = G.compile_sm90(qk_ahead=2, **kw)
-            assert one["fence"] < qk["fence"] and one["bar_sync"] <= qk["bar_sync"], kw
-            assert one["wgmma"] == qk["wgmma"] and one["smem"] == qk["smem"], kw
-            assert one.get("wgmma_serialized") in (None, False) and one.get("spill_bytes") in (None, 0), kw
+        one = G.compile_sm90(qk_ahead=2, **kw)  # QK_ONE_FENCE (form 2): fewer fences, no more barriers, same MMAs
+        assert one["fence"] < qk["fence"] and one["bar_sync"] <= qk["bar_sync"], kw
+        assert one["wgmma"] == qk["wgmma"] and one["smem"] == qk["smem"], kw
+        assert one.get("wgmma_serialized") in (None, False) and one.get("spill_bytes") in (None, 0), kw
+
+
+def test_bwd_x3_tile_takes_one_warpgroup_programs(pretend_sm90, monkeypatch):
+    """``BWD_X3_TILE`` (ablation, perf-notes v24 lead 1): where the backward's passes run side by side, one-warpgroup
+    programs of that value tile instead of the wg2 ones, with the forward's ``qk_ahead`` rule (its one-fence form),
+    still one launch; elsewhere nothing changes; any other value is refused by name."""
+    dev = torch.device("cuda", 0)
+    plans = G._backward_shape_plans(32, 2048, 128, 128, torch.bfloat16, dev)
+    assert all(p.wg2 and not p.qk_ahead for p in G.concurrent_plans(32, 2048, 128, 128, plans))
+    monkeypatch.setattr(G, "BWD_X3_TILE", 32)
+    both = G.concurrent_plans(32, 2048, 128, 128, plans)
+    assert all((p.block_e, p.stages, p.nseg, p.wg2, p.ws) == (32, 4, 1, False, True) for p in both)
+    assert all(p.qk_ahead and G._qk_form(p) == 2 and p.tile_major for p in both)
+    assert G.one_launch(128, 128, both)
+    monkeypatch.setattr(G, "BWD_X3_TILE", 64)
+    assert all((p.block_e, p.stages) == (64, 3) for p in G.concurrent_plans(32, 2048, 128, 128, plans))
+    big = G._backward_shape_plans(256, 2048, 128, 128, torch.bfloat16, dev)
+    assert G.concurrent_plans(256, 2048, 128, 128, big) is None  # not side by side there: unchanged
+    monkeypatch.setattr(G, "BWD_X3_TILE", 48)
+    with pytest.raises(ValueError, match="BWD_X3_TILE"):
+        G.concurrent_plans(32, 2048, 128, 128, plans)
 
 
 def test_side_streams_only_where_the_backward_is_gpu_bound():
@@ -1082,14 +1103,14 @@ def _knobs(knob):
                                   ("BWD_STREAMS", False), ("BWD_STREAMS", True),
                                   ("TILE_MAJOR", False), ("STATE_FIRST", True), ("QK_AHEAD", True),
                                   ("QK_AHEAD", False), ("QK_ONE_FENCE", True), ("QK_ONE_FENCE", False),
-                                  (("WG2_SPLIT_MIN", 16384), ("BWD_STREAMS", False))],
+                                  (("WG2_SPLIT_MIN", 16384), ("BWD_STREAMS", False)), ("BWD_X3_TILE", 32)],
                          ids=lambda k: "defaults" if k is None else "+".join(f"{a}={b}" for a, b in _knobs(k)))
 def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob, gluon_bwd_calls):
     """lightning_attn's backward as three runs of the Gluon kernel (dq causal, dk and dv anti-causal) gives the
     float64 gradients and is at least as accurate as the Triton backward (within 1.5×); with a ``knob`` every plan
     (forward and the three passes) has it forced (``o_direct``, ``vg_ahead``, ``tile_major``, ``state_first``,
-    ``qk_ahead`` and its one-fence form, the wg2 split threshold with the passes on one stream), or the passes run on
-    one stream or on side streams. From 64 batch·heads the defaults run the dq pass and the fused
+    ``qk_ahead`` and its one-fence form, the wg2 split threshold with the passes on one stream, one-warpgroup e32
+    programs for the side-by-side passes), or the passes run on one stream or on side streams. From 64 batch·heads the defaults run the dq pass and the fused
     dk, dv kernel (``fuse_dkdv``); with a knob the three passes run there (``BWD_FUSE_DKDV`` off), as before."""
     if knob:
         for name, value in _knobs(knob):

@@ -19,11 +19,13 @@ Correctness first (NaN-poisoned by the sweep's convention: outputs are fresh ten
 forward ≤ 2e-2, gradients against the TMA-store variant's ≤ 1e-2), then GPU time as the sweep takes it
 (host-decoupled CUDA events, L2 flushed), A B B A order, M tokens/s:
 
-    python tools/tune_knob.py --knob KNOB [--values A,B] [--set ATTR=VALUE] [--cases default|e64|long|bh64] --out DIR
+    python tools/tune_knob.py --knob KNOB [--values A,B] [--set ATTR=VALUE] [--cases default|e64|long|x3|bh64] --out DIR
 
-with KNOB one of ``KNOBS`` (the ``gluon_fwd`` attribute is its upper-case name), or one of ``THRESHOLDS`` (integer
-seq_len rules of ``gluon_fwd.choose``) with the two values to compare, e.g. ``--knob wg2_split_min --values
-16384,1000000000`` (b2 h16's wg2 lookback split from 16K against the unsplit e32 launch at every length).
+with KNOB one of ``KNOBS`` (the ``gluon_fwd`` attribute is its upper-case name), or one of ``VALUED`` (the integer
+seq_len rules of ``gluon_fwd.choose``, the one-launch backward's ``BWD_X3_TILE``) with the two values to compare, e.g.
+``--knob wg2_split_min --values 16384,1000000000`` (b2 h16's wg2 lookback split from 16K against the unsplit e32
+launch at every length) or ``--knob bwd_x3_tile --values None,32 --cases x3`` (the side-by-side backward's wg2
+programs against one-warpgroup e32 programs with the one-fence pipelined loop).
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lightning_bench.kernels import decay_slopes, lightning_attn  # noqa: E402
 from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G  # noqa: E402
+from lightning_bench.kernels.lightning_attn2.kernel import describe_backward  # noqa: E402
 from lightning_bench.timing import TimingConfig, measure  # noqa: E402
 
 # (batch, heads, head_dim, layout, seq_lens, modes)
@@ -62,6 +65,10 @@ CASES = {
         (2, 16, 128, "bhnd", (16384, 32768, 65536, 131072), ("fwd", "fwd_bwd")),
         (2, 16, 128, "bnhd", (32768,), ("fwd",)),
     ],
+    "x3": [  # where the backward's passes run side by side in one launch (b2 h16 d128: 3 × 32 wg2 programs)
+        (2, 16, 128, "bhnd", (1024, 2048, 8192, 32768), ("fwd_bwd",)),
+        (2, 16, 128, "bnhd", (2048,), ("fwd_bwd",)),
+    ],
     "bh64": [  # two-value-tile unsplit launches (64 batch·heads), and b2 h16's four e32 tiles
         (4, 16, 128, "bhnd", (16384, 65536), ("fwd", "fwd_bwd")),
         (2, 32, 128, "bhnd", (32768,), ("fwd", "fwd_bwd")),
@@ -73,7 +80,7 @@ CASES = {
 
 
 KNOBS = ("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence")
-THRESHOLDS = ("wg2_split_min", "long_split_min")  # integer rules of :func:`gluon_fwd.choose`: need --values A,B
+VALUED = ("wg2_split_min", "long_split_min", "bwd_x3_tile")  # integer settings: need --values A,B
 
 
 def rel(a, b):
@@ -94,9 +101,10 @@ def _value(text: str):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--knob", choices=KNOBS + THRESHOLDS, default="o_direct")
-    ap.add_argument("--values", metavar="A,B", help="the two values compared (default False,True; integers for "
-                    "the thresholds, e.g. --knob wg2_split_min --values 16384,1000000000)")
+    ap.add_argument("--knob", choices=KNOBS + VALUED, default="o_direct")
+    ap.add_argument("--values", metavar="A,B", help="the two values compared (default False,True; integers or None "
+                    "for the valued knobs, e.g. --knob wg2_split_min --values 16384,1000000000, --knob bwd_x3_tile "
+                    "--values None,32)")
     ap.add_argument("--cases", choices=tuple(CASES), default="default")
     ap.add_argument("--repeat", type=int, default=1, help="A B B A rounds per row")
     ap.add_argument("--set", action="append", default=[], metavar="ATTR=VALUE",
@@ -106,8 +114,8 @@ def main():
         name, val = kv.split("=", 1)
         setattr(G, name, _value(val))
     attr = a.knob.upper()
-    if a.values is None and a.knob in THRESHOLDS:
-        ap.error(f"--knob {a.knob} needs --values A,B (two integers)")
+    if a.values is None and a.knob in VALUED:
+        ap.error(f"--knob {a.knob} needs --values A,B (integers or None)")
     vals = dict(zip((False, True), map(_value, (a.values or "False,True").split(","))))
     keep = getattr(G, attr)
     a.out.mkdir(parents=True, exist_ok=True)
@@ -128,6 +136,7 @@ def main():
                 for od in (False, True, True, False) * a.repeat:  # A B B A
                     setattr(G, attr, vals[od])
                     plan = G.describe(b, h, n, d, d, q.dtype, q.device)
+                    bwd_plan = describe_backward(b, h, n, d, d, q.dtype, q.device) if mode == "fwd_bwd" else ""
                     o = lightning_attn(qg, kg, vg, sl, layout=layout)
                     err = rel(o, ref)
                     gerr = 0.0
@@ -148,12 +157,19 @@ def main():
                     t = measure(fn, device=q.device, config=cfg).median_ms
                     res.setdefault(od, []).append(t)
                     rows.append(dict(batch=b, heads=h, head_dim=d, layout=layout, seq_len=n, mode=mode, knob=a.knob, on=od,
-                                     value=vals[od], plan=plan, median_ms=t, mtok_s=b * n / t / 1e3, rel_l2_o=err, rel_l2_grads=gerr))
+                                     value=vals[od], plan=plan, bwd_plan=bwd_plan, median_ms=t,
+                                     mtok_s=b * n / t / 1e3, rel_l2_o=err, rel_l2_grads=gerr))
                 setattr(G, attr, keep)
                 tb, to = (sum(res[x]) / len(res[x]) for x in (False, True))
                 print(f"b{b} h{h} d{d} {layout} n={n:>6} {mode:7s}: off {b * n / tb / 1e3:7.1f}  {a.knob} "
                       f"{b * n / to / 1e3:7.1f}  ({tb / to:5.3f}x)  [{G.describe(b, h, n, d, d, q.dtype, q.device)}]",
                       flush=True)
+                arms = {r["on"]: r["bwd_plan"] for r in rows
+                        if (r["batch"], r["heads"], r["head_dim"], r["layout"], r["seq_len"], r["mode"])
+                        == (b, h, d, layout, n, mode)}
+                if len(set(arms.values())) > 1:  # the knob changed the backward's launch: say how
+                    for od, bp in arms.items():
+                        print(f"    backward {a.knob}={vals[od]}: {bp}", flush=True)
     pd.DataFrame(rows).to_csv(a.out / f"tune_{a.knob}.csv", index=False)
 
 

@@ -74,6 +74,7 @@ QK_ONE_FENCE: bool | None = None  # with Plan.qk_ahead: o staged with the state 
 BWD_STREAMS: bool | None = None  # backward's dk, dv on side streams: None = :func:`streams_win`; True / False force it
 BWD_CONCURRENT: bool | None = None  # unsplit backward passes side by side: None = :func:`concurrent_plans`'s rule
 BWD_ONE_LAUNCH: bool | None = None  # side-by-side passes as one launch (:func:`one_launch`); False: three launches
+BWD_X3_TILE: int | None = None  # side-by-side passes as one-warpgroup programs of this value tile (32 / 64; ablation)
 BWD_PASS_INNER = False  # the one launch's grid (3, batch·heads, tiles): a head's passes adjacent (ablation, v21 lead 2)
 BWD_FUSE_DKDV: bool | None = None  # the fused dk, dv kernel (:func:`fuse_dkdv`): None = its rule; True / False force it
 DKDV_MIN_BATCH_HEADS = 64  # :func:`fuse_dkdv`'s rule: from here one program per head fills enough SMs
@@ -1906,7 +1907,9 @@ def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: i
 
     Host time: the side streams' fork and join (:func:`fork`, :func:`join`), ~25–30 µs per call (d18).
     ``BWD_CONCURRENT`` False (or ``BWD_STREAMS`` False) turns it off; True takes it wherever the dims allow, whatever
-    the SMs' fill (tests: the side-by-side code paths at small shapes)."""
+    the SMs' fill (tests: the side-by-side code paths at small shapes). ``BWD_X3_TILE`` (32 or 64; ablation,
+    perf-notes v24 lead 1): where the rule takes the passes side by side, one-warpgroup programs of that value tile
+    instead (more programs than SMs: b2 h16 e32 3 × 128), with the forward's ``qk_ahead`` rule (its one-fence form)."""
     if BWD_CONCURRENT is False or BWD_STREAMS is False:
         return None
     force = BWD_CONCURRENT is True
@@ -1915,6 +1918,24 @@ def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: i
                           or head_dim == value_dim == 128):
         return None
     dims = ((value_dim, head_dim), (value_dim, head_dim), (head_dim, value_dim))  # (head_dim, value_dim) per pass
+    side = _side_by_side(batch_heads, seq_len, head_dim, value_dim, dims, sms, force)
+    if side is None or BWD_X3_TILE is None:
+        return side
+    if BWD_X3_TILE not in (32, 64):
+        raise ValueError(f"gluon_fwd.BWD_X3_TILE must be None, 32 or 64, got {BWD_X3_TILE!r}")
+    if any(vd % BWD_X3_TILE for _, vd in dims):
+        return side
+    out = []
+    for hd, vd in dims:
+        p = Plan.make(seq_len, BWD_X3_TILE, 4 if BWD_X3_TILE == 32 else 3, 1, True, tile_major=TILE_MAJOR,
+                      o_direct=O_DIRECT, state_first=STATE_FIRST, qk_ahead=qk_ahead(hd))
+        out.append(dataclasses.replace(p, tile_major=_tile_major(p, batch_heads, vd)))
+    return out
+
+
+def _side_by_side(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, dims, sms: int,
+                  force: bool) -> list[Plan] | None:
+    """:func:`concurrent_plans`'s rule once it applies: two-warpgroup programs first, else one-warpgroup e64."""
     if all(hd == 128 and vd % 128 == 0 for hd, vd in dims):
         progs = sum(batch_heads * (vd // 128) for _, vd in dims)
         if force or 0.7 * sms <= progs <= sms:  # the module's ablation knobs as in _shape_plan
