@@ -88,10 +88,13 @@ def rel(a, b):
     return ((a - b).norm() / b.norm().clamp_min(1e-300)).item()
 
 
+_CONSTANTS = {"True": True, "False": False, "None": None}
+
+
 def _value(text: str):
     """``--set`` / ``--values`` text as the knob's value: True, False, None, an integer, else the text itself."""
-    if text in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[text]
+    if text in _CONSTANTS:
+        return _CONSTANTS[text]
     try:
         return int(text)
     except ValueError:
@@ -132,11 +135,12 @@ def main():
                 ref = lightning_attn(q, k, v, sl, layout=layout).double()
             for mode in modes:
                 qg, kg, vg = (t.clone().requires_grad_(mode == "fwd_bwd") for t in (q, k, v))
-                res, grads0 = {}, None
+                res, bwd_plans, grads0 = {}, {}, None
                 for od in (False, True, True, False) * a.repeat:  # A B B A
                     setattr(G, attr, vals[od])
                     plan = G.describe(b, h, n, d, d, q.dtype, q.device)
                     bwd_plan = describe_backward(b, h, n, d, d, q.dtype, q.device) if mode == "fwd_bwd" else ""
+                    bwd_plans[od] = bwd_plan
                     o = lightning_attn(qg, kg, vg, sl, layout=layout)
                     err = rel(o, ref)
                     gerr = 0.0
@@ -164,11 +168,8 @@ def main():
                 print(f"b{b} h{h} d{d} {layout} n={n:>6} {mode:7s}: off {b * n / tb / 1e3:7.1f}  {a.knob} "
                       f"{b * n / to / 1e3:7.1f}  ({tb / to:5.3f}x)  [{G.describe(b, h, n, d, d, q.dtype, q.device)}]",
                       flush=True)
-                arms = {r["on"]: r["bwd_plan"] for r in rows
-                        if (r["batch"], r["heads"], r["head_dim"], r["layout"], r["seq_len"], r["mode"])
-                        == (b, h, d, layout, n, mode)}
-                if len(set(arms.values())) > 1:  # the knob changed the backward's launch: say how
-                    for od, bp in arms.items():
+                if len(set(bwd_plans.values())) > 1:  # the knob changed the backward's launch: say how
+                    for od, bp in bwd_plans.items():
                         print(f"    backward {a.knob}={vals[od]}: {bp}", flush=True)
     pd.DataFrame(rows).to_csv(a.out / f"tune_{a.knob}.csv", index=False)
 

@@ -62,6 +62,7 @@ ENV = "LIGHTNING_BENCH_GLUON"
 BLOCK_N = 64
 DIMS = (64, 128)  # head_dim and value_dim the kernel is verified for (GPU tests)
 MAX_SEGMENTS = 16  # in-kernel combine of the segment-end states (Triton SPLIT mode 2)
+RING_STAGES = {64: 3, 32: 4}  # one-warpgroup launches: ring depth per value tile (:func:`choose`)
 LONG_SPLIT_MIN = 49152  # from here the e64 2-way split beats the unsplit e32 launch (:func:`choose`)
 WG2_SPLIT_MIN: int | None = None  # a wg2 lookback split where e32 fills the SMs unsplit, from here (None: never;
 # 16384 until v23: with QK_ONE_FENCE the unsplit e32 launch wins at 16K-32K, :func:`choose`)
@@ -1391,11 +1392,12 @@ def choose(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, seq_sp
 
     An explicit integer seq_split keeps the one-warpgroup tile rule and uses min(seq_split, 16) segments.
     """
-    tile, stages = 32, 4
-    for t, st in ((64, 3), (32, 4)):
+    tile = 32
+    for t in (64, 32):
         if value_dim % t == 0 and batch_heads * (value_dim // t) >= 0.9 * sms:
-            tile, stages = t, st
+            tile = t
             break
+    stages = RING_STAGES[tile]
     max_seg = max(1, min(MAX_SEGMENTS, seq_len // (BLOCK_N * 8)))
     if seq_split != "auto":
         return tile, stages, min(int(seq_split), max_seg), False, False
@@ -1925,10 +1927,18 @@ def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: i
         raise ValueError(f"gluon_fwd.BWD_X3_TILE must be None, 32 or 64, got {BWD_X3_TILE!r}")
     if any(vd % BWD_X3_TILE for _, vd in dims):
         return side
+    return _pass_plans(seq_len, batch_heads, dims, BWD_X3_TILE, side_by_side=False, vg=False)
+
+
+def _pass_plans(seq_len: int, batch_heads: int, dims, tile: int, side_by_side: bool, vg: bool) -> list[Plan]:
+    """Unsplit one-warpgroup plans of value tile ``tile`` for the passes of ``dims`` ((head_dim, value_dim) each)
+    with the module's ablation knobs as in :func:`_shape_plan`: the ``qk_ahead`` rule for passes ``side_by_side`` or
+    not, ``vg_ahead`` by its rule where ``vg``, and the tile-major grid where it applies."""
     out = []
     for hd, vd in dims:
-        p = Plan.make(seq_len, BWD_X3_TILE, 4 if BWD_X3_TILE == 32 else 3, 1, True, tile_major=TILE_MAJOR,
-                      o_direct=O_DIRECT, state_first=STATE_FIRST, qk_ahead=qk_ahead(hd))
+        vg_hd = vg and (VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(hd, tile, False))
+        p = Plan.make(seq_len, tile, RING_STAGES[tile], 1, True, vg_ahead=vg_hd, tile_major=TILE_MAJOR,
+                      o_direct=O_DIRECT, state_first=STATE_FIRST, qk_ahead=qk_ahead(hd, side_by_side))
         out.append(dataclasses.replace(p, tile_major=_tile_major(p, batch_heads, vd)))
     return out
 
@@ -1944,13 +1954,7 @@ def _side_by_side(batch_heads: int, seq_len: int, head_dim: int, value_dim: int,
     if all(vd % 64 == 0 for _, vd in dims):
         progs = sum(batch_heads * (vd // 64) for _, vd in dims)
         if force or 0.7 * sms <= progs <= sms:
-            out = []
-            for hd, vd in dims:
-                vg = VG_AHEAD if VG_AHEAD is not None else vg_ahead_wins(hd, 64, False)
-                p = Plan.make(seq_len, 64, 3, 1, True, vg_ahead=vg, tile_major=TILE_MAJOR, o_direct=O_DIRECT,
-                              state_first=STATE_FIRST, qk_ahead=qk_ahead(hd, side_by_side=True))
-                out.append(dataclasses.replace(p, tile_major=_tile_major(p, batch_heads, vd)))
-            return out
+            return _pass_plans(seq_len, batch_heads, dims, 64, side_by_side=True, vg=True)
     return None
 
 
