@@ -279,6 +279,50 @@ def test_bwd_x3_tile_takes_one_warpgroup_programs(pretend_sm90, monkeypatch):
         G.concurrent_plans(32, 2048, 128, 128, plans)
 
 
+def test_bwd_x3_stages_sets_the_side_by_side_ring_depth(pretend_sm90, monkeypatch):
+    """``BWD_X3_STAGES`` (ablation, perf-notes v25): the ring depth of the side-by-side passes' wg2 programs (3 by
+    default), nothing else of the plan."""
+    dev = torch.device("cuda", 0)
+    plans = G._backward_shape_plans(32, 2048, 128, 128, torch.bfloat16, dev)
+    base = G.concurrent_plans(32, 2048, 128, 128, plans)
+    assert all(p.wg2 and p.stages == 3 for p in base)
+    monkeypatch.setattr(G, "BWD_X3_STAGES", 2)
+    two = G.concurrent_plans(32, 2048, 128, 128, plans)
+    assert all(dataclasses.replace(p, stages=3) == b and p.stages == 2 for p, b in zip(two, base))
+
+
+def test_stamp_probe_checks_its_buffer(monkeypatch):
+    """The stamp probe (``STAMP_BUF``, tools/program_stamps.py) adds nothing to a launch while unset, and refuses a
+    buffer of the wrong dtype or size by name."""
+    assert G._stamps(96, 16) == {}
+    monkeypatch.setattr(G, "STAMP_BUF", torch.zeros(96 * 16, dtype=torch.float32))
+    with pytest.raises(ValueError, match="STAMP_BUF"):
+        G._stamps(96, 16)
+    monkeypatch.setattr(G, "STAMP_BUF", torch.zeros(96 * 16 - 1, dtype=torch.int64))
+    with pytest.raises(ValueError, match="STAMP_BUF"):
+        G._stamps(96, 16)
+    buf = torch.zeros(96 * 16, dtype=torch.int64)
+    monkeypatch.setattr(G, "STAMP_BUF", buf)
+    kw = G._stamps(96, 16)
+    assert kw["STAMPS"] is True and kw["STAMP_BUF"] is buf
+
+
+@pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
+def test_stamp_probe_form_keeps_the_schedule():
+    """The probe's ``STAMPS`` form of the ws (e32 one-fence), wg2 and one-launch backward kernels reads
+    ``%globaltimer`` (program start, the compute partition's start and prologue end, the first stage issued and
+    landed, the last block, the drain; the backward's program end) and keeps the MMA schedule, the register split
+    and, where ptxas runs, spill-free code; without it none of it."""
+    for kw in (dict(block_e=32, stages=4, ws=True, tile_major=True, qk_ahead=2),
+               dict(block_e=64, stages=3, wg2=True, qk_ahead=1), dict(block_e=64, stages=3, x3=True, wg2=True)):
+        base, st = G.compile_sm90(**kw), G.compile_sm90(stamps=True, **kw)
+        assert base["globaltimer"] == 0 and st["globaltimer"] >= 6, (kw, st["globaltimer"])
+        for key in ("wait_groups", "wgmma", "setmaxnreg"):  # (the loader's TMA code may be peeled: not compared)
+            assert st[key] == base[key], (kw, key)
+        assert base["smem"] <= st["smem"] <= base["smem"] + 64, kw
+        assert st.get("spill_bytes") in (None, 0) and st.get("wgmma_serialized") in (None, False), kw
+
+
 def test_side_streams_only_where_the_backward_is_gpu_bound():
     assert G.streams_win(32, 32768) and G.streams_win(128, 8192) and G.streams_win(64, 16384)
     assert not G.streams_win(32, 8192) and not G.streams_win(16, 8192) and not G.streams_win(128, 4096)
@@ -550,6 +594,22 @@ def test_one_launch_backward_compiles_three_passes_with_the_pass_kernels_schedul
     assert x3["spin"] == 0 and x3["release"] == 0
     if x3.get("spill_bytes") is not None:
         assert x3["spill_bytes"] == 0 and x3["regs"] == one["regs"]
+
+
+@pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
+def test_pdl_form_compiles_the_grid_wait_first_with_the_same_schedule():
+    """``PDL`` (programmatic dependent launch, :func:`gluon_fwd._pdl_enter`) reaches each launch's kernel — the
+    forward's ws (e32 one-fence, e64 lookback reverse) and wg2 (lookback) kernels, the one-launch backward, the fused
+    dk, dv kernel: one ``griddepcontrol.wait`` and one ``launch_dependents``, the wait ahead of every TMA load and
+    global access, and otherwise the same MMA schedule, shared memory, registers and spills; without it neither."""
+    for kw in (dict(block_e=32, stages=4, ws=True, tile_major=True, qk_ahead=2),
+               dict(block_e=64, stages=3, ws=True, split=True, lookback=True, reverse=True),
+               dict(block_e=64, stages=3, wg2=True, split=True, lookback=True, qk_ahead=1),
+               dict(block_e=64, stages=2, x3=True, wg2=True), dict(block_e=64, stages=2, dkdv=True)):
+        base, pdl = G.compile_sm90(**kw), G.compile_sm90(pdl=True, **kw)
+        assert base["griddepcontrol"] == 0 and pdl["griddepcontrol"] == 2, kw
+        for key in ("wait_groups", "wgmma", "tma", "smem", "setmaxnreg", "regs", "spill_bytes", "spin", "release"):
+            assert pdl.get(key) == base.get(key), (kw, key)
 
 
 @pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
@@ -1103,14 +1163,16 @@ def _knobs(knob):
                                   ("BWD_STREAMS", False), ("BWD_STREAMS", True),
                                   ("TILE_MAJOR", False), ("STATE_FIRST", True), ("QK_AHEAD", True),
                                   ("QK_AHEAD", False), ("QK_ONE_FENCE", True), ("QK_ONE_FENCE", False),
-                                  (("WG2_SPLIT_MIN", 16384), ("BWD_STREAMS", False)), ("BWD_X3_TILE", 32)],
+                                  (("WG2_SPLIT_MIN", 16384), ("BWD_STREAMS", False)), ("BWD_X3_TILE", 32),
+                                  ("PDL", True)],
                          ids=lambda k: "defaults" if k is None else "+".join(f"{a}={b}" for a, b in _knobs(k)))
 def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob, gluon_bwd_calls):
     """lightning_attn's backward as three runs of the Gluon kernel (dq causal, dk and dv anti-causal) gives the
     float64 gradients and is at least as accurate as the Triton backward (within 1.5×); with a ``knob`` every plan
     (forward and the three passes) has it forced (``o_direct``, ``vg_ahead``, ``tile_major``, ``state_first``,
     ``qk_ahead`` and its one-fence form, the wg2 split threshold with the passes on one stream, one-warpgroup e32
-    programs for the side-by-side passes), or the passes run on one stream or on side streams. From 64 batch·heads the defaults run the dq pass and the fused
+    programs for the side-by-side passes, the launches with PDL), or the passes run on one stream or on side
+    streams. From 64 batch·heads the defaults run the dq pass and the fused
     dk, dv kernel (``fuse_dkdv``); with a knob the three passes run there (``BWD_FUSE_DKDV`` off), as before."""
     if knob:
         for name, value in _knobs(knob):
@@ -1134,6 +1196,42 @@ def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob,
         assert torch.isfinite(x).all(), name
         assert rel(x, r) <= 1e-2, (name, rel(x, r))
         assert rel(x, r) <= 1.5 * rel(xt, r) + 1e-3, (name, rel(x, r), rel(xt, r))
+
+
+@gpu
+@pytest.mark.parametrize("b,h,n,d", [(2, 16, 2048, 128),    # ws e32 forward, one-launch backward (wg2)
+                                     (1, 4, 8192, 128),     # lookback splits (forward and the passes)
+                                     (4, 16, 4096, 64)])    # head_dim 64: dq pass + fused dk, dv kernel
+def test_pdl_launches_wait_for_the_kernel_before_them(monkeypatch, b, h, n, d, gluon_bwd_calls):
+    """With ``PDL`` each Gluon launch may be placed while the kernel before it still runs; its
+    ``griddepcontrol.wait`` must hold every read until that kernel's writes are visible. Here q, k, v come from
+    one matmul launched right before the forward and do from a matmul autograd runs right before the backward (the
+    gradient of ``(o @ w).sum()``), each long enough that a read ahead of the wait would see unwritten (NaN-poisoned)
+    memory: o and the gradients equal those of the launches without PDL bit for bit, and are finite."""
+    g = torch.Generator().manual_seed(n + d)
+    a = torch.randn(b * h * n, 1024, generator=g).cuda().to(torch.bfloat16)
+    ms = [(torch.randn(1024, d, generator=g) / 32).cuda().to(torch.bfloat16) for _ in range(3)]
+    w = (torch.randn(d, 2048, generator=g) / 45).cuda().to(torch.bfloat16)
+    sl = decay_slopes(h).cuda()
+
+    def run(pdl: bool):
+        monkeypatch.setattr(G, "PDL", pdl)
+        leaves = [torch.full((b, h, n, d), float("nan"), device="cuda", dtype=torch.bfloat16) for _ in range(3)]
+        torch.cuda.synchronize()
+        for t, m in zip(leaves, ms):  # v's matmul is the kernel right before the forward
+            torch.matmul(a, m, out=t.view(-1, d))
+        q, k, v = (t.requires_grad_() for t in leaves)
+        o = lightning_attn(q, k, v, sl)
+        loss = torch.matmul(o.view(-1, d), w).sum()  # do = ones @ wᵀ: a matmul right before the backward
+        grads = torch.autograd.grad(loss, (q, k, v))
+        torch.cuda.synchronize()
+        return [o.detach()] + list(grads)
+
+    plain, pdl = run(False), run(True)
+    assert gluon_bwd_calls, "the Gluon backward did not run"
+    for name, x, y in zip(("o", "dq", "dk", "dv"), pdl, plain):
+        assert torch.isfinite(x).all(), name
+        assert torch.equal(x, y), (name, rel(x, y))
 
 
 @gpu

@@ -12,6 +12,9 @@ flipped), forward and fwd_bwd (the backward's three passes run the same kernel):
   tensor cores run it while this block's o is stored and its state copied (``_block_ahead``; perf-notes v23).
 - ``qk_one_fence``: with ``qk_ahead`` (the default at head_dim 128), o staged with the state copy and the next
   diag(g) V under one proxy fence (5 → 4 warpgroup barriers and 2 → 1 fences per block; perf-notes v23 lead 2).
+- ``pdl``: the Gluon launches with programmatic dependent launch (``gluon_fwd._pdl_enter``): a grid's programs are
+  placed as the previous grid's exit and wait in ``griddepcontrol.wait`` (perf-notes v25: the fwd_bwd rows' launch
+  boundary).
 - ``tile_major``: grid (value tiles, batch·heads, segments) for one-warpgroup plans with several value tiles, so a
   head's tiles are dispatched together (perf-notes v16 lead 1; with ``--cases bh64``, where two-tile launches run).
 
@@ -79,8 +82,8 @@ CASES = {
 }
 
 
-KNOBS = ("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence")
-VALUED = ("wg2_split_min", "long_split_min", "bwd_x3_tile")  # integer settings: need --values A,B
+KNOBS = ("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence", "pdl")
+VALUED = ("wg2_split_min", "long_split_min", "bwd_x3_tile", "bwd_x3_stages")  # integer settings: need --values A,B
 
 
 def rel(a, b):

@@ -75,12 +75,17 @@ QK_ONE_FENCE: bool | None = None  # with Plan.qk_ahead: o staged with the state 
 BWD_STREAMS: bool | None = None  # backward's dk, dv on side streams: None = :func:`streams_win`; True / False force it
 BWD_CONCURRENT: bool | None = None  # unsplit backward passes side by side: None = :func:`concurrent_plans`'s rule
 BWD_ONE_LAUNCH: bool | None = None  # side-by-side passes as one launch (:func:`one_launch`); False: three launches
+BWD_X3_STAGES: int | None = None  # ring depth of the side-by-side passes' wg2 programs (None: 3; ablation, v25)
 BWD_X3_TILE: int | None = None  # side-by-side passes as one-warpgroup programs of this value tile (32 / 64; ablation)
 BWD_PASS_INNER = False  # the one launch's grid (3, batch·heads, tiles): a head's passes adjacent (ablation, v21 lead 2)
 BWD_FUSE_DKDV: bool | None = None  # the fused dk, dv kernel (:func:`fuse_dkdv`): None = its rule; True / False force it
 DKDV_MIN_BATCH_HEADS = 64  # :func:`fuse_dkdv`'s rule: from here one program per head fills enough SMs
 DKDV_STAGES = {128: 2, 64: 3}  # ring depth of the fused dk, dv kernel per head_dim (d128: 64 KB a stage, 3 do not fit)
 STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's passes run on side streams
+PDL = False  # programmatic dependent launch of the ws / wg2 / x3 / dkdv launches (:func:`_pdl_enter`; ablation:
+# 0.98–1.03× fwd_bwd, 1.00× forward on the H200, perf-notes v25)
+STAMP_BUF: torch.Tensor | None = None  # probe (tools/program_stamps.py): int64 on the GPU; the ws and wg2 forward
+# and the one-launch backward then write per-program %globaltimer / %clock64 stamps into it (:func:`_stamps`)
 WG2_REGS = 232  # registers per thread of the second compute warpgroup (the first gets 256, the loader 24: 512 × 128)
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
 
@@ -398,10 +403,11 @@ if IMPORT_ERROR is None:
     @gluon.jit
     def _ws_load(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first, nblk,
                  npre, pre_first, HAS_PRE: gl.constexpr, V2: gl.constexpr, STAGES: gl.constexpr,
-                 RSTEP: gl.constexpr, BLOCK_E: gl.constexpr):
+                 RSTEP: gl.constexpr, BLOCK_E: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0):
         """The loader partition: with ``HAS_PRE`` first ``npre`` K, V blocks from block ``pre_first`` on (``PREFIX``:
         the blocks before the segment; ``LOOKBACK``: the segment's own, for its end state), then the segment's Q, K,
-        V blocks, all through the same ring."""
+        V blocks, all through the same ring. ``STAMPS``: the probe's slot 3 of word ``SID + 1`` once the first
+        stage's loads are issued (:func:`_stamp`)."""
         for j in range(0, npre + nblk):
             st = j % STAGES
             # the compute partition frees a stage after the last reader of its block; the first round passes at once
@@ -416,6 +422,9 @@ if IMPORT_ERROR is None:
             else:
                 _load_qkv(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready.index(st), st,
                           row0 + (first + j) * RSTEP, col_qk, col_v, V2, BLOCK_E)
+            if STAMPS:
+                if j == 0:
+                    _stamp(STAMP_BUF, SID + 1, 3, STAMPS)
 
     @gluon.jit
     def _prefix_state(S, slope, first, k_s, v_s, ready, empty, vg_bufs, STAGES: gl.constexpr,
@@ -487,7 +496,7 @@ if IMPORT_ERROR is None:
                     Q_REG: gl.constexpr, REVERSE: gl.constexpr, RSTEP: gl.constexpr, O, O_STRIDE,
                     O_DIRECT: gl.constexpr, VG_AHEAD: gl.constexpr, STATE_FIRST: gl.constexpr = False,
                     S0_SHIFT: gl.constexpr = False, STORE_FINAL: gl.constexpr = False,
-                    QK_AHEAD: gl.constexpr = False):
+                    QK_AHEAD: gl.constexpr = False, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0):
         """One compute warpgroup of the ws / wg2 kernels: entry state, then the segment's blocks. ``VG_AHEAD``:
         ``vg_smem`` is a double buffer; block j + 1's diag(g) V is written while block j's state update runs and
         fenced with block j's state copy (one fence and one barrier per block fewer). ``STATE_FIRST``: the state's
@@ -506,7 +515,13 @@ if IMPORT_ERROR is None:
         ``QK_AHEAD``: software-pipelined blocks (:func:`_block_ahead`): block i + 1's Q Kᵀ is issued right after
         block i's state update and runs while block i's o is stored and its state copied; block i + 1's diag(g) V
         is written with that copy (one fence for both). The last block is peeled (no next). Every segment has at
-        least one block (``kernel.segments``). Not with ``Q_REG``, ``O_DIRECT`` or ``VG_AHEAD``."""
+        least one block (``kernel.segments``). Not with ``Q_REG``, ``O_DIRECT`` or ``VG_AHEAD``.
+
+        ``STAMPS`` (probe, :data:`STAMP_BUF`; words ``SID`` and ``SID + 1`` of 8): slot 1 when block 0's stage has
+        landed, 2 after the last block's o is issued, 3 after every o store has drained; in the second word, slot 2
+        at this partition's start and 1 when its prologue (slope, entry state, decay matrix) is done
+        (:func:`_stamp`)."""
+        _stamp(STAMP_BUF, SID + 1, 2, STAMPS)
         sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_N, 16])
         o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
@@ -531,6 +546,7 @@ if IMPORT_ERROR is None:
                              S0_SHIFT)
             npre = 0
         dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l, REVERSE)
+        _stamp(STAMP_BUF, SID + 1, 1, STAMPS)
         if S0_SHIFT and HAS_S0:  # segment 0's first block: a′ = a / λ = λ^c (REVERSE: λ^(B−1−c)), λ^(B−1) on S0
             c_sh = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, o_l)).to(gl.float32)
             if REVERSE:
@@ -545,6 +561,7 @@ if IMPORT_ERROR is None:
             zero_o = gl.zeros([BLOCK_N, BLOCK_E], gl.float32, o_l)
             st = npre % STAGES  # block 0: its diag(g) V fenced with the entry state's copy, its Q Kᵀ issued
             mbarrier.wait(ready.index(st), (npre // STAGES) & 1)
+            _stamp(STAMP_BUF, SID, 1, STAMPS)
             vg_smem.store(_scaled_v(v_s.index(st), g, o_l))
             s_smem.store(S.to(gl.bfloat16))
             fence_async_shared()
@@ -576,6 +593,7 @@ if IMPORT_ERROR is None:
             S, sc, o = _block_ahead(q_s, k_s, v_s, ready, st, st, 0, s_smem, vg_smem, o_smem.index(j % 2), o_desc,
                                     row0 + (first + j) * RSTEP, col_v, S, sc, dmat, a_j, lam_j, zero_o, p_l, False)
             mbarrier.arrive(empty.index(st), count=1)
+            _stamp(STAMP_BUF, SID, 2, STAMPS)
         else:
             if VG_AHEAD:
                 if nblk > 0:  # block 0's diag(g) V, fenced with the entry state's copy
@@ -588,6 +606,9 @@ if IMPORT_ERROR is None:
             for j in range(0, nblk):
                 st = (npre + j) % STAGES
                 mbarrier.wait(ready.index(st), ((npre + j) // STAGES) & 1)
+                if STAMPS:
+                    if j == 0:
+                        _stamp(STAMP_BUF, SID, 1, STAMPS)
                 if VG_AHEAD:
                     vgb = vg_smem.index(j % 2)
                 else:
@@ -610,10 +631,12 @@ if IMPORT_ERROR is None:
                     mbarrier.arrive(empty.index(st), count=1)  # every reader of this stage has finished
                     s_smem.store(S.to(gl.bfloat16))
                     fence_async_shared()
+            _stamp(STAMP_BUF, SID, 2, STAMPS)
         if STORE_FINAL:
             if p == NSEG - 1:
                 _store_final(SEG_END, S, pid_bh, e0, E, NSEG, BLOCK_D, BLOCK_E, o_l)
         tma.store_wait(pendings=0)
+        _stamp(STAMP_BUF, SID, 3, STAMPS)
 
     @gluon.jit
     def _pre_blocks(p, first, nblk, NSEG, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr):
@@ -629,6 +652,37 @@ if IMPORT_ERROR is None:
             npre = first * 0
             pre_first = first * 0
         return npre, pre_first
+
+    @gluon.jit
+    def _pdl_enter(PDL: gl.constexpr):
+        """Programmatic dependent launch (CUDA PDL; PTX ``griddepcontrol``), at a program's start when ``PDL``: wait
+        until the grid launched before this one on the stream has completed and its memory is visible
+        (``griddepcontrol.wait``: before any global load or store of the program, so neither a read of the previous
+        kernel's output nor a write over its input can move ahead of it), then let the next grid launch
+        (``griddepcontrol.launch_dependents``). Launched with ``launch_pdl=True``, a grid's programs are placed on the
+        SMs as the previous grid's programs exit instead of after the whole grid has drained and the launch has been
+        processed; without it both instructions return at once. Code before the ``warp_specialize`` runs in the
+        default partition's warps and the workers start after it, so the wait here orders every partition."""
+        if PDL:
+            gl.inline_asm_elementwise("griddepcontrol.wait; // $0", "=r", [], dtype=gl.int32, is_pure=False, pack=1)
+            gl.inline_asm_elementwise("griddepcontrol.launch_dependents; // $0", "=r", [], dtype=gl.int32,
+                                      is_pure=False, pack=1)
+
+    @gluon.jit
+    def _stamp(BUF, sid, i: gl.constexpr, STAMPS: gl.constexpr):
+        """Probe (``STAMPS``; :data:`STAMP_BUF`): slot ``i`` of program ``sid``'s 8 int64 words gets
+        ``%globaltimer`` (ns, one clock for every SM), slot ``4 + i`` the SM's ``%clock64`` (cycles)."""
+        if STAMPS:
+            gt = gl.inline_asm_elementwise("mov.u64 $0, %globaltimer;", "=l", [], dtype=gl.int64, is_pure=False,
+                                           pack=1)
+            ck = gl.inline_asm_elementwise("mov.u64 $0, %clock64;", "=l", [], dtype=gl.int64, is_pure=False, pack=1)
+            gl.store(BUF + sid * 8 + i, gt)
+            gl.store(BUF + sid * 8 + 4 + i, ck)
+
+    @gluon.jit
+    def _sid():
+        """The program's linear index in its grid (x fastest)."""
+        return gl.program_id(0) + gl.num_programs(0) * (gl.program_id(1) + gl.num_programs(1) * gl.program_id(2))
 
     @gluon.jit
     def _ring_barriers(STAGES: gl.constexpr, CONSUMERS: gl.constexpr):
@@ -661,14 +715,18 @@ if IMPORT_ERROR is None:
                                  REVERSE: gl.constexpr = False, O_DIRECT: gl.constexpr = False,
                                  VG_AHEAD: gl.constexpr = False, TILE_MAJOR: gl.constexpr = False,
                                  STATE_FIRST: gl.constexpr = False, S0_SHIFT: gl.constexpr = False,
-                                 STORE_FINAL: gl.constexpr = False, QK_AHEAD: gl.constexpr = False):
+                                 STORE_FINAL: gl.constexpr = False, QK_AHEAD: gl.constexpr = False,
+                                 PDL: gl.constexpr = False, STAMPS: gl.constexpr = False, STAMP_BUF=None):
         """The default kernel: a 1-warp partition streams Q, K, V blocks into the ring (ready/empty mbarriers), the
         4-warp compute partition runs the blocks and never issues a load. With segments the entry state comes from
         the pre-pass's segment-end states (``SPLIT``), or ``PREFIX``: each program derives it from the K, V blocks
         before its segment (:func:`_prefix_state`), or ``LOOKBACK``: each program but the last segment's first
         computes and publishes its own segment's end state, then combines those of the segments before it
         (:func:`_publish`, :func:`_await`); both cost one launch. ``TILE_MAJOR``: the grid's first two axes swapped
-        (:func:`_program`)."""
+        (:func:`_program`). ``PDL``: :func:`_pdl_enter` first. ``STAMPS``: the probe's slot 0 at the program's start
+        (:func:`_stamp`, :func:`_ws_compute`; 16 words a program)."""
+        _stamp(STAMP_BUF, 2 * _sid(), 0, STAMPS)
+        _pdl_enter(PDL)
         pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
                                                                           BLOCK_D, BLOCK_E, TILE_MAJOR)
         q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q_desc, k_desc, v_desc, o_desc, STAGES, BLOCK_N, BLOCK_D,
@@ -683,9 +741,11 @@ if IMPORT_ERROR is None:
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
                            HAS_S0, PREFIX, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, O,
-                           O_STRIDE, O_DIRECT, VG_AHEAD, STATE_FIRST, S0_SHIFT, STORE_FINAL, QK_AHEAD)),
+                           O_STRIDE, O_DIRECT, VG_AHEAD, STATE_FIRST, S0_SHIFT, STORE_FINAL, QK_AHEAD, STAMPS,
+                           STAMP_BUF, 2 * _sid())),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v_s, ready, empty, row0, col_qk, col_v, first,
-                        nblk, npre, pre_first, PREFIX or LOOKBACK, False, STAGES, RSTEP, BLOCK_E)),
+                        nblk, npre, pre_first, PREFIX or LOOKBACK, False, STAGES, RSTEP, BLOCK_E, STAMPS, STAMP_BUF,
+                        2 * _sid())),
         ], [1], [24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
@@ -699,11 +759,15 @@ if IMPORT_ERROR is None:
                                   num_warps: gl.constexpr, LOOKBACK: gl.constexpr, REGS: gl.constexpr,
                                   REVERSE: gl.constexpr = False, O_DIRECT: gl.constexpr = False,
                                   STATE_FIRST: gl.constexpr = False, S0_SHIFT: gl.constexpr = False,
-                                  STORE_FINAL: gl.constexpr = False, QK_AHEAD: gl.constexpr = False):
+                                  STORE_FINAL: gl.constexpr = False, QK_AHEAD: gl.constexpr = False,
+                                  PDL: gl.constexpr = False, STAMPS: gl.constexpr = False, STAMP_BUF=None):
         """Two compute warpgroups per program, value tiles e0 and e0 + BLOCK_E of one head, sharing one Q, K ring
         (each Q, K block crosses L2 → SM once for both tiles; the ws kernel reads it once per tile) with a 1-warp
         loader; a stage is free when both warpgroups arrived. Each warpgroup runs :func:`_ws_compute` on its own
-        value tile (own V ring, state, o buffers) exactly as the ws kernel's one does; segments as there."""
+        value tile (own V ring, state, o buffers) exactly as the ws kernel's one does; segments as there.
+        ``PDL``: :func:`_pdl_enter` first. ``STAMPS``: the probe as in the ws kernel (the first warpgroup's)."""
+        _stamp(STAMP_BUF, 2 * _sid(), 0, STAMPS)
+        _pdl_enter(PDL)
         pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
                                                                           BLOCK_D, 2 * BLOCK_E)
         q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q_desc, k_desc, v_desc, o_desc, STAGES, BLOCK_N, BLOCK_D,
@@ -721,14 +785,16 @@ if IMPORT_ERROR is None:
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
                            HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, O,
-                           O_STRIDE, O_DIRECT, False, STATE_FIRST, S0_SHIFT, STORE_FINAL, QK_AHEAD)),
+                           O_STRIDE, O_DIRECT, False, STATE_FIRST, S0_SHIFT, STORE_FINAL, QK_AHEAD, STAMPS,
+                           STAMP_BUF, 2 * _sid())),
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem,
                            o2_smem, pid_bh, h, e0 + BLOCK_E, E, SEG, NSEG, row0, col_v + BLOCK_E, first, nblk, p,
                            HAS_DECAY, SPLIT, HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG,
                            REVERSE, RSTEP, O, O_STRIDE, O_DIRECT, False, STATE_FIRST, S0_SHIFT, STORE_FINAL,
                            QK_AHEAD)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first,
-                        nblk, npre, pre_first, LOOKBACK, True, STAGES, RSTEP, BLOCK_E)),
+                        nblk, npre, pre_first, LOOKBACK, True, STAGES, RSTEP, BLOCK_E, STAMPS, STAMP_BUF,
+                        2 * _sid())),
         ], [4, 1], [REGS, 24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
@@ -738,48 +804,52 @@ if IMPORT_ERROR is None:
     @gluon.jit
     def _x3_load(pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_f, row_r, col_qk,
                  col_v, nblk, V2: gl.constexpr, STAGES: gl.constexpr, BLOCK_N: gl.constexpr,
-                 BLOCK_E: gl.constexpr):
+                 BLOCK_E: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0):
         """The loader of the one-launch backward: :func:`_ws_load` of pass ``pas`` 0 (dq, causal: rows first → last
         from ``row_f``) or 1, 2 (dk, dv, anti-causal: last → first from ``row_r``), each with its own descriptors."""
         if pas == 0:
             _ws_load(q0, k0, v0, q_s, k_s, v_s, v2_s, ready, empty, row_f, col_qk, col_v, 0, nblk, 0, 0, False, V2,
-                     STAGES, BLOCK_N, BLOCK_E)
+                     STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, SID)
         elif pas == 1:
             _ws_load(q1, k1, v1, q_s, k_s, v_s, v2_s, ready, empty, row_r, col_qk, col_v, 0, nblk, 0, 0, False, V2,
-                     STAGES, -BLOCK_N, BLOCK_E)
+                     STAGES, -BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, SID)
         else:
             _ws_load(q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_r, col_qk, col_v, 0, nblk, 0, 0, False, V2,
-                     STAGES, -BLOCK_N, BLOCK_E)
+                     STAGES, -BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, SID)
 
     @gluon.jit
     def _x3_pass(o_desc, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row0, col_v,
                  nblk, HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
                  STAGES: gl.constexpr, VG_AHEAD: gl.constexpr, STATE_FIRST: gl.constexpr, REVERSE: gl.constexpr,
-                 QK_AHEAD: gl.constexpr):
+                 QK_AHEAD: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0):
         """:func:`_ws_compute` of one unsplit backward pass without states (no segments, initial state, lookback,
         o from registers): blocks from ``row0`` on, forward or ``REVERSE``, into ``o_desc``."""
         RSTEP: gl.constexpr = -BLOCK_N if REVERSE else BLOCK_N
         _ws_compute(o_desc, SLOPES, SLOPES, SLOPES, SLOPES, 0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem,
                     pid_bh, h, e0, E, BLOCK_N, 1, row0, col_v, 0, nblk, 0, HAS_DECAY, False, False, False, False,
                     BLOCK_N, BLOCK_D, BLOCK_E, STAGES, False, REVERSE, RSTEP, SLOPES, 0, False, VG_AHEAD, STATE_FIRST,
-                    False, False, QK_AHEAD)
+                    False, False, QK_AHEAD, STAMPS, STAMP_BUF, SID)
 
     @gluon.jit
     def _x3_compute(pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0,
                     E, row_f, row_r, col_v, nblk, HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr,
                     BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr, VG_AHEAD: gl.constexpr,
-                    STATE_FIRST: gl.constexpr, QK_AHEAD: gl.constexpr):
+                    STATE_FIRST: gl.constexpr, QK_AHEAD: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None,
+                    SID=0):
         """One compute warpgroup of the one-launch backward: :func:`_x3_pass` of pass ``pas``, forward for dq,
         ``REVERSE`` for dk and dv, into that pass's output descriptor."""
         if pas == 0:
             _x3_pass(o0, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_f, col_v,
-                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, False, QK_AHEAD)
+                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, False, QK_AHEAD,
+                     STAMPS, STAMP_BUF, SID)
         elif pas == 1:
             _x3_pass(o1, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r, col_v,
-                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True, QK_AHEAD)
+                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True, QK_AHEAD,
+                     STAMPS, STAMP_BUF, SID)
         else:
             _x3_pass(o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r, col_v,
-                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True, QK_AHEAD)
+                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True, QK_AHEAD,
+                     STAMPS, STAMP_BUF, SID)
 
     @gluon.jit
     def _la2_bwd_gluon_x3_kernel(q0, k0, v0, o0, q1, k1, v1, o1, q2, k2, v2, o2, SLOPES, H, N, E,
@@ -788,14 +858,20 @@ if IMPORT_ERROR is None:
                                  num_warps: gl.constexpr, WG2: gl.constexpr, REGS: gl.constexpr,
                                  VG_AHEAD: gl.constexpr = False, TILE_MAJOR: gl.constexpr = False,
                                  STATE_FIRST: gl.constexpr = False, PASS_INNER: gl.constexpr = False,
-                                 QK_AHEAD: gl.constexpr = False):
+                                 QK_AHEAD: gl.constexpr = False, PDL: gl.constexpr = False,
+                                 STAMPS: gl.constexpr = False, STAMP_BUF=None):
         """The backward's three passes (:func:`backward`) in one launch: grid axis 2 is the pass (0: dq = F(do, v,
         k); 1: dk = R(v, do, q); 2: dv = R(k, q, do)), each program one unsplit pass of one (batch·head, value
         tile) exactly as the ``wg2`` kernel (``WG2``: two compute warpgroups, value tiles e0 and e0 + BLOCK_E) or the
         ``ws`` kernel (one) runs it; the passes' programs share the SMs as the three launches side by side do, without
         the side streams' fork and join or two more launches' host time. head_dim = value_dim (every pass has the
         same tile shapes, so one set of shared buffers serves all three). ``PASS_INNER``: grid (3, batch·heads, value
-        tiles) instead of (batch·heads or tiles, tiles or batch·heads, 3), a head's passes adjacent in dispatch order."""
+        tiles) instead of (batch·heads or tiles, tiles or batch·heads, 3), a head's passes adjacent in dispatch order.
+        ``PDL``: :func:`_pdl_enter` first. ``STAMPS``: the probe (:func:`_stamp`, 16 words a program): slot 0 at
+        the program's start, the first compute warpgroup's and the loader's stamps (:func:`_ws_compute`,
+        :func:`_ws_load`), and slot 0 of the second word at the program's end, after every partition finished."""
+        _stamp(STAMP_BUF, 2 * _sid(), 0, STAMPS)
+        _pdl_enter(PDL)
         if WG2:
             pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, N, BNHD, False, BLOCK_N,
                                                                               BLOCK_D, 2 * BLOCK_E, False, PASS_INNER)
@@ -819,12 +895,12 @@ if IMPORT_ERROR is None:
             gl.warp_specialize([
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
                                h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
-                               False, STATE_FIRST, QK_AHEAD)),
+                               False, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, 2 * _sid())),
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem, o2_smem,
                                pid_bh, h, e0 + BLOCK_E, E, row_f, row_r, col_v + BLOCK_E, nblk, HAS_DECAY, BLOCK_N,
                                BLOCK_D, BLOCK_E, STAGES, False, STATE_FIRST, QK_AHEAD)),
                 (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_f, row_r,
-                            col_qk, col_v, nblk, True, STAGES, BLOCK_N, BLOCK_E)),
+                            col_qk, col_v, nblk, True, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, 2 * _sid())),
             ], [4, 1], [REGS, 24])
         else:
             ready, empty = _ring_barriers(STAGES, 1)
@@ -833,13 +909,14 @@ if IMPORT_ERROR is None:
             gl.warp_specialize([
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
                                h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
-                               VG_AHEAD, STATE_FIRST, QK_AHEAD)),
+                               VG_AHEAD, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, 2 * _sid())),
                 (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v_s, ready, empty, row_f, row_r,
-                            col_qk, col_v, nblk, False, STAGES, BLOCK_N, BLOCK_E)),
+                            col_qk, col_v, nblk, False, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, 2 * _sid())),
             ], [1], [24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
             mbarrier.invalidate(empty.index(s))
+        _stamp(STAMP_BUF, 2 * _sid() + 1, 0, STAMPS)
 
     # ------------------------------- the backward's dk and dv passes fused: one program per head, one shared state
     @gluon.jit
@@ -1040,7 +1117,7 @@ if IMPORT_ERROR is None:
                                    H, N, SEG, NSEG, HAS_DECAY: gl.constexpr, BNHD: gl.constexpr,
                                    BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
                                    STAGES: gl.constexpr, num_warps: gl.constexpr, REGS: gl.constexpr,
-                                   LOOKBACK: gl.constexpr = False):
+                                   LOOKBACK: gl.constexpr = False, PDL: gl.constexpr = False):
         """dk and dv of :func:`backward` in one program per batch·head (head_dim = value_dim = 2·BLOCK_E, 64 or 128):
         the two anti-causal passes R(v, do, q) and R(k, q, do) read the same four tensors and carry transposed
         copies of one state, so one program reads q, k, v, do once per block and keeps one state (two compute
@@ -1048,7 +1125,9 @@ if IMPORT_ERROR is None:
         with dv's in the 232-register one, 12 this way round); a 1-warp TMA loader: :func:`_dkdv_load`). Blocks
         last → first. Grid (batch·heads, segments): ``LOOKBACK`` splits the sequence into ``NSEG`` segments of
         ``SEG`` rows (the last partial), segment 0 the last rows, combined in the launch as the forward's lookback
-        split does (``SEG_END`` fp32 [batch·heads, NSEG, head_dim, value_dim], ``FLAGS`` / ``EPOCH``)."""
+        split does (``SEG_END`` fp32 [batch·heads, NSEG, head_dim, value_dim], ``FLAGS`` / ``EPOCH``). ``PDL``:
+        :func:`_pdl_enter` first."""
+        _pdl_enter(PDL)
         pid_bh = gl.program_id(0)
         h = pid_bh % H
         if BNHD:
@@ -1623,6 +1702,23 @@ def _descs(q, k, v, o, layout: str, block_e: int):
     return [_desc(q, layout, d), _desc(k, layout, d), _desc(v, layout, block_e), _desc(o, layout, block_e)]
 
 
+def _stamps(programs: int, words: int) -> dict:
+    """Launch keywords of the stamp probe (``STAMP_BUF`` set: the kernels' ``STAMPS`` and the buffer), checked to
+    hold ``words`` int64 per program; else nothing."""
+    if STAMP_BUF is None:
+        return {}
+    if STAMP_BUF.dtype != torch.int64 or STAMP_BUF.numel() < programs * words:
+        raise ValueError(f"STAMP_BUF: needs int64 with ≥ {programs * words} elements ({programs} programs × {words}),"
+                         f" got {STAMP_BUF.dtype} with {STAMP_BUF.numel()}")
+    return {"STAMPS": True, "STAMP_BUF": STAMP_BUF}
+
+
+def _pdl() -> dict:
+    """Launch keywords of the programmatic dependent launch (``PDL``; :func:`_pdl_enter`): the kernels' ``PDL``
+    constexpr and Triton's ``launch_pdl`` option, or nothing (the variants compiled without it)."""
+    return {"PDL": True, "launch_pdl": True} if PDL else {}
+
+
 def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Tensor | None = None,
             segment_hook=None, reverse: bool = False, s0_shift: bool = False, want_final: bool = False):
     """Run the planned launch(es) into ``o`` (same layout as v, contiguous): with segments, first the Triton
@@ -1694,13 +1790,15 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
         ce.update(S0_SHIFT=s0_shift, STORE_FINAL=want_final)
     if p.wg2:
         _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse,
-                                        O_DIRECT=p.o_direct, STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p), **ce)
+                                        O_DIRECT=p.o_direct, STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p),
+                                        **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16), **ce)
     elif p.pair:
         _la2_fwd_gluon_pair_kernel[grid](*args, REGS=WG2_REGS, **ce)
     elif p.ws:
         _la2_fwd_gluon_ws_kernel[grid](*args, PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, O_DIRECT=p.o_direct,
                                        VG_AHEAD=p.vg_ahead and not p.qk_ahead, TILE_MAJOR=tile_major,
-                                       STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p), **ce)
+                                       STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p), **_pdl(),
+                                       **_stamps(grid[0] * grid[1] * grid[2], 16), **ce)
     else:
         _la2_fwd_gluon_kernel[grid](*args, **ce)
     if want_final:
@@ -1838,7 +1936,7 @@ def _backward_dkdv(q, k, v, do, slopes, layout: str, dk, dv, nseg: int = 1) -> N
         bind_context(q.device)
     _la2_bwd_gluon_dkdv_kernel[(b * h, nseg)](*args, HAS_DECAY=slopes is not None, BNHD=layout == "bnhd",
                                               BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=half, STAGES=DKDV_STAGES[d],
-                                              num_warps=4, REGS=WG2_REGS, LOOKBACK=lookback)
+                                              num_warps=4, REGS=WG2_REGS, LOOKBACK=lookback, **_pdl())
 
 
 def _backward_split(q, k, v, do, slopes, layout: str, dq, dk, dv, nseg: int, pq: Plan | None = None) -> None:
@@ -1884,7 +1982,7 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv) 
                                    BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, num_warps=4, WG2=p.wg2,
                                    REGS=WG2_REGS, VG_AHEAD=p.vg_ahead and not p.wg2 and not p.qk_ahead,
                                    TILE_MAJOR=tile_major, STATE_FIRST=p.state_first, PASS_INNER=pass_inner,
-                                   QK_AHEAD=_qk_form(p))
+                                   QK_AHEAD=_qk_form(p), **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16))
 
 
 def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan],
@@ -1949,8 +2047,8 @@ def _side_by_side(batch_heads: int, seq_len: int, head_dim: int, value_dim: int,
     if all(hd == 128 and vd % 128 == 0 for hd, vd in dims):
         progs = sum(batch_heads * (vd // 128) for _, vd in dims)
         if force or 0.7 * sms <= progs <= sms:  # the module's ablation knobs as in _shape_plan
-            return [Plan.make(seq_len, 64, 3, 1, wg2=True, o_direct=O_DIRECT, state_first=STATE_FIRST,
-                              qk_ahead=qk_ahead(head_dim, side_by_side=True))] * 3
+            return [Plan.make(seq_len, 64, BWD_X3_STAGES or 3, 1, wg2=True, o_direct=O_DIRECT,
+                              state_first=STATE_FIRST, qk_ahead=qk_ahead(head_dim, side_by_side=True))] * 3
     if all(vd % 64 == 0 for _, vd in dims):
         progs = sum(batch_heads * (vd // 64) for _, vd in dims)
         if force or 0.7 * sms <= progs <= sms:
@@ -2062,14 +2160,16 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                  prefix: bool = False, wg2: bool = False, lookback: bool = False, reverse: bool = False,
                  pair: bool = False, o_direct: bool = False, vg_ahead: bool = False, tile_major: bool = False,
                  state_first: bool = False, s0_shift: bool = False, store_final: bool = False,
-                 x3: bool = False, dkdv: bool = False, qk_ahead: int = 0) -> dict:
+                 x3: bool = False, dkdv: bool = False, qk_ahead: int = 0, pdl: bool = False,
+                 stamps: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
     package ships ptxas, registers and spill bytes. ``x3``: the backward's one-launch kernel
     (``_la2_bwd_gluon_x3_kernel``, ``wg2`` or the ``ws`` form; ``vg_ahead``, ``tile_major``, ``state_first`` apply);
     ``dkdv``: the backward's fused dk, dv kernel (``_la2_bwd_gluon_dkdv_kernel``; ``block_e`` is its value half,
-    ``stages``, ``bnhd``, ``decay`` apply).
+    ``stages``, ``bnhd``, ``decay`` apply); ``pdl``: the ``PDL`` form (:func:`_pdl_enter`; not with ``pair``; its PTX
+    count is ``griddepcontrol``); ``stamps``: the stamp probe's form (:data:`STAMP_BUF`; ``ws``, ``wg2`` or ``x3``).
     Used by the CPU tests and tools/gluon_la2_fwd.py.
 
     Under ``TRITON_INTERPRET=1`` the compile runs in one spawned worker process (reused): Triton 3.9's interpreter
@@ -2082,7 +2182,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     args = dict(block_e=block_e, stages=stages, split=split, bnhd=bnhd, head_dim=head_dim, decay=decay, ws=ws,
                 q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair,
                 o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first,
-                s0_shift=s0_shift, store_final=store_final, x3=x3, dkdv=dkdv, qk_ahead=qk_ahead)
+                s0_shift=s0_shift, store_final=store_final, x3=x3, dkdv=dkdv, qk_ahead=qk_ahead, pdl=pdl,
+                stamps=stamps)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)
@@ -2105,7 +2206,7 @@ def compile_outside_interpreter(fn, **kwargs):
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
                   lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False,
                   state_first=False, s0_shift=False, store_final=False, x3=False, dkdv=False,
-                  qk_ahead=False) -> dict:
+                  qk_ahead=False, pdl=False, stamps=False) -> dict:
     import hashlib
     import re
     import subprocess
@@ -2139,7 +2240,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                   TILE_MAJOR=tile_major, STATE_FIRST=state_first)
         ce.update(QK_AHEAD=int(qk_ahead))
     if (wg2 or ws) and not pair:  # the AST source needs every parameter in the signature, defaults included
-        ce.update(S0_SHIFT=s0_shift, STORE_FINAL=store_final)
+        ce.update(S0_SHIFT=s0_shift, STORE_FINAL=store_final, PDL=pdl)
     if x3:
         kern = _la2_bwd_gluon_x3_kernel
         sig = {f"{r}{i}": mangle_type(dqk if r in "qk" else dv) for i in range(3) for r in "qkvo"}
@@ -2147,7 +2248,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
         ce = dict(HAS_DECAY=decay, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e, STAGES=stages,
                   num_warps=4, WG2=wg2, REGS=WG2_REGS, VG_AHEAD=vg_ahead and not wg2,
                   TILE_MAJOR=tile_major and not wg2, STATE_FIRST=state_first, PASS_INNER=False)
-        ce.update(QK_AHEAD=int(qk_ahead))
+        ce.update(QK_AHEAD=int(qk_ahead), PDL=pdl)
     if dkdv:
         kern = _la2_bwd_gluon_dkdv_kernel
         sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
@@ -2155,16 +2256,23 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                "SEG_END": "*fp32", "FLAGS": "*i32", "EPOCH": "i32", "H": "i32", "N": "i32", "SEG": "i32",
                "NSEG": "i32"}
         ce = dict(HAS_DECAY=decay, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e, STAGES=stages,
-                  num_warps=4, REGS=WG2_REGS, LOOKBACK=lookback)
+                  num_warps=4, REGS=WG2_REGS, LOOKBACK=lookback, PDL=pdl)
+    if "STAMPS" in kern.arg_names:
+        ce.update(STAMPS=stamps)
+        if not stamps:
+            ce.update(STAMP_BUF=None)
     for name in ce:
         sig[name] = "constexpr"
+    if stamps:
+        sig["STAMP_BUF"] = "*i64"
     attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]]
              for n in ("SLOPES", "SEG_END", "S0", "O", "N", "E", "SEG", "O_STRIDE") if n in kern.arg_names}
     c = triton.compile(GluonASTSource(fn=kern, signature=sig, constexprs=ce, attrs=attrs),
                        target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
     ptx = c.asm["ptx"]
     out = {"arrive": ptx.count("mbarrier.arrive"), "bar_sync": ptx.count("bar.sync"), "smem": c.metadata.shared,
-           "fence": ptx.count("fence.proxy.async"),
+           "fence": ptx.count("fence.proxy.async"), "griddepcontrol": ptx.count("griddepcontrol."),
+           "globaltimer": ptx.count("%globaltimer"),
            "ptx_sha": hashlib.sha256(re.sub(r"^\s*\.loc.*$", "", ptx, flags=re.M).encode()).hexdigest()[:16],
            "setmaxnreg": [int(r) for r in re.findall(r"setmaxnreg.\w+.sync.aligned.u32\s+(\d+)", ptx)],
            "spin": ptx.count("ld.acquire.gpu"), "release": len(re.findall(r"atom\.[^;]*release", ptx)),
