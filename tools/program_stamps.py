@@ -27,6 +27,7 @@ from lightning_bench.kernels import decay_slopes, lightning_attn  # noqa: E402
 from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G  # noqa: E402
 from lightning_bench.profile import _event_us  # noqa: E402
 from lightning_bench.timing import l2_flush_buffer  # noqa: E402
+from tune_knob import apply_sets  # noqa: E402  (tools/ is this script's directory)
 
 
 def _kernel_us(fn) -> float:
@@ -73,8 +74,7 @@ def summarize(df: pd.DataFrame, nblk: int, label: str) -> dict:
              per_block_us=((df.t2 - df.t1) / 1e3 / max(nblk - 1, 1)).median(),
              drain_us=((df.t3 - df.t2) / 1e3).median(),
              exit_us=((end - df.t3) / 1e3).median(),
-             end_spread_us=(end.max() - end.min()) / 1e3,
-             last_start_us=(df.t0.max() - t0) / 1e3, first_end_us=(end.min() - t0) / 1e3)
+             end_spread_us=(end.max() - end.min()) / 1e3, first_end_us=(end.min() - t0) / 1e3)
     return r
 
 
@@ -89,9 +89,7 @@ def main(argv=None) -> int:
                     help="set a gluon_fwd knob first (e.g. BWD_X3_STAGES=2)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
-    for kv in a.set:
-        name, val = kv.split("=", 1)
-        setattr(G, name, {"True": True, "False": False, "None": None}.get(val, int(val) if val.isdigit() else val))
+    apply_sets(a.set)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     flush = None if a.no_flush else l2_flush_buffer(torch.device("cuda"))

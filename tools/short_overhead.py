@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lightning_bench.baselines.base import Case  # noqa: E402
 from lightning_bench.profile import _build_call, _event_us, _is_device_event, _is_noise_name, short_kernel_name  # noqa: E402
 from lightning_bench.timing import TimingConfig, l2_flush_buffer, measure  # noqa: E402
+from tune_knob import apply_sets  # noqa: E402  (tools/ is this script's directory)
 
 
 def kernel_durations(fn, pre, device, calls: int = 7) -> list[list[tuple[str, float]]]:
@@ -61,10 +62,7 @@ def main(argv=None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="ATTR=VALUE",
                     help="set a gluon_fwd knob first (e.g. PDL=False; True, False, None or an integer)")
     a = ap.parse_args(argv)
-    from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G
-    for kv in a.set:
-        name, val = kv.split("=", 1)
-        setattr(G, name, {"True": True, "False": False, "None": None}.get(val, val if not val.isdigit() else int(val)))
+    apply_sets(a.set)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda")
@@ -105,9 +103,9 @@ def main(argv=None) -> int:
                       flush=True)
                 del fn, pre, kept
                 torch.cuda.empty_cache()
-    pd.DataFrame(rows).to_csv(out / "short_overhead.csv", index=False)
-    pd.DataFrame(kernels).to_csv(out / "short_overhead_kernels.csv", index=False)
     df = pd.DataFrame(rows)
+    df.to_csv(out / "short_overhead.csv", index=False)
+    pd.DataFrame(kernels).to_csv(out / "short_overhead_kernels.csv", index=False)
     # fixed cost by a line through the rows: time = fixed + slope × blocks
     for (prov, mode), g in df.groupby(["provider", "mode"]):
         if len(g) >= 2:

@@ -104,6 +104,21 @@ def _value(text: str):
         return text
 
 
+def apply_sets(sets: list[str]) -> None:
+    """Apply ``--set ATTR=VALUE`` options to ``gluon_fwd`` (values as :func:`_value` reads them); shared by the
+    tools that take ``--set`` (tune_knob, short_overhead, program_stamps).
+
+    Raises:
+        SystemExit: an option without ``=`` or naming no ``gluon_fwd`` attribute (a typo would otherwise set a knob
+            nothing reads, and the run would measure the defaults under another name).
+    """
+    for kv in sets:
+        name, sep, val = kv.partition("=")
+        if not sep or not hasattr(G, name):
+            raise SystemExit(f"--set: expected ATTR=VALUE with ATTR a gluon_fwd knob (e.g. PDL=True), got {kv!r}")
+        setattr(G, name, _value(val))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
@@ -116,9 +131,7 @@ def main():
     ap.add_argument("--set", action="append", default=[], metavar="ATTR=VALUE",
                     help="set another gluon_fwd knob for the whole run first (e.g. QK_AHEAD=True)")
     a = ap.parse_args()
-    for kv in a.set:
-        name, val = kv.split("=", 1)
-        setattr(G, name, _value(val))
+    apply_sets(a.set)
     attr = a.knob.upper()
     if a.values is None and a.knob in VALUED:
         ap.error(f"--knob {a.knob} needs --values A,B (integers or None)")

@@ -725,7 +725,8 @@ if IMPORT_ERROR is None:
         (:func:`_publish`, :func:`_await`); both cost one launch. ``TILE_MAJOR``: the grid's first two axes swapped
         (:func:`_program`). ``PDL``: :func:`_pdl_enter` first. ``STAMPS``: the probe's slot 0 at the program's start
         (:func:`_stamp`, :func:`_ws_compute`; 16 words a program)."""
-        _stamp(STAMP_BUF, 2 * _sid(), 0, STAMPS)
+        sid = 2 * _sid()  # the probe's first word of this program (16 words a program)
+        _stamp(STAMP_BUF, sid, 0, STAMPS)
         _pdl_enter(PDL)
         pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
                                                                           BLOCK_D, BLOCK_E, TILE_MAJOR)
@@ -742,10 +743,10 @@ if IMPORT_ERROR is None:
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
                            HAS_S0, PREFIX, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, O,
                            O_STRIDE, O_DIRECT, VG_AHEAD, STATE_FIRST, S0_SHIFT, STORE_FINAL, QK_AHEAD, STAMPS,
-                           STAMP_BUF, 2 * _sid())),
+                           STAMP_BUF, sid)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v_s, ready, empty, row0, col_qk, col_v, first,
-                        nblk, npre, pre_first, PREFIX or LOOKBACK, False, STAGES, RSTEP, BLOCK_E, STAMPS, STAMP_BUF,
-                        2 * _sid())),
+                        nblk, npre, pre_first, PREFIX or LOOKBACK, False, STAGES, RSTEP, BLOCK_E, STAMPS,
+                        STAMP_BUF, sid)),
         ], [1], [24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
@@ -766,7 +767,8 @@ if IMPORT_ERROR is None:
         loader; a stage is free when both warpgroups arrived. Each warpgroup runs :func:`_ws_compute` on its own
         value tile (own V ring, state, o buffers) exactly as the ws kernel's one does; segments as there.
         ``PDL``: :func:`_pdl_enter` first. ``STAMPS``: the probe as in the ws kernel (the first warpgroup's)."""
-        _stamp(STAMP_BUF, 2 * _sid(), 0, STAMPS)
+        sid = 2 * _sid()  # the probe's first word of this program (16 words a program)
+        _stamp(STAMP_BUF, sid, 0, STAMPS)
         _pdl_enter(PDL)
         pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
                                                                           BLOCK_D, 2 * BLOCK_E)
@@ -786,7 +788,7 @@ if IMPORT_ERROR is None:
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
                            HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG, REVERSE, RSTEP, O,
                            O_STRIDE, O_DIRECT, False, STATE_FIRST, S0_SHIFT, STORE_FINAL, QK_AHEAD, STAMPS,
-                           STAMP_BUF, 2 * _sid())),
+                           STAMP_BUF, sid)),
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem,
                            o2_smem, pid_bh, h, e0 + BLOCK_E, E, SEG, NSEG, row0, col_v + BLOCK_E, first, nblk, p,
                            HAS_DECAY, SPLIT, HAS_S0, False, LOOKBACK, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, Q_REG,
@@ -794,7 +796,7 @@ if IMPORT_ERROR is None:
                            QK_AHEAD)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first,
                         nblk, npre, pre_first, LOOKBACK, True, STAGES, RSTEP, BLOCK_E, STAMPS, STAMP_BUF,
-                        2 * _sid())),
+                        sid)),
         ], [4, 1], [REGS, 24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
@@ -870,7 +872,8 @@ if IMPORT_ERROR is None:
         ``PDL``: :func:`_pdl_enter` first. ``STAMPS``: the probe (:func:`_stamp`, 16 words a program): slot 0 at
         the program's start, the first compute warpgroup's and the loader's stamps (:func:`_ws_compute`,
         :func:`_ws_load`), and slot 0 of the second word at the program's end, after every partition finished."""
-        _stamp(STAMP_BUF, 2 * _sid(), 0, STAMPS)
+        sid = 2 * _sid()  # the probe's first word of this program (16 words a program)
+        _stamp(STAMP_BUF, sid, 0, STAMPS)
         _pdl_enter(PDL)
         if WG2:
             pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, N, BNHD, False, BLOCK_N,
@@ -895,12 +898,12 @@ if IMPORT_ERROR is None:
             gl.warp_specialize([
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
                                h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
-                               False, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, 2 * _sid())),
+                               False, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid)),
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem, o2_smem,
                                pid_bh, h, e0 + BLOCK_E, E, row_f, row_r, col_v + BLOCK_E, nblk, HAS_DECAY, BLOCK_N,
                                BLOCK_D, BLOCK_E, STAGES, False, STATE_FIRST, QK_AHEAD)),
                 (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_f, row_r,
-                            col_qk, col_v, nblk, True, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, 2 * _sid())),
+                            col_qk, col_v, nblk, True, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, sid)),
             ], [4, 1], [REGS, 24])
         else:
             ready, empty = _ring_barriers(STAGES, 1)
@@ -909,14 +912,14 @@ if IMPORT_ERROR is None:
             gl.warp_specialize([
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
                                h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
-                               VG_AHEAD, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, 2 * _sid())),
+                               VG_AHEAD, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid)),
                 (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v_s, ready, empty, row_f, row_r,
-                            col_qk, col_v, nblk, False, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, 2 * _sid())),
+                            col_qk, col_v, nblk, False, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, sid)),
             ], [1], [24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
             mbarrier.invalidate(empty.index(s))
-        _stamp(STAMP_BUF, 2 * _sid() + 1, 0, STAMPS)
+        _stamp(STAMP_BUF, sid + 1, 0, STAMPS)
 
     # ------------------------------- the backward's dk and dv passes fused: one program per head, one shared state
     @gluon.jit
