@@ -13,7 +13,8 @@ start_watchdog() {  # start_watchdog SECONDS: pack at that time whatever runs, i
     sleep 8; pack ) &
   WATCHDOG=$!
 }
-stop_watchdog() { kill "$WATCHDOG" 2>/dev/null; pack; }
+stop_watchdog() {  # kill the watchdog and its sleep (a live sleep holds the call's stdout open until it ends)
+  pkill -P "$WATCHDOG" 2>/dev/null; kill "$WATCHDOG" 2>/dev/null; pack; }
 st() {  # st NAME SECONDS COMMAND...
   local name=$1 t=$2 t0=$SECONDS
   shift 2

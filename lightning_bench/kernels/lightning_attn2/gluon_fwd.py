@@ -77,6 +77,8 @@ BWD_CONCURRENT: bool | None = None  # unsplit backward passes side by side: None
 BWD_ONE_LAUNCH: bool | None = None  # side-by-side passes as one launch (:func:`one_launch`); False: three launches
 BWD_X3_STAGES: int | None = None  # ring depth of the side-by-side passes' wg2 programs (None: 3; ablation, v25)
 BWD_X3_TILE: int | None = None  # side-by-side passes as one-warpgroup programs of this value tile (32 / 64; ablation)
+BWD_X3_ONE_PASS: int | None = None  # probe only (v26): every program of the one launch runs pass 0, 1 or 2 (wrong
+# gradients; the kernel then holds one pass's code: tools/program_stamps.py --set BWD_X3_ONE_PASS=1)
 BWD_PASS_INNER = False  # the one launch's grid (3, batch·heads, tiles): a head's passes adjacent (ablation, v21 lead 2)
 BWD_FUSE_DKDV: bool | None = None  # the fused dk, dv kernel (:func:`fuse_dkdv`): None = its rule; True / False force it
 DKDV_MIN_BATCH_HEADS = 64  # :func:`fuse_dkdv`'s rule: from here one program per head fills enough SMs
@@ -861,7 +863,7 @@ if IMPORT_ERROR is None:
                                  VG_AHEAD: gl.constexpr = False, TILE_MAJOR: gl.constexpr = False,
                                  STATE_FIRST: gl.constexpr = False, PASS_INNER: gl.constexpr = False,
                                  QK_AHEAD: gl.constexpr = False, PDL: gl.constexpr = False,
-                                 STAMPS: gl.constexpr = False, STAMP_BUF=None):
+                                 STAMPS: gl.constexpr = False, STAMP_BUF=None, ONE_PASS: gl.constexpr = None):
         """The backward's three passes (:func:`backward`) in one launch: grid axis 2 is the pass (0: dq = F(do, v,
         k); 1: dk = R(v, do, q); 2: dv = R(k, q, do)), each program one unsplit pass of one (batch·head, value
         tile) exactly as the ``wg2`` kernel (``WG2``: two compute warpgroups, value tiles e0 and e0 + BLOCK_E) or the
@@ -881,7 +883,9 @@ if IMPORT_ERROR is None:
         else:
             pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, N, BNHD, False, BLOCK_N,
                                                                               BLOCK_D, BLOCK_E, TILE_MAJOR, PASS_INNER)
-        if PASS_INNER:
+        if ONE_PASS is not None:  # probe (BWD_X3_ONE_PASS): one pass's code for every program
+            pas = ONE_PASS
+        elif PASS_INNER:
             pas = gl.program_id(0)
         else:
             pas = gl.program_id(2)
@@ -1985,7 +1989,8 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv) 
                                    BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, num_warps=4, WG2=p.wg2,
                                    REGS=WG2_REGS, VG_AHEAD=p.vg_ahead and not p.wg2 and not p.qk_ahead,
                                    TILE_MAJOR=tile_major, STATE_FIRST=p.state_first, PASS_INNER=pass_inner,
-                                   QK_AHEAD=_qk_form(p), **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16))
+                                   QK_AHEAD=_qk_form(p), **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16),
+                                   **({} if BWD_X3_ONE_PASS is None else {"ONE_PASS": int(BWD_X3_ONE_PASS)}))
 
 
 def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan],
@@ -2164,7 +2169,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                  pair: bool = False, o_direct: bool = False, vg_ahead: bool = False, tile_major: bool = False,
                  state_first: bool = False, s0_shift: bool = False, store_final: bool = False,
                  x3: bool = False, dkdv: bool = False, qk_ahead: int = 0, pdl: bool = False,
-                 stamps: bool = False) -> dict:
+                 stamps: bool = False, one_pass: int | None = None) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -2172,7 +2177,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     (``_la2_bwd_gluon_x3_kernel``, ``wg2`` or the ``ws`` form; ``vg_ahead``, ``tile_major``, ``state_first`` apply);
     ``dkdv``: the backward's fused dk, dv kernel (``_la2_bwd_gluon_dkdv_kernel``; ``block_e`` is its value half,
     ``stages``, ``bnhd``, ``decay`` apply); ``pdl``: the ``PDL`` form (:func:`_pdl_enter`; not with ``pair``; its PTX
-    count is ``griddepcontrol``); ``stamps``: the stamp probe's form (:data:`STAMP_BUF`; ``ws``, ``wg2`` or ``x3``).
+    count is ``griddepcontrol``); ``stamps``: the stamp probe's form (:data:`STAMP_BUF`; ``ws``, ``wg2`` or ``x3``);
+    ``one_pass``: the ``x3`` probe form whose programs all run that pass (:data:`BWD_X3_ONE_PASS`).
     Used by the CPU tests and tools/gluon_la2_fwd.py.
 
     Under ``TRITON_INTERPRET=1`` the compile runs in one spawned worker process (reused): Triton 3.9's interpreter
@@ -2186,7 +2192,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                 q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair,
                 o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first,
                 s0_shift=s0_shift, store_final=store_final, x3=x3, dkdv=dkdv, qk_ahead=qk_ahead, pdl=pdl,
-                stamps=stamps)
+                stamps=stamps, one_pass=one_pass)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)
@@ -2209,7 +2215,7 @@ def compile_outside_interpreter(fn, **kwargs):
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
                   lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False,
                   state_first=False, s0_shift=False, store_final=False, x3=False, dkdv=False,
-                  qk_ahead=False, pdl=False, stamps=False) -> dict:
+                  qk_ahead=False, pdl=False, stamps=False, one_pass=None) -> dict:
     import hashlib
     import re
     import subprocess
@@ -2252,6 +2258,8 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                   num_warps=4, WG2=wg2, REGS=WG2_REGS, VG_AHEAD=vg_ahead and not wg2,
                   TILE_MAJOR=tile_major and not wg2, STATE_FIRST=state_first, PASS_INNER=False)
         ce.update(QK_AHEAD=int(qk_ahead), PDL=pdl)
+        if one_pass is not None:
+            ce.update(ONE_PASS=int(one_pass))
     if dkdv:
         kern = _la2_bwd_gluon_dkdv_kernel
         sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
