@@ -79,6 +79,8 @@ BWD_X3_STAGES: int | None = None  # ring depth of the side-by-side passes' wg2 p
 BWD_X3_TILE: int | None = None  # side-by-side passes as one-warpgroup programs of this value tile (32 / 64; ablation)
 BWD_X3_ONE_PASS: int | None = None  # probe only (v26): every program of the one launch runs pass 0, 1 or 2 (wrong
 # gradients; the kernel then holds one pass's code: tools/program_stamps.py --set BWD_X3_ONE_PASS=1)
+BWD_X3_ONE_BODY = True  # the one launch's compute code: one copy for the three passes (False: one per pass, v25;
+# the 6.7 K-instruction kernel's first blocks wait ~6 µs on instruction fetch, perf-notes v26)
 BWD_PASS_INNER = False  # the one launch's grid (3, batch·heads, tiles): a head's passes adjacent (ablation, v21 lead 2)
 BWD_FUSE_DKDV: bool | None = None  # the fused dk, dv kernel (:func:`fuse_dkdv`): None = its rule; True / False force it
 DKDV_MIN_BATCH_HEADS = 64  # :func:`fuse_dkdv`'s rule: from here one program per head fills enough SMs
@@ -155,7 +157,7 @@ if IMPORT_ERROR is None:
         return q_s, k_s, v_s, s_smem, vg_smem, o_smem
 
     @gluon.jit
-    def _decay(slope, BLOCK_N: gl.constexpr, sc_l: gl.constexpr, o_l: gl.constexpr, REVERSE: gl.constexpr = False):
+    def _decay(slope, BLOCK_N: gl.constexpr, sc_l: gl.constexpr, o_l: gl.constexpr, REVERSE=False):
         """Decay factors of a full block (shared docs §2; exponents ≥ 0 only): D[r, c] = λ^(r−c) (r ≥ c, else 0),
         a[c] = λ^(c+1), g[c] = λ^(B−1−c), λ^B. ``REVERSE`` (the anti-causal sum o_t = Σ_(s ≥ t) λ^(s−t) (q_t·k_s) v_s
         of the backward): the same factors of the block read back to front (row r → B − 1 − r): D[r, c] = λ^(c−r)
@@ -495,7 +497,7 @@ if IMPORT_ERROR is None:
                     pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY: gl.constexpr,
                     SPLIT: gl.constexpr, HAS_S0: gl.constexpr, PREFIX: gl.constexpr, LOOKBACK: gl.constexpr,
                     BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr,
-                    Q_REG: gl.constexpr, REVERSE: gl.constexpr, RSTEP: gl.constexpr, O, O_STRIDE,
+                    Q_REG: gl.constexpr, REVERSE, RSTEP, O, O_STRIDE,
                     O_DIRECT: gl.constexpr, VG_AHEAD: gl.constexpr, STATE_FIRST: gl.constexpr = False,
                     S0_SHIFT: gl.constexpr = False, STORE_FINAL: gl.constexpr = False,
                     QK_AHEAD: gl.constexpr = False, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0):
@@ -824,11 +826,10 @@ if IMPORT_ERROR is None:
     @gluon.jit
     def _x3_pass(o_desc, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row0, col_v,
                  nblk, HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
-                 STAGES: gl.constexpr, VG_AHEAD: gl.constexpr, STATE_FIRST: gl.constexpr, REVERSE: gl.constexpr,
+                 STAGES: gl.constexpr, VG_AHEAD: gl.constexpr, STATE_FIRST: gl.constexpr, REVERSE, RSTEP,
                  QK_AHEAD: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0):
         """:func:`_ws_compute` of one unsplit backward pass without states (no segments, initial state, lookback,
         o from registers): blocks from ``row0`` on, forward or ``REVERSE``, into ``o_desc``."""
-        RSTEP: gl.constexpr = -BLOCK_N if REVERSE else BLOCK_N
         _ws_compute(o_desc, SLOPES, SLOPES, SLOPES, SLOPES, 0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem,
                     pid_bh, h, e0, E, BLOCK_N, 1, row0, col_v, 0, nblk, 0, HAS_DECAY, False, False, False, False,
                     BLOCK_N, BLOCK_D, BLOCK_E, STAGES, False, REVERSE, RSTEP, SLOPES, 0, False, VG_AHEAD, STATE_FIRST,
@@ -839,21 +840,35 @@ if IMPORT_ERROR is None:
                     E, row_f, row_r, col_v, nblk, HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr,
                     BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr, VG_AHEAD: gl.constexpr,
                     STATE_FIRST: gl.constexpr, QK_AHEAD: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None,
-                    SID=0):
+                    SID=0, ONE_BODY: gl.constexpr = True):
         """One compute warpgroup of the one-launch backward: :func:`_x3_pass` of pass ``pas``, forward for dq,
-        ``REVERSE`` for dk and dv, into that pass's output descriptor."""
-        if pas == 0:
+        ``REVERSE`` for dk and dv, into that pass's output descriptor. ``ONE_BODY``: one copy of the pass's code
+        for all three passes (the direction, first row and output descriptor chosen at run time); else one inlined
+        copy per pass."""
+        if ONE_BODY:
+            rev = pas > 0
+            if pas == 0:
+                o_desc = o0
+            elif pas == 1:
+                o_desc = o1
+            else:
+                o_desc = o2
+            row0 = row_f + (row_r - row_f) * rev.to(gl.int32)
+            _x3_pass(o_desc, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row0,
+                     col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, rev,
+                     BLOCK_N - 2 * BLOCK_N * rev.to(gl.int32), QK_AHEAD, STAMPS, STAMP_BUF, SID)
+        elif pas == 0:
             _x3_pass(o0, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_f, col_v,
-                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, False, QK_AHEAD,
-                     STAMPS, STAMP_BUF, SID)
+                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, False, BLOCK_N,
+                     QK_AHEAD, STAMPS, STAMP_BUF, SID)
         elif pas == 1:
             _x3_pass(o1, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r, col_v,
-                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True, QK_AHEAD,
-                     STAMPS, STAMP_BUF, SID)
+                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True, -BLOCK_N,
+                     QK_AHEAD, STAMPS, STAMP_BUF, SID)
         else:
             _x3_pass(o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r, col_v,
-                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True, QK_AHEAD,
-                     STAMPS, STAMP_BUF, SID)
+                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True, -BLOCK_N,
+                     QK_AHEAD, STAMPS, STAMP_BUF, SID)
 
     @gluon.jit
     def _la2_bwd_gluon_x3_kernel(q0, k0, v0, o0, q1, k1, v1, o1, q2, k2, v2, o2, SLOPES, H, N, E,
@@ -863,7 +878,8 @@ if IMPORT_ERROR is None:
                                  VG_AHEAD: gl.constexpr = False, TILE_MAJOR: gl.constexpr = False,
                                  STATE_FIRST: gl.constexpr = False, PASS_INNER: gl.constexpr = False,
                                  QK_AHEAD: gl.constexpr = False, PDL: gl.constexpr = False,
-                                 STAMPS: gl.constexpr = False, STAMP_BUF=None, ONE_PASS: gl.constexpr = None):
+                                 STAMPS: gl.constexpr = False, STAMP_BUF=None, ONE_PASS: gl.constexpr = None,
+                                 ONE_BODY: gl.constexpr = True):
         """The backward's three passes (:func:`backward`) in one launch: grid axis 2 is the pass (0: dq = F(do, v,
         k); 1: dk = R(v, do, q); 2: dv = R(k, q, do)), each program one unsplit pass of one (batch·head, value
         tile) exactly as the ``wg2`` kernel (``WG2``: two compute warpgroups, value tiles e0 and e0 + BLOCK_E) or the
@@ -902,10 +918,10 @@ if IMPORT_ERROR is None:
             gl.warp_specialize([
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
                                h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
-                               False, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid)),
+                               False, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid, ONE_BODY)),
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem, o2_smem,
                                pid_bh, h, e0 + BLOCK_E, E, row_f, row_r, col_v + BLOCK_E, nblk, HAS_DECAY, BLOCK_N,
-                               BLOCK_D, BLOCK_E, STAGES, False, STATE_FIRST, QK_AHEAD)),
+                               BLOCK_D, BLOCK_E, STAGES, False, STATE_FIRST, QK_AHEAD, False, SLOPES, 0, ONE_BODY)),
                 (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_f, row_r,
                             col_qk, col_v, nblk, True, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, sid)),
             ], [4, 1], [REGS, 24])
@@ -916,7 +932,7 @@ if IMPORT_ERROR is None:
             gl.warp_specialize([
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
                                h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
-                               VG_AHEAD, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid)),
+                               VG_AHEAD, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid, ONE_BODY)),
                 (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v_s, ready, empty, row_f, row_r,
                             col_qk, col_v, nblk, False, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, sid)),
             ], [1], [24])
@@ -1990,6 +2006,7 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv) 
                                    REGS=WG2_REGS, VG_AHEAD=p.vg_ahead and not p.wg2 and not p.qk_ahead,
                                    TILE_MAJOR=tile_major, STATE_FIRST=p.state_first, PASS_INNER=pass_inner,
                                    QK_AHEAD=_qk_form(p), **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16),
+                                   ONE_BODY=bool(BWD_X3_ONE_BODY),
                                    **({} if BWD_X3_ONE_PASS is None else {"ONE_PASS": int(BWD_X3_ONE_PASS)}))
 
 
@@ -2169,7 +2186,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                  pair: bool = False, o_direct: bool = False, vg_ahead: bool = False, tile_major: bool = False,
                  state_first: bool = False, s0_shift: bool = False, store_final: bool = False,
                  x3: bool = False, dkdv: bool = False, qk_ahead: int = 0, pdl: bool = False,
-                 stamps: bool = False, one_pass: int | None = None) -> dict:
+                 stamps: bool = False, one_pass: int | None = None, one_body: bool = True) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -2178,7 +2195,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     ``dkdv``: the backward's fused dk, dv kernel (``_la2_bwd_gluon_dkdv_kernel``; ``block_e`` is its value half,
     ``stages``, ``bnhd``, ``decay`` apply); ``pdl``: the ``PDL`` form (:func:`_pdl_enter`; not with ``pair``; its PTX
     count is ``griddepcontrol``); ``stamps``: the stamp probe's form (:data:`STAMP_BUF`; ``ws``, ``wg2`` or ``x3``);
-    ``one_pass``: the ``x3`` probe form whose programs all run that pass (:data:`BWD_X3_ONE_PASS`).
+    ``one_pass``: the ``x3`` probe form whose programs all run that pass (:data:`BWD_X3_ONE_PASS`); ``one_body``:
+    the ``x3`` kernel's one compute body for the three passes (:data:`BWD_X3_ONE_BODY`).
     Used by the CPU tests and tools/gluon_la2_fwd.py.
 
     Under ``TRITON_INTERPRET=1`` the compile runs in one spawned worker process (reused): Triton 3.9's interpreter
@@ -2192,7 +2210,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                 q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair,
                 o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first,
                 s0_shift=s0_shift, store_final=store_final, x3=x3, dkdv=dkdv, qk_ahead=qk_ahead, pdl=pdl,
-                stamps=stamps, one_pass=one_pass)
+                stamps=stamps, one_pass=one_pass, one_body=one_body)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)
@@ -2215,7 +2233,7 @@ def compile_outside_interpreter(fn, **kwargs):
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
                   lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False,
                   state_first=False, s0_shift=False, store_final=False, x3=False, dkdv=False,
-                  qk_ahead=False, pdl=False, stamps=False, one_pass=None) -> dict:
+                  qk_ahead=False, pdl=False, stamps=False, one_pass=None, one_body=True) -> dict:
     import hashlib
     import re
     import subprocess
@@ -2257,9 +2275,8 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
         ce = dict(HAS_DECAY=decay, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e, STAGES=stages,
                   num_warps=4, WG2=wg2, REGS=WG2_REGS, VG_AHEAD=vg_ahead and not wg2,
                   TILE_MAJOR=tile_major and not wg2, STATE_FIRST=state_first, PASS_INNER=False)
-        ce.update(QK_AHEAD=int(qk_ahead), PDL=pdl)
-        if one_pass is not None:
-            ce.update(ONE_PASS=int(one_pass))
+        ce.update(QK_AHEAD=int(qk_ahead), PDL=pdl, ONE_BODY=bool(one_body),
+                  ONE_PASS=None if one_pass is None else int(one_pass))
     if dkdv:
         kern = _la2_bwd_gluon_dkdv_kernel
         sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
@@ -2289,6 +2306,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
            "spin": ptx.count("ld.acquire.gpu"), "release": len(re.findall(r"atom\.[^;]*release", ptx)),
            "wait_groups": [int(w) for w in re.findall(r"wgmma.wait_group.sync.aligned (\d+)", ptx)],
            "wgmma": ptx.count("wgmma.mma_async"), "tma": ptx.count("cp.async.bulk.tensor"),
+           "tma_store": len(re.findall(r"cp\.async\.bulk\.tensor\.\w+\.global\.shared", ptx)),
            "wgmma_reg_a": len(re.findall(r"wgmma.mma_async[^;]*\{[^}]*\}\s*,\s*\{", ptx))}
     ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
     if ptxas.exists():
