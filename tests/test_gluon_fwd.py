@@ -582,17 +582,17 @@ def test_reverse_variant_compiles_with_the_same_schedule(wg2, lookback):
 
 @pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
 @pytest.mark.parametrize("wg2", [True, False])
-@pytest.mark.parametrize("one_body", [True, False], ids=["one-body", "per-pass"])
-def test_one_launch_backward_compiles_three_passes_with_the_pass_kernels_schedule(wg2, one_body):
+@pytest.mark.parametrize("body", [1, 2, 0], ids=["one-body", "shared-decay", "per-pass"])
+def test_one_launch_backward_compiles_three_passes_with_the_pass_kernels_schedule(wg2, body):
     """The backward's one-launch kernel holds the three passes (dq forward, dk and dv reverse) with the unsplit pass
-    kernel's MMA schedule: ``one_body`` (the default, :data:`gluon_fwd.BWD_X3_ONE_BODY`) one compute body for all
+    kernel's MMA schedule: ``body`` 1 (:func:`gluon_fwd.x3_body`) one compute body for all
     three (direction, first row and output descriptor chosen at run time: the pass kernel's wgmma waits and wgmma
-    once, its TMA loads three times, one per pass's loader, its o stores once), else one inlined copy per pass
-    (three times each); the same register split, shared memory within a few barriers of one pass's (one set of
-    buffers for all three), no spills."""
+    once, its TMA loads three times, one per pass's loader, its o stores once), else (``body`` 2: the decay factors
+    once, 0: not) one inlined copy per pass (three times each); the same register split, shared memory within a few
+    barriers of one pass's (one set of buffers for all three), no spills."""
     kw = dict(wg2=True) if wg2 else dict(ws=True, vg_ahead=True, tile_major=True)
-    one, x3 = G.compile_sm90(64, 3, reverse=True, **kw), G.compile_sm90(64, 3, x3=True, one_body=one_body, **kw)
-    copies = 1 if one_body else 3
+    one, x3 = G.compile_sm90(64, 3, reverse=True, **kw), G.compile_sm90(64, 3, x3=True, body=body, **kw)
+    copies = 1 if body == 1 else 3
     assert x3["wait_groups"] == one["wait_groups"] * copies
     assert x3["wgmma"] == copies * one["wgmma"]
     stores = one["tma_store"]
@@ -1172,14 +1172,15 @@ def _knobs(knob):
                                   ("TILE_MAJOR", False), ("STATE_FIRST", True), ("QK_AHEAD", True),
                                   ("QK_AHEAD", False), ("QK_ONE_FENCE", True), ("QK_ONE_FENCE", False),
                                   (("WG2_SPLIT_MIN", 16384), ("BWD_STREAMS", False)), ("BWD_X3_TILE", 32),
-                                  ("PDL", True), ("BWD_X3_ONE_BODY", False)],
+                                  ("PDL", True), ("BWD_X3_BODY", 0), ("BWD_X3_BODY", 1),
+                                  ("BWD_X3_BODY", 2)],
                          ids=lambda k: "defaults" if k is None else "+".join(f"{a}={b}" for a, b in _knobs(k)))
 def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob, gluon_bwd_calls):
     """lightning_attn's backward as three runs of the Gluon kernel (dq causal, dk and dv anti-causal) gives the
     float64 gradients and is at least as accurate as the Triton backward (within 1.5×); with a ``knob`` every plan
     (forward and the three passes) has it forced (``o_direct``, ``vg_ahead``, ``tile_major``, ``state_first``,
     ``qk_ahead`` and its one-fence form, the wg2 split threshold with the passes on one stream, one-warpgroup e32
-    programs for the side-by-side passes, the launches with PDL, the one launch with a code copy per pass), or the
+    programs for the side-by-side passes, the launches with PDL, each code form of the one launch), or the
     passes run on one stream or on side
     streams. From 64 batch·heads the defaults run the dq pass and the fused
     dk, dv kernel (``fuse_dkdv``); with a knob the three passes run there (``BWD_FUSE_DKDV`` off), as before."""
@@ -1531,17 +1532,17 @@ def test_concurrent_backward_rule(pretend_sm90, monkeypatch, b, h, d, n, want):
     (4, 16, 4096, 64, "bhnd", True, True),      # head_dim 64: ws e64, one value tile, forced (192 programs)
 ])
 @pytest.mark.parametrize("pass_inner", [False, True], ids=["pass-outer", "pass-inner"])
-@pytest.mark.parametrize("one_body", [True, False], ids=["one-body", "per-pass"])
-def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layout, decay, force, pass_inner,
-                                                   one_body):
+@pytest.mark.parametrize("body", [1, 2, 0], ids=["one-body", "shared-decay", "per-pass"])
+def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layout, decay, force, pass_inner, body):
     """The backward's one launch (grid axis 2 = pass; with ``BWD_PASS_INNER`` axis 0) runs the very programs the
     three side-by-side launches run: dq, dk, dv bitwise equal to theirs, and within rel-L2 1e-2 of float64
-    (NaN-poisoned outputs are rewritten) — with its one compute body for the three passes (``BWD_X3_ONE_BODY``:
-    direction, first row and output descriptor chosen per program at run time) and with a copy per pass."""
+    (NaN-poisoned outputs are rewritten) — in each code form (``BWD_X3_BODY``, :func:`gluon_fwd.x3_body`: one
+    compute body for the three passes with direction, first row and output descriptor chosen per program at run
+    time; the decay factors once, then a copy per pass; a copy per pass)."""
     if force:
         monkeypatch.setattr(G, "BWD_CONCURRENT", True)
     monkeypatch.setattr(G, "BWD_PASS_INNER", pass_inner)
-    monkeypatch.setattr(G, "BWD_X3_ONE_BODY", one_body)
+    monkeypatch.setattr(G, "BWD_X3_BODY", body)
     g = torch.Generator().manual_seed(b * h + n + d)
     shp = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
     q, k, v, do = (torch.randn(shp, generator=g).cuda().to(torch.bfloat16) for _ in range(4))
