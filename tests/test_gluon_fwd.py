@@ -291,6 +291,18 @@ def test_bwd_x3_stages_sets_the_side_by_side_ring_depth(pretend_sm90, monkeypatc
     assert all(dataclasses.replace(p, stages=3) == b and p.stages == 2 for p, b in zip(two, base))
 
 
+@pytest.mark.parametrize("n, wg2, want", [(1024, True, True), (4096, True, True), (8192, True, False),
+                                           (131072, True, False), (8192, False, True), (16384, False, False)])
+def test_x3_one_body_rule(monkeypatch, n, wg2, want):
+    """The one-launch backward's code form (perf-notes v26): one compute body for the three passes up to the lengths
+    where it measured faster (4K with two-warpgroup programs, 8K with one-warpgroup programs), a copy per pass beyond;
+    ``BWD_X3_ONE_BODY`` forces either at every length."""
+    assert G.x3_one_body(n, wg2) is want
+    for force in (True, False):
+        monkeypatch.setattr(G, "BWD_X3_ONE_BODY", force)
+        assert G.x3_one_body(n, wg2) is force
+
+
 def test_stamp_probe_checks_its_buffer(monkeypatch):
     """The stamp probe (``STAMP_BUF``, tools/program_stamps.py) adds nothing to a launch while unset, and refuses a
     buffer of the wrong dtype or size by name."""
@@ -582,17 +594,17 @@ def test_reverse_variant_compiles_with_the_same_schedule(wg2, lookback):
 
 @pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
 @pytest.mark.parametrize("wg2", [True, False])
-@pytest.mark.parametrize("body", [1, 2, 0], ids=["one-body", "shared-decay", "per-pass"])
-def test_one_launch_backward_compiles_three_passes_with_the_pass_kernels_schedule(wg2, body):
+@pytest.mark.parametrize("one_body", [True, False], ids=["one-body", "per-pass"])
+def test_one_launch_backward_compiles_three_passes_with_the_pass_kernels_schedule(wg2, one_body):
     """The backward's one-launch kernel holds the three passes (dq forward, dk and dv reverse) with the unsplit pass
-    kernel's MMA schedule: ``body`` 1 (:func:`gluon_fwd.x3_body`) one compute body for all
-    three (direction, first row and output descriptor chosen at run time: the pass kernel's wgmma waits and wgmma
-    once, its TMA loads three times, one per pass's loader, its o stores once), else (``body`` 2: the decay factors
-    once, 0: not) one inlined copy per pass (three times each); the same register split, shared memory within a few
-    barriers of one pass's (one set of buffers for all three), no spills."""
+    kernel's MMA schedule: ``one_body`` (:func:`gluon_fwd.x3_one_body`) one compute body for all three (direction,
+    first row and output descriptor chosen at run time: the pass kernel's wgmma waits and wgmma once, its TMA loads
+    three times, one per pass's loader, its o stores once), else one inlined copy per pass (three times each); the
+    same register split, shared memory within a few barriers of one pass's (one set of buffers for all three), no
+    spills."""
     kw = dict(wg2=True) if wg2 else dict(ws=True, vg_ahead=True, tile_major=True)
-    one, x3 = G.compile_sm90(64, 3, reverse=True, **kw), G.compile_sm90(64, 3, x3=True, body=body, **kw)
-    copies = 1 if body == 1 else 3
+    one, x3 = G.compile_sm90(64, 3, reverse=True, **kw), G.compile_sm90(64, 3, x3=True, one_body=one_body, **kw)
+    copies = 1 if one_body else 3
     assert x3["wait_groups"] == one["wait_groups"] * copies
     assert x3["wgmma"] == copies * one["wgmma"]
     stores = one["tma_store"]
@@ -1172,8 +1184,8 @@ def _knobs(knob):
                                   ("TILE_MAJOR", False), ("STATE_FIRST", True), ("QK_AHEAD", True),
                                   ("QK_AHEAD", False), ("QK_ONE_FENCE", True), ("QK_ONE_FENCE", False),
                                   (("WG2_SPLIT_MIN", 16384), ("BWD_STREAMS", False)), ("BWD_X3_TILE", 32),
-                                  ("PDL", True), ("BWD_X3_BODY", 0), ("BWD_X3_BODY", 1),
-                                  ("BWD_X3_BODY", 2)],
+                                  ("PDL", True), ("BWD_X3_ONE_BODY", False),
+                                  ("BWD_X3_ONE_BODY", True)],
                          ids=lambda k: "defaults" if k is None else "+".join(f"{a}={b}" for a, b in _knobs(k)))
 def test_gluon_backward_matches_reference(monkeypatch, b, h, n, d, layout, knob, gluon_bwd_calls):
     """lightning_attn's backward as three runs of the Gluon kernel (dq causal, dk and dv anti-causal) gives the
@@ -1532,17 +1544,18 @@ def test_concurrent_backward_rule(pretend_sm90, monkeypatch, b, h, d, n, want):
     (4, 16, 4096, 64, "bhnd", True, True),      # head_dim 64: ws e64, one value tile, forced (192 programs)
 ])
 @pytest.mark.parametrize("pass_inner", [False, True], ids=["pass-outer", "pass-inner"])
-@pytest.mark.parametrize("body", [1, 2, 0], ids=["one-body", "shared-decay", "per-pass"])
-def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layout, decay, force, pass_inner, body):
+@pytest.mark.parametrize("one_body", [True, False], ids=["one-body", "per-pass"])
+def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layout, decay, force, pass_inner,
+                                                   one_body):
     """The backward's one launch (grid axis 2 = pass; with ``BWD_PASS_INNER`` axis 0) runs the very programs the
     three side-by-side launches run: dq, dk, dv bitwise equal to theirs, and within rel-L2 1e-2 of float64
-    (NaN-poisoned outputs are rewritten) — in each code form (``BWD_X3_BODY``, :func:`gluon_fwd.x3_body`: one
-    compute body for the three passes with direction, first row and output descriptor chosen per program at run
-    time; the decay factors once, then a copy per pass; a copy per pass)."""
+    (NaN-poisoned outputs are rewritten) — in both code forms (``BWD_X3_ONE_BODY``, :func:`gluon_fwd.x3_one_body`:
+    one compute body for the three passes, direction, first row and output descriptor chosen per program at run
+    time; a copy per pass)."""
     if force:
         monkeypatch.setattr(G, "BWD_CONCURRENT", True)
     monkeypatch.setattr(G, "BWD_PASS_INNER", pass_inner)
-    monkeypatch.setattr(G, "BWD_X3_BODY", body)
+    monkeypatch.setattr(G, "BWD_X3_ONE_BODY", one_body)
     g = torch.Generator().manual_seed(b * h + n + d)
     shp = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
     q, k, v, do = (torch.randn(shp, generator=g).cuda().to(torch.bfloat16) for _ in range(4))

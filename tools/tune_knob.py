@@ -15,9 +15,9 @@ flipped), forward and fwd_bwd (the backward's three passes run the same kernel):
 - ``pdl``: the Gluon launches with programmatic dependent launch (``gluon_fwd._pdl_enter``): a grid's programs are
   placed as the previous grid's exit and wait in ``griddepcontrol.wait`` (perf-notes v25: the fwd_bwd rows' launch
   boundary).
-- ``bwd_x3_body`` (valued: 0, 1, 2): the one-launch backward's compute code form (``gluon_fwd.x3_body``: a copy
-  per pass, one body for the three passes, the decay factors once then a copy per pass; perf-notes v26: the
-  6.7 K-instruction kernel's programs wait ~6 µs on instruction fetch before their first block).
+- ``bwd_x3_one_body``: the one-launch backward's compute code once for its three passes (direction, first row and
+  output descriptor chosen at run time) against one inlined copy per pass (``gluon_fwd.x3_one_body``; perf-notes
+  v26: the 6.7 K-instruction kernel's programs wait ~6 µs on instruction fetch before their first block).
 - ``tile_major``: grid (value tiles, batch·heads, segments) for one-warpgroup plans with several value tiles, so a
   head's tiles are dispatched together (perf-notes v16 lead 1; with ``--cases bh64``, where two-tile launches run).
 
@@ -86,8 +86,8 @@ CASES = {
 }
 
 
-KNOBS = ("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence", "pdl")
-VALUED = ("wg2_split_min", "long_split_min", "bwd_x3_tile", "bwd_x3_stages", "bwd_x3_body")  # integer settings: need --values A,B
+KNOBS = ("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence", "pdl", "bwd_x3_one_body")
+VALUED = ("wg2_split_min", "long_split_min", "bwd_x3_tile", "bwd_x3_stages")  # integer settings: need --values A,B
 
 
 def rel(a, b):

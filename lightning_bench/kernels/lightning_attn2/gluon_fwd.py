@@ -79,8 +79,8 @@ BWD_X3_STAGES: int | None = None  # ring depth of the side-by-side passes' wg2 p
 BWD_X3_TILE: int | None = None  # side-by-side passes as one-warpgroup programs of this value tile (32 / 64; ablation)
 BWD_X3_ONE_PASS: int | None = None  # probe only (v26): every program of the one launch runs pass 0, 1 or 2 (wrong
 # gradients; the kernel then holds one pass's code: tools/program_stamps.py --set BWD_X3_ONE_PASS=1)
-BWD_X3_BODY: int | None = None  # the one launch's compute code (:func:`x3_body`; None: its rule): 0 a copy per pass
-# (v25), 1 one copy for the three passes, 2 the decay factors once, then a copy per pass (perf-notes v26)
+BWD_X3_ONE_BODY: bool | None = None  # the one launch's compute code once for its three passes (True) or a copy per
+# pass (False, v25); None: :func:`x3_one_body`'s rule (perf-notes v26)
 BWD_PASS_INNER = False  # the one launch's grid (3, batch·heads, tiles): a head's passes adjacent (ablation, v21 lead 2)
 BWD_FUSE_DKDV: bool | None = None  # the fused dk, dv kernel (:func:`fuse_dkdv`): None = its rule; True / False force it
 DKDV_MIN_BATCH_HEADS = 64  # :func:`fuse_dkdv`'s rule: from here one program per head fills enough SMs
@@ -500,8 +500,7 @@ if IMPORT_ERROR is None:
                     Q_REG: gl.constexpr, REVERSE, RSTEP, O, O_STRIDE,
                     O_DIRECT: gl.constexpr, VG_AHEAD: gl.constexpr, STATE_FIRST: gl.constexpr = False,
                     S0_SHIFT: gl.constexpr = False, STORE_FINAL: gl.constexpr = False,
-                    QK_AHEAD: gl.constexpr = False, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0,
-                    DMAT=None, A_DEC=None, G_DEC=None, LAM=None):
+                    QK_AHEAD: gl.constexpr = False, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0):
         """One compute warpgroup of the ws / wg2 kernels: entry state, then the segment's blocks. ``VG_AHEAD``:
         ``vg_smem`` is a double buffer; block j + 1's diag(g) V is written while block j's state update runs and
         fenced with block j's state copy (one fence and one barrier per block fewer). ``STATE_FIRST``: the state's
@@ -525,8 +524,7 @@ if IMPORT_ERROR is None:
         ``STAMPS`` (probe, :data:`STAMP_BUF`; words ``SID`` and ``SID + 1`` of 8): slot 1 when block 0's stage has
         landed, 2 after the last block's o is issued, 3 after every o store has drained; in the second word, slot 2
         at this partition's start and 1 when its prologue (slope, entry state, decay matrix) is done
-        (:func:`_stamp`). ``DMAT``, ``A_DEC``, ``G_DEC``, ``LAM``: :func:`_decay`'s factors computed by the caller
-        (else here)."""
+        (:func:`_stamp`)."""
         _stamp(STAMP_BUF, SID + 1, 2, STAMPS)
         sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                        instr_shape=[16, BLOCK_N, 16])
@@ -551,10 +549,7 @@ if IMPORT_ERROR is None:
             S = _entry_state(SEG_END, S0, slope, pid_bh, e0, E, SEG, NSEG, p, SPLIT, HAS_S0, BLOCK_D, BLOCK_E, o_l,
                              S0_SHIFT)
             npre = 0
-        if DMAT is None:
-            dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l, REVERSE)
-        else:  # computed by the caller (the one-launch backward's prologue shared by its passes)
-            dmat, a, g, lam = DMAT, A_DEC, G_DEC, LAM
+        dmat, a, g, lam = _decay(slope, BLOCK_N, sc_l, o_l, REVERSE)
         _stamp(STAMP_BUF, SID + 1, 1, STAMPS)
         if S0_SHIFT and HAS_S0:  # segment 0's first block: a′ = a / λ = λ^c (REVERSE: λ^(B−1−c)), λ^(B−1) on S0
             c_sh = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, o_l)).to(gl.float32)
@@ -832,26 +827,25 @@ if IMPORT_ERROR is None:
     def _x3_pass(o_desc, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row0, col_v,
                  nblk, HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr, BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr,
                  STAGES: gl.constexpr, VG_AHEAD: gl.constexpr, STATE_FIRST: gl.constexpr, REVERSE, RSTEP,
-                 QK_AHEAD: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0, DMAT=None, A_DEC=None,
-                 G_DEC=None, LAM=None):
+                 QK_AHEAD: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0):
         """:func:`_ws_compute` of one unsplit backward pass without states (no segments, initial state, lookback,
         o from registers): blocks from ``row0`` on, forward or ``REVERSE``, into ``o_desc``."""
         _ws_compute(o_desc, SLOPES, SLOPES, SLOPES, SLOPES, 0, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem,
                     pid_bh, h, e0, E, BLOCK_N, 1, row0, col_v, 0, nblk, 0, HAS_DECAY, False, False, False, False,
                     BLOCK_N, BLOCK_D, BLOCK_E, STAGES, False, REVERSE, RSTEP, SLOPES, 0, False, VG_AHEAD, STATE_FIRST,
-                    False, False, QK_AHEAD, STAMPS, STAMP_BUF, SID, DMAT, A_DEC, G_DEC, LAM)
+                    False, False, QK_AHEAD, STAMPS, STAMP_BUF, SID)
 
     @gluon.jit
     def _x3_compute(pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0,
                     E, row_f, row_r, col_v, nblk, HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr,
                     BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr, VG_AHEAD: gl.constexpr,
                     STATE_FIRST: gl.constexpr, QK_AHEAD: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None,
-                    SID=0, BODY: gl.constexpr = 0):
+                    SID=0, ONE_BODY: gl.constexpr = False):
         """One compute warpgroup of the one-launch backward: :func:`_x3_pass` of pass ``pas``, forward for dq,
-        ``REVERSE`` for dk and dv, into that pass's output descriptor. ``BODY`` (:func:`x3_body`): 0 one inlined
-        copy of the pass per pass; 1 one copy for all three (direction, first row and output descriptor chosen at
-        run time); 2 the decay factors computed once for all three (direction at run time), then a copy per pass."""
-        if BODY == 1:
+        ``REVERSE`` for dk and dv, into that pass's output descriptor. ``ONE_BODY`` (:func:`x3_one_body`): one copy
+        of the pass's code for all three, the direction, first row and output descriptor chosen at run time; else an
+        inlined copy per pass."""
+        if ONE_BODY:
             rev = pas > 0
             if pas == 0:
                 o_desc = o0
@@ -863,27 +857,18 @@ if IMPORT_ERROR is None:
             _x3_pass(o_desc, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row0,
                      col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, rev,
                      BLOCK_N - 2 * BLOCK_N * rev.to(gl.int32), QK_AHEAD, STAMPS, STAMP_BUF, SID)
+        elif pas == 0:
+            _x3_pass(o0, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_f, col_v,
+                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, False, BLOCK_N,
+                     QK_AHEAD, STAMPS, STAMP_BUF, SID)
+        elif pas == 1:
+            _x3_pass(o1, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r, col_v,
+                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True, -BLOCK_N,
+                     QK_AHEAD, STAMPS, STAMP_BUF, SID)
         else:
-            if BODY == 2:
-                sc_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
-                                                               instr_shape=[16, BLOCK_N, 16])
-                o_l: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
-                                                              instr_shape=[16, BLOCK_E, 16])
-                dmat, a, g, lam = _decay(_slope(SLOPES, h, HAS_DECAY), BLOCK_N, sc_l, o_l, pas > 0)
-            else:
-                dmat, a, g, lam = None, None, None, None
-            if pas == 0:
-                _x3_pass(o0, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_f,
-                         col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, False,
-                         BLOCK_N, QK_AHEAD, STAMPS, STAMP_BUF, SID, dmat, a, g, lam)
-            elif pas == 1:
-                _x3_pass(o1, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r,
-                         col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True,
-                         -BLOCK_N, QK_AHEAD, STAMPS, STAMP_BUF, SID, dmat, a, g, lam)
-            else:
-                _x3_pass(o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r,
-                         col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True,
-                         -BLOCK_N, QK_AHEAD, STAMPS, STAMP_BUF, SID, dmat, a, g, lam)
+            _x3_pass(o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r, col_v,
+                     nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True, -BLOCK_N,
+                     QK_AHEAD, STAMPS, STAMP_BUF, SID)
 
     @gluon.jit
     def _la2_bwd_gluon_x3_kernel(q0, k0, v0, o0, q1, k1, v1, o1, q2, k2, v2, o2, SLOPES, H, N, E,
@@ -894,7 +879,7 @@ if IMPORT_ERROR is None:
                                  STATE_FIRST: gl.constexpr = False, PASS_INNER: gl.constexpr = False,
                                  QK_AHEAD: gl.constexpr = False, PDL: gl.constexpr = False,
                                  STAMPS: gl.constexpr = False, STAMP_BUF=None, ONE_PASS: gl.constexpr = None,
-                                 BODY: gl.constexpr = 1):
+                                 ONE_BODY: gl.constexpr = False):
         """The backward's three passes (:func:`backward`) in one launch: grid axis 2 is the pass (0: dq = F(do, v,
         k); 1: dk = R(v, do, q); 2: dv = R(k, q, do)), each program one unsplit pass of one (batch·head, value
         tile) exactly as the ``wg2`` kernel (``WG2``: two compute warpgroups, value tiles e0 and e0 + BLOCK_E) or the
@@ -933,10 +918,10 @@ if IMPORT_ERROR is None:
             gl.warp_specialize([
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
                                h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
-                               False, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid, BODY)),
+                               False, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid, ONE_BODY)),
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem, o2_smem,
                                pid_bh, h, e0 + BLOCK_E, E, row_f, row_r, col_v + BLOCK_E, nblk, HAS_DECAY, BLOCK_N,
-                               BLOCK_D, BLOCK_E, STAGES, False, STATE_FIRST, QK_AHEAD, False, SLOPES, 0, BODY)),
+                               BLOCK_D, BLOCK_E, STAGES, False, STATE_FIRST, QK_AHEAD, False, SLOPES, 0, ONE_BODY)),
                 (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_f, row_r,
                             col_qk, col_v, nblk, True, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, sid)),
             ], [4, 1], [REGS, 24])
@@ -947,7 +932,7 @@ if IMPORT_ERROR is None:
             gl.warp_specialize([
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
                                h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
-                               VG_AHEAD, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid, BODY)),
+                               VG_AHEAD, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid, ONE_BODY)),
                 (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v_s, ready, empty, row_f, row_r,
                             col_qk, col_v, nblk, False, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, sid)),
             ], [1], [24])
@@ -1998,18 +1983,23 @@ def _backward_split(q, k, v, do, slopes, layout: str, dq, dk, dv, nseg: int, pq:
     join(q.device, cur)
 
 
-def x3_body(seq_len: int, wg2: bool) -> int:
-    """The one-launch backward's compute code form (``BODY`` of ``_la2_bwd_gluon_x3_kernel``): 0 an inlined copy of
-    the pass per pass (6.7 K SASS instructions at wg2), 1 one copy for all three passes with the direction, first row
-    and output descriptor chosen at run time (3.0 K), 2 the decay factors computed once with the direction at run
-    time, then a copy per pass (5.3 K). :data:`BWD_X3_BODY` forces one. Why (perf-notes v26): at b2 h16 the 6.7 K
-    instruction kernel's programs reach their first block 5–7.5 µs after issuing its loads, held by instruction
-    fetch (Nsight Compute: ``no_instruction`` stalls in the first compute warpgroup's per-pass prologue; the same
-    launch with every program running one pass — :data:`BWD_X3_ONE_PASS`, 2.4 K instructions — gets there in
-    2.3–2.6 µs); form 1 has the short start but ptxas schedules its loop ~2% slower per block."""
-    if BWD_X3_BODY is not None:
-        return int(BWD_X3_BODY)
-    return 1
+def x3_one_body(seq_len: int, wg2: bool) -> bool:
+    """Whether the one-launch backward runs one copy of its compute code for the three passes (``ONE_BODY`` of
+    ``_la2_bwd_gluon_x3_kernel``: direction, first row and output descriptor chosen per program at run time; 3.0 K
+    SASS instructions at wg2) instead of an inlined copy per pass (6.7 K); :data:`BWD_X3_ONE_BODY` forces either.
+    Why (perf-notes v26): the 6.7 K-instruction kernel's programs reach their first block 5–7.5 µs after issuing
+    its loads, held by instruction fetch (Nsight Compute: ``no_instruction`` stalls in the first compute warpgroup's
+    per-pass prologue; the same launch with every program running one pass — :data:`BWD_X3_ONE_PASS`, 2.4 K
+    instructions — gets there in 2.3–2.6 µs, one body in 2.8–3.8), but ptxas schedules the one body's loop ~2%
+    slower per block. Measured on the H200 (tools/tune_knob.py --knob bwd_x3_one_body, A B B A; fwd_bwd):
+    b2 h16 (wg2 programs) 1.032–1.034× at 1K, 1.006–1.007× at 2K, ~1.005× at 4K, 0.989–0.990× at 8K and
+    0.986–0.988× at 32K; b1 h16 (one-warpgroup e64 programs) 1.012–1.015× at 2K and 1.016–1.019× at 8K. Hence one
+    body up to 4K with wg2 programs and up to 8K with one-warpgroup programs. (A third form, the decay factors once
+    for the three passes and then a copy per pass, 5.3 K instructions, measured 1.020× at 1K and 0.977× at 32K: not
+    kept.)"""
+    if BWD_X3_ONE_BODY is not None:
+        return bool(BWD_X3_ONE_BODY)
+    return seq_len <= (4096 if wg2 else 8192)
 
 
 def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv) -> None:
@@ -2035,7 +2025,7 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv) 
                                    REGS=WG2_REGS, VG_AHEAD=p.vg_ahead and not p.wg2 and not p.qk_ahead,
                                    TILE_MAJOR=tile_major, STATE_FIRST=p.state_first, PASS_INNER=pass_inner,
                                    QK_AHEAD=_qk_form(p), **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16),
-                                   BODY=x3_body(n, p.wg2),
+                                   ONE_BODY=x3_one_body(n, p.wg2),
                                    **({} if BWD_X3_ONE_PASS is None else {"ONE_PASS": int(BWD_X3_ONE_PASS)}))
 
 
@@ -2215,7 +2205,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                  pair: bool = False, o_direct: bool = False, vg_ahead: bool = False, tile_major: bool = False,
                  state_first: bool = False, s0_shift: bool = False, store_final: bool = False,
                  x3: bool = False, dkdv: bool = False, qk_ahead: int = 0, pdl: bool = False,
-                 stamps: bool = False, one_pass: int | None = None, body: int = 1) -> dict:
+                 stamps: bool = False, one_pass: int | None = None, one_body: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -2224,8 +2214,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     ``dkdv``: the backward's fused dk, dv kernel (``_la2_bwd_gluon_dkdv_kernel``; ``block_e`` is its value half,
     ``stages``, ``bnhd``, ``decay`` apply); ``pdl``: the ``PDL`` form (:func:`_pdl_enter`; not with ``pair``; its PTX
     count is ``griddepcontrol``); ``stamps``: the stamp probe's form (:data:`STAMP_BUF`; ``ws``, ``wg2`` or ``x3``);
-    ``one_pass``: the ``x3`` probe form whose programs all run that pass (:data:`BWD_X3_ONE_PASS`); ``body``:
-    the ``x3`` kernel's compute code form (:func:`x3_body`).
+    ``one_pass``: the ``x3`` probe form whose programs all run that pass (:data:`BWD_X3_ONE_PASS`); ``one_body``:
+    the ``x3`` kernel's one compute body for the three passes (:func:`x3_one_body`).
     Used by the CPU tests and tools/gluon_la2_fwd.py.
 
     Under ``TRITON_INTERPRET=1`` the compile runs in one spawned worker process (reused): Triton 3.9's interpreter
@@ -2239,7 +2229,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                 q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair,
                 o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first,
                 s0_shift=s0_shift, store_final=store_final, x3=x3, dkdv=dkdv, qk_ahead=qk_ahead, pdl=pdl,
-                stamps=stamps, one_pass=one_pass, body=body)
+                stamps=stamps, one_pass=one_pass, one_body=one_body)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)
@@ -2262,7 +2252,7 @@ def compile_outside_interpreter(fn, **kwargs):
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
                   lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False,
                   state_first=False, s0_shift=False, store_final=False, x3=False, dkdv=False,
-                  qk_ahead=False, pdl=False, stamps=False, one_pass=None, body=1) -> dict:
+                  qk_ahead=False, pdl=False, stamps=False, one_pass=None, one_body=False) -> dict:
     import hashlib
     import re
     import subprocess
@@ -2304,7 +2294,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
         ce = dict(HAS_DECAY=decay, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e, STAGES=stages,
                   num_warps=4, WG2=wg2, REGS=WG2_REGS, VG_AHEAD=vg_ahead and not wg2,
                   TILE_MAJOR=tile_major and not wg2, STATE_FIRST=state_first, PASS_INNER=False)
-        ce.update(QK_AHEAD=int(qk_ahead), PDL=pdl, BODY=int(body),
+        ce.update(QK_AHEAD=int(qk_ahead), PDL=pdl, ONE_BODY=bool(one_body),
                   ONE_PASS=None if one_pass is None else int(one_pass))
     if dkdv:
         kern = _la2_bwd_gluon_dkdv_kernel
