@@ -9,12 +9,13 @@ mkdir -p "$L"
 PACK_NAME=${PACK_NAME:-results}
 pack() { (cd "$W" && tar czf "$OUT/$PACK_NAME.tar.gz" .) 2>/dev/null; echo "packed $OUT/$PACK_NAME.tar.gz"; }
 start_watchdog() {  # start_watchdog SECONDS: pack at that time whatever runs, interrupt the steps, pack again
-  ( sleep "$1"; touch "$W/.deadline"; echo "watchdog: packing"; pack; pkill -INT -f lightning_bench; pkill -INT -f tune_la2
+  ( sleep "$1" || exit 0  # stopped (stop_watchdog kills the sleep): nothing to do
+    touch "$W/.deadline"; echo "watchdog: packing"; pack; pkill -INT -f lightning_bench; pkill -INT -f tune_la2
     sleep 8; pack ) &
   WATCHDOG=$!
 }
-stop_watchdog() {  # kill the watchdog and its sleep (a live sleep holds the call's stdout open until it ends)
-  pkill -P "$WATCHDOG" 2>/dev/null; kill "$WATCHDOG" 2>/dev/null; pack; }
+stop_watchdog() {  # end the watchdog's sleep (a live sleep holds the call's stdout open until it ends): it exits
+  pkill -P "$WATCHDOG" sleep 2>/dev/null; wait "$WATCHDOG" 2>/dev/null; pack; }
 st() {  # st NAME SECONDS COMMAND...
   local name=$1 t=$2 t0=$SECONDS
   shift 2

@@ -3,6 +3,8 @@
 # form 2 (the decay factors once for the three passes, then a copy per pass: 5.3 K SASS instructions, the per-pass
 # loops' schedule) — GPU tests (bitwise equal to the three launches), the stamp probe at 2K, and A B B A timing against
 # form 0 (a copy per pass, v25) and form 1 (one body). Unpack into results/h200/tune/<date>/e24/.
+# Ran at commit e143691; the next commit dropped form 2 and the valued knob bwd_x3_body (now the boolean
+# bwd_x3_one_body), so this script no longer runs as written.
 set -u
 source "$(dirname "$0")/device_lib.sh"
 PACK_NAME=e24
