@@ -1646,12 +1646,14 @@ def test_split_backward_matches_reference(b, h, n, layout, scale, nseg):
 def test_concurrent_backward_matches_reference(b, h, n):
     """The unsplit side-by-side passes (wg2 at b2 h16, e64 at b1 h16) give the float64 gradients as closely as the
     split or one-after-another passes (or the fused Triton backward at ≤ 1024 tokens) do, through ``lightning_attn``'s autograd (the path a training step takes), and
-    the benchmark row's description says so (one launch) — at ≤ ``GLUON_BWD_MIN_FUSED`` tokens too, where the
+    the benchmark row's description says so (one launch, and its code form: one body up to 4K) — at
+    ≤ ``GLUON_BWD_MIN_FUSED`` tokens too, where the
     one launch replaces the fused Triton backward (1 to 3 blocks: the shortest sequences)."""
     assert G.concurrent_plans(b * h, n, 128, 128, G._backward_shape_plans(b * h, n, 128, 128, torch.bfloat16,
                                                                           torch.device("cuda")), G._SMS[0])
     desc = K.describe_backward(b, h, n, 128, 128, torch.bfloat16, "cuda")
     assert "side by side, one launch" in desc, desc
+    assert desc.endswith("one body" if n <= 4096 else "a copy per pass"), desc  # x3_one_body's code form
     g = torch.Generator().manual_seed(n + b)
     q, k, v, do = (torch.randn(b, h, n, 128, generator=g).cuda().to(torch.bfloat16) for _ in range(4))
     sl = decay_slopes(h).cuda()

@@ -161,7 +161,8 @@ if IMPORT_ERROR is None:
         """Decay factors of a full block (shared docs §2; exponents ≥ 0 only): D[r, c] = λ^(r−c) (r ≥ c, else 0),
         a[c] = λ^(c+1), g[c] = λ^(B−1−c), λ^B. ``REVERSE`` (the anti-causal sum o_t = Σ_(s ≥ t) λ^(s−t) (q_t·k_s) v_s
         of the backward): the same factors of the block read back to front (row r → B − 1 − r): D[r, c] = λ^(c−r)
-        (c ≥ r), a[r] = λ^(B−r), g[c] = λ^c."""
+        (c ≥ r), a[r] = λ^(B−r), g[c] = λ^c. ``REVERSE`` is a constexpr, or a run-time boolean (the one-launch
+        backward's one body, :func:`x3_one_body`: the branch is then taken per program)."""
         r_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, sc_l)).to(gl.float32)
         c_sc = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, sc_l)).to(gl.float32)
         if REVERSE:
@@ -520,6 +521,10 @@ if IMPORT_ERROR is None:
         block i's state update and runs while block i's o is stored and its state copied; block i + 1's diag(g) V
         is written with that copy (one fence for both). The last block is peeled (no next). Every segment has at
         least one block (``kernel.segments``). Not with ``Q_REG``, ``O_DIRECT`` or ``VG_AHEAD``.
+
+        ``REVERSE`` (blocks last → first) and ``RSTEP`` (the row step, ±BLOCK_N) are constexprs, or run-time values in
+        the one-launch backward's one body (:func:`x3_one_body`; not with ``PREFIX``, ``LOOKBACK`` or ``S0_SHIFT``,
+        whose code branches on ``REVERSE`` at compile time).
 
         ``STAMPS`` (probe, :data:`STAMP_BUF`; words ``SID`` and ``SID + 1`` of 8): slot 1 when block 0's stage has
         landed, 2 after the last block's o is issued, 3 after every o store has drained; in the second word, slot 2
@@ -1992,8 +1997,8 @@ def x3_one_body(seq_len: int, wg2: bool) -> bool:
     per-pass prologue; the same launch with every program running one pass — :data:`BWD_X3_ONE_PASS`, 2.4 K
     instructions — gets there in 2.3–2.6 µs, one body in 2.8–3.8), but ptxas schedules the one body's loop ~2%
     slower per block. Measured on the H200 (tools/tune_knob.py --knob bwd_x3_one_body, A B B A; fwd_bwd):
-    b2 h16 (wg2 programs) 1.032–1.034× at 1K, 1.006–1.007× at 2K, ~1.005× at 4K, 0.989–0.990× at 8K and
-    0.986–0.988× at 32K; b1 h16 (one-warpgroup e64 programs) 1.012–1.015× at 2K and 1.016–1.019× at 8K. Hence one
+    b2 h16 (wg2 programs) 1.032–1.034× at 1K, 1.006–1.007× at 2K, ~1.005× at 4K (from the third form's two A/Bs),
+    0.989–0.990× at 8K and 0.986–0.988× at 32K; b1 h16 (one-warpgroup e64 programs) 1.012–1.015× at 2K and 1.016–1.019× at 8K. Hence one
     body up to 4K with wg2 programs and up to 8K with one-warpgroup programs. (A third form, the decay factors once
     for the three passes and then a copy per pass, 5.3 K instructions, measured 1.020× at 1K and 0.977× at 32K: not
     kept.)"""
