@@ -18,6 +18,8 @@ flipped), forward and fwd_bwd (the backward's three passes run the same kernel):
 - ``bwd_x3_one_body``: the one-launch backward's compute code once for its three passes (direction, first row and
   output descriptor chosen at run time) against one inlined copy per pass (``gluon_fwd.x3_one_body``; perf-notes
   v26: the 6.7 K-instruction kernel's programs wait ~6 µs on instruction fetch before their first block).
+- ``bwd_x3_dkdv_body``: where the one launch runs a copy per pass (``--set BWD_X3_ONE_BODY=False`` for every
+  length), dk and dv in one reverse copy (perf-notes v26 lead 1).
 - ``tile_major``: grid (value tiles, batch·heads, segments) for one-warpgroup plans with several value tiles, so a
   head's tiles are dispatched together (perf-notes v16 lead 1; with ``--cases bh64``, where two-tile launches run).
 
@@ -86,7 +88,8 @@ CASES = {
 }
 
 
-KNOBS = ("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence", "pdl", "bwd_x3_one_body")
+KNOBS = ("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence", "pdl", "bwd_x3_one_body",
+         "bwd_x3_dkdv_body")
 VALUED = ("wg2_split_min", "long_split_min", "bwd_x3_tile", "bwd_x3_stages")  # integer settings: need --values A,B
 
 

@@ -81,6 +81,8 @@ BWD_X3_ONE_PASS: int | None = None  # probe only (v26): every program of the one
 # gradients; the kernel then holds one pass's code: tools/program_stamps.py --set BWD_X3_ONE_PASS=1)
 BWD_X3_ONE_BODY: bool | None = None  # the one launch's compute code once for its three passes (True) or a copy per
 # pass (False, v25); None: :func:`x3_one_body`'s rule (perf-notes v26)
+BWD_X3_DKDV_BODY = False  # where the one launch runs a copy per pass: dk and dv share one reverse copy (ablation,
+# perf-notes v26 lead 1: does a code copy shared by more programs start sooner?)
 BWD_PASS_INNER = False  # the one launch's grid (3, batch·heads, tiles): a head's passes adjacent (ablation, v21 lead 2)
 BWD_FUSE_DKDV: bool | None = None  # the fused dk, dv kernel (:func:`fuse_dkdv`): None = its rule; True / False force it
 DKDV_MIN_BATCH_HEADS = 64  # :func:`fuse_dkdv`'s rule: from here one program per head fills enough SMs
@@ -845,11 +847,12 @@ if IMPORT_ERROR is None:
                     E, row_f, row_r, col_v, nblk, HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr,
                     BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr, VG_AHEAD: gl.constexpr,
                     STATE_FIRST: gl.constexpr, QK_AHEAD: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None,
-                    SID=0, ONE_BODY: gl.constexpr = False):
+                    SID=0, ONE_BODY: gl.constexpr = False, DKDV_BODY: gl.constexpr = False):
         """One compute warpgroup of the one-launch backward: :func:`_x3_pass` of pass ``pas``, forward for dq,
         ``REVERSE`` for dk and dv, into that pass's output descriptor. ``ONE_BODY`` (:func:`x3_one_body`): one copy
         of the pass's code for all three, the direction, first row and output descriptor chosen at run time; else an
-        inlined copy per pass."""
+        inlined copy per pass, or with ``DKDV_BODY`` (:data:`BWD_X3_DKDV_BODY`, an ablation) dq's own copy and one
+        reverse copy for dk and dv (only the output descriptor chosen at run time)."""
         if ONE_BODY:
             rev = pas > 0
             if pas == 0:
@@ -865,6 +868,14 @@ if IMPORT_ERROR is None:
         elif pas == 0:
             _x3_pass(o0, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_f, col_v,
                      nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, False, BLOCK_N,
+                     QK_AHEAD, STAMPS, STAMP_BUF, SID)
+        elif DKDV_BODY:
+            if pas == 1:
+                o_desc = o1
+            else:
+                o_desc = o2
+            _x3_pass(o_desc, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r,
+                     col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True, -BLOCK_N,
                      QK_AHEAD, STAMPS, STAMP_BUF, SID)
         elif pas == 1:
             _x3_pass(o1, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r, col_v,
@@ -884,7 +895,7 @@ if IMPORT_ERROR is None:
                                  STATE_FIRST: gl.constexpr = False, PASS_INNER: gl.constexpr = False,
                                  QK_AHEAD: gl.constexpr = False, PDL: gl.constexpr = False,
                                  STAMPS: gl.constexpr = False, STAMP_BUF=None, ONE_PASS: gl.constexpr = None,
-                                 ONE_BODY: gl.constexpr = False):
+                                 ONE_BODY: gl.constexpr = False, DKDV_BODY: gl.constexpr = False):
         """The backward's three passes (:func:`backward`) in one launch: grid axis 2 is the pass (0: dq = F(do, v,
         k); 1: dk = R(v, do, q); 2: dv = R(k, q, do)), each program one unsplit pass of one (batch·head, value
         tile) exactly as the ``wg2`` kernel (``WG2``: two compute warpgroups, value tiles e0 and e0 + BLOCK_E) or the
@@ -923,10 +934,11 @@ if IMPORT_ERROR is None:
             gl.warp_specialize([
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
                                h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
-                               False, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid, ONE_BODY)),
+                               False, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid, ONE_BODY, DKDV_BODY)),
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem, o2_smem,
                                pid_bh, h, e0 + BLOCK_E, E, row_f, row_r, col_v + BLOCK_E, nblk, HAS_DECAY, BLOCK_N,
-                               BLOCK_D, BLOCK_E, STAGES, False, STATE_FIRST, QK_AHEAD, False, SLOPES, 0, ONE_BODY)),
+                               BLOCK_D, BLOCK_E, STAGES, False, STATE_FIRST, QK_AHEAD, False, SLOPES, 0, ONE_BODY,
+                               DKDV_BODY)),
                 (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_f, row_r,
                             col_qk, col_v, nblk, True, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, sid)),
             ], [4, 1], [REGS, 24])
@@ -937,7 +949,7 @@ if IMPORT_ERROR is None:
             gl.warp_specialize([
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
                                h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
-                               VG_AHEAD, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid, ONE_BODY)),
+                               VG_AHEAD, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid, ONE_BODY, DKDV_BODY)),
                 (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v_s, ready, empty, row_f, row_r,
                             col_qk, col_v, nblk, False, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, sid)),
             ], [1], [24])
@@ -2030,7 +2042,7 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv) 
                                    REGS=WG2_REGS, VG_AHEAD=p.vg_ahead and not p.wg2 and not p.qk_ahead,
                                    TILE_MAJOR=tile_major, STATE_FIRST=p.state_first, PASS_INNER=pass_inner,
                                    QK_AHEAD=_qk_form(p), **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16),
-                                   ONE_BODY=x3_one_body(n, p.wg2),
+                                   ONE_BODY=x3_one_body(n, p.wg2), DKDV_BODY=bool(BWD_X3_DKDV_BODY),
                                    **({} if BWD_X3_ONE_PASS is None else {"ONE_PASS": int(BWD_X3_ONE_PASS)}))
 
 
@@ -2210,7 +2222,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                  pair: bool = False, o_direct: bool = False, vg_ahead: bool = False, tile_major: bool = False,
                  state_first: bool = False, s0_shift: bool = False, store_final: bool = False,
                  x3: bool = False, dkdv: bool = False, qk_ahead: int = 0, pdl: bool = False,
-                 stamps: bool = False, one_pass: int | None = None, one_body: bool = False) -> dict:
+                 stamps: bool = False, one_pass: int | None = None, one_body: bool = False,
+                 dkdv_body: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -2220,7 +2233,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     ``stages``, ``bnhd``, ``decay`` apply); ``pdl``: the ``PDL`` form (:func:`_pdl_enter`; not with ``pair``; its PTX
     count is ``griddepcontrol``); ``stamps``: the stamp probe's form (:data:`STAMP_BUF`; ``ws``, ``wg2`` or ``x3``);
     ``one_pass``: the ``x3`` probe form whose programs all run that pass (:data:`BWD_X3_ONE_PASS`); ``one_body``:
-    the ``x3`` kernel's one compute body for the three passes (:func:`x3_one_body`).
+    the ``x3`` kernel's one compute body for the three passes (:func:`x3_one_body`); ``dkdv_body``: its dk and dv
+    passes in one reverse copy (:data:`BWD_X3_DKDV_BODY`).
     Used by the CPU tests and tools/gluon_la2_fwd.py.
 
     Under ``TRITON_INTERPRET=1`` the compile runs in one spawned worker process (reused): Triton 3.9's interpreter
@@ -2234,7 +2248,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                 q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair,
                 o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first,
                 s0_shift=s0_shift, store_final=store_final, x3=x3, dkdv=dkdv, qk_ahead=qk_ahead, pdl=pdl,
-                stamps=stamps, one_pass=one_pass, one_body=one_body)
+                stamps=stamps, one_pass=one_pass, one_body=one_body, dkdv_body=dkdv_body)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)
@@ -2257,7 +2271,8 @@ def compile_outside_interpreter(fn, **kwargs):
 def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, prefix, wg2=False,
                   lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False,
                   state_first=False, s0_shift=False, store_final=False, x3=False, dkdv=False,
-                  qk_ahead=False, pdl=False, stamps=False, one_pass=None, one_body=False) -> dict:
+                  qk_ahead=False, pdl=False, stamps=False, one_pass=None, one_body=False,
+                  dkdv_body=False) -> dict:
     import hashlib
     import re
     import subprocess
@@ -2299,7 +2314,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
         ce = dict(HAS_DECAY=decay, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e, STAGES=stages,
                   num_warps=4, WG2=wg2, REGS=WG2_REGS, VG_AHEAD=vg_ahead and not wg2,
                   TILE_MAJOR=tile_major and not wg2, STATE_FIRST=state_first, PASS_INNER=False)
-        ce.update(QK_AHEAD=int(qk_ahead), PDL=pdl, ONE_BODY=bool(one_body),
+        ce.update(QK_AHEAD=int(qk_ahead), PDL=pdl, ONE_BODY=bool(one_body), DKDV_BODY=bool(dkdv_body),
                   ONE_PASS=None if one_pass is None else int(one_pass))
     if dkdv:
         kern = _la2_bwd_gluon_dkdv_kernel
