@@ -1546,9 +1546,8 @@ def test_concurrent_backward_rule(pretend_sm90, monkeypatch, b, h, d, n, want):
     (4, 16, 4096, 64, "bhnd", True, True),      # head_dim 64: ws e64, one value tile, forced (192 programs)
 ])
 @pytest.mark.parametrize("pass_inner", [False, True], ids=["pass-outer", "pass-inner"])
-@pytest.mark.parametrize("one_body", [True, False, "dkdv"], ids=["one-body", "per-pass", "dkdv-body"])
-def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layout, decay, force, pass_inner,
-                                                   one_body):
+@pytest.mark.parametrize("form", ["one-body", "per-pass", "dkdv-body"])
+def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layout, decay, force, pass_inner, form):
     """The backward's one launch (grid axis 2 = pass; with ``BWD_PASS_INNER`` axis 0) runs the very programs the
     three side-by-side launches run: dq, dk, dv bitwise equal to theirs, and within rel-L2 1e-2 of float64
     (NaN-poisoned outputs are rewritten) — in both code forms (``BWD_X3_ONE_BODY``, :func:`gluon_fwd.x3_one_body`:
@@ -1557,8 +1556,8 @@ def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layo
     if force:
         monkeypatch.setattr(G, "BWD_CONCURRENT", True)
     monkeypatch.setattr(G, "BWD_PASS_INNER", pass_inner)
-    monkeypatch.setattr(G, "BWD_X3_ONE_BODY", one_body is True)
-    monkeypatch.setattr(G, "BWD_X3_DKDV_BODY", one_body == "dkdv")
+    monkeypatch.setattr(G, "BWD_X3_ONE_BODY", form == "one-body")
+    monkeypatch.setattr(G, "BWD_X3_DKDV_BODY", form == "dkdv-body")
     g = torch.Generator().manual_seed(b * h + n + d)
     shp = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
     q, k, v, do = (torch.randn(shp, generator=g).cuda().to(torch.bfloat16) for _ in range(4))

@@ -843,6 +843,17 @@ if IMPORT_ERROR is None:
                     False, False, QK_AHEAD, STAMPS, STAMP_BUF, SID)
 
     @gluon.jit
+    def _x3_out(pas, o0, o1, o2):
+        """Pass ``pas``'s output descriptor (dq, dk, dv), chosen at run time (one code copy for several passes)."""
+        if pas == 0:
+            o_desc = o0
+        elif pas == 1:
+            o_desc = o1
+        else:
+            o_desc = o2
+        return o_desc
+
+    @gluon.jit
     def _x3_compute(pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0,
                     E, row_f, row_r, col_v, nblk, HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr,
                     BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr, VG_AHEAD: gl.constexpr,
@@ -855,14 +866,8 @@ if IMPORT_ERROR is None:
         reverse copy for dk and dv (only the output descriptor chosen at run time)."""
         if ONE_BODY:
             rev = pas > 0
-            if pas == 0:
-                o_desc = o0
-            elif pas == 1:
-                o_desc = o1
-            else:
-                o_desc = o2
             row0 = row_f + (row_r - row_f) * rev.to(gl.int32)
-            _x3_pass(o_desc, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row0,
+            _x3_pass(_x3_out(pas, o0, o1, o2), SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row0,
                      col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, rev,
                      BLOCK_N - 2 * BLOCK_N * rev.to(gl.int32), QK_AHEAD, STAMPS, STAMP_BUF, SID)
         elif pas == 0:
@@ -870,11 +875,7 @@ if IMPORT_ERROR is None:
                      nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, False, BLOCK_N,
                      QK_AHEAD, STAMPS, STAMP_BUF, SID)
         elif DKDV_BODY:
-            if pas == 1:
-                o_desc = o1
-            else:
-                o_desc = o2
-            _x3_pass(o_desc, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r,
+            _x3_pass(_x3_out(pas, o0, o1, o2), SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r,
                      col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True, -BLOCK_N,
                      QK_AHEAD, STAMPS, STAMP_BUF, SID)
         elif pas == 1:
@@ -2043,7 +2044,7 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv) 
                                    TILE_MAJOR=tile_major, STATE_FIRST=p.state_first, PASS_INNER=pass_inner,
                                    QK_AHEAD=_qk_form(p), **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16),
                                    ONE_BODY=x3_one_body(n, p.wg2), DKDV_BODY=bool(BWD_X3_DKDV_BODY),
-                                   **({} if BWD_X3_ONE_PASS is None else {"ONE_PASS": int(BWD_X3_ONE_PASS)}))
+                                   ONE_PASS=None if BWD_X3_ONE_PASS is None else int(BWD_X3_ONE_PASS))
 
 
 def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan],
