@@ -40,13 +40,20 @@ def _spy_launches(monkeypatch, name):
 
 
 def _poisoned_backward(q, k, v, do, sl, layout, plans):
-    """``gluon_fwd.backward`` with dq, dk, dv allocated NaN-filled: a row no program writes stays NaN."""
-    empty_like = torch.empty_like
-    torch.empty_like = lambda t, **kw: empty_like(t, **kw).fill_(float("nan"))
+    """``gluon_fwd.backward`` with dq, dk, dv allocated NaN-filled (``torch.empty_like``, and ``torch.empty``'s
+    floating tensors: the one launch's stacked [3, …] buffer, ``BWD_X3_ONE_OUT``): a row no program writes stays
+    NaN."""
+    empty_like, empty = torch.empty_like, torch.empty
+
+    def poisoned(t):
+        return t.fill_(float("nan")) if t.is_floating_point() else t
+
+    torch.empty_like = lambda t, **kw: poisoned(empty_like(t, **kw))
+    torch.empty = lambda *a, **kw: poisoned(empty(*a, **kw))
     try:
         return G.backward(q, k, v, do, sl, layout, plans)
     finally:
-        torch.empty_like = empty_like
+        torch.empty_like, torch.empty = empty_like, empty
 
 
 def _reference_grads(q, k, v, do, sl, layout):
@@ -594,18 +601,21 @@ def test_reverse_variant_compiles_with_the_same_schedule(wg2, lookback):
 
 @pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
 @pytest.mark.parametrize("wg2", [True, False])
-@pytest.mark.parametrize("one_body, dkdv_body", [(True, False), (False, False), (False, True)],
-                         ids=["one-body", "per-pass", "dkdv-body"])
-def test_one_launch_backward_compiles_three_passes_with_the_pass_kernels_schedule(wg2, one_body, dkdv_body):
+@pytest.mark.parametrize("one_body, dkdv_body, one_out", [(True, False, False), (False, False, False),
+                                                      (False, True, False), (True, False, True)],
+                         ids=["one-body", "per-pass", "dkdv-body", "one-out"])
+def test_one_launch_backward_compiles_three_passes_with_the_pass_kernels_schedule(wg2, one_body, dkdv_body,
+                                                                                  one_out):
     """The backward's one-launch kernel holds the three passes (dq forward, dk and dv reverse) with the unsplit pass
     kernel's MMA schedule: ``one_body`` (:func:`gluon_fwd.x3_one_body`) one compute body for all three (direction,
     first row and output descriptor chosen at run time: the pass kernel's wgmma waits and wgmma once, its TMA loads
     three times, one per pass's loader, its o stores once), else one inlined copy per pass (three times each) or,
-    ``dkdv_body``, dq's copy and one reverse copy for dk and dv (twice each); the same register split, shared memory
+    ``dkdv_body``, dq's copy and one reverse copy for dk and dv (twice each); ``one_out``, the one body with one
+    output descriptor for the three (:data:`gluon_fwd.BWD_X3_ONE_OUT`); the same register split, shared memory
     within a few barriers of one pass's (one set of buffers for all three), no spills."""
     kw = dict(wg2=True) if wg2 else dict(ws=True, vg_ahead=True, tile_major=True)
     one = G.compile_sm90(64, 3, reverse=True, **kw)
-    x3 = G.compile_sm90(64, 3, x3=True, one_body=one_body, dkdv_body=dkdv_body, **kw)
+    x3 = G.compile_sm90(64, 3, x3=True, one_body=one_body, dkdv_body=dkdv_body, one_out=one_out, **kw)
     copies = 1 if one_body else 2 if dkdv_body else 3
     assert x3["wait_groups"] == one["wait_groups"] * copies
     assert x3["wgmma"] == copies * one["wgmma"]
@@ -1546,18 +1556,20 @@ def test_concurrent_backward_rule(pretend_sm90, monkeypatch, b, h, d, n, want):
     (4, 16, 4096, 64, "bhnd", True, True),      # head_dim 64: ws e64, one value tile, forced (192 programs)
 ])
 @pytest.mark.parametrize("pass_inner", [False, True], ids=["pass-outer", "pass-inner"])
-@pytest.mark.parametrize("form", ["one-body", "per-pass", "dkdv-body"])
+@pytest.mark.parametrize("form", ["one-body", "per-pass", "dkdv-body", "one-out"])
 def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layout, decay, force, pass_inner, form):
     """The backward's one launch (grid axis 2 = pass; with ``BWD_PASS_INNER`` axis 0) runs the very programs the
     three side-by-side launches run: dq, dk, dv bitwise equal to theirs, and within rel-L2 1e-2 of float64
     (NaN-poisoned outputs are rewritten) — in both code forms (``BWD_X3_ONE_BODY``, :func:`gluon_fwd.x3_one_body`:
     one compute body for the three passes, direction, first row and output descriptor chosen per program at run
-    time; a copy per pass; ``BWD_X3_DKDV_BODY``: dq's copy and one reverse copy for dk and dv)."""
+    time; a copy per pass; ``BWD_X3_DKDV_BODY``: dq's copy and one reverse copy for dk and dv; ``BWD_X3_ONE_OUT``:
+    the one body writing dq, dk, dv as views of one stacked buffer through one descriptor)."""
     if force:
         monkeypatch.setattr(G, "BWD_CONCURRENT", True)
     monkeypatch.setattr(G, "BWD_PASS_INNER", pass_inner)
-    monkeypatch.setattr(G, "BWD_X3_ONE_BODY", form == "one-body")
+    monkeypatch.setattr(G, "BWD_X3_ONE_BODY", form in ("one-body", "one-out"))
     monkeypatch.setattr(G, "BWD_X3_DKDV_BODY", form == "dkdv-body")
+    monkeypatch.setattr(G, "BWD_X3_ONE_OUT", form == "one-out")
     g = torch.Generator().manual_seed(b * h + n + d)
     shp = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
     q, k, v, do = (torch.randn(shp, generator=g).cuda().to(torch.bfloat16) for _ in range(4))
@@ -1568,6 +1580,8 @@ def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layo
     calls = _spy_launches(monkeypatch, "_la2_bwd_gluon_x3_kernel")
     one = _poisoned_backward(q, k, v, do, sl, layout, plans)
     assert len(calls) == 1 and calls[0][0 if pass_inner else 2] == 3
+    shared = {x.untyped_storage().data_ptr() for x in one}
+    assert len(shared) == (1 if form == "one-out" else 3)  # one-out: views of one stacked buffer
     monkeypatch.setattr(G, "BWD_ONE_LAUNCH", False)
     three = _poisoned_backward(q, k, v, do, sl, layout, plans)
     assert len(calls) == 1

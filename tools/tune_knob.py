@@ -20,6 +20,9 @@ flipped), forward and fwd_bwd (the backward's three passes run the same kernel):
   v26: the 6.7 K-instruction kernel's programs wait ~6 µs on instruction fetch before their first block).
 - ``bwd_x3_dkdv_body``: where the one launch runs a copy per pass (``--set BWD_X3_ONE_BODY=False`` for every
   length), dk and dv in one reverse copy (perf-notes v26 lead 1).
+- ``bwd_x3_one_out``: the one body (where ``gluon_fwd.x3_one_body`` takes it) writing dq, dk, dv as views of one
+  stacked buffer through one output descriptor, the pass offsetting its rows instead of choosing a descriptor at run
+  time (perf-notes v27: the one body's per-block cost).
 - ``tile_major``: grid (value tiles, batch·heads, segments) for one-warpgroup plans with several value tiles, so a
   head's tiles are dispatched together (perf-notes v16 lead 1; with ``--cases bh64``, where two-tile launches run).
 
@@ -89,7 +92,7 @@ CASES = {
 
 
 KNOBS = ("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence", "pdl", "bwd_x3_one_body",
-         "bwd_x3_dkdv_body")
+         "bwd_x3_dkdv_body", "bwd_x3_one_out")
 VALUED = ("wg2_split_min", "long_split_min", "bwd_x3_tile", "bwd_x3_stages")  # integer settings: need --values A,B
 
 

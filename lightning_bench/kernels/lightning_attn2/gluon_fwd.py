@@ -81,6 +81,8 @@ BWD_X3_ONE_PASS: int | None = None  # probe only (v26): every program of the one
 # gradients; the kernel then holds one pass's code: tools/program_stamps.py --set BWD_X3_ONE_PASS=1)
 BWD_X3_ONE_BODY: bool | None = None  # the one launch's compute code once for its three passes (True) or a copy per
 # pass (False, v25); None: :func:`x3_one_body`'s rule (perf-notes v26)
+BWD_X3_ONE_OUT = False  # with the one body: dq, dk, dv in one [3, …] buffer behind one output descriptor, the pass
+# choosing a row offset instead of a descriptor at run time (ablation, perf-notes v27: the one body's per-block cost)
 BWD_X3_DKDV_BODY = False  # where the one launch runs a copy per pass: dk and dv share one reverse copy (ablation,
 # perf-notes v26 lead 1: does a code copy shared by more programs start sooner?)
 BWD_PASS_INNER = False  # the one launch's grid (3, batch·heads, tiles): a head's passes adjacent (ablation, v21 lead 2)
@@ -858,16 +860,25 @@ if IMPORT_ERROR is None:
                     E, row_f, row_r, col_v, nblk, HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr,
                     BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr, VG_AHEAD: gl.constexpr,
                     STATE_FIRST: gl.constexpr, QK_AHEAD: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None,
-                    SID=0, ONE_BODY: gl.constexpr = False, DKDV_BODY: gl.constexpr = False):
+                    SID=0, ONE_BODY: gl.constexpr = False, DKDV_BODY: gl.constexpr = False, ONE_OUT: gl.constexpr = False,
+                    OROWS=0):
         """One compute warpgroup of the one-launch backward: :func:`_x3_pass` of pass ``pas``, forward for dq,
         ``REVERSE`` for dk and dv, into that pass's output descriptor. ``ONE_BODY`` (:func:`x3_one_body`): one copy
         of the pass's code for all three, the direction, first row and output descriptor chosen at run time; else an
         inlined copy per pass, or with ``DKDV_BODY`` (:data:`BWD_X3_DKDV_BODY`, an ablation) dq's own copy and one
-        reverse copy for dk and dv (only the output descriptor chosen at run time)."""
+        reverse copy for dk and dv (only the output descriptor chosen at run time). ``ONE_OUT`` (with ``ONE_BODY``;
+        :data:`BWD_X3_ONE_OUT`): ``o0`` describes dq, dk, dv stacked ([3·OROWS, cols], the gradients' 2-D views one
+        after the other) and the pass offsets its rows by ``pas``·``OROWS`` instead of choosing a descriptor (the
+        compute partition uses its first row only for the o stores; the loads are the loader's)."""
         if ONE_BODY:
             rev = pas > 0
             row0 = row_f + (row_r - row_f) * rev.to(gl.int32)
-            _x3_pass(_x3_out(pas, o0, o1, o2), SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row0,
+            if ONE_OUT:
+                o_desc = o0
+                row0 = row0 + pas * OROWS
+            else:
+                o_desc = _x3_out(pas, o0, o1, o2)
+            _x3_pass(o_desc, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row0,
                      col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, rev,
                      BLOCK_N - 2 * BLOCK_N * rev.to(gl.int32), QK_AHEAD, STAMPS, STAMP_BUF, SID)
         elif pas == 0:
@@ -896,7 +907,8 @@ if IMPORT_ERROR is None:
                                  STATE_FIRST: gl.constexpr = False, PASS_INNER: gl.constexpr = False,
                                  QK_AHEAD: gl.constexpr = False, PDL: gl.constexpr = False,
                                  STAMPS: gl.constexpr = False, STAMP_BUF=None, ONE_PASS: gl.constexpr = None,
-                                 ONE_BODY: gl.constexpr = False, DKDV_BODY: gl.constexpr = False):
+                                 ONE_BODY: gl.constexpr = False, DKDV_BODY: gl.constexpr = False,
+                                 ONE_OUT: gl.constexpr = False, OROWS=0):
         """The backward's three passes (:func:`backward`) in one launch: grid axis 2 is the pass (0: dq = F(do, v,
         k); 1: dk = R(v, do, q); 2: dv = R(k, q, do)), each program one unsplit pass of one (batch·head, value
         tile) exactly as the ``wg2`` kernel (``WG2``: two compute warpgroups, value tiles e0 and e0 + BLOCK_E) or the
@@ -906,7 +918,9 @@ if IMPORT_ERROR is None:
         tiles) instead of (batch·heads or tiles, tiles or batch·heads, 3), a head's passes adjacent in dispatch order.
         ``PDL``: :func:`_pdl_enter` first. ``STAMPS``: the probe (:func:`_stamp`, 16 words a program): slot 0 at
         the program's start, the first compute warpgroup's and the loader's stamps (:func:`_ws_compute`,
-        :func:`_ws_load`), and slot 0 of the second word at the program's end, after every partition finished."""
+        :func:`_ws_load`), and slot 0 of the second word at the program's end, after every partition finished.
+        ``ONE_BODY``, ``DKDV_BODY``, ``ONE_OUT`` (``o0`` then describes dq, dk, dv stacked, ``OROWS`` rows each):
+        :func:`_x3_compute`'s code forms."""
         sid = 2 * _sid()  # the probe's first word of this program (16 words a program)
         _stamp(STAMP_BUF, sid, 0, STAMPS)
         _pdl_enter(PDL)
@@ -935,11 +949,12 @@ if IMPORT_ERROR is None:
             gl.warp_specialize([
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
                                h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
-                               False, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid, ONE_BODY, DKDV_BODY)),
+                               False, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid, ONE_BODY, DKDV_BODY,
+                               ONE_OUT, OROWS)),
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v2_s, ready, empty, s2_smem, vg2_smem, o2_smem,
                                pid_bh, h, e0 + BLOCK_E, E, row_f, row_r, col_v + BLOCK_E, nblk, HAS_DECAY, BLOCK_N,
                                BLOCK_D, BLOCK_E, STAGES, False, STATE_FIRST, QK_AHEAD, False, SLOPES, 0, ONE_BODY,
-                               DKDV_BODY)),
+                               DKDV_BODY, ONE_OUT, OROWS)),
                 (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_f, row_r,
                             col_qk, col_v, nblk, True, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, sid)),
             ], [4, 1], [REGS, 24])
@@ -950,7 +965,8 @@ if IMPORT_ERROR is None:
             gl.warp_specialize([
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
                                h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
-                               VG_AHEAD, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid, ONE_BODY, DKDV_BODY)),
+                               VG_AHEAD, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid, ONE_BODY, DKDV_BODY, ONE_OUT,
+                               OROWS)),
                 (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v_s, ready, empty, row_f, row_r,
                             col_qk, col_v, nblk, False, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, sid)),
             ], [1], [24])
@@ -1893,12 +1909,18 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch
 
     Shapes as the inputs (dq like q, dk like k, dv like v; bf16, fp32 accumulation); ``plans`` from
     :func:`backward_plans`, replaced by three unsplit passes side by side where :func:`concurrent_plans` says so."""
-    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     b, h, n, d, e = _dims(q, v, layout)
     side_by_side = concurrent_plans(b * h, n, d, e, plans, sm_count(q.device))
     if side_by_side is not None and one_launch(d, e, side_by_side):
-        _backward_one_launch(q, k, v, do, slopes, layout, side_by_side[0], dq, dk, dv)
+        stacked = None
+        if x3_one_out(n, side_by_side[0].wg2):  # one_launch: head_dim = value_dim, q, k, v of one shape
+            stacked = torch.empty((3, *q.shape), dtype=q.dtype, device=q.device)
+            dq, dk, dv = stacked.unbind(0)
+        else:
+            dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+        _backward_one_launch(q, k, v, do, slopes, layout, side_by_side[0], dq, dk, dv, stacked)
         return dq, dk, dv
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     if side_by_side is None and fuse_dkdv(b * h, d, e):
         forward(do, v, k, slopes, layout, plans[0], dq)
         _backward_dkdv(q, k, v, do, slopes, layout, dk, dv)
@@ -2020,12 +2042,26 @@ def x3_one_body(seq_len: int, wg2: bool) -> bool:
     return seq_len <= (4096 if wg2 else 8192)
 
 
-def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv) -> None:
+def x3_one_out(seq_len: int, wg2: bool) -> bool:
+    """Whether the one launch's one body (:func:`x3_one_body`) writes dq, dk, dv through one output descriptor of
+    a stacked [3, …] buffer, the pass choosing a row offset (:data:`BWD_X3_ONE_OUT`), instead of choosing one of
+    three descriptors at run time."""
+    return bool(BWD_X3_ONE_OUT) and x3_one_body(seq_len, wg2)
+
+
+def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv, stacked=None) -> None:
     """dq, dk, dv of :func:`backward` in one launch (``_la2_bwd_gluon_x3_kernel``, grid axis 2 = pass) with plan
-    ``p`` for every pass (:func:`one_launch`). Ten TMA descriptors: the qk-shaped ones of do and v serve two passes."""
+    ``p`` for every pass (:func:`one_launch`). Ten TMA descriptors: the qk-shaped ones of do and v serve two passes.
+    ``stacked`` (:func:`x3_one_out`): the [3, …] buffer dq, dk, dv are views of; one descriptor then covers all
+    three (its 2-D view: the three gradients' 2-D views one after the other)."""
     b, h, n, d, e = _dims(q, v, layout)
     dqk = {id(t): _desc(t, layout, d) for t in (do, v, k, q)}
     dv_ = {id(t): _desc(t, layout, p.block_e) for t in (k, q, do, dq, dk, dv)}
+    orows = _view2d(dq, layout).shape[0]
+    if stacked is not None:
+        s2 = stacked.reshape(3 * orows, -1)
+        dv_[id(dq)] = TensorDescriptor(s2, list(s2.shape), list(s2.stride()), [BLOCK_N, p.block_e],
+                                       _smem_layout(BLOCK_N, p.block_e))
     args = (dqk[id(do)], dqk[id(v)], dv_[id(k)], dv_[id(dq)],   # dq = F(q=do, k=v, v=k)
             dqk[id(v)], dqk[id(do)], dv_[id(q)], dv_[id(dk)],   # dk = R(q=v, k=do, v=q)
             dqk[id(k)], dqk[id(q)], dv_[id(do)], dv_[id(dv)],   # dv = R(q=k, k=q, v=do)
@@ -2044,7 +2080,8 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv) 
                                    TILE_MAJOR=tile_major, STATE_FIRST=p.state_first, PASS_INNER=pass_inner,
                                    QK_AHEAD=_qk_form(p), **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16),
                                    ONE_BODY=x3_one_body(n, p.wg2), DKDV_BODY=bool(BWD_X3_DKDV_BODY),
-                                   ONE_PASS=None if BWD_X3_ONE_PASS is None else int(BWD_X3_ONE_PASS))
+                                   ONE_PASS=None if BWD_X3_ONE_PASS is None else int(BWD_X3_ONE_PASS),
+                                   ONE_OUT=stacked is not None, OROWS=orows)
 
 
 def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan],
@@ -2224,7 +2261,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                  state_first: bool = False, s0_shift: bool = False, store_final: bool = False,
                  x3: bool = False, dkdv: bool = False, qk_ahead: int = 0, pdl: bool = False,
                  stamps: bool = False, one_pass: int | None = None, one_body: bool = False,
-                 dkdv_body: bool = False) -> dict:
+                 dkdv_body: bool = False, one_out: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -2235,7 +2272,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     count is ``griddepcontrol``); ``stamps``: the stamp probe's form (:data:`STAMP_BUF`; ``ws``, ``wg2`` or ``x3``);
     ``one_pass``: the ``x3`` probe form whose programs all run that pass (:data:`BWD_X3_ONE_PASS`); ``one_body``:
     the ``x3`` kernel's one compute body for the three passes (:func:`x3_one_body`); ``dkdv_body``: its dk and dv
-    passes in one reverse copy (:data:`BWD_X3_DKDV_BODY`).
+    passes in one reverse copy (:data:`BWD_X3_DKDV_BODY`); ``one_out``: the one body's stacked output
+    (:data:`BWD_X3_ONE_OUT`).
     Used by the CPU tests and tools/gluon_la2_fwd.py.
 
     Under ``TRITON_INTERPRET=1`` the compile runs in one spawned worker process (reused): Triton 3.9's interpreter
@@ -2249,7 +2287,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                 q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair,
                 o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first,
                 s0_shift=s0_shift, store_final=store_final, x3=x3, dkdv=dkdv, qk_ahead=qk_ahead, pdl=pdl,
-                stamps=stamps, one_pass=one_pass, one_body=one_body, dkdv_body=dkdv_body)
+                stamps=stamps, one_pass=one_pass, one_body=one_body, dkdv_body=dkdv_body, one_out=one_out)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)
@@ -2273,7 +2311,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                   lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False,
                   state_first=False, s0_shift=False, store_final=False, x3=False, dkdv=False,
                   qk_ahead=False, pdl=False, stamps=False, one_pass=None, one_body=False,
-                  dkdv_body=False) -> dict:
+                  dkdv_body=False, one_out=False) -> dict:
     import hashlib
     import re
     import subprocess
@@ -2311,12 +2349,12 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
     if x3:
         kern = _la2_bwd_gluon_x3_kernel
         sig = {f"{r}{i}": mangle_type(dqk if r in "qk" else dv) for i in range(3) for r in "qkvo"}
-        sig.update(SLOPES="*fp32", H="i32", N="i32", E="i32")
+        sig.update(SLOPES="*fp32", H="i32", N="i32", E="i32", OROWS="i32")
         ce = dict(HAS_DECAY=decay, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e, STAGES=stages,
                   num_warps=4, WG2=wg2, REGS=WG2_REGS, VG_AHEAD=vg_ahead and not wg2,
                   TILE_MAJOR=tile_major and not wg2, STATE_FIRST=state_first, PASS_INNER=False)
         ce.update(QK_AHEAD=int(qk_ahead), PDL=pdl, ONE_BODY=bool(one_body), DKDV_BODY=bool(dkdv_body),
-                  ONE_PASS=None if one_pass is None else int(one_pass))
+                  ONE_PASS=None if one_pass is None else int(one_pass), ONE_OUT=bool(one_out))
     if dkdv:
         kern = _la2_bwd_gluon_dkdv_kernel
         sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
@@ -2334,7 +2372,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
     if stamps:
         sig["STAMP_BUF"] = "*i64"
     attrs = {(kern.arg_names.index(n),): [["tt.divisibility", 16]]
-             for n in ("SLOPES", "SEG_END", "S0", "O", "N", "E", "SEG", "O_STRIDE") if n in kern.arg_names}
+             for n in ("SLOPES", "SEG_END", "S0", "O", "N", "E", "SEG", "O_STRIDE", "OROWS") if n in kern.arg_names}
     c = triton.compile(GluonASTSource(fn=kern, signature=sig, constexprs=ce, attrs=attrs),
                        target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
     ptx = c.asm["ptx"]
