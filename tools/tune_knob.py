@@ -77,7 +77,7 @@ CASES = {
         (2, 16, 128, "bnhd", (32768,), ("fwd",)),
     ],
     "x3": [  # where the backward's passes run side by side in one launch (b2 h16 d128: 3 × 32 wg2 programs)
-        (2, 16, 128, "bhnd", (1024, 2048, 4096, 8192, 32768), ("fwd_bwd",)),
+        (2, 16, 128, "bhnd", (1024, 2048, 4096, 8192, 32768, 131072), ("fwd_bwd",)),
         (2, 16, 128, "bnhd", (2048,), ("fwd_bwd",)),
         (1, 16, 128, "bhnd", (2048, 8192), ("fwd_bwd",)),  # one-warpgroup e64 programs (tile-major) by the rule
     ],

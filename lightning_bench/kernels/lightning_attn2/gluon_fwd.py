@@ -81,8 +81,9 @@ BWD_X3_ONE_PASS: int | None = None  # probe only (v26): every program of the one
 # gradients; the kernel then holds one pass's code: tools/program_stamps.py --set BWD_X3_ONE_PASS=1)
 BWD_X3_ONE_BODY: bool | None = None  # the one launch's compute code once for its three passes (True) or a copy per
 # pass (False, v25); None: :func:`x3_one_body`'s rule (perf-notes v26)
-BWD_X3_ONE_OUT = False  # with the one body: dq, dk, dv in one [3, …] buffer behind one output descriptor, the pass
-# choosing a row offset instead of a descriptor at run time (ablation, perf-notes v27: the one body's per-block cost)
+BWD_X3_ONE_OUT: bool | None = None  # with the one body: dq, dk, dv in one [3, …] buffer behind one output descriptor,
+# the pass choosing a row offset instead of a descriptor at run time (None: with every one body; False: three
+# descriptors, v26; perf-notes v27)
 BWD_X3_DKDV_BODY = False  # where the one launch runs a copy per pass: dk and dv share one reverse copy (ablation,
 # perf-notes v26 lead 1: does a code copy shared by more programs start sooner?)
 BWD_PASS_INNER = False  # the one launch's grid (3, batch·heads, tiles): a head's passes adjacent (ablation, v21 lead 2)
@@ -2046,7 +2047,7 @@ def x3_one_out(seq_len: int, wg2: bool) -> bool:
     """Whether the one launch's one body (:func:`x3_one_body`) writes dq, dk, dv through one output descriptor of
     a stacked [3, …] buffer, the pass choosing a row offset (:data:`BWD_X3_ONE_OUT`), instead of choosing one of
     three descriptors at run time."""
-    return bool(BWD_X3_ONE_OUT) and x3_one_body(seq_len, wg2)
+    return BWD_X3_ONE_OUT is not False and x3_one_body(seq_len, wg2)
 
 
 def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv, stacked=None) -> None:
