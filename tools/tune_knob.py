@@ -81,6 +81,9 @@ CASES = {
         (2, 16, 128, "bnhd", (2048,), ("fwd_bwd",)),
         (1, 16, 128, "bhnd", (2048, 8192), ("fwd_bwd",)),  # one-warpgroup e64 programs (tile-major) by the rule
     ],
+    "x3b1": [  # the one launch's one-warpgroup e64 programs (b1 h16: 3 × 32) at long lengths
+        (1, 16, 128, "bhnd", (32768, 131072), ("fwd_bwd",)),
+    ],
     "bh64": [  # two-value-tile unsplit launches (64 batch·heads), and b2 h16's four e32 tiles
         (4, 16, 128, "bhnd", (16384, 65536), ("fwd", "fwd_bwd")),
         (2, 32, 128, "bhnd", (32768,), ("fwd", "fwd_bwd")),
