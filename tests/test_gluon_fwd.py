@@ -298,16 +298,16 @@ def test_bwd_x3_stages_sets_the_side_by_side_ring_depth(pretend_sm90, monkeypatc
     assert all(dataclasses.replace(p, stages=3) == b and p.stages == 2 for p, b in zip(two, base))
 
 
-@pytest.mark.parametrize("n, wg2, want", [(1024, True, True), (4096, True, True), (8192, True, False),
-                                           (131072, True, False), (8192, False, True), (16384, False, False)])
-def test_x3_one_body_rule(monkeypatch, n, wg2, want):
-    """The one-launch backward's code form (perf-notes v26): one compute body for the three passes up to the lengths
-    where it measured faster (4K with two-warpgroup programs, 8K with one-warpgroup programs), a copy per pass beyond;
-    ``BWD_X3_ONE_BODY`` forces either at every length."""
-    assert G.x3_one_body(n, wg2) is want
-    for force in (True, False):
-        monkeypatch.setattr(G, "BWD_X3_ONE_BODY", force)
-        assert G.x3_one_body(n, wg2) is force
+@pytest.mark.parametrize("one_body, one_out, want", [(None, None, (True, True)), (False, None, (False, False)),
+                                                     (None, False, (True, False)), (False, True, (False, False)),
+                                                     (True, True, (True, True))])
+def test_x3_code_form_rule(monkeypatch, one_body, one_out, want):
+    """The one-launch backward's code form (perf-notes v27): one compute body for the three passes with the stacked
+    output at every length by default; ``BWD_X3_ONE_BODY`` False gives a copy per pass (and so no stacked output,
+    which only the one body has), ``BWD_X3_ONE_OUT`` False the one body with three output descriptors."""
+    monkeypatch.setattr(G, "BWD_X3_ONE_BODY", one_body)
+    monkeypatch.setattr(G, "BWD_X3_ONE_OUT", one_out)
+    assert (G.x3_one_body(), G.x3_one_out()) == want
 
 
 def test_stamp_probe_checks_its_buffer(monkeypatch):
@@ -1662,14 +1662,14 @@ def test_split_backward_matches_reference(b, h, n, layout, scale, nseg):
 def test_concurrent_backward_matches_reference(b, h, n):
     """The unsplit side-by-side passes (wg2 at b2 h16, e64 at b1 h16) give the float64 gradients as closely as the
     split or one-after-another passes (or the fused Triton backward at ≤ 1024 tokens) do, through ``lightning_attn``'s autograd (the path a training step takes), and
-    the benchmark row's description says so (one launch, and its code form: one body up to 4K) — at
+    the benchmark row's description says so (one launch, and its code form: one body, stacked output) — at
     ≤ ``GLUON_BWD_MIN_FUSED`` tokens too, where the
     one launch replaces the fused Triton backward (1 to 3 blocks: the shortest sequences)."""
     assert G.concurrent_plans(b * h, n, 128, 128, G._backward_shape_plans(b * h, n, 128, 128, torch.bfloat16,
                                                                           torch.device("cuda")), G._SMS[0])
     desc = K.describe_backward(b, h, n, 128, 128, torch.bfloat16, "cuda")
     assert "side by side, one launch" in desc, desc
-    assert desc.endswith("one body" if n <= 4096 else "a copy per pass"), desc  # x3_one_body's code form
+    assert desc.endswith("one launch, one body, stacked output"), desc  # x3_one_body, x3_one_out
     g = torch.Generator().manual_seed(n + b)
     q, k, v, do = (torch.randn(b, h, n, 128, generator=g).cuda().to(torch.bfloat16) for _ in range(4))
     sl = decay_slopes(h).cuda()

@@ -15,14 +15,15 @@ flipped), forward and fwd_bwd (the backward's three passes run the same kernel):
 - ``pdl``: the Gluon launches with programmatic dependent launch (``gluon_fwd._pdl_enter``): a grid's programs are
   placed as the previous grid's exit and wait in ``griddepcontrol.wait`` (perf-notes v25: the fwd_bwd rows' launch
   boundary).
-- ``bwd_x3_one_body``: the one-launch backward's compute code once for its three passes (direction, first row and
-  output descriptor chosen at run time) against one inlined copy per pass (``gluon_fwd.x3_one_body``; perf-notes
-  v26: the 6.7 K-instruction kernel's programs wait ~6 µs on instruction fetch before their first block).
+- ``bwd_x3_one_body``: the one-launch backward's compute code once for its three passes (direction and first row
+  chosen at run time; its output stacked unless ``--set BWD_X3_ONE_OUT=False``) against one inlined copy per pass
+  (``gluon_fwd.x3_one_body``; perf-notes v26: the 6.7 K-instruction kernel's programs wait ~6 µs on instruction fetch
+  before their first block).
 - ``bwd_x3_dkdv_body``: where the one launch runs a copy per pass (``--set BWD_X3_ONE_BODY=False`` for every
   length), dk and dv in one reverse copy (perf-notes v26 lead 1).
-- ``bwd_x3_one_out``: the one body (where ``gluon_fwd.x3_one_body`` takes it) writing dq, dk, dv as views of one
-  stacked buffer through one output descriptor, the pass offsetting its rows instead of choosing a descriptor at run
-  time (perf-notes v27: the one body's per-block cost).
+- ``bwd_x3_one_out``: the one body (``gluon_fwd.x3_one_body``) writing dq, dk, dv as views of one stacked buffer
+  through one output descriptor, the pass offsetting its rows instead of choosing a descriptor at run time
+  (``gluon_fwd.x3_one_out``; perf-notes v27: the one body's per-block cost).
 - ``tile_major``: grid (value tiles, batch·heads, segments) for one-warpgroup plans with several value tiles, so a
   head's tiles are dispatched together (perf-notes v16 lead 1; with ``--cases bh64``, where two-tile launches run).
 
@@ -30,7 +31,7 @@ Correctness first (NaN-poisoned by the sweep's convention: outputs are fresh ten
 forward ≤ 2e-2, gradients against the TMA-store variant's ≤ 1e-2), then GPU time as the sweep takes it
 (host-decoupled CUDA events, L2 flushed), A B B A order, M tokens/s:
 
-    python tools/tune_knob.py --knob KNOB [--values A,B] [--set ATTR=VALUE] [--cases default|e64|long|x3|bh64] --out DIR
+    python tools/tune_knob.py --knob KNOB [--values A,B] [--set ATTR=VALUE] [--cases default|e64|long|x3|x3b1|bh64] --out DIR
 
 with KNOB one of ``KNOBS`` (the ``gluon_fwd`` attribute is its upper-case name), or one of ``VALUED`` (the integer
 seq_len rules of ``gluon_fwd.choose``, the one-launch backward's ``BWD_X3_TILE``) with the two values to compare, e.g.

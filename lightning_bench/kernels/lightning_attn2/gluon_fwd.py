@@ -79,8 +79,8 @@ BWD_X3_STAGES: int | None = None  # ring depth of the side-by-side passes' wg2 p
 BWD_X3_TILE: int | None = None  # side-by-side passes as one-warpgroup programs of this value tile (32 / 64; ablation)
 BWD_X3_ONE_PASS: int | None = None  # probe only (v26): every program of the one launch runs pass 0, 1 or 2 (wrong
 # gradients; the kernel then holds one pass's code: tools/program_stamps.py --set BWD_X3_ONE_PASS=1)
-BWD_X3_ONE_BODY: bool | None = None  # the one launch's compute code once for its three passes (True) or a copy per
-# pass (False, v25); None: :func:`x3_one_body`'s rule (perf-notes v26)
+BWD_X3_ONE_BODY: bool | None = None  # the one launch's compute code once for its three passes (None, True) or a copy
+# per pass (False, v25; perf-notes v26, v27: :func:`x3_one_body`)
 BWD_X3_ONE_OUT: bool | None = None  # with the one body: dq, dk, dv in one [3, …] buffer behind one output descriptor,
 # the pass choosing a row offset instead of a descriptor at run time (None: with every one body; False: three
 # descriptors, v26; perf-notes v27)
@@ -1914,7 +1914,7 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch
     side_by_side = concurrent_plans(b * h, n, d, e, plans, sm_count(q.device))
     if side_by_side is not None and one_launch(d, e, side_by_side):
         stacked = None
-        if x3_one_out(n, side_by_side[0].wg2):  # one_launch: head_dim = value_dim, q, k, v of one shape
+        if x3_one_out():  # one_launch: head_dim = value_dim, q, k, v of one shape
             stacked = torch.empty((3, *q.shape), dtype=q.dtype, device=q.device)
             dq, dk, dv = stacked.unbind(0)
         else:
@@ -2024,30 +2024,35 @@ def _backward_split(q, k, v, do, slopes, layout: str, dq, dk, dv, nseg: int, pq:
     join(q.device, cur)
 
 
-def x3_one_body(seq_len: int, wg2: bool) -> bool:
+def x3_one_body() -> bool:
     """Whether the one-launch backward runs one copy of its compute code for the three passes (``ONE_BODY`` of
-    ``_la2_bwd_gluon_x3_kernel``: direction, first row and output descriptor chosen per program at run time; 3.0 K
-    SASS instructions at wg2) instead of an inlined copy per pass (6.7 K); :data:`BWD_X3_ONE_BODY` forces either.
-    Why (perf-notes v26): the 6.7 K-instruction kernel's programs reach their first block 5–7.5 µs after issuing
-    its loads, held by instruction fetch (Nsight Compute: ``no_instruction`` stalls in the first compute warpgroup's
-    per-pass prologue; the same launch with every program running one pass — :data:`BWD_X3_ONE_PASS`, 2.4 K
-    instructions — gets there in 2.3–2.6 µs, one body in 2.8–3.8), but ptxas schedules the one body's loop ~2%
-    slower per block. Measured on the H200 (tools/tune_knob.py --knob bwd_x3_one_body, A B B A; fwd_bwd):
-    b2 h16 (wg2 programs) 1.032–1.034× at 1K, 1.006–1.007× at 2K, ~1.005× at 4K (from the third form's two A/Bs),
-    0.989–0.990× at 8K and 0.986–0.988× at 32K; b1 h16 (one-warpgroup e64 programs) 1.012–1.015× at 2K and 1.016–1.019× at 8K. Hence one
-    body up to 4K with wg2 programs and up to 8K with one-warpgroup programs. (A third form, the decay factors once
-    for the three passes and then a copy per pass, 5.3 K instructions, measured 1.020× at 1K and 0.977× at 32K: not
-    kept.)"""
-    if BWD_X3_ONE_BODY is not None:
-        return bool(BWD_X3_ONE_BODY)
-    return seq_len <= (4096 if wg2 else 8192)
+    ``_la2_bwd_gluon_x3_kernel``: direction and first row chosen per program at run time; 2.9 K SASS instructions at
+    wg2) instead of an inlined copy per pass (6.7 K): yes at every length, unless :data:`BWD_X3_ONE_BODY` is False.
+    Why (perf-notes v26, v27): the 6.7 K-instruction kernel's programs reach their first block 5–7.5 µs after
+    issuing its loads, held by instruction fetch (Nsight Compute: ``no_instruction`` stalls in the first compute
+    warpgroup's per-pass prologue, whose code is reached by a jump; the one body's follows the partition's entry and
+    gets there in 2.8–3.8 µs). With three output descriptors chosen at run time the one body was ~4% slower per block
+    (v26: one body up to 4K only); with the stacked output (:func:`x3_one_out`) it is not. Measured on the H200
+    (tools/tune_knob.py --knob bwd_x3_one_body --cases x3 / x3b1, A B B A, fwd_bwd, one body with the stacked output
+    against a copy per pass; results/h200/tune/2026-12-01i/b26, c26): b2 h16 (wg2 programs) 1.058 / 1.031 / 1.019 /
+    1.013 / 1.009 / 1.019× at 1K / 2K / 4K / 8K / 32K / 128K, bnhd 2K 1.024×; b1 h16 (one-warpgroup e64 programs)
+    1.008 / 1.013 / 1.020 / 1.024× at 2K / 8K / 32K / 128K. (A third form, the decay factors once for the three
+    passes and then a copy per pass, 5.3 K instructions, measured 1.020× at 1K and 0.977× at 32K: not kept; dq's own
+    copy with one reverse copy for dk and dv, :data:`BWD_X3_DKDV_BODY`, 1.00–1.03×: dk and dv still start late.)"""
+    return BWD_X3_ONE_BODY is not False
 
 
-def x3_one_out(seq_len: int, wg2: bool) -> bool:
-    """Whether the one launch's one body (:func:`x3_one_body`) writes dq, dk, dv through one output descriptor of
-    a stacked [3, …] buffer, the pass choosing a row offset (:data:`BWD_X3_ONE_OUT`), instead of choosing one of
-    three descriptors at run time."""
-    return BWD_X3_ONE_OUT is not False and x3_one_body(seq_len, wg2)
+def x3_one_out() -> bool:
+    """Whether the one launch's one body (:func:`x3_one_body`) writes dq, dk, dv as views of one stacked
+    [3, *q.shape] buffer through one output TMA descriptor, the pass offsetting its rows by pass · rows (``ONE_OUT``),
+    instead of choosing one of three descriptors at run time: yes wherever the one body runs, unless
+    :data:`BWD_X3_ONE_OUT` is False. Measured on the H200 (tools/tune_knob.py --knob bwd_x3_one_out, one body
+    forced, A B B A, fwd_bwd; results/h200/tune/2026-12-01i/a26, b26): b2 h16 (wg2 programs) 1.022–1.025× at 1K–4K
+    (a26) and 1.013–1.023× at 1K–128K (b26), bnhd 2K 1.000 / 1.014×; b1 h16 (one-warpgroup programs) 0.995–0.997× at
+    2K and 8K (the one body with it still 1.008–1.024× a copy per pass there). The run-time descriptor's cost grew
+    with the number of blocks (a26: ~1 / 2 / 4 µs at 1K / 2K / 4K), a per-block cost of each TMA store through it.
+    The gradients are contiguous views; autograd holds the buffer until all three are released."""
+    return BWD_X3_ONE_OUT is not False and x3_one_body()
 
 
 def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv, stacked=None) -> None:
@@ -2080,7 +2085,7 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv, 
                                    REGS=WG2_REGS, VG_AHEAD=p.vg_ahead and not p.wg2 and not p.qk_ahead,
                                    TILE_MAJOR=tile_major, STATE_FIRST=p.state_first, PASS_INNER=pass_inner,
                                    QK_AHEAD=_qk_form(p), **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16),
-                                   ONE_BODY=x3_one_body(n, p.wg2), DKDV_BODY=bool(BWD_X3_DKDV_BODY),
+                                   ONE_BODY=x3_one_body(), DKDV_BODY=bool(BWD_X3_DKDV_BODY),
                                    ONE_PASS=None if BWD_X3_ONE_PASS is None else int(BWD_X3_ONE_PASS),
                                    ONE_OUT=stacked is not None, OROWS=orows)
 

@@ -812,7 +812,8 @@ def describe_backward(batch: int, heads: int, seq_len: int, head_dim: int, value
     both = _gluon.concurrent_plans(batch * heads, seq_len, head_dim, value_dim, plans, _gluon.sm_count(device))
     if both is not None:
         how = ("on side streams" if not _gluon.one_launch(head_dim, value_dim, both) else
-               "one launch, one body" if _gluon.x3_one_body(seq_len, both[0].wg2) else "one launch, a copy per pass")
+               "one launch, one body, stacked output" if _gluon.x3_one_out() else
+               "one launch, one body" if _gluon.x3_one_body() else "one launch, a copy per pass")
         return f"gluon bwd ×3: dq {short(both[0])}; dk, dv reverse {short(both[1])}; unsplit, side by side, {how}"
     if _gluon.fuse_dkdv(batch * heads, head_dim, value_dim):
         return (f"gluon bwd: dq {short(plans[0])}; dk, dv fused (one program per head, "
