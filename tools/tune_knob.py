@@ -24,6 +24,8 @@ flipped), forward and fwd_bwd (the backward's three passes run the same kernel):
 - ``bwd_x3_one_out``: the one body (``gluon_fwd.x3_one_body``) writing dq, dk, dv as views of one stacked buffer
   through one output descriptor, the pass offsetting its rows instead of choosing a descriptor at run time
   (``gluon_fwd.x3_one_out``; perf-notes v27: the one body's per-block cost).
+- ``tma_prefetch``: the ws forward and the one-launch backward prefetch their TMA descriptors at the program's start
+  (``gluon_fwd.TMA_PREFETCH``, a probe; perf-notes v27: the kernels' ramps to their first block).
 - ``tile_major``: grid (value tiles, batch·heads, segments) for one-warpgroup plans with several value tiles, so a
   head's tiles are dispatched together (perf-notes v16 lead 1; with ``--cases bh64``, where two-tile launches run).
 
@@ -96,7 +98,7 @@ CASES = {
 
 
 KNOBS = ("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence", "pdl", "bwd_x3_one_body",
-         "bwd_x3_dkdv_body", "bwd_x3_one_out")
+         "bwd_x3_dkdv_body", "bwd_x3_one_out", "tma_prefetch")
 VALUED = ("wg2_split_min", "long_split_min", "bwd_x3_tile", "bwd_x3_stages")  # integer settings: need --values A,B
 
 

@@ -91,6 +91,8 @@ BWD_FUSE_DKDV: bool | None = None  # the fused dk, dv kernel (:func:`fuse_dkdv`)
 DKDV_MIN_BATCH_HEADS = 64  # :func:`fuse_dkdv`'s rule: from here one program per head fills enough SMs
 DKDV_STAGES = {128: 2, 64: 3}  # ring depth of the fused dk, dv kernel per head_dim (d128: 64 KB a stage, 3 do not fit)
 STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's passes run on side streams
+TMA_PREFETCH = False  # probe (perf-notes v27 lead): the ws forward and the one-launch backward prefetch their TMA
+# descriptors (PTX prefetch.param.tensormap, one thread) at the program's start (:func:`_tma_prefetch`)
 PDL = False  # programmatic dependent launch of the ws / wg2 / x3 / dkdv launches (:func:`_pdl_enter`; ablation:
 # 0.98–1.03× fwd_bwd, 1.00× forward on the H200, perf-notes v25)
 STAMP_BUF: torch.Tensor | None = None  # probe (tools/program_stamps.py): int64 on the GPU; the ws and wg2 forward
@@ -683,6 +685,14 @@ if IMPORT_ERROR is None:
                                       is_pure=False, pack=1)
 
     @gluon.jit
+    def _tma_prefetch(pas, ASM: gl.constexpr):
+        """Probe (:data:`TMA_PREFETCH`): ``ASM`` (:func:`_prefetch_asm`; empty: nothing) prefetches this program's
+        TMA descriptors, kernel parameters, into the descriptor cache (PTX ``prefetch.param.tensormap``) from one
+        thread, as CUTLASS does at a kernel's start; ``pas`` picks the one-launch backward's pass's descriptors."""
+        if ASM != "":
+            gl.inline_asm_elementwise(ASM, "=r,r", [pas], dtype=gl.int32, is_pure=False, pack=1)
+
+    @gluon.jit
     def _stamp(BUF, sid, i: gl.constexpr, STAMPS: gl.constexpr):
         """Probe (``STAMPS``; :data:`STAMP_BUF`): slot ``i`` of program ``sid``'s 8 int64 words gets
         ``%globaltimer`` (ns, one clock for every SM), slot ``4 + i`` the SM's ``%clock64`` (cycles)."""
@@ -730,7 +740,8 @@ if IMPORT_ERROR is None:
                                  VG_AHEAD: gl.constexpr = False, TILE_MAJOR: gl.constexpr = False,
                                  STATE_FIRST: gl.constexpr = False, S0_SHIFT: gl.constexpr = False,
                                  STORE_FINAL: gl.constexpr = False, QK_AHEAD: gl.constexpr = False,
-                                 PDL: gl.constexpr = False, STAMPS: gl.constexpr = False, STAMP_BUF=None):
+                                 PDL: gl.constexpr = False, STAMPS: gl.constexpr = False, STAMP_BUF=None,
+                                 PREFETCH: gl.constexpr = ""):
         """The default kernel: a 1-warp partition streams Q, K, V blocks into the ring (ready/empty mbarriers), the
         4-warp compute partition runs the blocks and never issues a load. With segments the entry state comes from
         the pre-pass's segment-end states (``SPLIT``), or ``PREFIX``: each program derives it from the K, V blocks
@@ -738,10 +749,11 @@ if IMPORT_ERROR is None:
         computes and publishes its own segment's end state, then combines those of the segments before it
         (:func:`_publish`, :func:`_await`); both cost one launch. ``TILE_MAJOR``: the grid's first two axes swapped
         (:func:`_program`). ``PDL``: :func:`_pdl_enter` first. ``STAMPS``: the probe's slot 0 at the program's start
-        (:func:`_stamp`, :func:`_ws_compute`; 16 words a program)."""
+        (:func:`_stamp`, :func:`_ws_compute`; 16 words a program). ``PREFETCH``: :func:`_tma_prefetch` (probe)."""
         sid = 2 * _sid()  # the probe's first word of this program (16 words a program)
         _stamp(STAMP_BUF, sid, 0, STAMPS)
         _pdl_enter(PDL)
+        _tma_prefetch(0, PREFETCH)
         pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
                                                                           BLOCK_D, BLOCK_E, TILE_MAJOR)
         q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q_desc, k_desc, v_desc, o_desc, STAGES, BLOCK_N, BLOCK_D,
@@ -909,7 +921,7 @@ if IMPORT_ERROR is None:
                                  QK_AHEAD: gl.constexpr = False, PDL: gl.constexpr = False,
                                  STAMPS: gl.constexpr = False, STAMP_BUF=None, ONE_PASS: gl.constexpr = None,
                                  ONE_BODY: gl.constexpr = False, DKDV_BODY: gl.constexpr = False,
-                                 ONE_OUT: gl.constexpr = False, OROWS=0):
+                                 ONE_OUT: gl.constexpr = False, OROWS=0, PREFETCH: gl.constexpr = ""):
         """The backward's three passes (:func:`backward`) in one launch: grid axis 2 is the pass (0: dq = F(do, v,
         k); 1: dk = R(v, do, q); 2: dv = R(k, q, do)), each program one unsplit pass of one (batch·head, value
         tile) exactly as the ``wg2`` kernel (``WG2``: two compute warpgroups, value tiles e0 and e0 + BLOCK_E) or the
@@ -937,6 +949,7 @@ if IMPORT_ERROR is None:
             pas = gl.program_id(0)
         else:
             pas = gl.program_id(2)
+        _tma_prefetch(pas, PREFETCH)
         q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q0, k0, v0, o0, STAGES, BLOCK_N, BLOCK_D, BLOCK_E)
         row_f = _row0(row_base, N, BLOCK_N, False)
         row_r = _row0(row_base, N, BLOCK_N, True)
@@ -1771,6 +1784,33 @@ def _stamps(programs: int, words: int) -> dict:
     return {"STAMPS": True, "STAMP_BUF": STAMP_BUF}
 
 
+def _prefetch_asm(kernel: str, per_pass: list[list[int]], common: list[int]) -> str:
+    """PTX of :func:`_tma_prefetch`: thread 0 prefetches kernel ``kernel``'s TMA descriptor parameters (Triton names
+    them ``<kernel>_param_<i>``; a 2-D descriptor takes 5 parameters: the 128-byte CUtensorMap, its 2 shape and 2
+    stride words) — those of ``per_pass[$1]`` (the pass operand) and ``common``."""
+    name = lambda i: f"{kernel}_param_{i}"  # noqa: E731
+    lines = ["{ .reg .pred q, p0, p1, p2; .reg .b32 t; mov.u32 t, %tid.x; setp.eq.u32 q, t, 0;"]
+    for j, idx in enumerate(per_pass):
+        lines.append(f"setp.eq.and.u32 p{j}, $1, {j}, q;")
+        lines += [f"@p{j} prefetch.param.tensormap [{name(i)}];" for i in idx]
+    lines += [f"@q prefetch.param.tensormap [{name(i)}];" for i in common]
+    return " ".join(lines) + " } // $0"
+
+
+def _prefetch(kernel: str, per_pass: list[list[int]], common: list[int]) -> dict:
+    """Launch keyword of the descriptor-prefetch probe (:data:`TMA_PREFETCH`), or nothing."""
+    return {"PREFETCH": _prefetch_asm(kernel, per_pass, common)} if TMA_PREFETCH else {}
+
+
+def _x3_prefetch(one_out: bool) -> dict:
+    """:func:`_prefetch` of the one-launch backward: each pass's q, k, v descriptors and its o (``one_out``: the
+    stacked output's one descriptor)."""
+    loads = [[0, 5, 10], [20, 25, 30], [40, 45, 50]]
+    if one_out:
+        return _prefetch("_la2_bwd_gluon_x3_kernel", loads, [15])
+    return _prefetch("_la2_bwd_gluon_x3_kernel", [x + [x[0] + 15] for x in loads], [])
+
+
 def _pdl() -> dict:
     """Launch keywords of the programmatic dependent launch (``PDL``; :func:`_pdl_enter`): the kernels' ``PDL``
     constexpr and Triton's ``launch_pdl`` option, or nothing (the variants compiled without it)."""
@@ -1856,7 +1896,8 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
         _la2_fwd_gluon_ws_kernel[grid](*args, PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, O_DIRECT=p.o_direct,
                                        VG_AHEAD=p.vg_ahead and not p.qk_ahead, TILE_MAJOR=tile_major,
                                        STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p), **_pdl(),
-                                       **_stamps(grid[0] * grid[1] * grid[2], 16), **ce)
+                                       **_stamps(grid[0] * grid[1] * grid[2], 16),
+                                       **_prefetch("_la2_fwd_gluon_ws_kernel", [], [0, 5, 10, 15]), **ce)
     else:
         _la2_fwd_gluon_kernel[grid](*args, **ce)
     if want_final:
@@ -2087,7 +2128,8 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv, 
                                    QK_AHEAD=_qk_form(p), **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16),
                                    ONE_BODY=x3_one_body(), DKDV_BODY=bool(BWD_X3_DKDV_BODY),
                                    ONE_PASS=None if BWD_X3_ONE_PASS is None else int(BWD_X3_ONE_PASS),
-                                   ONE_OUT=stacked is not None, OROWS=orows)
+                                   ONE_OUT=stacked is not None, OROWS=orows,
+                                   **_x3_prefetch(stacked is not None))
 
 
 def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan],
@@ -2267,7 +2309,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                  state_first: bool = False, s0_shift: bool = False, store_final: bool = False,
                  x3: bool = False, dkdv: bool = False, qk_ahead: int = 0, pdl: bool = False,
                  stamps: bool = False, one_pass: int | None = None, one_body: bool = False,
-                 dkdv_body: bool = False, one_out: bool = False) -> dict:
+                 dkdv_body: bool = False, one_out: bool = False, prefetch: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -2279,7 +2321,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     ``one_pass``: the ``x3`` probe form whose programs all run that pass (:data:`BWD_X3_ONE_PASS`); ``one_body``:
     the ``x3`` kernel's one compute body for the three passes (:func:`x3_one_body`); ``dkdv_body``: its dk and dv
     passes in one reverse copy (:data:`BWD_X3_DKDV_BODY`); ``one_out``: the one body's stacked output
-    (:data:`BWD_X3_ONE_OUT`).
+    (:data:`BWD_X3_ONE_OUT`); ``prefetch``: the descriptor-prefetch probe (:data:`TMA_PREFETCH`; ws and x3).
     Used by the CPU tests and tools/gluon_la2_fwd.py.
 
     Under ``TRITON_INTERPRET=1`` the compile runs in one spawned worker process (reused): Triton 3.9's interpreter
@@ -2293,7 +2335,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                 q_reg=q_reg, s0=s0, prefix=prefix, wg2=wg2, lookback=lookback, reverse=reverse, pair=pair,
                 o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first,
                 s0_shift=s0_shift, store_final=store_final, x3=x3, dkdv=dkdv, qk_ahead=qk_ahead, pdl=pdl,
-                stamps=stamps, one_pass=one_pass, one_body=one_body, dkdv_body=dkdv_body, one_out=one_out)
+                stamps=stamps, one_pass=one_pass, one_body=one_body, dkdv_body=dkdv_body, one_out=one_out,
+                prefetch=prefetch)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)
@@ -2317,7 +2360,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                   lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False,
                   state_first=False, s0_shift=False, store_final=False, x3=False, dkdv=False,
                   qk_ahead=False, pdl=False, stamps=False, one_pass=None, one_body=False,
-                  dkdv_body=False, one_out=False) -> dict:
+                  dkdv_body=False, one_out=False, prefetch=False) -> dict:
     import hashlib
     import re
     import subprocess
@@ -2361,6 +2404,15 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                   TILE_MAJOR=tile_major and not wg2, STATE_FIRST=state_first, PASS_INNER=False)
         ce.update(QK_AHEAD=int(qk_ahead), PDL=pdl, ONE_BODY=bool(one_body), DKDV_BODY=bool(dkdv_body),
                   ONE_PASS=None if one_pass is None else int(one_pass), ONE_OUT=bool(one_out))
+    if (x3 or ws) and not (pair or wg2 and not x3 or dkdv):  # the kernels with the prefetch probe's PREFETCH
+        ce.update(PREFETCH="")
+    if prefetch and (x3 or ws) and not (pair or wg2 and not x3 or dkdv):
+        global TMA_PREFETCH
+        keep, TMA_PREFETCH = TMA_PREFETCH, True
+        try:
+            ce.update(_x3_prefetch(one_out) if x3 else _prefetch("_la2_fwd_gluon_ws_kernel", [], [0, 5, 10, 15]))
+        finally:
+            TMA_PREFETCH = keep
     if dkdv:
         kern = _la2_bwd_gluon_dkdv_kernel
         sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
@@ -2391,7 +2443,8 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
            "wait_groups": [int(w) for w in re.findall(r"wgmma.wait_group.sync.aligned (\d+)", ptx)],
            "wgmma": ptx.count("wgmma.mma_async"), "tma": ptx.count("cp.async.bulk.tensor"),
            "tma_store": len(re.findall(r"cp\.async\.bulk\.tensor\.\w+\.global\.shared", ptx)),
-           "wgmma_reg_a": len(re.findall(r"wgmma.mma_async[^;]*\{[^}]*\}\s*,\s*\{", ptx))}
+           "wgmma_reg_a": len(re.findall(r"wgmma.mma_async[^;]*\{[^}]*\}\s*,\s*\{", ptx)),
+           "prefetch_tensormap": ptx.count("prefetch.param.tensormap")}
     ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
     if ptxas.exists():
         with tempfile.TemporaryDirectory() as tmp:
