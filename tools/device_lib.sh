@@ -6,8 +6,8 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 W=$OUT/work
 L=$W/logs
 mkdir -p "$L"
-PACK_NAME=${PACK_NAME:-results}
-pack() { (cd "$W" && tar czf "$OUT/$PACK_NAME.tar.gz" .) 2>/dev/null; echo "packed $OUT/$PACK_NAME.tar.gz"; }
+# PACK_NAME: the tarball's name, set by the script before or after sourcing this file (default "results")
+pack() { (cd "$W" && tar czf "$OUT/${PACK_NAME:-results}.tar.gz" .) 2>/dev/null; echo "packed $OUT/${PACK_NAME:-results}.tar.gz"; }
 start_watchdog() {  # start_watchdog SECONDS: pack at that time whatever runs, interrupt the steps, pack again
   ( sleep "$1" || exit 0  # stopped (stop_watchdog kills the sleep): nothing to do
     touch "$W/.deadline"; echo "watchdog: packing"; pack; pkill -INT -f lightning_bench; pkill -INT -f tune_la2
