@@ -1797,18 +1797,24 @@ def _prefetch_asm(kernel: str, per_pass: list[list[int]], common: list[int]) -> 
     return " ".join(lines) + " } // $0"
 
 
-def _prefetch(kernel: str, per_pass: list[list[int]], common: list[int]) -> dict:
-    """Launch keyword of the descriptor-prefetch probe (:data:`TMA_PREFETCH`), or nothing."""
-    return {"PREFETCH": _prefetch_asm(kernel, per_pass, common)} if TMA_PREFETCH else {}
+def _prefetch(kernel: str, per_pass: list[list[int]], common: list[int], on: bool | None = None) -> dict:
+    """Launch keyword of the descriptor-prefetch probe (``on``, default :data:`TMA_PREFETCH`), or nothing."""
+    on = TMA_PREFETCH if on is None else on
+    return {"PREFETCH": _prefetch_asm(kernel, per_pass, common)} if on else {}
 
 
-def _x3_prefetch(one_out: bool) -> dict:
+def _ws_prefetch(on: bool | None = None) -> dict:
+    """:func:`_prefetch` of the ws forward: its q, k, v and o descriptors."""
+    return _prefetch("_la2_fwd_gluon_ws_kernel", [], [0, 5, 10, 15], on)
+
+
+def _x3_prefetch(one_out: bool, on: bool | None = None) -> dict:
     """:func:`_prefetch` of the one-launch backward: each pass's q, k, v descriptors and its o (``one_out``: the
     stacked output's one descriptor)."""
     loads = [[0, 5, 10], [20, 25, 30], [40, 45, 50]]
     if one_out:
-        return _prefetch("_la2_bwd_gluon_x3_kernel", loads, [15])
-    return _prefetch("_la2_bwd_gluon_x3_kernel", [x + [x[0] + 15] for x in loads], [])
+        return _prefetch("_la2_bwd_gluon_x3_kernel", loads, [15], on)
+    return _prefetch("_la2_bwd_gluon_x3_kernel", [x + [x[0] + 15] for x in loads], [], on)
 
 
 def _pdl() -> dict:
@@ -1897,7 +1903,7 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
                                        VG_AHEAD=p.vg_ahead and not p.qk_ahead, TILE_MAJOR=tile_major,
                                        STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p), **_pdl(),
                                        **_stamps(grid[0] * grid[1] * grid[2], 16),
-                                       **_prefetch("_la2_fwd_gluon_ws_kernel", [], [0, 5, 10, 15]), **ce)
+                                       **_ws_prefetch(), **ce)
     else:
         _la2_fwd_gluon_kernel[grid](*args, **ce)
     if want_final:
@@ -2406,13 +2412,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                   ONE_PASS=None if one_pass is None else int(one_pass), ONE_OUT=bool(one_out))
     if (x3 or ws) and not (pair or wg2 and not x3 or dkdv):  # the kernels with the prefetch probe's PREFETCH
         ce.update(PREFETCH="")
-    if prefetch and (x3 or ws) and not (pair or wg2 and not x3 or dkdv):
-        global TMA_PREFETCH
-        keep, TMA_PREFETCH = TMA_PREFETCH, True
-        try:
-            ce.update(_x3_prefetch(one_out) if x3 else _prefetch("_la2_fwd_gluon_ws_kernel", [], [0, 5, 10, 15]))
-        finally:
-            TMA_PREFETCH = keep
+        ce.update(_x3_prefetch(one_out, prefetch) if x3 else _ws_prefetch(prefetch))
     if dkdv:
         kern = _la2_bwd_gluon_dkdv_kernel
         sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
