@@ -330,12 +330,13 @@ def test_stamp_probe_checks_its_buffer(monkeypatch):
 def test_stamp_probe_form_keeps_the_schedule():
     """The probe's ``STAMPS`` form of the ws (e32 one-fence), wg2 and one-launch backward kernels reads
     ``%globaltimer`` (program start, the compute partition's start and prologue end, the first stage issued and
-    landed, the last block, the drain; the backward's program end) and keeps the MMA schedule, the register split
+    landed, the last block, the drain; the backward's program end) and ``%smid`` with the slot-0 stamps, and keeps the MMA schedule, the register split
     and, where ptxas runs, spill-free code; without it none of it."""
     for kw in (dict(block_e=32, stages=4, ws=True, tile_major=True, qk_ahead=2),
                dict(block_e=64, stages=3, wg2=True, qk_ahead=1), dict(block_e=64, stages=3, x3=True, wg2=True)):
         base, st = G.compile_sm90(**kw), G.compile_sm90(stamps=True, **kw)
         assert base["globaltimer"] == 0 and st["globaltimer"] >= 6, (kw, st["globaltimer"])
+        assert base["smid"] == 0 and st["smid"] >= 1, kw  # the SM that ran the program, with the slot-0 stamps
         for key in ("wait_groups", "wgmma"):  # (the loader's TMA code may be peeled: not compared)
             assert st[key] == base[key], (kw, key)
         assert sorted(st["setmaxnreg"]) == sorted(base["setmaxnreg"]), kw  # the same split (emission order may differ)

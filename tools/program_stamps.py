@@ -54,6 +54,7 @@ def stamps(words: int, programs: int, fn, flush) -> pd.DataFrame:
     s = s[s[:, 0] >= 0]
     df = pd.DataFrame({f"t{i}": s[:, i].double() for i in range(4)})
     df["entry"], df["prologue"], df["issued"] = s[:, 10].double(), s[:, 9].double(), s[:, 11].double()
+    df["sm"] = s[:, 4]  # %smid of the SM that ran the program (slot 4: the start stamp's companion)
     if (s[:, 8] >= 0).all():  # the one-launch backward: the program's end after every partition
         df["end"] = s[:, 8].double()
     assert (s[:, :4] >= 0).all() and (s[:, 9:12] >= 0).all(), "a program did not write its stamps"

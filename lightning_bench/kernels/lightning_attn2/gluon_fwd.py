@@ -695,11 +695,18 @@ if IMPORT_ERROR is None:
     @gluon.jit
     def _stamp(BUF, sid, i: gl.constexpr, STAMPS: gl.constexpr):
         """Probe (``STAMPS``; :data:`STAMP_BUF`): slot ``i`` of program ``sid``'s 8 int64 words gets
-        ``%globaltimer`` (ns, one clock for every SM), slot ``4 + i`` the SM's ``%clock64`` (cycles)."""
+        ``%globaltimer`` (ns, one clock for every SM), slot ``4 + i`` the SM's ``%clock64`` (cycles) — for slot 0
+        (the program's start; the one launch's end in its second word) the SM's index ``%smid`` instead (which SM
+        ran the program)."""
         if STAMPS:
             gt = gl.inline_asm_elementwise("mov.u64 $0, %globaltimer;", "=l", [], dtype=gl.int64, is_pure=False,
                                            pack=1)
-            ck = gl.inline_asm_elementwise("mov.u64 $0, %clock64;", "=l", [], dtype=gl.int64, is_pure=False, pack=1)
+            if i == 0:
+                ck = gl.inline_asm_elementwise("mov.u32 $0, %smid;", "=r", [], dtype=gl.int32, is_pure=False,
+                                               pack=1).to(gl.int64)
+            else:
+                ck = gl.inline_asm_elementwise("mov.u64 $0, %clock64;", "=l", [], dtype=gl.int64, is_pure=False,
+                                               pack=1)
             gl.store(BUF + sid * 8 + i, gt)
             gl.store(BUF + sid * 8 + 4 + i, ck)
 
@@ -2436,7 +2443,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
     ptx = c.asm["ptx"]
     out = {"arrive": ptx.count("mbarrier.arrive"), "bar_sync": ptx.count("bar.sync"), "smem": c.metadata.shared,
            "fence": ptx.count("fence.proxy.async"), "griddepcontrol": ptx.count("griddepcontrol."),
-           "globaltimer": ptx.count("%globaltimer"),
+           "globaltimer": ptx.count("%globaltimer"), "smid": ptx.count("%smid"),
            "ptx_sha": hashlib.sha256(re.sub(r"^\s*\.loc.*$", "", ptx, flags=re.M).encode()).hexdigest()[:16],
            "setmaxnreg": [int(r) for r in re.findall(r"setmaxnreg.\w+.sync.aligned.u32\s+(\d+)", ptx)],
            "spin": ptx.count("ld.acquire.gpu"), "release": len(re.findall(r"atom\.[^;]*release", ptx)),
