@@ -630,6 +630,22 @@ def test_one_launch_backward_compiles_three_passes_with_the_pass_kernels_schedul
 
 
 @pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
+@pytest.mark.parametrize("block_e, stages", [(32, 4), (64, 3)])
+def test_ws_early_stage_compiles_one_more_load_issue_with_the_same_schedule(block_e, stages):
+    """``WS_EARLY_STAGE`` (ablation, perf-notes v27): the ws kernel's first ring stage (one expect and the Q, K, V
+    loads) issued by the default partition before the partitions start, the loader's loop from the second stage on:
+    one more copy of the three load issues and of the expect, the compute partition's MMA schedule, registers and
+    shared memory unchanged, no spills."""
+    kw = dict(block_e=block_e, stages=stages, ws=True, qk_ahead=2, state_first=True, tile_major=True)
+    off, on = G.compile_sm90(**kw), G.compile_sm90(early=True, **kw)
+    assert on["tma"] == off["tma"] + 3 and on["arrive"] == off["arrive"] + 1
+    for key in ("wait_groups", "wgmma", "smem", "setmaxnreg", "tma_store"):
+        assert on[key] == off[key], key
+    if on.get("regs") is not None:
+        assert on["regs"] == off["regs"] and on["spill_bytes"] == 0
+
+
+@pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
 @pytest.mark.parametrize("kw, want", [(dict(block_e=32, stages=4, ws=True, qk_ahead=2, state_first=True), 4),
                                       (dict(block_e=64, stages=3, wg2=True, x3=True, one_body=True, one_out=True,
                                             state_first=True), 9 + 1),

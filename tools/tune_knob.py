@@ -26,6 +26,8 @@ flipped), forward and fwd_bwd (the backward's three passes run the same kernel):
   (``gluon_fwd.x3_one_out``; perf-notes v27: the one body's per-block cost).
 - ``tma_prefetch``: the ws forward and the one-launch backward prefetch their TMA descriptors at the program's start
   (``gluon_fwd.TMA_PREFETCH``, a probe; perf-notes v27: the kernels' ramps to their first block).
+- ``ws_early_stage``: the ws kernel's first ring stage issued by the default partition before the partitions start
+  (``gluon_fwd.WS_EARLY_STAGE``; perf-notes v27 lead 1: the forward's ramp to its first block).
 - ``tile_major``: grid (value tiles, batch·heads, segments) for one-warpgroup plans with several value tiles, so a
   head's tiles are dispatched together (perf-notes v16 lead 1; with ``--cases bh64``, where two-tile launches run).
 
@@ -33,7 +35,7 @@ Correctness first (NaN-poisoned by the sweep's convention: outputs are fresh ten
 forward ≤ 2e-2, gradients against the TMA-store variant's ≤ 1e-2), then GPU time as the sweep takes it
 (host-decoupled CUDA events, L2 flushed), A B B A order, M tokens/s:
 
-    python tools/tune_knob.py --knob KNOB [--values A,B] [--set ATTR=VALUE] [--cases default|e64|long|x3|x3b1|bh64] --out DIR
+    python tools/tune_knob.py --knob KNOB [--values A,B] [--set ATTR=VALUE] [--cases default|e64|long|x3|x3b1|short|bh64] --out DIR
 
 with KNOB one of ``KNOBS`` (the ``gluon_fwd`` attribute is its upper-case name), or one of ``VALUED`` (the integer
 seq_len rules of ``gluon_fwd.choose``, the one-launch backward's ``BWD_X3_TILE``) with the two values to compare, e.g.
@@ -84,6 +86,12 @@ CASES = {
         (2, 16, 128, "bnhd", (2048,), ("fwd_bwd",)),
         (1, 16, 128, "bhnd", (2048, 8192), ("fwd_bwd",)),  # one-warpgroup e64 programs (tile-major) by the rule
     ],
+    "short": [  # where the unsplit ws forward runs (b2 h16 d128 up to 32K, b1 h16 short)
+        (2, 16, 128, "bhnd", (1024, 2048, 8192, 32768), ("fwd",)),
+        (2, 16, 128, "bhnd", (1024, 2048), ("fwd_bwd",)),
+        (2, 16, 128, "bnhd", (2048,), ("fwd",)),
+        (1, 16, 128, "bhnd", (2048,), ("fwd",)),
+    ],
     "x3b1": [  # the one launch's one-warpgroup e64 programs (b1 h16: 3 × 32) at long lengths
         (1, 16, 128, "bhnd", (32768, 131072), ("fwd_bwd",)),
     ],
@@ -98,7 +106,7 @@ CASES = {
 
 
 KNOBS = ("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence", "pdl", "bwd_x3_one_body",
-         "bwd_x3_dkdv_body", "bwd_x3_one_out", "tma_prefetch")
+         "bwd_x3_dkdv_body", "bwd_x3_one_out", "tma_prefetch", "ws_early_stage")
 VALUED = ("wg2_split_min", "long_split_min", "bwd_x3_tile", "bwd_x3_stages")  # integer settings: need --values A,B
 
 

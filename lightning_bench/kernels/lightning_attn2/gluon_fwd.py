@@ -91,6 +91,8 @@ BWD_FUSE_DKDV: bool | None = None  # the fused dk, dv kernel (:func:`fuse_dkdv`)
 DKDV_MIN_BATCH_HEADS = 64  # :func:`fuse_dkdv`'s rule: from here one program per head fills enough SMs
 DKDV_STAGES = {128: 2, 64: 3}  # ring depth of the fused dk, dv kernel per head_dim (d128: 64 KB a stage, 3 do not fit)
 STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's passes run on side streams
+WS_EARLY_STAGE = False  # ablation (perf-notes v27 lead): the ws kernel's first ring stage issued by the default
+# partition before the partitions start (``EARLY`` of ``_la2_fwd_gluon_ws_kernel``), not by the loader after them
 TMA_PREFETCH = False  # probe (perf-notes v27 lead): the ws forward and the one-launch backward prefetch their TMA
 # descriptors (PTX prefetch.param.tensormap, one thread) at the program's start (:func:`_tma_prefetch`)
 PDL = False  # programmatic dependent launch of the ws / wg2 / x3 / dkdv launches (:func:`_pdl_enter`; ablation:
@@ -415,12 +417,14 @@ if IMPORT_ERROR is None:
     @gluon.jit
     def _ws_load(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first, nblk,
                  npre, pre_first, HAS_PRE: gl.constexpr, V2: gl.constexpr, STAGES: gl.constexpr,
-                 RSTEP: gl.constexpr, BLOCK_E: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0):
+                 RSTEP: gl.constexpr, BLOCK_E: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0,
+                 J0: gl.constexpr = 0):
         """The loader partition: with ``HAS_PRE`` first ``npre`` K, V blocks from block ``pre_first`` on (``PREFIX``:
         the blocks before the segment; ``LOOKBACK``: the segment's own, for its end state), then the segment's Q, K,
-        V blocks, all through the same ring. ``STAMPS``: the probe's slot 3 of word ``SID + 1`` once the first
-        stage's loads are issued (:func:`_stamp`)."""
-        for j in range(0, npre + nblk):
+        V blocks, all through the same ring; from ring slot ``J0`` on (the earlier ones issued before the
+        partitions started, ``EARLY``). ``STAMPS``: the probe's slot 3 of word ``SID + 1`` once the first stage's
+        loads are issued (:func:`_stamp`)."""
+        for j in range(J0, npre + nblk):
             st = j % STAGES
             # the compute partition frees a stage after the last reader of its block; the first round passes at once
             mbarrier.wait(empty.index(st), ((j // STAGES) & 1) ^ 1)
@@ -748,7 +752,7 @@ if IMPORT_ERROR is None:
                                  STATE_FIRST: gl.constexpr = False, S0_SHIFT: gl.constexpr = False,
                                  STORE_FINAL: gl.constexpr = False, QK_AHEAD: gl.constexpr = False,
                                  PDL: gl.constexpr = False, STAMPS: gl.constexpr = False, STAMP_BUF=None,
-                                 PREFETCH: gl.constexpr = ""):
+                                 PREFETCH: gl.constexpr = "", EARLY: gl.constexpr = False):
         """The default kernel: a 1-warp partition streams Q, K, V blocks into the ring (ready/empty mbarriers), the
         4-warp compute partition runs the blocks and never issues a load. With segments the entry state comes from
         the pre-pass's segment-end states (``SPLIT``), or ``PREFIX``: each program derives it from the K, V blocks
@@ -756,7 +760,10 @@ if IMPORT_ERROR is None:
         computes and publishes its own segment's end state, then combines those of the segments before it
         (:func:`_publish`, :func:`_await`); both cost one launch. ``TILE_MAJOR``: the grid's first two axes swapped
         (:func:`_program`). ``PDL``: :func:`_pdl_enter` first. ``STAMPS``: the probe's slot 0 at the program's start
-        (:func:`_stamp`, :func:`_ws_compute`; 16 words a program). ``PREFETCH``: :func:`_tma_prefetch` (probe)."""
+        (:func:`_stamp`, :func:`_ws_compute`; 16 words a program). ``PREFETCH``: :func:`_tma_prefetch` (probe).
+        ``EARLY`` (:data:`WS_EARLY_STAGE`; not with ``PREFIX`` or ``LOOKBACK``): the first ring stage's Q, K, V loads
+        issued here, before the partitions start (while the workers' registers are handed over), the loader from
+        the second on."""
         sid = 2 * _sid()  # the probe's first word of this program (16 words a program)
         _stamp(STAMP_BUF, sid, 0, STAMPS)
         _pdl_enter(PDL)
@@ -771,6 +778,11 @@ if IMPORT_ERROR is None:
         npre, pre_first = _pre_blocks(p, first, nblk, NSEG, PREFIX, LOOKBACK)
         row0 = _row0(row_base, N, BLOCK_N, REVERSE)
         RSTEP: gl.constexpr = -BLOCK_N if REVERSE else BLOCK_N
+        if EARLY:  # every segment has at least one block (kernel.segments)
+            gl.static_assert(not (PREFIX or LOOKBACK), "EARLY: not with PREFIX or LOOKBACK")
+            _load_qkv(q_desc, k_desc, v_desc, q_s, k_s, v_s, v_s, ready.index(0), 0, row0 + first * RSTEP, col_qk,
+                      col_v, False, BLOCK_E)
+            _stamp(STAMP_BUF, sid + 1, 3, STAMPS)
         gl.warp_specialize([
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
@@ -779,7 +791,7 @@ if IMPORT_ERROR is None:
                            STAMP_BUF, sid)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v_s, ready, empty, row0, col_qk, col_v, first,
                         nblk, npre, pre_first, PREFIX or LOOKBACK, False, STAGES, RSTEP, BLOCK_E, STAMPS,
-                        STAMP_BUF, sid)),
+                        STAMP_BUF, sid, 1 if EARLY else 0)),
         ], [1], [24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
@@ -1824,6 +1836,12 @@ def _x3_prefetch(one_out: bool, on: bool | None = None) -> dict:
     return _prefetch("_la2_bwd_gluon_x3_kernel", [x + [x[0] + 15] for x in loads], [], on)
 
 
+def _ws_early(pre: bool) -> dict:
+    """Launch keyword of :data:`WS_EARLY_STAGE` for a ws launch (``pre``: with PREFIX or LOOKBACK, never), or
+    nothing."""
+    return {"EARLY": True} if WS_EARLY_STAGE and not pre else {}
+
+
 def _pdl() -> dict:
     """Launch keywords of the programmatic dependent launch (``PDL``; :func:`_pdl_enter`): the kernels' ``PDL``
     constexpr and Triton's ``launch_pdl`` option, or nothing (the variants compiled without it)."""
@@ -1910,7 +1928,7 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
                                        VG_AHEAD=p.vg_ahead and not p.qk_ahead, TILE_MAJOR=tile_major,
                                        STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p), **_pdl(),
                                        **_stamps(grid[0] * grid[1] * grid[2], 16),
-                                       **_ws_prefetch(), **ce)
+                                       **_ws_prefetch(), **_ws_early(prefix or lookback), **ce)
     else:
         _la2_fwd_gluon_kernel[grid](*args, **ce)
     if want_final:
@@ -2322,7 +2340,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                  state_first: bool = False, s0_shift: bool = False, store_final: bool = False,
                  x3: bool = False, dkdv: bool = False, qk_ahead: int = 0, pdl: bool = False,
                  stamps: bool = False, one_pass: int | None = None, one_body: bool = False,
-                 dkdv_body: bool = False, one_out: bool = False, prefetch: bool = False) -> dict:
+                 dkdv_body: bool = False, one_out: bool = False, prefetch: bool = False,
+                 early: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -2334,7 +2353,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     ``one_pass``: the ``x3`` probe form whose programs all run that pass (:data:`BWD_X3_ONE_PASS`); ``one_body``:
     the ``x3`` kernel's one compute body for the three passes (:func:`x3_one_body`); ``dkdv_body``: its dk and dv
     passes in one reverse copy (:data:`BWD_X3_DKDV_BODY`); ``one_out``: the one body's stacked output
-    (:data:`BWD_X3_ONE_OUT`); ``prefetch``: the descriptor-prefetch probe (:data:`TMA_PREFETCH`; ws and x3).
+    (:data:`BWD_X3_ONE_OUT`); ``prefetch``: the descriptor-prefetch probe (:data:`TMA_PREFETCH`; ws and x3);
+    ``early``: the ws kernel's first stage issued before the partitions (:data:`WS_EARLY_STAGE`).
     Used by the CPU tests and tools/gluon_la2_fwd.py.
 
     Under ``TRITON_INTERPRET=1`` the compile runs in one spawned worker process (reused): Triton 3.9's interpreter
@@ -2349,7 +2369,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                 o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first,
                 s0_shift=s0_shift, store_final=store_final, x3=x3, dkdv=dkdv, qk_ahead=qk_ahead, pdl=pdl,
                 stamps=stamps, one_pass=one_pass, one_body=one_body, dkdv_body=dkdv_body, one_out=one_out,
-                prefetch=prefetch)
+                prefetch=prefetch, early=early)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)
@@ -2373,7 +2393,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                   lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False,
                   state_first=False, s0_shift=False, store_final=False, x3=False, dkdv=False,
                   qk_ahead=False, pdl=False, stamps=False, one_pass=None, one_body=False,
-                  dkdv_body=False, one_out=False, prefetch=False) -> dict:
+                  dkdv_body=False, one_out=False, prefetch=False, early=False) -> dict:
     import hashlib
     import re
     import subprocess
@@ -2420,6 +2440,8 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
     if (x3 or ws) and not (pair or wg2 and not x3 or dkdv):  # the kernels with the prefetch probe's PREFETCH
         ce.update(PREFETCH="")
         ce.update(_x3_prefetch(one_out, prefetch) if x3 else _ws_prefetch(prefetch))
+        if not x3:
+            ce.update(EARLY=bool(early))
     if dkdv:
         kern = _la2_bwd_gluon_dkdv_kernel
         sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
