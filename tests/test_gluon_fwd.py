@@ -870,6 +870,44 @@ def test_qk_ahead_is_bitwise_the_plain_block(monkeypatch, plan, layout, slopes, 
 
 
 @gpu
+@pytest.mark.parametrize("plan,layout,slopes,s0", [
+    (dict(block_e=32, stages=4, nseg=1, tile_major=True, state_first=True, qk_ahead=True), "bhnd", "alibi", False),
+    (dict(block_e=64, stages=3, nseg=1), "bnhd", "extreme", False),
+    (dict(block_e=64, stages=3, nseg=1, qk_ahead=True), "bnhd", "alibi", True),  # initial state (reverse: shifted)
+    (dict(block_e=64, stages=3, nseg=3, qk_ahead=True), "bhnd", "alibi", True),  # pre-pass split, initial state
+    (dict(block_e=64, stages=3, nseg=3, prefix=True), "bnhd", "alibi", True),   # PREFIX: no early stage
+    (dict(block_e=32, stages=3, nseg=1, vg_ahead=True), "bhnd", None, False),
+], ids=lambda x: ",".join(f"{k}={v}" for k, v in x.items()) if isinstance(x, dict) else str(x))
+@pytest.mark.parametrize("n", [64, 1216])  # one block; a partial last segment
+def test_ws_early_stage_is_bitwise_the_loader_issue(monkeypatch, plan, layout, slopes, s0, n):
+    """``WS_EARLY_STAGE`` (the ws kernel's first ring stage issued before the partitions start, perf-notes v27) loads
+    the same blocks into the same stage: o equals the loader-issued launch's bit for bit, is finite (NaN-poisoned) and
+    within 1e-2 of float64 — unsplit, pre-pass split, from an initial state, one block, and the reverse form with
+    ``s0_shift`` and the final state (the backward's passes)."""
+    plan = dict(plan)
+    nseg = plan.pop("nseg")
+    p = G.Plan.make(n, plan.pop("block_e"), plan.pop("stages"), nseg, True, **plan)
+    q, k, v, sl, st = _split_case(2, 4, n, 128, layout, slopes, s0, seed=n + p.nseg + p.block_e + 7)
+    outs = {}
+    for early in (False, True):
+        monkeypatch.setattr(G, "WS_EARLY_STAGE", early)
+        o = torch.full_like(v, float("nan"))
+        G.forward(q, k, v, sl, layout, p, o, s0=st)
+        outs[early] = o
+        if p.nseg == 1:  # the backward's reverse form (from s0 with s0_shift where there is one) and its end state
+            o_r = torch.full_like(v, float("nan"))
+            _, fin = G.forward(q, k, v, sl, layout, p, o_r, s0=st, reverse=True, s0_shift=st is not None,
+                               want_final=True)
+            outs[early, "reverse"] = (o_r, fin)
+    assert torch.isfinite(outs[True]).all()
+    assert rel(outs[True], _reference(q, k, v, sl, layout, st)) <= 1e-2
+    assert torch.equal(outs[True], outs[False])
+    if (True, "reverse") in outs:
+        for x, y in zip(outs[True, "reverse"], outs[False, "reverse"]):
+            assert torch.isfinite(x).all() and torch.equal(x, y)
+
+
+@gpu
 @pytest.mark.parametrize("ws", [True, False])
 @pytest.mark.parametrize("b,h,n,d,e,layout,decay,be,stages,nseg", [
     (1, 4, 256, 128, 128, "bhnd", True, 32, 4, 1), (2, 3, 4096, 128, 128, "bhnd", True, 64, 3, 4),

@@ -91,8 +91,9 @@ BWD_FUSE_DKDV: bool | None = None  # the fused dk, dv kernel (:func:`fuse_dkdv`)
 DKDV_MIN_BATCH_HEADS = 64  # :func:`fuse_dkdv`'s rule: from here one program per head fills enough SMs
 DKDV_STAGES = {128: 2, 64: 3}  # ring depth of the fused dk, dv kernel per head_dim (d128: 64 KB a stage, 3 do not fit)
 STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's passes run on side streams
-WS_EARLY_STAGE = False  # ablation (perf-notes v27 lead): the ws kernel's first ring stage issued by the default
-# partition before the partitions start (``EARLY`` of ``_la2_fwd_gluon_ws_kernel``), not by the loader after them
+WS_EARLY_STAGE = True  # the ws kernel's first ring stage issued by the default partition before the partitions start
+# (``EARLY`` of ``_la2_fwd_gluon_ws_kernel``; False: by the loader after them). perf-notes v27: stage 0 issued at 0.51
+# instead of 0.77 µs, landed at 2.05 instead of 2.30; forward 1.002–1.024× (1K–32K), fwd_bwd 1.010–1.011× (1K, 2K)
 TMA_PREFETCH = False  # probe (perf-notes v27 lead): the ws forward and the one-launch backward prefetch their TMA
 # descriptors (PTX prefetch.param.tensormap, one thread) at the program's start (:func:`_tma_prefetch`)
 PDL = False  # programmatic dependent launch of the ws / wg2 / x3 / dkdv launches (:func:`_pdl_enter`; ablation:
