@@ -330,8 +330,8 @@ def test_stamp_probe_checks_its_buffer(monkeypatch):
 def test_stamp_probe_form_keeps_the_schedule():
     """The probe's ``STAMPS`` form of the ws (e32 one-fence), wg2 and one-launch backward kernels reads
     ``%globaltimer`` (program start, the compute partition's start and prologue end, the first stage issued and
-    landed, the last block, the drain; the backward's program end) and ``%smid`` with the slot-0 stamps, and keeps the MMA schedule, the register split
-    and, where ptxas runs, spill-free code; without it none of it."""
+    landed, the last block, the drain; the backward's program end) and ``%smid`` with the slot-0 stamps, and keeps
+    the MMA schedule, the register split and, where ptxas runs, spill-free code; without it none of it."""
     for kw in (dict(block_e=32, stages=4, ws=True, tile_major=True, qk_ahead=2),
                dict(block_e=64, stages=3, wg2=True, qk_ahead=1), dict(block_e=64, stages=3, x3=True, wg2=True)):
         base, st = G.compile_sm90(**kw), G.compile_sm90(stamps=True, **kw)
@@ -630,17 +630,27 @@ def test_one_launch_backward_compiles_three_passes_with_the_pass_kernels_schedul
 
 
 @pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
-@pytest.mark.parametrize("block_e, stages", [(32, 4), (64, 3)])
-def test_ws_early_stage_compiles_one_more_load_issue_with_the_same_schedule(block_e, stages):
-    """``WS_EARLY_STAGE`` (ablation, perf-notes v27): the ws kernel's first ring stage (one expect and the Q, K, V
-    loads) issued by the default partition before the partitions start, the loader's loop from the second stage on:
-    one more copy of the three load issues and of the expect, the compute partition's MMA schedule, registers and
-    shared memory unchanged, no spills."""
-    kw = dict(block_e=block_e, stages=stages, ws=True, qk_ahead=2, state_first=True, tile_major=True)
+@pytest.mark.parametrize("kw, loads", [
+    (dict(block_e=32, stages=4, ws=True, qk_ahead=2, state_first=True, tile_major=True), 3),
+    (dict(block_e=64, stages=3, ws=True, qk_ahead=2, state_first=True, tile_major=True), 3),
+    (dict(block_e=64, stages=3, wg2=True, qk_ahead=1), 4),                          # WG2_EARLY_STAGE: wg2 forward
+    (dict(block_e=64, stages=3, wg2=True, x3=True, one_body=True, one_out=True, state_first=True), None),  # x3
+    (dict(block_e=64, stages=3, ws=True, vg_ahead=True, tile_major=True, x3=True, one_body=True, one_out=True), None),
+], ids=["ws-e32", "ws-e64", "wg2", "x3-wg2", "x3-ws"])
+def test_early_stage_compiles_one_more_load_issue_with_the_same_schedule(kw, loads):
+    """``WS_EARLY_STAGE`` / ``WG2_EARLY_STAGE`` (perf-notes v27): the first ring stage (one expect and its loads)
+    issued by the default partition before the partitions start, the loader's loop from the second stage on: one more
+    copy of the stage's load issues (ws: Q, K, V; wg2: and the second V tile; the one launch: per pass, which the
+    compiler may merge) and of the expect, the compute partitions' MMA schedule, register split and shared memory
+    unchanged, no spills."""
     off, on = G.compile_sm90(**kw), G.compile_sm90(early=True, **kw)
-    assert on["tma"] == off["tma"] + 3 and on["arrive"] == off["arrive"] + 1
-    for key in ("wait_groups", "wgmma", "smem", "setmaxnreg", "tma_store"):
+    if loads is not None:
+        assert on["tma"] == off["tma"] + loads and on["arrive"] == off["arrive"] + 1
+    else:
+        assert on["tma"] > off["tma"] and on["arrive"] > off["arrive"]
+    for key in ("wait_groups", "wgmma", "smem", "tma_store"):
         assert on[key] == off[key], key
+    assert sorted(on["setmaxnreg"]) == sorted(off["setmaxnreg"])
     if on.get("regs") is not None:
         assert on["regs"] == off["regs"] and on["spill_bytes"] == 0
 
@@ -877,13 +887,16 @@ def test_qk_ahead_is_bitwise_the_plain_block(monkeypatch, plan, layout, slopes, 
     (dict(block_e=64, stages=3, nseg=3, qk_ahead=True), "bhnd", "alibi", True),  # pre-pass split, initial state
     (dict(block_e=64, stages=3, nseg=3, prefix=True), "bnhd", "alibi", True),   # PREFIX: no early stage
     (dict(block_e=32, stages=3, nseg=1, vg_ahead=True), "bhnd", None, False),
+    (dict(block_e=64, stages=3, nseg=1, wg2=True, qk_ahead=True), "bnhd", "alibi", True),   # WG2_EARLY_STAGE
+    (dict(block_e=64, stages=3, nseg=3, wg2=True), "bhnd", "extreme", False),              # wg2, pre-pass split
+    (dict(block_e=64, stages=3, nseg=2, wg2=True, lookback=True), "bhnd", "alibi", True),  # LOOKBACK: no early stage
 ], ids=lambda x: ",".join(f"{k}={v}" for k, v in x.items()) if isinstance(x, dict) else str(x))
 @pytest.mark.parametrize("n", [64, 1216])  # one block; a partial last segment
-def test_ws_early_stage_is_bitwise_the_loader_issue(monkeypatch, plan, layout, slopes, s0, n):
-    """``WS_EARLY_STAGE`` (the ws kernel's first ring stage issued before the partitions start, perf-notes v27) loads
-    the same blocks into the same stage: o equals the loader-issued launch's bit for bit, is finite (NaN-poisoned) and
-    within 1e-2 of float64 — unsplit, pre-pass split, from an initial state, one block, and the reverse form with
-    ``s0_shift`` and the final state (the backward's passes)."""
+def test_early_stage_is_bitwise_the_loader_issue(monkeypatch, plan, layout, slopes, s0, n):
+    """``WS_EARLY_STAGE`` / ``WG2_EARLY_STAGE`` (the first ring stage issued before the partitions start, perf-notes
+    v27) load the same blocks into the same stage: o equals the loader-issued launch's bit for bit, is finite
+    (NaN-poisoned) and within 1e-2 of float64 — ws and wg2, unsplit, pre-pass split, from an initial state, one block,
+    and the reverse form with ``s0_shift`` and the final state (the backward's passes)."""
     plan = dict(plan)
     nseg = plan.pop("nseg")
     p = G.Plan.make(n, plan.pop("block_e"), plan.pop("stages"), nseg, True, **plan)
@@ -891,10 +904,11 @@ def test_ws_early_stage_is_bitwise_the_loader_issue(monkeypatch, plan, layout, s
     outs = {}
     for early in (False, True):
         monkeypatch.setattr(G, "WS_EARLY_STAGE", early)
+        monkeypatch.setattr(G, "WG2_EARLY_STAGE", early)
         o = torch.full_like(v, float("nan"))
         G.forward(q, k, v, sl, layout, p, o, s0=st)
         outs[early] = o
-        if p.nseg == 1:  # the backward's reverse form (from s0 with s0_shift where there is one) and its end state
+        if p.nseg == 1 or p.lookback:  # the backward's reverse form (s0_shift from s0 if any) and its end state
             o_r = torch.full_like(v, float("nan"))
             _, fin = G.forward(q, k, v, sl, layout, p, o_r, s0=st, reverse=True, s0_shift=st is not None,
                                want_final=True)
@@ -1631,20 +1645,22 @@ def test_concurrent_backward_rule(pretend_sm90, monkeypatch, b, h, d, n, want):
     (4, 16, 4096, 64, "bhnd", True, True),      # head_dim 64: ws e64, one value tile, forced (192 programs)
 ])
 @pytest.mark.parametrize("pass_inner", [False, True], ids=["pass-outer", "pass-inner"])
-@pytest.mark.parametrize("form", ["one-body", "per-pass", "dkdv-body", "one-out"])
+@pytest.mark.parametrize("form", ["one-body", "per-pass", "dkdv-body", "one-out", "one-out-early"])
 def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layout, decay, force, pass_inner, form):
     """The backward's one launch (grid axis 2 = pass; with ``BWD_PASS_INNER`` axis 0) runs the very programs the
     three side-by-side launches run: dq, dk, dv bitwise equal to theirs, and within rel-L2 1e-2 of float64
     (NaN-poisoned outputs are rewritten) — in both code forms (``BWD_X3_ONE_BODY``, :func:`gluon_fwd.x3_one_body`:
     one compute body for the three passes, direction, first row and output descriptor chosen per program at run
     time; a copy per pass; ``BWD_X3_DKDV_BODY``: dq's copy and one reverse copy for dk and dv; ``BWD_X3_ONE_OUT``:
-    the one body writing dq, dk, dv as views of one stacked buffer through one descriptor)."""
+    the one body writing dq, dk, dv as views of one stacked buffer through one descriptor; with
+    ``WG2_EARLY_STAGE``, each pass's first stage issued before the partitions start)."""
     if force:
         monkeypatch.setattr(G, "BWD_CONCURRENT", True)
     monkeypatch.setattr(G, "BWD_PASS_INNER", pass_inner)
-    monkeypatch.setattr(G, "BWD_X3_ONE_BODY", form in ("one-body", "one-out"))
+    monkeypatch.setattr(G, "BWD_X3_ONE_BODY", form in ("one-body", "one-out", "one-out-early"))
     monkeypatch.setattr(G, "BWD_X3_DKDV_BODY", form == "dkdv-body")
-    monkeypatch.setattr(G, "BWD_X3_ONE_OUT", form == "one-out")
+    monkeypatch.setattr(G, "BWD_X3_ONE_OUT", form.startswith("one-out"))
+    monkeypatch.setattr(G, "WG2_EARLY_STAGE", form == "one-out-early")
     g = torch.Generator().manual_seed(b * h + n + d)
     shp = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
     q, k, v, do = (torch.randn(shp, generator=g).cuda().to(torch.bfloat16) for _ in range(4))
@@ -1656,7 +1672,7 @@ def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layo
     one = _poisoned_backward(q, k, v, do, sl, layout, plans)
     assert len(calls) == 1 and calls[0][0 if pass_inner else 2] == 3
     shared = {x.untyped_storage().data_ptr() for x in one}
-    assert len(shared) == (1 if form == "one-out" else 3)  # one-out: views of one stacked buffer
+    assert len(shared) == (1 if form.startswith("one-out") else 3)  # one-out: views of one stacked buffer
     monkeypatch.setattr(G, "BWD_ONE_LAUNCH", False)
     three = _poisoned_backward(q, k, v, do, sl, layout, plans)
     assert len(calls) == 1

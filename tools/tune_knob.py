@@ -28,6 +28,8 @@ flipped), forward and fwd_bwd (the backward's three passes run the same kernel):
   (``gluon_fwd.TMA_PREFETCH``, a probe; perf-notes v27: the kernels' ramps to their first block).
 - ``ws_early_stage``: the ws kernel's first ring stage issued by the default partition before the partitions start
   (``gluon_fwd.WS_EARLY_STAGE``; perf-notes v27 lead 1: the forward's ramp to its first block).
+- ``wg2_early_stage``: the same for the wg2 forward (not with its lookback) and the one-launch backward
+  (``gluon_fwd.WG2_EARLY_STAGE``; perf-notes v27 lead 2).
 - ``tile_major``: grid (value tiles, batch·heads, segments) for one-warpgroup plans with several value tiles, so a
   head's tiles are dispatched together (perf-notes v16 lead 1; with ``--cases bh64``, where two-tile launches run).
 
@@ -35,7 +37,8 @@ Correctness first (NaN-poisoned by the sweep's convention: outputs are fresh ten
 forward ≤ 2e-2, gradients against the TMA-store variant's ≤ 1e-2), then GPU time as the sweep takes it
 (host-decoupled CUDA events, L2 flushed), A B B A order, M tokens/s:
 
-    python tools/tune_knob.py --knob KNOB [--values A,B] [--set ATTR=VALUE] [--cases default|e64|long|x3|x3b1|short|bh64] --out DIR
+    python tools/tune_knob.py --knob KNOB [--values A,B] [--set ATTR=VALUE]
+        [--cases default|e64|long|x3|x3b1|short|bh64] --out DIR
 
 with KNOB one of ``KNOBS`` (the ``gluon_fwd`` attribute is its upper-case name), or one of ``VALUED`` (the integer
 seq_len rules of ``gluon_fwd.choose``, the one-launch backward's ``BWD_X3_TILE``) with the two values to compare, e.g.
@@ -106,7 +109,8 @@ CASES = {
 
 
 KNOBS = ("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence", "pdl", "bwd_x3_one_body",
-         "bwd_x3_dkdv_body", "bwd_x3_one_out", "tma_prefetch", "ws_early_stage")
+         "bwd_x3_dkdv_body", "bwd_x3_one_out", "tma_prefetch", "ws_early_stage",
+         "wg2_early_stage")
 VALUED = ("wg2_split_min", "long_split_min", "bwd_x3_tile", "bwd_x3_stages")  # integer settings: need --values A,B
 
 

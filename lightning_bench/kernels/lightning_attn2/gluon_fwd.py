@@ -94,6 +94,8 @@ STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's pa
 WS_EARLY_STAGE = True  # the ws kernel's first ring stage issued by the default partition before the partitions start
 # (``EARLY`` of ``_la2_fwd_gluon_ws_kernel``; False: by the loader after them). perf-notes v27: stage 0 issued at 0.51
 # instead of 0.77 µs, landed at 2.05 instead of 2.30; forward 1.002–1.024× (1K–32K), fwd_bwd 1.010–1.011× (1K, 2K)
+WG2_EARLY_STAGE = False  # ablation (perf-notes v27 lead 2, unmeasured): :data:`WS_EARLY_STAGE` for the wg2 forward
+# (not with LOOKBACK) and the one-launch backward (``EARLY`` of their kernels)
 TMA_PREFETCH = False  # probe (perf-notes v27 lead): the ws forward and the one-launch backward prefetch their TMA
 # descriptors (PTX prefetch.param.tensormap, one thread) at the program's start (:func:`_tma_prefetch`)
 PDL = False  # programmatic dependent launch of the ws / wg2 / x3 / dkdv launches (:func:`_pdl_enter`; ablation:
@@ -807,12 +809,15 @@ if IMPORT_ERROR is None:
                                   REVERSE: gl.constexpr = False, O_DIRECT: gl.constexpr = False,
                                   STATE_FIRST: gl.constexpr = False, S0_SHIFT: gl.constexpr = False,
                                   STORE_FINAL: gl.constexpr = False, QK_AHEAD: gl.constexpr = False,
-                                  PDL: gl.constexpr = False, STAMPS: gl.constexpr = False, STAMP_BUF=None):
+                                  PDL: gl.constexpr = False, STAMPS: gl.constexpr = False, STAMP_BUF=None,
+                                  EARLY: gl.constexpr = False):
         """Two compute warpgroups per program, value tiles e0 and e0 + BLOCK_E of one head, sharing one Q, K ring
         (each Q, K block crosses L2 → SM once for both tiles; the ws kernel reads it once per tile) with a 1-warp
         loader; a stage is free when both warpgroups arrived. Each warpgroup runs :func:`_ws_compute` on its own
         value tile (own V ring, state, o buffers) exactly as the ws kernel's one does; segments as there.
-        ``PDL``: :func:`_pdl_enter` first. ``STAMPS``: the probe as in the ws kernel (the first warpgroup's)."""
+        ``PDL``: :func:`_pdl_enter` first. ``STAMPS``: the probe as in the ws kernel (the first warpgroup's).
+        ``EARLY`` (:data:`WG2_EARLY_STAGE`; not with ``LOOKBACK``): the first ring stage issued before the partitions
+        start, as the ws kernel's ``EARLY``."""
         sid = 2 * _sid()  # the probe's first word of this program (16 words a program)
         _stamp(STAMP_BUF, sid, 0, STAMPS)
         _pdl_enter(PDL)
@@ -829,6 +834,11 @@ if IMPORT_ERROR is None:
         npre, pre_first = _pre_blocks(p, first, nblk, NSEG, False, LOOKBACK)
         row0 = _row0(row_base, N, BLOCK_N, REVERSE)
         RSTEP: gl.constexpr = -BLOCK_N if REVERSE else BLOCK_N
+        if EARLY:  # every segment has at least one block (kernel.segments)
+            gl.static_assert(not LOOKBACK, "EARLY: not with LOOKBACK")
+            _load_qkv(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready.index(0), 0, row0 + first * RSTEP, col_qk,
+                      col_v, True, BLOCK_E)
+            _stamp(STAMP_BUF, sid + 1, 3, STAMPS)
         gl.warp_specialize([
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
@@ -842,7 +852,7 @@ if IMPORT_ERROR is None:
                            QK_AHEAD)),
             (_ws_load, (q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, empty, row0, col_qk, col_v, first,
                         nblk, npre, pre_first, LOOKBACK, True, STAGES, RSTEP, BLOCK_E, STAMPS, STAMP_BUF,
-                        sid)),
+                        sid, 1 if EARLY else 0)),
         ], [4, 1], [REGS, 24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
@@ -852,18 +862,33 @@ if IMPORT_ERROR is None:
     @gluon.jit
     def _x3_load(pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_f, row_r, col_qk,
                  col_v, nblk, V2: gl.constexpr, STAGES: gl.constexpr, BLOCK_N: gl.constexpr,
-                 BLOCK_E: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0):
+                 BLOCK_E: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0, J0: gl.constexpr = 0):
         """The loader of the one-launch backward: :func:`_ws_load` of pass ``pas`` 0 (dq, causal: rows first → last
-        from ``row_f``) or 1, 2 (dk, dv, anti-causal: last → first from ``row_r``), each with its own descriptors."""
+        from ``row_f``) or 1, 2 (dk, dv, anti-causal: last → first from ``row_r``), each with its own descriptors;
+        from ring slot ``J0`` on (:func:`_x3_early`)."""
         if pas == 0:
             _ws_load(q0, k0, v0, q_s, k_s, v_s, v2_s, ready, empty, row_f, col_qk, col_v, 0, nblk, 0, 0, False, V2,
-                     STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, SID)
+                     STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, SID, J0)
         elif pas == 1:
             _ws_load(q1, k1, v1, q_s, k_s, v_s, v2_s, ready, empty, row_r, col_qk, col_v, 0, nblk, 0, 0, False, V2,
-                     STAGES, -BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, SID)
+                     STAGES, -BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, SID, J0)
         else:
             _ws_load(q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_r, col_qk, col_v, 0, nblk, 0, 0, False, V2,
-                     STAGES, -BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, SID)
+                     STAGES, -BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, SID, J0)
+
+    @gluon.jit
+    def _x3_early(pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, row_f, row_r, col_qk, col_v,
+                  V2: gl.constexpr, BLOCK_E: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0):
+        """``EARLY`` of the one-launch backward (:data:`WG2_EARLY_STAGE`): pass ``pas``'s first ring stage (its first
+        block: ``row_f`` for dq, ``row_r`` for dk and dv) issued before the partitions start; the loader
+        (:func:`_x3_load`) then starts at slot 1. ``STAMPS``: the probe's "first stage issued" here."""
+        if pas == 0:
+            _load_qkv(q0, k0, v0, q_s, k_s, v_s, v2_s, ready.index(0), 0, row_f, col_qk, col_v, V2, BLOCK_E)
+        elif pas == 1:
+            _load_qkv(q1, k1, v1, q_s, k_s, v_s, v2_s, ready.index(0), 0, row_r, col_qk, col_v, V2, BLOCK_E)
+        else:
+            _load_qkv(q2, k2, v2, q_s, k_s, v_s, v2_s, ready.index(0), 0, row_r, col_qk, col_v, V2, BLOCK_E)
+        _stamp(STAMP_BUF, SID + 1, 3, STAMPS)
 
     @gluon.jit
     def _x3_pass(o_desc, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row0, col_v,
@@ -893,8 +918,8 @@ if IMPORT_ERROR is None:
                     E, row_f, row_r, col_v, nblk, HAS_DECAY: gl.constexpr, BLOCK_N: gl.constexpr,
                     BLOCK_D: gl.constexpr, BLOCK_E: gl.constexpr, STAGES: gl.constexpr, VG_AHEAD: gl.constexpr,
                     STATE_FIRST: gl.constexpr, QK_AHEAD: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None,
-                    SID=0, ONE_BODY: gl.constexpr = False, DKDV_BODY: gl.constexpr = False, ONE_OUT: gl.constexpr = False,
-                    OROWS=0):
+                    SID=0, ONE_BODY: gl.constexpr = False, DKDV_BODY: gl.constexpr = False,
+                    ONE_OUT: gl.constexpr = False, OROWS=0):
         """One compute warpgroup of the one-launch backward: :func:`_x3_pass` of pass ``pas``, forward for dq,
         ``REVERSE`` for dk and dv, into that pass's output descriptor. ``ONE_BODY`` (:func:`x3_one_body`): one copy
         of the pass's code for all three, the direction, first row and output descriptor chosen at run time; else an
@@ -941,7 +966,8 @@ if IMPORT_ERROR is None:
                                  QK_AHEAD: gl.constexpr = False, PDL: gl.constexpr = False,
                                  STAMPS: gl.constexpr = False, STAMP_BUF=None, ONE_PASS: gl.constexpr = None,
                                  ONE_BODY: gl.constexpr = False, DKDV_BODY: gl.constexpr = False,
-                                 ONE_OUT: gl.constexpr = False, OROWS=0, PREFETCH: gl.constexpr = ""):
+                                 ONE_OUT: gl.constexpr = False, OROWS=0, PREFETCH: gl.constexpr = "",
+                                 EARLY: gl.constexpr = False):
         """The backward's three passes (:func:`backward`) in one launch: grid axis 2 is the pass (0: dq = F(do, v,
         k); 1: dk = R(v, do, q); 2: dv = R(k, q, do)), each program one unsplit pass of one (batch·head, value
         tile) exactly as the ``wg2`` kernel (``WG2``: two compute warpgroups, value tiles e0 and e0 + BLOCK_E) or the
@@ -953,7 +979,7 @@ if IMPORT_ERROR is None:
         the program's start, the first compute warpgroup's and the loader's stamps (:func:`_ws_compute`,
         :func:`_ws_load`), and slot 0 of the second word at the program's end, after every partition finished.
         ``ONE_BODY``, ``DKDV_BODY``, ``ONE_OUT`` (``o0`` then describes dq, dk, dv stacked, ``OROWS`` rows each):
-        :func:`_x3_compute`'s code forms."""
+        :func:`_x3_compute`'s code forms. ``EARLY``: :func:`_x3_early`."""
         sid = 2 * _sid()  # the probe's first word of this program (16 words a program)
         _stamp(STAMP_BUF, sid, 0, STAMPS)
         _pdl_enter(PDL)
@@ -980,6 +1006,9 @@ if IMPORT_ERROR is None:
             vg2_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_N, BLOCK_E], v0.layout)
             o2_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], o0.layout)
             ready, empty = _ring_barriers(STAGES, 2)
+            if EARLY:
+                _x3_early(pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, row_f, row_r, col_qk,
+                          col_v, True, BLOCK_E, STAMPS, STAMP_BUF, sid)
             gl.warp_specialize([
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
                                h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
@@ -990,19 +1019,24 @@ if IMPORT_ERROR is None:
                                BLOCK_D, BLOCK_E, STAGES, False, STATE_FIRST, QK_AHEAD, False, SLOPES, 0, ONE_BODY,
                                DKDV_BODY, ONE_OUT, OROWS)),
                 (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, empty, row_f, row_r,
-                            col_qk, col_v, nblk, True, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, sid)),
+                            col_qk, col_v, nblk, True, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, sid,
+                            1 if EARLY else 0)),
             ], [4, 1], [REGS, 24])
         else:
             ready, empty = _ring_barriers(STAGES, 1)
             if VG_AHEAD:
                 vg_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_N, BLOCK_E], v0.layout)
+            if EARLY:
+                _x3_early(pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v_s, ready, row_f, row_r, col_qk,
+                          col_v, False, BLOCK_E, STAMPS, STAMP_BUF, sid)
             gl.warp_specialize([
                 (_x3_compute, (pas, o0, o1, o2, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
                                h, e0, E, row_f, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES,
                                VG_AHEAD, STATE_FIRST, QK_AHEAD, STAMPS, STAMP_BUF, sid, ONE_BODY, DKDV_BODY, ONE_OUT,
                                OROWS)),
                 (_x3_load, (pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v_s, ready, empty, row_f, row_r,
-                            col_qk, col_v, nblk, False, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, sid)),
+                            col_qk, col_v, nblk, False, STAGES, BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, sid,
+                            1 if EARLY else 0)),
             ], [1], [24])
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(s))
@@ -1843,6 +1877,12 @@ def _ws_early(pre: bool) -> dict:
     return {"EARLY": True} if WS_EARLY_STAGE and not pre else {}
 
 
+def _wg2_early(lookback: bool) -> dict:
+    """Launch keyword of :data:`WG2_EARLY_STAGE` for a wg2 forward (``lookback``: never) or one-launch backward
+    launch, or nothing."""
+    return {"EARLY": True} if WG2_EARLY_STAGE and not lookback else {}
+
+
 def _pdl() -> dict:
     """Launch keywords of the programmatic dependent launch (``PDL``; :func:`_pdl_enter`): the kernels' ``PDL``
     constexpr and Triton's ``launch_pdl`` option, or nothing (the variants compiled without it)."""
@@ -1921,7 +1961,8 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     if p.wg2:
         _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse,
                                         O_DIRECT=p.o_direct, STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p),
-                                        **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16), **ce)
+                                        **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16),
+                                        **_wg2_early(lookback), **ce)
     elif p.pair:
         _la2_fwd_gluon_pair_kernel[grid](*args, REGS=WG2_REGS, **ce)
     elif p.ws:
@@ -2161,7 +2202,7 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv, 
                                    ONE_BODY=x3_one_body(), DKDV_BODY=bool(BWD_X3_DKDV_BODY),
                                    ONE_PASS=None if BWD_X3_ONE_PASS is None else int(BWD_X3_ONE_PASS),
                                    ONE_OUT=stacked is not None, OROWS=orows,
-                                   **_x3_prefetch(stacked is not None))
+                                   **_x3_prefetch(stacked is not None), **_wg2_early(False))
 
 
 def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan],
@@ -2355,7 +2396,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     the ``x3`` kernel's one compute body for the three passes (:func:`x3_one_body`); ``dkdv_body``: its dk and dv
     passes in one reverse copy (:data:`BWD_X3_DKDV_BODY`); ``one_out``: the one body's stacked output
     (:data:`BWD_X3_ONE_OUT`); ``prefetch``: the descriptor-prefetch probe (:data:`TMA_PREFETCH`; ws and x3);
-    ``early``: the ws kernel's first stage issued before the partitions (:data:`WS_EARLY_STAGE`).
+    ``early``: the first stage issued before the partitions (:data:`WS_EARLY_STAGE` for ws, :data:`WG2_EARLY_STAGE`
+    for wg2 and x3).
     Used by the CPU tests and tools/gluon_la2_fwd.py.
 
     Under ``TRITON_INTERPRET=1`` the compile runs in one spawned worker process (reused): Triton 3.9's interpreter
@@ -2429,6 +2471,8 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
         ce.update(QK_AHEAD=int(qk_ahead))
     if (wg2 or ws) and not pair:  # the AST source needs every parameter in the signature, defaults included
         ce.update(S0_SHIFT=s0_shift, STORE_FINAL=store_final, PDL=pdl)
+    if wg2 and not (pair or x3 or dkdv):
+        ce.update(EARLY=bool(early))
     if x3:
         kern = _la2_bwd_gluon_x3_kernel
         sig = {f"{r}{i}": mangle_type(dqk if r in "qk" else dv) for i in range(3) for r in "qkvo"}
@@ -2441,8 +2485,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
     if (x3 or ws) and not (pair or wg2 and not x3 or dkdv):  # the kernels with the prefetch probe's PREFETCH
         ce.update(PREFETCH="")
         ce.update(_x3_prefetch(one_out, prefetch) if x3 else _ws_prefetch(prefetch))
-        if not x3:
-            ce.update(EARLY=bool(early))
+        ce.update(EARLY=bool(early))
     if dkdv:
         kern = _la2_bwd_gluon_dkdv_kernel
         sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
