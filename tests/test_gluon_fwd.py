@@ -838,6 +838,29 @@ def test_gluon_ablation_knobs_match_reference(knobs):
     assert torch.isfinite(o).all() and rel(o, ref) <= 1e-2
 
 
+def _forward_forms(q, k, v, sl, layout, p, st, reverse: bool):
+    """``G.forward`` of plan ``p`` into a NaN-poisoned o, and with ``reverse`` the backward's reverse form (from ``st``
+    with ``s0_shift`` where there is one) with its end state: (o, (o_reverse, final) or None)."""
+    o = torch.full_like(v, float("nan"))
+    G.forward(q, k, v, sl, layout, p, o, s0=st)
+    if not reverse:
+        return o, None
+    o_r = torch.full_like(v, float("nan"))
+    _, fin = G.forward(q, k, v, sl, layout, p, o_r, s0=st, reverse=True, s0_shift=st is not None, want_final=True)
+    return o, (o_r, fin)
+
+
+def _assert_bitwise_form(got, base, ref):
+    """A code form's (o, reverse) from :func:`_forward_forms` is finite, within 1e-2 of ``ref`` and bitwise the base
+    form's."""
+    assert torch.isfinite(got[0]).all()
+    assert rel(got[0], ref) <= 1e-2
+    assert torch.equal(got[0], base[0])
+    if got[1] is not None:
+        for x, y in zip(got[1], base[1]):
+            assert torch.isfinite(x).all() and torch.equal(x, y)
+
+
 @gpu
 @pytest.mark.parametrize("plan,layout,slopes,s0", [
     (dict(block_e=32, stages=4, nseg=1), "bhnd", "alibi", False),           # b2 h16's short launch (e32, 4-deep)
@@ -863,20 +886,10 @@ def test_qk_ahead_is_bitwise_the_plain_block(monkeypatch, plan, layout, slopes, 
     for qk in (False, True, "one_fence"):
         monkeypatch.setattr(G, "QK_ONE_FENCE", qk == "one_fence")
         p = dataclasses.replace(p, qk_ahead=bool(qk))
-        o = torch.full_like(v, float("nan"))
-        G.forward(q, k, v, sl, layout, p, o, s0=st)
-        outs[qk] = o
-        if st is not None and (p.nseg == 1 or p.lookback):  # the backward's reverse form from s0 and its end state
-            o_r = torch.full_like(v, float("nan"))
-            _, fin = G.forward(q, k, v, sl, layout, p, o_r, s0=st, reverse=True, s0_shift=True, want_final=True)
-            outs[qk, "reverse"] = (o_r, fin)
+        # the backward's reverse form from s0 (shifted) and its end state
+        outs[qk] = _forward_forms(q, k, v, sl, layout, p, st, st is not None and (p.nseg == 1 or p.lookback))
     for form in (True, "one_fence"):
-        assert torch.isfinite(outs[form]).all()
-        assert rel(outs[form], _reference(q, k, v, sl, layout, st)) <= 1e-2
-        assert torch.equal(outs[form], outs[False])
-        if (form, "reverse") in outs:
-            for x, y in zip(outs[form, "reverse"], outs[False, "reverse"]):
-                assert torch.isfinite(x).all() and torch.equal(x, y)
+        _assert_bitwise_form(outs[form], outs[False], _reference(q, k, v, sl, layout, st))
 
 
 @gpu
@@ -905,20 +918,9 @@ def test_early_stage_is_bitwise_the_loader_issue(monkeypatch, plan, layout, slop
     for early in (False, True):
         monkeypatch.setattr(G, "WS_EARLY_STAGE", early)
         monkeypatch.setattr(G, "WG2_EARLY_STAGE", early)
-        o = torch.full_like(v, float("nan"))
-        G.forward(q, k, v, sl, layout, p, o, s0=st)
-        outs[early] = o
-        if p.nseg == 1 or p.lookback:  # the backward's reverse form (s0_shift from s0 if any) and its end state
-            o_r = torch.full_like(v, float("nan"))
-            _, fin = G.forward(q, k, v, sl, layout, p, o_r, s0=st, reverse=True, s0_shift=st is not None,
-                               want_final=True)
-            outs[early, "reverse"] = (o_r, fin)
-    assert torch.isfinite(outs[True]).all()
-    assert rel(outs[True], _reference(q, k, v, sl, layout, st)) <= 1e-2
-    assert torch.equal(outs[True], outs[False])
-    if (True, "reverse") in outs:
-        for x, y in zip(outs[True, "reverse"], outs[False, "reverse"]):
-            assert torch.isfinite(x).all() and torch.equal(x, y)
+        # the backward's reverse form (s0_shift from s0 if any) and its end state
+        outs[early] = _forward_forms(q, k, v, sl, layout, p, st, p.nseg == 1 or p.lookback)
+    _assert_bitwise_form(outs[True], outs[False], _reference(q, k, v, sl, layout, st))
 
 
 @gpu

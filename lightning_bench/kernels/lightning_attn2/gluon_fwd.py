@@ -781,11 +781,10 @@ if IMPORT_ERROR is None:
         npre, pre_first = _pre_blocks(p, first, nblk, NSEG, PREFIX, LOOKBACK)
         row0 = _row0(row_base, N, BLOCK_N, REVERSE)
         RSTEP: gl.constexpr = -BLOCK_N if REVERSE else BLOCK_N
-        if EARLY:  # every segment has at least one block (kernel.segments)
+        if EARLY:
             gl.static_assert(not (PREFIX or LOOKBACK), "EARLY: not with PREFIX or LOOKBACK")
-            _load_qkv(q_desc, k_desc, v_desc, q_s, k_s, v_s, v_s, ready.index(0), 0, row0 + first * RSTEP, col_qk,
-                      col_v, False, BLOCK_E)
-            _stamp(STAMP_BUF, sid + 1, 3, STAMPS)
+            _early_stage(q_desc, k_desc, v_desc, q_s, k_s, v_s, v_s, ready, row0 + first * RSTEP, col_qk, col_v,
+                         False, BLOCK_E, STAMPS, STAMP_BUF, sid)
         gl.warp_specialize([
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
@@ -834,11 +833,10 @@ if IMPORT_ERROR is None:
         npre, pre_first = _pre_blocks(p, first, nblk, NSEG, False, LOOKBACK)
         row0 = _row0(row_base, N, BLOCK_N, REVERSE)
         RSTEP: gl.constexpr = -BLOCK_N if REVERSE else BLOCK_N
-        if EARLY:  # every segment has at least one block (kernel.segments)
+        if EARLY:
             gl.static_assert(not LOOKBACK, "EARLY: not with LOOKBACK")
-            _load_qkv(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready.index(0), 0, row0 + first * RSTEP, col_qk,
-                      col_v, True, BLOCK_E)
-            _stamp(STAMP_BUF, sid + 1, 3, STAMPS)
+            _early_stage(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, row0 + first * RSTEP, col_qk, col_v,
+                         True, BLOCK_E, STAMPS, STAMP_BUF, sid)
         gl.warp_specialize([
             (_ws_compute, (o_desc, SLOPES, SEG_END, S0, FLAGS, EPOCH, q_s, k_s, v_s, ready, empty, s_smem, vg_smem,
                            o_smem, pid_bh, h, e0, E, SEG, NSEG, row0, col_v, first, nblk, p, HAS_DECAY, SPLIT,
@@ -877,18 +875,30 @@ if IMPORT_ERROR is None:
                      STAGES, -BLOCK_N, BLOCK_E, STAMPS, STAMP_BUF, SID, J0)
 
     @gluon.jit
+    def _early_stage(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready, row, col_qk, col_v, V2: gl.constexpr,
+                     BLOCK_E: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0):
+        """``EARLY`` (:data:`WS_EARLY_STAGE`, :data:`WG2_EARLY_STAGE`): ring slot 0's loads (the block at ``row``)
+        issued by the default partition before the partitions start; the loader (:func:`_ws_load` with ``J0`` = 1)
+        issues the rest. Every segment has at least one block (``kernel.segments``). ``STAMPS``: the probe's "first
+        stage issued" (slot 3 of word ``SID + 1``) here instead of in the loader."""
+        _load_qkv(q_desc, k_desc, v_desc, q_s, k_s, v_s, v2_s, ready.index(0), 0, row, col_qk, col_v, V2, BLOCK_E)
+        _stamp(STAMP_BUF, SID + 1, 3, STAMPS)
+
+    @gluon.jit
     def _x3_early(pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, row_f, row_r, col_qk, col_v,
                   V2: gl.constexpr, BLOCK_E: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0):
         """``EARLY`` of the one-launch backward (:data:`WG2_EARLY_STAGE`): pass ``pas``'s first ring stage (its first
         block: ``row_f`` for dq, ``row_r`` for dk and dv) issued before the partitions start; the loader
         (:func:`_x3_load`) then starts at slot 1. ``STAMPS``: the probe's "first stage issued" here."""
         if pas == 0:
-            _load_qkv(q0, k0, v0, q_s, k_s, v_s, v2_s, ready.index(0), 0, row_f, col_qk, col_v, V2, BLOCK_E)
+            _early_stage(q0, k0, v0, q_s, k_s, v_s, v2_s, ready, row_f, col_qk, col_v, V2, BLOCK_E, STAMPS,
+                         STAMP_BUF, SID)
         elif pas == 1:
-            _load_qkv(q1, k1, v1, q_s, k_s, v_s, v2_s, ready.index(0), 0, row_r, col_qk, col_v, V2, BLOCK_E)
+            _early_stage(q1, k1, v1, q_s, k_s, v_s, v2_s, ready, row_r, col_qk, col_v, V2, BLOCK_E, STAMPS,
+                         STAMP_BUF, SID)
         else:
-            _load_qkv(q2, k2, v2, q_s, k_s, v_s, v2_s, ready.index(0), 0, row_r, col_qk, col_v, V2, BLOCK_E)
-        _stamp(STAMP_BUF, SID + 1, 3, STAMPS)
+            _early_stage(q2, k2, v2, q_s, k_s, v_s, v2_s, ready, row_r, col_qk, col_v, V2, BLOCK_E, STAMPS,
+                         STAMP_BUF, SID)
 
     @gluon.jit
     def _x3_pass(o_desc, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row0, col_v,
@@ -2026,16 +2036,16 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch
     :func:`backward_plans`, replaced by three unsplit passes side by side where :func:`concurrent_plans` says so."""
     b, h, n, d, e = _dims(q, v, layout)
     side_by_side = concurrent_plans(b * h, n, d, e, plans, sm_count(q.device))
-    if side_by_side is not None and one_launch(d, e, side_by_side):
-        stacked = None
-        if x3_one_out():  # one_launch: head_dim = value_dim, q, k, v of one shape
-            stacked = torch.empty((3, *q.shape), dtype=q.dtype, device=q.device)
-            dq, dk, dv = stacked.unbind(0)
-        else:
-            dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    one = side_by_side is not None and one_launch(d, e, side_by_side)
+    # one_launch: head_dim = value_dim, so q, k, v have one shape and the gradients can be one stacked buffer
+    stacked = torch.empty((3, *q.shape), dtype=q.dtype, device=q.device) if one and x3_one_out() else None
+    if stacked is not None:
+        dq, dk, dv = stacked.unbind(0)
+    else:
+        dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    if one:
         _backward_one_launch(q, k, v, do, slopes, layout, side_by_side[0], dq, dk, dv, stacked)
         return dq, dk, dv
-    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     if side_by_side is None and fuse_dkdv(b * h, d, e):
         forward(do, v, k, slopes, layout, plans[0], dq)
         _backward_dkdv(q, k, v, do, slopes, layout, dk, dv)
@@ -2171,20 +2181,24 @@ def x3_one_out() -> bool:
 
 def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv, stacked=None) -> None:
     """dq, dk, dv of :func:`backward` in one launch (``_la2_bwd_gluon_x3_kernel``, grid axis 2 = pass) with plan
-    ``p`` for every pass (:func:`one_launch`). Ten TMA descriptors: the qk-shaped ones of do and v serve two passes.
+    ``p`` for every pass (:func:`one_launch`). Ten TMA descriptors (eight with ``stacked``): the qk-shaped ones of do
+    and v serve two passes.
     ``stacked`` (:func:`x3_one_out`): the [3, …] buffer dq, dk, dv are views of; one descriptor then covers all
     three (its 2-D view: the three gradients' 2-D views one after the other)."""
     b, h, n, d, e = _dims(q, v, layout)
     dqk = {id(t): _desc(t, layout, d) for t in (do, v, k, q)}
-    dv_ = {id(t): _desc(t, layout, p.block_e) for t in (k, q, do, dq, dk, dv)}
+    dv_ = {id(t): _desc(t, layout, p.block_e) for t in (k, q, do)}
     orows = _view2d(dq, layout).shape[0]
-    if stacked is not None:
+    if stacked is not None:  # one descriptor for the three outputs (the kernel reads only o0)
         s2 = stacked.reshape(3 * orows, -1)
-        dv_[id(dq)] = TensorDescriptor(s2, list(s2.shape), list(s2.stride()), [BLOCK_N, p.block_e],
-                                       _smem_layout(BLOCK_N, p.block_e))
-    args = (dqk[id(do)], dqk[id(v)], dv_[id(k)], dv_[id(dq)],   # dq = F(q=do, k=v, v=k)
-            dqk[id(v)], dqk[id(do)], dv_[id(q)], dv_[id(dk)],   # dk = R(q=v, k=do, v=q)
-            dqk[id(k)], dqk[id(q)], dv_[id(do)], dv_[id(dv)],   # dv = R(q=k, k=q, v=do)
+        o_all = TensorDescriptor(s2, list(s2.shape), list(s2.stride()), [BLOCK_N, p.block_e],
+                                 _smem_layout(BLOCK_N, p.block_e))
+        odq = odk = odv = o_all
+    else:
+        odq, odk, odv = (_desc(t, layout, p.block_e) for t in (dq, dk, dv))
+    args = (dqk[id(do)], dqk[id(v)], dv_[id(k)], odq,   # dq = F(q=do, k=v, v=k)
+            dqk[id(v)], dqk[id(do)], dv_[id(q)], odk,   # dk = R(q=v, k=do, v=q)
+            dqk[id(k)], dqk[id(q)], dv_[id(do)], odv,   # dv = R(q=k, k=q, v=do)
             slopes if slopes is not None else q, h, n, e)
     if q.is_cuda:
         bind_context(q.device)
@@ -2471,8 +2485,6 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
         ce.update(QK_AHEAD=int(qk_ahead))
     if (wg2 or ws) and not pair:  # the AST source needs every parameter in the signature, defaults included
         ce.update(S0_SHIFT=s0_shift, STORE_FINAL=store_final, PDL=pdl)
-    if wg2 and not (pair or x3 or dkdv):
-        ce.update(EARLY=bool(early))
     if x3:
         kern = _la2_bwd_gluon_x3_kernel
         sig = {f"{r}{i}": mangle_type(dqk if r in "qk" else dv) for i in range(3) for r in "qkvo"}
@@ -2482,10 +2494,6 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                   TILE_MAJOR=tile_major and not wg2, STATE_FIRST=state_first, PASS_INNER=False)
         ce.update(QK_AHEAD=int(qk_ahead), PDL=pdl, ONE_BODY=bool(one_body), DKDV_BODY=bool(dkdv_body),
                   ONE_PASS=None if one_pass is None else int(one_pass), ONE_OUT=bool(one_out))
-    if (x3 or ws) and not (pair or wg2 and not x3 or dkdv):  # the kernels with the prefetch probe's PREFETCH
-        ce.update(PREFETCH="")
-        ce.update(_x3_prefetch(one_out, prefetch) if x3 else _ws_prefetch(prefetch))
-        ce.update(EARLY=bool(early))
     if dkdv:
         kern = _la2_bwd_gluon_dkdv_kernel
         sig = {"q_desc": mangle_type(dqk), "k_desc": mangle_type(dqk), "v_desc": mangle_type(dv),
@@ -2494,6 +2502,11 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                "NSEG": "i32"}
         ce = dict(HAS_DECAY=decay, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e, STAGES=stages,
                   num_warps=4, REGS=WG2_REGS, LOOKBACK=lookback, PDL=pdl)
+    if "PREFETCH" in kern.arg_names:  # the ws kernel and the one launch
+        ce.update(PREFETCH="")
+        ce.update(_x3_prefetch(one_out, prefetch) if x3 else _ws_prefetch(prefetch))
+    if "EARLY" in kern.arg_names:  # the ws and wg2 kernels and the one launch
+        ce.update(EARLY=bool(early))
     if "STAMPS" in kern.arg_names:
         ce.update(STAMPS=stamps)
         if not stamps:
