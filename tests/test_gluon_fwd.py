@@ -1655,14 +1655,14 @@ def test_one_launch_backward_equals_three_launches(monkeypatch, b, h, n, d, layo
     one compute body for the three passes, direction, first row and output descriptor chosen per program at run
     time; a copy per pass; ``BWD_X3_DKDV_BODY``: dq's copy and one reverse copy for dk and dv; ``BWD_X3_ONE_OUT``:
     the one body writing dq, dk, dv as views of one stacked buffer through one descriptor; with
-    ``WG2_EARLY_STAGE``, each pass's first stage issued before the partitions start)."""
+    ``X3_EARLY_STAGE``, each pass's first stage issued before the partitions start)."""
     if force:
         monkeypatch.setattr(G, "BWD_CONCURRENT", True)
     monkeypatch.setattr(G, "BWD_PASS_INNER", pass_inner)
     monkeypatch.setattr(G, "BWD_X3_ONE_BODY", form in ("one-body", "one-out", "one-out-early"))
     monkeypatch.setattr(G, "BWD_X3_DKDV_BODY", form == "dkdv-body")
     monkeypatch.setattr(G, "BWD_X3_ONE_OUT", form.startswith("one-out"))
-    monkeypatch.setattr(G, "WG2_EARLY_STAGE", form == "one-out-early")
+    monkeypatch.setattr(G, "X3_EARLY_STAGE", form == "one-out-early")
     g = torch.Generator().manual_seed(b * h + n + d)
     shp = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
     q, k, v, do = (torch.randn(shp, generator=g).cuda().to(torch.bfloat16) for _ in range(4))

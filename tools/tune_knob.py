@@ -28,8 +28,9 @@ flipped), forward and fwd_bwd (the backward's three passes run the same kernel):
   (``gluon_fwd.TMA_PREFETCH``, a probe; perf-notes v27: the kernels' ramps to their first block).
 - ``ws_early_stage``: the ws kernel's first ring stage issued by the default partition before the partitions start
   (``gluon_fwd.WS_EARLY_STAGE``; perf-notes v27 lead 1: the forward's ramp to its first block).
-- ``wg2_early_stage``: the same for the wg2 forward (not with its lookback) and the one-launch backward
-  (``gluon_fwd.WG2_EARLY_STAGE``; perf-notes v27 lead 2).
+- ``wg2_early_stage``: the same for the wg2 forward, not with its lookback (``gluon_fwd.WG2_EARLY_STAGE``; perf-notes
+  v27 lead 2; ``--cases wg2``, where the unsplit wg2 forward runs).
+- ``x3_early_stage``: the same for the one-launch backward (``gluon_fwd.X3_EARLY_STAGE``; perf-notes v28: slower).
 - ``tile_major``: grid (value tiles, batch·heads, segments) for one-warpgroup plans with several value tiles, so a
   head's tiles are dispatched together (perf-notes v16 lead 1; with ``--cases bh64``, where two-tile launches run).
 
@@ -38,7 +39,7 @@ forward ≤ 2e-2, gradients against the TMA-store variant's ≤ 1e-2), then GPU 
 (host-decoupled CUDA events, L2 flushed), A B B A order, M tokens/s:
 
     python tools/tune_knob.py --knob KNOB [--values A,B] [--set ATTR=VALUE]
-        [--cases default|e64|long|x3|x3b1|short|bh64] --out DIR
+        [--cases default|e64|long|x3|x3b1|short|bh64|wg2] --out DIR
 
 with KNOB one of ``KNOBS`` (the ``gluon_fwd`` attribute is its upper-case name), or one of ``VALUED`` (the integer
 seq_len rules of ``gluon_fwd.choose``, the one-launch backward's ``BWD_X3_TILE``) with the two values to compare, e.g.
@@ -98,6 +99,12 @@ CASES = {
     "x3b1": [  # the one launch's one-warpgroup e64 programs (b1 h16: 3 × 32) at long lengths
         (1, 16, 128, "bhnd", (32768, 131072), ("fwd_bwd",)),
     ],
+    "wg2": [  # where the unsplit wg2 forward runs (one program per head, ≥ 0.9 × SMs programs: the paper and tgs shapes)
+        (4, 32, 128, "bhnd", (512, 2048, 8192, 32768), ("fwd",)),
+        (4, 32, 128, "bhnd", (2048, 8192), ("fwd_bwd",)),
+        (4, 32, 128, "bnhd", (2048,), ("fwd",)),
+        (16, 16, 128, "bhnd", (16384,), ("fwd",)),
+    ],
     "bh64": [  # two-value-tile unsplit launches (64 batch·heads), and b2 h16's four e32 tiles
         (4, 16, 128, "bhnd", (16384, 65536), ("fwd", "fwd_bwd")),
         (2, 32, 128, "bhnd", (32768,), ("fwd", "fwd_bwd")),
@@ -110,7 +117,7 @@ CASES = {
 
 KNOBS = ("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence", "pdl", "bwd_x3_one_body",
          "bwd_x3_dkdv_body", "bwd_x3_one_out", "tma_prefetch", "ws_early_stage",
-         "wg2_early_stage")
+         "wg2_early_stage", "x3_early_stage")
 VALUED = ("wg2_split_min", "long_split_min", "bwd_x3_tile", "bwd_x3_stages")  # integer settings: need --values A,B
 
 

@@ -94,8 +94,11 @@ STREAMS_MIN_WORK = 1 << 20  # batch·heads·seq_len from which the backward's pa
 WS_EARLY_STAGE = True  # the ws kernel's first ring stage issued by the default partition before the partitions start
 # (``EARLY`` of ``_la2_fwd_gluon_ws_kernel``; False: by the loader after them). perf-notes v27: stage 0 issued at 0.51
 # instead of 0.77 µs, landed at 2.05 instead of 2.30; forward 1.002–1.024× (1K–32K), fwd_bwd 1.010–1.011× (1K, 2K)
-WG2_EARLY_STAGE = False  # ablation (perf-notes v27 lead 2, unmeasured): :data:`WS_EARLY_STAGE` for the wg2 forward
-# (not with LOOKBACK) and the one-launch backward (``EARLY`` of their kernels)
+WG2_EARLY_STAGE = False  # ablation (perf-notes v27 lead 2): :data:`WS_EARLY_STAGE` for the wg2 forward (not with
+# LOOKBACK; ``EARLY`` of ``_la2_fwd_gluon_wg2_kernel``)
+X3_EARLY_STAGE = False  # ablation: the same for the one-launch backward (``EARLY`` of ``_la2_bwd_gluon_x3_kernel``,
+# :func:`_x3_early`). perf-notes v28: its stage 0 lands later (3.84 instead of 3.07 µs at 2K) and fwd_bwd reads
+# 0.980–0.997× at b2 h16 1K–128K (the load chosen among three descriptors at run time), 1.00× at b1 h16
 TMA_PREFETCH = False  # probe (perf-notes v27 lead): the ws forward and the one-launch backward prefetch their TMA
 # descriptors (PTX prefetch.param.tensormap, one thread) at the program's start (:func:`_tma_prefetch`)
 PDL = False  # programmatic dependent launch of the ws / wg2 / x3 / dkdv launches (:func:`_pdl_enter`; ablation:
@@ -887,7 +890,7 @@ if IMPORT_ERROR is None:
     @gluon.jit
     def _x3_early(pas, q0, k0, v0, q1, k1, v1, q2, k2, v2, q_s, k_s, v_s, v2_s, ready, row_f, row_r, col_qk, col_v,
                   V2: gl.constexpr, BLOCK_E: gl.constexpr, STAMPS: gl.constexpr = False, STAMP_BUF=None, SID=0):
-        """``EARLY`` of the one-launch backward (:data:`WG2_EARLY_STAGE`): pass ``pas``'s first ring stage (its first
+        """``EARLY`` of the one-launch backward (:data:`X3_EARLY_STAGE`): pass ``pas``'s first ring stage (its first
         block: ``row_f`` for dq, ``row_r`` for dk and dv) issued before the partitions start; the loader
         (:func:`_x3_load`) then starts at slot 1. ``STAMPS``: the probe's "first stage issued" here."""
         if pas == 0:
@@ -1888,9 +1891,13 @@ def _ws_early(pre: bool) -> dict:
 
 
 def _wg2_early(lookback: bool) -> dict:
-    """Launch keyword of :data:`WG2_EARLY_STAGE` for a wg2 forward (``lookback``: never) or one-launch backward
-    launch, or nothing."""
+    """Launch keyword of :data:`WG2_EARLY_STAGE` for a wg2 forward launch (``lookback``: never), or nothing."""
     return {"EARLY": True} if WG2_EARLY_STAGE and not lookback else {}
+
+
+def _x3_early_kw() -> dict:
+    """Launch keyword of :data:`X3_EARLY_STAGE` for the one-launch backward, or nothing."""
+    return {"EARLY": True} if X3_EARLY_STAGE else {}
 
 
 def _pdl() -> dict:
@@ -2216,7 +2223,7 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv, 
                                    ONE_BODY=x3_one_body(), DKDV_BODY=bool(BWD_X3_DKDV_BODY),
                                    ONE_PASS=None if BWD_X3_ONE_PASS is None else int(BWD_X3_ONE_PASS),
                                    ONE_OUT=stacked is not None, OROWS=orows,
-                                   **_x3_prefetch(stacked is not None), **_wg2_early(False))
+                                   **_x3_prefetch(stacked is not None), **_x3_early_kw())
 
 
 def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan],
@@ -2411,7 +2418,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     passes in one reverse copy (:data:`BWD_X3_DKDV_BODY`); ``one_out``: the one body's stacked output
     (:data:`BWD_X3_ONE_OUT`); ``prefetch``: the descriptor-prefetch probe (:data:`TMA_PREFETCH`; ws and x3);
     ``early``: the first stage issued before the partitions (:data:`WS_EARLY_STAGE` for ws, :data:`WG2_EARLY_STAGE`
-    for wg2 and x3).
+    for wg2, :data:`X3_EARLY_STAGE` for x3).
     Used by the CPU tests and tools/gluon_la2_fwd.py.
 
     Under ``TRITON_INTERPRET=1`` the compile runs in one spawned worker process (reused): Triton 3.9's interpreter
