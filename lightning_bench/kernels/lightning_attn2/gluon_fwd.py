@@ -1884,20 +1884,11 @@ def _x3_prefetch(one_out: bool, on: bool | None = None) -> dict:
     return _prefetch("_la2_bwd_gluon_x3_kernel", [x + [x[0] + 15] for x in loads], [], on)
 
 
-def _ws_early(pre: bool) -> dict:
-    """Launch keyword of :data:`WS_EARLY_STAGE` for a ws launch (``pre``: with PREFIX or LOOKBACK, never), or
-    nothing."""
-    return {"EARLY": True} if WS_EARLY_STAGE and not pre else {}
-
-
-def _wg2_early(lookback: bool) -> dict:
-    """Launch keyword of :data:`WG2_EARLY_STAGE` for a wg2 forward launch (``lookback``: never), or nothing."""
-    return {"EARLY": True} if WG2_EARLY_STAGE and not lookback else {}
-
-
-def _x3_early_kw() -> dict:
-    """Launch keyword of :data:`X3_EARLY_STAGE` for the one-launch backward, or nothing."""
-    return {"EARLY": True} if X3_EARLY_STAGE else {}
+def _early(on: bool) -> dict:
+    """Launch keyword ``EARLY`` (the first ring stage issued before the partitions start) where ``on``, else nothing:
+    :data:`WS_EARLY_STAGE` for a ws launch without PREFIX or LOOKBACK, :data:`WG2_EARLY_STAGE` for a wg2 forward
+    without LOOKBACK, :data:`X3_EARLY_STAGE` for the one-launch backward."""
+    return {"EARLY": True} if on else {}
 
 
 def _pdl() -> dict:
@@ -1979,7 +1970,7 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
         _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse,
                                         O_DIRECT=p.o_direct, STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p),
                                         **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16),
-                                        **_wg2_early(lookback), **ce)
+                                        **_early(WG2_EARLY_STAGE and not lookback), **ce)
     elif p.pair:
         _la2_fwd_gluon_pair_kernel[grid](*args, REGS=WG2_REGS, **ce)
     elif p.ws:
@@ -1987,7 +1978,7 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
                                        VG_AHEAD=p.vg_ahead and not p.qk_ahead, TILE_MAJOR=tile_major,
                                        STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p), **_pdl(),
                                        **_stamps(grid[0] * grid[1] * grid[2], 16),
-                                       **_ws_prefetch(), **_ws_early(prefix or lookback), **ce)
+                                       **_ws_prefetch(), **_early(WS_EARLY_STAGE and not (prefix or lookback)), **ce)
     else:
         _la2_fwd_gluon_kernel[grid](*args, **ce)
     if want_final:
@@ -2223,7 +2214,7 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv, 
                                    ONE_BODY=x3_one_body(), DKDV_BODY=bool(BWD_X3_DKDV_BODY),
                                    ONE_PASS=None if BWD_X3_ONE_PASS is None else int(BWD_X3_ONE_PASS),
                                    ONE_OUT=stacked is not None, OROWS=orows,
-                                   **_x3_prefetch(stacked is not None), **_x3_early_kw())
+                                   **_x3_prefetch(stacked is not None), **_early(X3_EARLY_STAGE))
 
 
 def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan],
