@@ -656,26 +656,6 @@ def test_early_stage_compiles_one_more_load_issue_with_the_same_schedule(kw, loa
 
 
 @pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
-@pytest.mark.parametrize("kw, want", [(dict(block_e=32, stages=4, ws=True, qk_ahead=2, state_first=True), 4),
-                                      (dict(block_e=64, stages=3, wg2=True, x3=True, one_body=True, one_out=True,
-                                            state_first=True), 9 + 1),
-                                      (dict(block_e=64, stages=3, wg2=True, x3=True, one_body=True,
-                                            state_first=True), 3 * 4)])
-def test_tma_prefetch_probe_compiles_with_the_same_schedule(kw, want):
-    """The descriptor-prefetch probe (``TMA_PREFETCH``, perf-notes v27; measured neutral, off): one
-    ``prefetch.param.tensormap`` per descriptor the program uses (the ws forward's q, k, v, o; the one launch's three
-    loads per pass and its stacked output, or each pass's own o), naming parameters that exist (ptxas accepts them),
-    nothing else changed: off, no prefetch; on, the same MMA schedule, registers and shared memory."""
-    off = G.compile_sm90(**kw)
-    on = G.compile_sm90(prefetch=True, **kw)
-    assert off["prefetch_tensormap"] == 0 and on["prefetch_tensormap"] == want
-    for key in ("wait_groups", "wgmma", "tma", "smem", "setmaxnreg"):
-        assert on[key] == off[key], key
-    if on.get("regs") is not None:
-        assert on["regs"] == off["regs"] and on["spill_bytes"] == 0
-
-
-@pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
 def test_pdl_form_compiles_the_grid_wait_first_with_the_same_schedule():
     """``PDL`` (programmatic dependent launch, :func:`gluon_fwd._pdl_enter`) reaches each launch's kernel — the
     forward's ws (e32 one-fence, e64 lookback reverse) and wg2 (lookback) kernels, the one-launch backward, the fused

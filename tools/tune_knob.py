@@ -24,8 +24,6 @@ flipped), forward and fwd_bwd (the backward's three passes run the same kernel):
 - ``bwd_x3_one_out``: the one body (``gluon_fwd.x3_one_body``) writing dq, dk, dv as views of one stacked buffer
   through one output descriptor, the pass offsetting its rows instead of choosing a descriptor at run time
   (``gluon_fwd.x3_one_out``; perf-notes v27: the one body's per-block cost).
-- ``tma_prefetch``: the ws forward and the one-launch backward prefetch their TMA descriptors at the program's start
-  (``gluon_fwd.TMA_PREFETCH``, a probe; perf-notes v27: the kernels' ramps to their first block).
 - ``ws_early_stage``: the ws kernel's first ring stage issued by the default partition before the partitions start
   (``gluon_fwd.WS_EARLY_STAGE``; perf-notes v27 lead 1: the forward's ramp to its first block).
 - ``wg2_early_stage``: the same for the wg2 forward, not with its lookback (``gluon_fwd.WG2_EARLY_STAGE``; perf-notes
@@ -116,8 +114,7 @@ CASES = {
 
 
 KNOBS = ("o_direct", "vg_ahead", "tile_major", "state_first", "qk_ahead", "qk_one_fence", "pdl", "bwd_x3_one_body",
-         "bwd_x3_dkdv_body", "bwd_x3_one_out", "tma_prefetch", "ws_early_stage",
-         "wg2_early_stage", "x3_early_stage")
+         "bwd_x3_dkdv_body", "bwd_x3_one_out", "ws_early_stage", "wg2_early_stage", "x3_early_stage")
 VALUED = ("wg2_split_min", "long_split_min", "bwd_x3_tile", "bwd_x3_stages")  # integer settings: need --values A,B
 
 

@@ -99,8 +99,6 @@ WG2_EARLY_STAGE = False  # ablation (perf-notes v27 lead 2): :data:`WS_EARLY_STA
 X3_EARLY_STAGE = False  # ablation: the same for the one-launch backward (``EARLY`` of ``_la2_bwd_gluon_x3_kernel``,
 # :func:`_x3_early`). perf-notes v28: its stage 0 lands later (3.84 instead of 3.07 µs at 2K) and fwd_bwd reads
 # 0.980–0.997× at b2 h16 1K–128K (the load chosen among three descriptors at run time), 1.00× at b1 h16
-TMA_PREFETCH = False  # probe (perf-notes v27 lead): the ws forward and the one-launch backward prefetch their TMA
-# descriptors (PTX prefetch.param.tensormap, one thread) at the program's start (:func:`_tma_prefetch`)
 PDL = False  # programmatic dependent launch of the ws / wg2 / x3 / dkdv launches (:func:`_pdl_enter`; ablation:
 # 0.98–1.03× fwd_bwd, 1.00× forward on the H200, perf-notes v25)
 STAMP_BUF: torch.Tensor | None = None  # probe (tools/program_stamps.py): int64 on the GPU; the ws and wg2 forward
@@ -695,14 +693,6 @@ if IMPORT_ERROR is None:
                                       is_pure=False, pack=1)
 
     @gluon.jit
-    def _tma_prefetch(pas, ASM: gl.constexpr):
-        """Probe (:data:`TMA_PREFETCH`): ``ASM`` (:func:`_prefetch_asm`; empty: nothing) prefetches this program's
-        TMA descriptors, kernel parameters, into the descriptor cache (PTX ``prefetch.param.tensormap``) from one
-        thread, as CUTLASS does at a kernel's start; ``pas`` picks the one-launch backward's pass's descriptors."""
-        if ASM != "":
-            gl.inline_asm_elementwise(ASM, "=r,r", [pas], dtype=gl.int32, is_pure=False, pack=1)
-
-    @gluon.jit
     def _stamp(BUF, sid, i: gl.constexpr, STAMPS: gl.constexpr):
         """Probe (``STAMPS``; :data:`STAMP_BUF`): slot ``i`` of program ``sid``'s 8 int64 words gets
         ``%globaltimer`` (ns, one clock for every SM), slot ``4 + i`` the SM's ``%clock64`` (cycles) — for slot 0
@@ -758,7 +748,7 @@ if IMPORT_ERROR is None:
                                  STATE_FIRST: gl.constexpr = False, S0_SHIFT: gl.constexpr = False,
                                  STORE_FINAL: gl.constexpr = False, QK_AHEAD: gl.constexpr = False,
                                  PDL: gl.constexpr = False, STAMPS: gl.constexpr = False, STAMP_BUF=None,
-                                 PREFETCH: gl.constexpr = "", EARLY: gl.constexpr = False):
+                                 EARLY: gl.constexpr = False):
         """The default kernel: a 1-warp partition streams Q, K, V blocks into the ring (ready/empty mbarriers), the
         4-warp compute partition runs the blocks and never issues a load. With segments the entry state comes from
         the pre-pass's segment-end states (``SPLIT``), or ``PREFIX``: each program derives it from the K, V blocks
@@ -766,14 +756,13 @@ if IMPORT_ERROR is None:
         computes and publishes its own segment's end state, then combines those of the segments before it
         (:func:`_publish`, :func:`_await`); both cost one launch. ``TILE_MAJOR``: the grid's first two axes swapped
         (:func:`_program`). ``PDL``: :func:`_pdl_enter` first. ``STAMPS``: the probe's slot 0 at the program's start
-        (:func:`_stamp`, :func:`_ws_compute`; 16 words a program). ``PREFETCH``: :func:`_tma_prefetch` (probe).
+        (:func:`_stamp`, :func:`_ws_compute`; 16 words a program).
         ``EARLY`` (:data:`WS_EARLY_STAGE`; not with ``PREFIX`` or ``LOOKBACK``): the first ring stage's Q, K, V loads
         issued here, before the partitions start (while the workers' registers are handed over), the loader from
         the second on."""
         sid = 2 * _sid()  # the probe's first word of this program (16 words a program)
         _stamp(STAMP_BUF, sid, 0, STAMPS)
         _pdl_enter(PDL)
-        _tma_prefetch(0, PREFETCH)
         pid_bh, h, e0, p, first, nblk, row_base, col_qk, col_v = _program(H, N, E, SEG, BNHD, SPLIT, BLOCK_N,
                                                                           BLOCK_D, BLOCK_E, TILE_MAJOR)
         q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q_desc, k_desc, v_desc, o_desc, STAGES, BLOCK_N, BLOCK_D,
@@ -979,8 +968,7 @@ if IMPORT_ERROR is None:
                                  QK_AHEAD: gl.constexpr = False, PDL: gl.constexpr = False,
                                  STAMPS: gl.constexpr = False, STAMP_BUF=None, ONE_PASS: gl.constexpr = None,
                                  ONE_BODY: gl.constexpr = False, DKDV_BODY: gl.constexpr = False,
-                                 ONE_OUT: gl.constexpr = False, OROWS=0, PREFETCH: gl.constexpr = "",
-                                 EARLY: gl.constexpr = False):
+                                 ONE_OUT: gl.constexpr = False, OROWS=0, EARLY: gl.constexpr = False):
         """The backward's three passes (:func:`backward`) in one launch: grid axis 2 is the pass (0: dq = F(do, v,
         k); 1: dk = R(v, do, q); 2: dv = R(k, q, do)), each program one unsplit pass of one (batch·head, value
         tile) exactly as the ``wg2`` kernel (``WG2``: two compute warpgroups, value tiles e0 and e0 + BLOCK_E) or the
@@ -1008,7 +996,6 @@ if IMPORT_ERROR is None:
             pas = gl.program_id(0)
         else:
             pas = gl.program_id(2)
-        _tma_prefetch(pas, PREFETCH)
         q_s, k_s, v_s, s_smem, vg_smem, o_smem = _buffers(q0, k0, v0, o0, STAGES, BLOCK_N, BLOCK_D, BLOCK_E)
         row_f = _row0(row_base, N, BLOCK_N, False)
         row_r = _row0(row_base, N, BLOCK_N, True)
@@ -1851,39 +1838,6 @@ def _stamps(programs: int, words: int) -> dict:
     return {"STAMPS": True, "STAMP_BUF": STAMP_BUF}
 
 
-def _prefetch_asm(kernel: str, per_pass: list[list[int]], common: list[int]) -> str:
-    """PTX of :func:`_tma_prefetch`: thread 0 prefetches kernel ``kernel``'s TMA descriptor parameters (Triton names
-    them ``<kernel>_param_<i>``; a 2-D descriptor takes 5 parameters: the 128-byte CUtensorMap, its 2 shape and 2
-    stride words) — those of ``per_pass[$1]`` (the pass operand) and ``common``."""
-    name = lambda i: f"{kernel}_param_{i}"  # noqa: E731
-    lines = ["{ .reg .pred q, p0, p1, p2; .reg .b32 t; mov.u32 t, %tid.x; setp.eq.u32 q, t, 0;"]
-    for j, idx in enumerate(per_pass):
-        lines.append(f"setp.eq.and.u32 p{j}, $1, {j}, q;")
-        lines += [f"@p{j} prefetch.param.tensormap [{name(i)}];" for i in idx]
-    lines += [f"@q prefetch.param.tensormap [{name(i)}];" for i in common]
-    return " ".join(lines) + " } // $0"
-
-
-def _prefetch(kernel: str, per_pass: list[list[int]], common: list[int], on: bool | None = None) -> dict:
-    """Launch keyword of the descriptor-prefetch probe (``on``, default :data:`TMA_PREFETCH`), or nothing."""
-    on = TMA_PREFETCH if on is None else on
-    return {"PREFETCH": _prefetch_asm(kernel, per_pass, common)} if on else {}
-
-
-def _ws_prefetch(on: bool | None = None) -> dict:
-    """:func:`_prefetch` of the ws forward: its q, k, v and o descriptors."""
-    return _prefetch("_la2_fwd_gluon_ws_kernel", [], [0, 5, 10, 15], on)
-
-
-def _x3_prefetch(one_out: bool, on: bool | None = None) -> dict:
-    """:func:`_prefetch` of the one-launch backward: each pass's q, k, v descriptors and its o (``one_out``: the
-    stacked output's one descriptor)."""
-    loads = [[0, 5, 10], [20, 25, 30], [40, 45, 50]]
-    if one_out:
-        return _prefetch("_la2_bwd_gluon_x3_kernel", loads, [15], on)
-    return _prefetch("_la2_bwd_gluon_x3_kernel", [x + [x[0] + 15] for x in loads], [], on)
-
-
 def _early(on: bool) -> dict:
     """Launch keyword ``EARLY`` (the first ring stage issued before the partitions start) where ``on``, else nothing:
     :data:`WS_EARLY_STAGE` for a ws launch without PREFIX or LOOKBACK, :data:`WG2_EARLY_STAGE` for a wg2 forward
@@ -1978,7 +1932,7 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
                                        VG_AHEAD=p.vg_ahead and not p.qk_ahead, TILE_MAJOR=tile_major,
                                        STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p), **_pdl(),
                                        **_stamps(grid[0] * grid[1] * grid[2], 16),
-                                       **_ws_prefetch(), **_early(WS_EARLY_STAGE and not (prefix or lookback)), **ce)
+                                       **_early(WS_EARLY_STAGE and not (prefix or lookback)), **ce)
     else:
         _la2_fwd_gluon_kernel[grid](*args, **ce)
     if want_final:
@@ -2214,7 +2168,7 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv, 
                                    ONE_BODY=x3_one_body(), DKDV_BODY=bool(BWD_X3_DKDV_BODY),
                                    ONE_PASS=None if BWD_X3_ONE_PASS is None else int(BWD_X3_ONE_PASS),
                                    ONE_OUT=stacked is not None, OROWS=orows,
-                                   **_x3_prefetch(stacked is not None), **_early(X3_EARLY_STAGE))
+                                   **_early(X3_EARLY_STAGE))
 
 
 def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan],
@@ -2394,8 +2348,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                  state_first: bool = False, s0_shift: bool = False, store_final: bool = False,
                  x3: bool = False, dkdv: bool = False, qk_ahead: int = 0, pdl: bool = False,
                  stamps: bool = False, one_pass: int | None = None, one_body: bool = False,
-                 dkdv_body: bool = False, one_out: bool = False, prefetch: bool = False,
-                 early: bool = False) -> dict:
+                 dkdv_body: bool = False, one_out: bool = False, early: bool = False) -> dict:
     """Compile the kernel for sm_90a without a GPU and return facts about the result: shared memory (bytes),
     the ``wgmma.wait_group`` operands in program order, wgmma / TMA instruction counts (``wgmma_reg_a``: those with
     a register A operand), and where the Triton
@@ -2407,8 +2360,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     ``one_pass``: the ``x3`` probe form whose programs all run that pass (:data:`BWD_X3_ONE_PASS`); ``one_body``:
     the ``x3`` kernel's one compute body for the three passes (:func:`x3_one_body`); ``dkdv_body``: its dk and dv
     passes in one reverse copy (:data:`BWD_X3_DKDV_BODY`); ``one_out``: the one body's stacked output
-    (:data:`BWD_X3_ONE_OUT`); ``prefetch``: the descriptor-prefetch probe (:data:`TMA_PREFETCH`; ws and x3);
-    ``early``: the first stage issued before the partitions (:data:`WS_EARLY_STAGE` for ws, :data:`WG2_EARLY_STAGE`
+    (:data:`BWD_X3_ONE_OUT`); ``early``: the first stage issued before the partitions (:data:`WS_EARLY_STAGE` for ws, :data:`WG2_EARLY_STAGE`
     for wg2, :data:`X3_EARLY_STAGE` for x3).
     Used by the CPU tests and tools/gluon_la2_fwd.py.
 
@@ -2424,7 +2376,7 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
                 o_direct=o_direct, vg_ahead=vg_ahead, tile_major=tile_major, state_first=state_first,
                 s0_shift=s0_shift, store_final=store_final, x3=x3, dkdv=dkdv, qk_ahead=qk_ahead, pdl=pdl,
                 stamps=stamps, one_pass=one_pass, one_body=one_body, dkdv_body=dkdv_body, one_out=one_out,
-                prefetch=prefetch, early=early)
+                early=early)
     if IMPORT_ERROR is not None:
         raise RuntimeError(f"Gluon unavailable: {IMPORT_ERROR}")
     return compile_outside_interpreter(_compile_sm90, **args)
@@ -2448,7 +2400,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                   lookback=False, reverse=False, pair=False, o_direct=False, vg_ahead=False, tile_major=False,
                   state_first=False, s0_shift=False, store_final=False, x3=False, dkdv=False,
                   qk_ahead=False, pdl=False, stamps=False, one_pass=None, one_body=False,
-                  dkdv_body=False, one_out=False, prefetch=False, early=False) -> dict:
+                  dkdv_body=False, one_out=False, early=False) -> dict:
     import hashlib
     import re
     import subprocess
@@ -2500,9 +2452,6 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
                "NSEG": "i32"}
         ce = dict(HAS_DECAY=decay, BNHD=bnhd, BLOCK_N=BLOCK_N, BLOCK_D=head_dim, BLOCK_E=block_e, STAGES=stages,
                   num_warps=4, REGS=WG2_REGS, LOOKBACK=lookback, PDL=pdl)
-    if "PREFETCH" in kern.arg_names:  # the ws kernel and the one launch
-        ce.update(PREFETCH="")
-        ce.update(_x3_prefetch(one_out, prefetch) if x3 else _ws_prefetch(prefetch))
     if "EARLY" in kern.arg_names:  # the ws and wg2 kernels and the one launch
         ce.update(EARLY=bool(early))
     if "STAMPS" in kern.arg_names:
@@ -2527,8 +2476,7 @@ def _compile_sm90(block_e, stages, split, bnhd, head_dim, decay, ws, q_reg, s0, 
            "wait_groups": [int(w) for w in re.findall(r"wgmma.wait_group.sync.aligned (\d+)", ptx)],
            "wgmma": ptx.count("wgmma.mma_async"), "tma": ptx.count("cp.async.bulk.tensor"),
            "tma_store": len(re.findall(r"cp\.async\.bulk\.tensor\.\w+\.global\.shared", ptx)),
-           "wgmma_reg_a": len(re.findall(r"wgmma.mma_async[^;]*\{[^}]*\}\s*,\s*\{", ptx)),
-           "prefetch_tensormap": ptx.count("prefetch.param.tensormap")}
+           "wgmma_reg_a": len(re.findall(r"wgmma.mma_async[^;]*\{[^}]*\}\s*,\s*\{", ptx))}
     ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
     if ptxas.exists():
         with tempfile.TemporaryDirectory() as tmp:
