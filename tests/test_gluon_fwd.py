@@ -963,13 +963,15 @@ def test_gluon_forward_from_an_initial_state_and_with_a_segment_hook(nseg, layou
 
 @gpu
 def test_the_long_sequence_plan_matches_reference():
-    """b2 h16 d128 at 49152 tokens takes two-warpgroup programs with the 4-way lookback split (``choose``); o vs
-    float64 through ``lightning_attn``."""
+    """b2 h16 d128 at 49152 tokens (``LONG_SPLIT_MIN``) takes the long split (``choose``): one-warpgroup e64
+    programs, 2 segments, no lookback (the segment-end pre-pass, chunked); o vs float64 through ``lightning_attn``.
+    (Until perf-notes v24 this shape took the wg2 4-way lookback; ``WG2_SPLIT_MIN`` brings that back.)"""
     g = torch.Generator().manual_seed(49152)
     q, k, v = (torch.randn(2, 16, 49152, 128, generator=g).cuda().to(torch.bfloat16) for _ in range(3))
     sl = decay_slopes(16).cuda()
     p = G.plan(q, k, v, sl, "bhnd")
-    assert (p.block_e, p.nseg, p.wg2, p.lookback) == (64, 4, True, True), p.describe()
+    assert (p.block_e, p.nseg, p.wg2, p.lookback, p.prefix) == (64, 2, False, False, False), p.describe()
+    assert p.chunks > 1, p.describe()
     o = lightning_attn(q, k, v, sl)
     ref = lightning_attn_reference(q.double(), k.double(), v.double(), sl)
     assert torch.isfinite(o).all() and rel(o, ref) <= 1e-2
