@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_bench.kernels import decay_slopes, lightning_attn
+from lightning_bench.kernels import decay_slopes, lightning_attn, lightning_attn_reference
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -64,3 +64,39 @@ def test_custom_ops_pass_opcheck():
     for split in (1, 0, 2):
         torch.library.opcheck(torch.ops.lightning_bench.la2_bwd.default,
                               (q, k, v, do, sl, s0, None, None, "bhnd", 16, True, "ieee", split))
+
+
+def test_bwd_op_gets_gradients_that_do_not_alias(monkeypatch):
+    """The one-launch Gluon backward writes dq, dk, dv as views of one stacked buffer (``gluon_fwd.x3_one_out``), but
+    a custom op may not return outputs that alias each other: torch raises at every call, so a compiled training step
+    at such a shape (b2 h16 d128) failed. The ``la2_bwd`` op therefore asks for separate buffers. Here a stand-in for
+    the Gluon backward (this machine may have no Hopper GPU) stacks its gradients as the one launch does unless it
+    is asked not to, and returns the float64 reference's values; the op must return them, in three storages."""
+    from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G
+    from lightning_bench.kernels.lightning_attn2 import kernel as K
+
+    g = torch.Generator().manual_seed(5)
+    q, k, v, do = (torch.randn(1, 2, 24, 16, generator=g, dtype=torch.float64) for _ in range(4))
+    sl = decay_slopes(2)
+    qr, kr, vr = (x.clone().requires_grad_() for x in (q, k, v))
+    want = torch.autograd.grad(lightning_attn_reference(qr, kr, vr, sl), (qr, kr, vr), do)
+    asked = []
+
+    def fake_backward(q, k, v, do, slopes, layout, plans, separate=False):
+        asked.append(separate)
+        if separate:
+            return tuple(w.to(q.dtype).clone() for w in want)
+        stacked = torch.stack(want).to(q.dtype)
+        return stacked.unbind(0)
+
+    monkeypatch.setattr(K, "_gluon_bwd_plans", lambda *a, **kw: ["a plan"])
+    monkeypatch.setattr(G, "backward", fake_backward)
+    qf, kf, vf, dof = (x.float() for x in (q, k, v, do))
+    dq, dk, dv, _ = torch.ops.lightning_bench.la2_bwd(qf, kf, vf, dof, sl, None, None, None, "bhnd", 16,
+                                                      False, "ieee", 0)
+    assert asked == [True]
+    assert len({x.untyped_storage().data_ptr() for x in (dq, dk, dv)}) == 3
+    for got, w in zip((dq, dk, dv), want):
+        torch.testing.assert_close(got.double(), w, rtol=1e-6, atol=1e-6)
+    # the eager path keeps the stacked form (no custom op there)
+    assert K._bwd(qf, kf, vf, dof, sl, None, None, False, "bhnd", 16, None, "ieee", 0)[0]._base is not None

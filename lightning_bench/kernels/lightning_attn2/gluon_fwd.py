@@ -1975,7 +1975,8 @@ def _backward_shape_plans(batch_heads: int, seq_len: int, head_dim: int, value_d
     return plans
 
 
-def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def backward(q, k, v, do, slopes, layout: str, plans: list[Plan],
+             separate: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """dq, dk, dv of o = LA2(q, k, v) (no initial or final state) as three runs of the forward kernel, because each
     gradient is itself a (causal or anti-causal) decayed linear attention (paper arXiv 2401.04658 §3.2, Algorithm 2;
     shared docs §2), with o_t = Σ_(s ≤ t) λ^(t−s) (q_t·k_s) v_s:
@@ -1985,12 +1986,16 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan]) -> tuple[torch
         dv_s = Σ_(t ≥ s) λ^(t−s) (k_s·q_t) do_t  = R(q=k, k=q, v=do)
 
     Shapes as the inputs (dq like q, dk like k, dv like v; bf16, fp32 accumulation); ``plans`` from
-    :func:`backward_plans`, replaced by three unsplit passes side by side where :func:`concurrent_plans` says so."""
+    :func:`backward_plans`, replaced by three unsplit passes side by side where :func:`concurrent_plans` says so.
+    The one launch returns dq, dk, dv as views of one stacked buffer (:func:`x3_one_out`) unless ``separate``: then
+    three buffers of their own (the ``la2_bwd`` custom op, which torch.compile calls, may not return outputs that
+    alias each other)."""
     b, h, n, d, e = _dims(q, v, layout)
     side_by_side = concurrent_plans(b * h, n, d, e, plans, sm_count(q.device))
     one = side_by_side is not None and one_launch(d, e, side_by_side)
     # one_launch: head_dim = value_dim, so q, k, v have one shape and the gradients can be one stacked buffer
-    stacked = torch.empty((3, *q.shape), dtype=q.dtype, device=q.device) if one and x3_one_out() else None
+    stacked = (torch.empty((3, *q.shape), dtype=q.dtype, device=q.device) if one and x3_one_out() and not separate
+               else None)
     if stacked is not None:
         dq, dk, dv = stacked.unbind(0)
     else:
