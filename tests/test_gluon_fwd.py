@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import os
 import subprocess
 import sys
 import threading
@@ -1572,7 +1573,10 @@ def test_first_backward_of_a_process_runs_the_gluon_passes():
     test that fails without bind_context is test_gluon_launch_from_a_thread_without_a_cuda_context (it asserts that
     its thread has no context before launching). The script is tests/gpu_first_backward.py."""
     script = Path(__file__).with_name("gpu_first_backward.py")
-    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+    env = dict(os.environ)  # the checkout's package, installed or not (the device runs the tests uninstalled)
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0 and "ok" in r.stdout, r.stdout[-2000:] + r.stderr[-4000:]
 
 
