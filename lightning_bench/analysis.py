@@ -4,6 +4,9 @@
   Student-t confidence interval on k (k ≈ 1 for linear attention, ≈ 2 for softmax attention).
 - Crossover: the seq_len from which a linear provider is faster than a softmax provider for every larger measured
   seq_len, interpolated in log–log between the two bracketing measurements.
+- Fixed cost per call (Hockney's r∞ and n½): for a kernel linear in seq_len, time = F + T / r∞ with T = batch ·
+  seq_len tokens per call, so tokens/s = r∞ · T / (T + n½) with n½ = F · r∞; fitted per provider × mode × shape
+  group. It says how constant a kernel's tokens/s can be over seq_len: the ratio between two lengths is set by n½.
 """
 
 from __future__ import annotations
@@ -105,6 +108,80 @@ def scaling_table(df: pd.DataFrame, min_seq_len: int = 2048, confidence: float =
         f = fit_scaling(g["seq_len"], g["median_ms"], confidence)
         out.append(dict(zip(SHAPE + ["provider", "mode"], key), exponent=f.exponent, ci_low=f.ci_low,
                         ci_high=f.ci_high, n_points=f.n_points, seq_min=f.seq_min, seq_max=f.seq_max, r2=f.r2))
+    return pd.DataFrame(out)
+
+
+@dataclass
+class FixedCostFit:
+    r_inf: float  # asymptotic tokens/s (1 / the fitted time per token)
+    fixed_ms: float  # F: the fitted time per call that does not grow with the tokens
+    fixed_ci: tuple  # F's confidence interval (ms)
+    n_half: float  # F · r_inf: the tokens per call at which tokens/s is half of r_inf
+    n_points: int
+    tokens_min: int
+    tokens_max: int
+    r2: float
+
+    def flatness(self, tokens_short: float, tokens_long: float) -> float:
+        """The model's tokens/s at ``tokens_short`` over its tokens/s at ``tokens_long`` (tokens per call)."""
+        return (tokens_short / (tokens_short + self.n_half)) / (tokens_long / (tokens_long + self.n_half))
+
+
+def fit_fixed_cost(tokens, time_ms, confidence: float = 0.95) -> FixedCostFit:
+    """Fit time = F + tokens / r∞ (Hockney's r∞, n½ model of a pipelined operation: R. W. Hockney, C. R. Jesshope,
+    *Parallel Computers 2*, 1988, §1.3.3) for a kernel whose work is linear in the tokens per call (batch · seq_len).
+
+    Fitted as the time per token against 1 / tokens (time / T = 1 / r∞ + F · (1 / T)), an ordinary least-squares
+    line whose points carry about the same relative noise at every length — a fit of time against T would let the
+    longest rows' absolute noise swamp F. ``confidence``: the Student-t interval of F.
+
+    Raises:
+        ValueError: fewer than 3 points, fewer than 2 distinct token counts, non-positive values, or a confidence
+            outside (0, 1).
+    """
+    t = np.asarray(tokens, dtype=float)
+    y = np.asarray(time_ms, dtype=float)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if t.shape != y.shape or t.size < 3:
+        raise ValueError(f"need at least 3 (tokens, time) points of equal count, got {t.size} and {y.size}")
+    if (t <= 0).any() or (y <= 0).any():
+        raise ValueError("tokens and time must be > 0")
+    if np.unique(t).size < 2:
+        raise ValueError("need at least two distinct token counts")
+    r = stats.linregress(1.0 / t, y / t)
+    dof = t.size - 2
+    half = stats.t.ppf(0.5 + confidence / 2, dof) * r.stderr if dof > 0 and np.isfinite(r.stderr) else math.nan
+    per_token_ms = float(r.intercept)
+    r_inf = 1e3 / per_token_ms if per_token_ms > 0 else math.nan
+    fixed = float(r.slope)
+    return FixedCostFit(r_inf, fixed, (fixed - half, fixed + half), fixed * r_inf / 1e3 if per_token_ms > 0 else math.nan,
+                        int(t.size), int(t.min()), int(t.max()), float(r.rvalue**2))
+
+
+def fixed_cost_table(df: pd.DataFrame, families=("linear", "floor"), confidence: float = 0.95) -> pd.DataFrame:
+    """One row per shape group × provider × mode of the providers whose ``family`` is in ``families`` (the model
+    holds for work linear in seq_len; softmax attention's is not): r∞ (tokens/s), F (ms) with its interval, n½
+    (tokens per call) and n½ in seq_len at the group's batch (``n_half_seq``), from ok rows of product-grid groups
+    (a fixed-token series has one token count). Groups with fewer than 3 seq_lens are left out."""
+    ok = with_series(df[df["status"] == "ok"])
+    if "family" in ok:
+        ok = ok[ok["family"].isin(families)]
+    out = []
+    for key, g in ok.groupby(SHAPE + ["provider", "mode"], sort=False):
+        if series_tokens(key[0]) is not None:
+            continue
+        g = g.groupby(["batch", "seq_len"], as_index=False)["median_ms"].median()
+        if g["seq_len"].nunique() < 3:
+            continue
+        tokens = g["batch"] * g["seq_len"]
+        f = fit_fixed_cost(tokens, g["median_ms"], confidence)
+        batch = int(g["batch"].iloc[0])
+        out.append(dict(zip(SHAPE + ["provider", "mode"], key), r_inf=f.r_inf, fixed_ms=f.fixed_ms,
+                        fixed_ci_low=f.fixed_ci[0], fixed_ci_high=f.fixed_ci[1], n_half=f.n_half,
+                        n_half_seq=f.n_half / batch, n_points=f.n_points, seq_min=int(g["seq_len"].min()),
+                        seq_max=int(g["seq_len"].max()), r2=f.r2,
+                        model_flatness=f.flatness(batch * g["seq_len"].min(), batch * g["seq_len"].max())))
     return pd.DataFrame(out)
 
 

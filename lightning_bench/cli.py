@@ -355,7 +355,8 @@ def report(run_dirs, out_dir, formats, min_fit_seq_len, title, focus):
     """Markdown + HTML report, LaTeX (booktabs) tables and PDF/PNG figures from one or more RUN_DIRs.
 
     Tables give the median with p20–p80 per cell and mark the best; the analysis fits time ∝ seq_len^k per provider
-    (with a 95% CI) and finds where each linear provider overtakes each softmax provider; a roofline uses the run's
+    (with a 95% CI), each linear provider's fixed cost per call (Hockney's r∞ and n½: how constant its tokens/s
+    can be over seq_len) and where each linear provider overtakes each softmax provider; a roofline uses the run's
     ceilings.json (or the H200 reference ceilings, labelled so).
     """
     from .report import build_report

@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .analysis import GROUP, SHAPE, crossover_table, scaling_table, with_series  # noqa: E402
+from .analysis import GROUP, SHAPE, crossover_table, fixed_cost_table, scaling_table, with_series  # noqa: E402
 from .flops import BYTES_MODEL, BYTES_PER_ELEMENT, MODELS, io_bytes  # noqa: E402
 from .plots import BOUNDS, MODE_ORDER, STYLE, group_label, group_slug  # noqa: E402
 
@@ -453,6 +453,24 @@ def build_report(run_dirs: list[Path], out_dir: Path, formats=("pdf", "png"), mi
         tex += [_scaling_latex(sc), ""]
     else:
         md.append("Not enough seq_lens (≥ 3 at or above the threshold) for a fit.")
+    fc = fixed_cost_table(ok)
+    if len(fc):
+        md += ["", "## Fixed cost per call: r∞ and n½", "",
+               "Hockney's model of a pipelined operation, for the providers linear in seq_len and the byte floor: "
+               "time = F + T / r∞ with T = batch × seq_len tokens per call, fitted as time per token against 1 / T "
+               "over every ok seq_len (95% interval of F from the Student t). tokens/s = r∞ · T / (T + n½), "
+               "n½ = F · r∞ (here in seq_len at the group's batch): the shorter n½, the more constant the tokens/s "
+               "over seq_len — `model min / max` is the model's tokens/s at the shortest over the longest seq_len. "
+               "The floor's n½ is what a kernel moving the same bytes with the timer's and one launch's fixed cost "
+               "has. A negative F means the time per token grows with seq_len (the model does not hold).", "",
+               "| shape | provider | mode | r∞ (M tokens/s) | F (µs) | 95% CI | n½ (seq_len) | model min / max | "
+               "points (seq_len range) | R² |", "|---|---|---|---:|---:|---|---:|---:|---|---:|"]
+        for _, r in fc.iterrows():
+            shape = group_slug(tuple(r[c] for c in SHAPE))
+            md.append(f"| {shape} | {r['provider']} | {r['mode']} | {r['r_inf'] / 1e6:.2f} | "
+                      f"{r['fixed_ms'] * 1e3:.1f} | [{r['fixed_ci_low'] * 1e3:.1f}, {r['fixed_ci_high'] * 1e3:.1f}] | "
+                      f"{r['n_half_seq']:.0f} | {r['model_flatness']:.3f} | {r['n_points']} "
+                      f"({r['seq_min']}–{r['seq_max']}) | {r['r2']:.4f} |")
     md += ["", "## Crossovers: where each linear provider overtakes each softmax provider", "",
            "The seq_len from which the linear provider is faster at every larger measured seq_len, interpolated in "
            "log–log between the bracketing measurements.", ""]

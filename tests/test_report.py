@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from lightning_bench.analysis import crossover, crossover_table, fit_scaling, scaling_table
+from lightning_bench.analysis import (crossover, crossover_table, fit_fixed_cost, fit_scaling, fixed_cost_table,
+                                      scaling_table)
 from lightning_bench.cli import main
 from lightning_bench.flops import io_bytes
 from lightning_bench.report import build_report, latex_table, markdown_table, tex_escape
@@ -94,6 +95,56 @@ def test_analysis_tables_on_the_h200_fixture():
     assert 1024 < row.crossover_seq_len < 2048
 
 
+# ---------------------------------------------------------------- fixed cost per call (r∞, n½)
+def test_fixed_cost_fit_recovers_a_known_kernel():
+    """time = F + T / r∞ with F = 12 µs and r∞ = 150 M tokens/s, 1% multiplicative noise: F within its interval
+    (and within 1.5 µs), r∞ within 1%, n½ = F · r∞, and the model's flatness as the formula gives it."""
+    rng = np.random.default_rng(4)
+    tokens = 2 * np.array([1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072], dtype=float)
+    t_ms = (0.012 + tokens / 150e6 * 1e3) * np.exp(rng.normal(0, 0.01, tokens.size))
+    f = fit_fixed_cost(tokens, t_ms)
+    assert f.fixed_ci[0] <= 0.012 <= f.fixed_ci[1] and abs(f.fixed_ms - 0.012) < 1.5e-3
+    assert f.r_inf == pytest.approx(150e6, rel=0.01)
+    assert f.n_half == pytest.approx(f.fixed_ms * 1e-3 * f.r_inf)
+    assert f.n_points == 8 and (f.tokens_min, f.tokens_max) == (2048, 262144)
+    exact = fit_fixed_cost(tokens, 0.012 + tokens / 150e6 * 1e3)
+    assert exact.fixed_ms == pytest.approx(0.012, rel=1e-9) and exact.n_half == pytest.approx(1800.0, rel=1e-9)
+    tps = lambda T: T / (0.012e-3 + T / 150e6)  # noqa: E731
+    assert exact.flatness(4096, 262144) == pytest.approx(tps(4096) / tps(262144), rel=1e-9)
+
+
+def test_fixed_cost_fit_rejects_bad_input():
+    with pytest.raises(ValueError, match="at least 3"):
+        fit_fixed_cost([1, 2], [1, 2])
+    with pytest.raises(ValueError, match="> 0"):
+        fit_fixed_cost([1, 2, 4], [1, 0, 2])
+    with pytest.raises(ValueError, match="distinct"):
+        fit_fixed_cost([4, 4, 4], [1, 2, 3])
+    with pytest.raises(ValueError, match="confidence"):
+        fit_fixed_cost([1, 2, 4], [1, 2, 4], confidence=0)
+
+
+def test_fixed_cost_table_fits_linear_providers_of_product_grids_only():
+    """Linear providers and the floor get a row per mode; softmax providers (quadratic work) and a fixed-token series
+    (one token count) none; n½ in seq_len is n½ / batch."""
+    rows = []
+    for n in (1024, 4096, 16384, 65536):
+        for prov, fam, ms in (("la2", "linear", 0.010 + 2 * n / 100e6 * 1e3),
+                              ("floor", "floor", 0.006 + 2 * n / 300e6 * 1e3),
+                              ("sdpa_flash", "softmax", 1e-9 * n * n)):
+            rows.append(dict(provider=prov, family=fam, mode="fwd", batch=2, heads=16, head_dim=128, value_dim=128,
+                             dtype="bfloat16", decay=True, status="ok", seq_len=n, median_ms=ms))
+    for b, n in ((64, 1024), (16, 4096), (4, 16384)):  # batch × seq_len = 65536: the tgs view
+        rows.append(dict(provider="la2", family="linear", mode="fwd", batch=b, heads=8, head_dim=128, value_dim=128,
+                         dtype="bfloat16", decay=True, status="ok", seq_len=n, median_ms=0.5))
+    t = fixed_cost_table(pd.DataFrame(rows))
+    assert sorted(t.provider) == ["floor", "la2"] and set(t.heads) == {16}
+    la2 = t[t.provider == "la2"].iloc[0]
+    assert la2.fixed_ms == pytest.approx(0.010, rel=1e-6) and la2.r_inf == pytest.approx(100e6, rel=1e-6)
+    assert la2.n_half_seq == pytest.approx(1000 / 2, rel=1e-6) and (la2.seq_min, la2.seq_max) == (1024, 65536)
+    assert la2.model_flatness == pytest.approx((2048 / (2048 + 1000)) / (131072 / (131072 + 1000)), rel=1e-9)
+
+
 def test_io_bytes_model():
     # bf16, d = e = 128: 1,024 B per token-head forward, 1,792 backward (shared docs §4/§5)
     assert io_bytes("fwd", 1, 1, 1, 128, 128, 2) == 1024
@@ -146,6 +197,8 @@ def test_report_files_and_content(report_dir):
     md = rep.markdown.read_text()
     assert "## Scaling exponents" in md and "## Crossovers" in md
     assert "| la2 | sdpa_cudnn |" in md
+    fixed = md.split("## Fixed cost per call")[1].split("## Crossovers")[0]  # linear providers only
+    assert "| la2 | fwd |" in fixed and "| fla | fwd_bwd |" in fixed and "flash_attn2" not in fixed
     assert "NVIDIA H200" in md and "driver 580.159.04" in md and "power limit 700.0 W" in md
     assert "oom" in md  # rows without a measurement are listed
     # every figure referenced exists, in PNG and PDF
