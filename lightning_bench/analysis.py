@@ -68,28 +68,43 @@ class ScalingFit:
     r2: float
 
 
+def _fit_points(x, time_ms, confidence: float, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``time_ms`` as float arrays, checked for a line fit with a ``confidence`` interval.
+
+    Raises:
+        ValueError: a confidence outside (0, 1), fewer than 3 points or unequal counts, a value ≤ 0, fewer than two
+            distinct ``x`` (named ``name`` in the message).
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(time_ms, dtype=float)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if x.shape != y.shape or x.size < 3:
+        raise ValueError(f"need at least 3 ({name}, time) points of equal count, got {x.size} and {y.size}")
+    if (x <= 0).any() or (y <= 0).any():
+        raise ValueError(f"{name} and time must be > 0")
+    if np.unique(x).size < 2:
+        raise ValueError(f"need at least two distinct {name} values")
+    return x, y
+
+
+def _half_width(stderr: float, n: int, confidence: float) -> float:
+    """Half the Student-t ``confidence`` interval of a fitted coefficient with standard error ``stderr`` from ``n``
+    points (n − 2 degrees of freedom); NaN without any."""
+    if n > 2 and np.isfinite(stderr):
+        return float(stats.t.ppf(0.5 + confidence / 2, n - 2) * stderr)
+    return math.nan
+
+
 def fit_scaling(seq_len, time_ms, confidence: float = 0.95) -> ScalingFit:
     """Fit time ∝ seq_len^k in log–log; returns k with its ``confidence`` interval.
 
     Raises:
         ValueError: fewer than 3 points, non-positive values, or a confidence outside (0, 1).
     """
-    x = np.asarray(seq_len, dtype=float)
-    y = np.asarray(time_ms, dtype=float)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if x.shape != y.shape or x.size < 3:
-        raise ValueError(f"need at least 3 (seq_len, time) points of equal count, got {x.size} and {y.size}")
-    if (x <= 0).any() or (y <= 0).any():
-        raise ValueError("seq_len and time must be > 0 for a log–log fit")
-    if np.unique(x).size < 2:
-        raise ValueError("need at least two distinct seq_len values")
+    x, y = _fit_points(seq_len, time_ms, confidence, "seq_len")
     r = stats.linregress(np.log(x), np.log(y))
-    dof = x.size - 2
-    if dof > 0 and np.isfinite(r.stderr):
-        half = stats.t.ppf(0.5 + confidence / 2, dof) * r.stderr
-    else:
-        half = math.nan
+    half = _half_width(r.stderr, x.size, confidence)
     return ScalingFit(float(r.slope), float(r.slope - half), float(r.slope + half), int(x.size), int(x.min()),
                       int(x.max()), float(r.rvalue**2))
 
@@ -139,19 +154,9 @@ def fit_fixed_cost(tokens, time_ms, confidence: float = 0.95) -> FixedCostFit:
         ValueError: fewer than 3 points, fewer than 2 distinct token counts, non-positive values, or a confidence
             outside (0, 1).
     """
-    t = np.asarray(tokens, dtype=float)
-    y = np.asarray(time_ms, dtype=float)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if t.shape != y.shape or t.size < 3:
-        raise ValueError(f"need at least 3 (tokens, time) points of equal count, got {t.size} and {y.size}")
-    if (t <= 0).any() or (y <= 0).any():
-        raise ValueError("tokens and time must be > 0")
-    if np.unique(t).size < 2:
-        raise ValueError("need at least two distinct token counts")
+    t, y = _fit_points(tokens, time_ms, confidence, "tokens")
     r = stats.linregress(1.0 / t, y / t)
-    dof = t.size - 2
-    half = stats.t.ppf(0.5 + confidence / 2, dof) * r.stderr if dof > 0 and np.isfinite(r.stderr) else math.nan
+    half = _half_width(r.stderr, t.size, confidence)
     per_token_ms = float(r.intercept)
     r_inf = 1e3 / per_token_ms if per_token_ms > 0 else math.nan
     fixed = float(r.slope)
