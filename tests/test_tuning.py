@@ -306,7 +306,7 @@ def test_gluon_backward_rule_keeps_the_short_fused_triton_backward(monkeypatch, 
 
     calls = []
     monkeypatch.setattr(G, "backward_plans", lambda *a, **kw: ["plan"] * 3)
-    monkeypatch.setattr(G, "backward", lambda q, k, v, *a: calls.append(1) or (q * 0, k * 0, v * 0))
+    monkeypatch.setattr(G, "backward", lambda q, k, v, *a, **kw: calls.append(1) or (q * 0, k * 0, v * 0))
     q = torch.randn(1, 2, n, 16).to(DEVICE)
     with k2.launch_config():  # no override: the rule alone decides
         real_config = k2._config
