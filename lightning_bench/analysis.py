@@ -6,7 +6,7 @@
   seq_len, interpolated in log–log between the two bracketing measurements.
 - Fixed cost per call (Hockney's r∞ and n½): for a kernel linear in seq_len, time = F + T / r∞ with T = batch ·
   seq_len tokens per call, so tokens/s = r∞ · T / (T + n½) with n½ = F · r∞; fitted per provider × mode × shape
-  group. It says how constant a kernel's tokens/s can be over seq_len: the ratio between two lengths is set by n½.
+  group. It says how constant a kernel's tokens/s can be over seq_len: n½ sets the ratio between two lengths.
 """
 
 from __future__ import annotations
@@ -158,10 +158,10 @@ def fit_fixed_cost(tokens, time_ms, confidence: float = 0.95) -> FixedCostFit:
     r = stats.linregress(1.0 / t, y / t)
     half = _half_width(r.stderr, t.size, confidence)
     per_token_ms = float(r.intercept)
-    r_inf = 1e3 / per_token_ms if per_token_ms > 0 else math.nan
+    r_inf = 1e3 / per_token_ms if per_token_ms > 0 else math.nan  # NaN: time per token falls below 0 (no model)
     fixed = float(r.slope)
-    return FixedCostFit(r_inf, fixed, (fixed - half, fixed + half), fixed * r_inf / 1e3 if per_token_ms > 0 else math.nan,
-                        int(t.size), int(t.min()), int(t.max()), float(r.rvalue**2))
+    return FixedCostFit(r_inf, fixed, (fixed - half, fixed + half), fixed * r_inf / 1e3, int(t.size), int(t.min()),
+                        int(t.max()), float(r.rvalue**2))
 
 
 def fixed_cost_table(df: pd.DataFrame, families=("linear", "floor"), confidence: float = 0.95) -> pd.DataFrame:
