@@ -32,19 +32,18 @@ def read_source_page(path: Path) -> pd.DataFrame:
 
 def regions(df: pd.DataFrame) -> pd.DataFrame:
     """Runs of equal ``Instructions Executed`` with their summed stall samples (all, and per reason present)."""
-    executed = df["Instructions Executed"].astype(int).to_numpy()
-    samples = df["Warp Stall Sampling (All Samples)"].astype(int)
-    rows, start = [], 0
-    for i in range(1, len(df) + 1):
-        if i == len(df) or executed[i] != executed[start]:
-            r = dict(first_instr=start, last_instr=i - 1, instructions=i - start,
-                     executed_per_instr=int(executed[start]), samples=int(samples[start:i].sum()))
-            for reason in REASONS:
-                if f"stall_{reason}" in df.columns:
-                    r[reason] = int(df[f"stall_{reason}"][start:i].astype(float).sum())
-            rows.append(r)
-            start = i
-    out = pd.DataFrame(rows)
+    executed = df["Instructions Executed"].astype(int)
+    reasons = [r for r in REASONS if f"stall_{r}" in df.columns]
+    cols = {r: df[f"stall_{r}"].astype(float) for r in reasons}
+    work = pd.DataFrame({"instr": range(len(df)), "executed": executed,
+                         "samples": df["Warp Stall Sampling (All Samples)"].astype(int), **cols})
+    run = (executed != executed.shift()).cumsum()  # a new region wherever the execution count changes
+    g = work.groupby(run, sort=False)
+    out = pd.DataFrame({"first_instr": g["instr"].first(), "last_instr": g["instr"].last(),
+                        "instructions": g.size(), "executed_per_instr": g["executed"].first(),
+                        "samples": g["samples"].sum()})
+    for r in reasons:
+        out[r] = g[r].sum().astype(int)
     return out[(out.samples > 0) | (out.instructions >= 8)].reset_index(drop=True)
 
 

@@ -946,9 +946,9 @@ if IMPORT_ERROR is None:
                      nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, False, BLOCK_N,
                      QK_AHEAD, STAMPS, STAMP_BUF, SID)
         elif DKDV_BODY:
-            _x3_pass(_x3_out(pas, o0, o1, o2), SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r,
-                     col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True, -BLOCK_N,
-                     QK_AHEAD, STAMPS, STAMP_BUF, SID)
+            _x3_pass(_x3_out(pas, o0, o1, o2), SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh,
+                     h, e0, E, row_r, col_v, nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD,
+                     STATE_FIRST, True, -BLOCK_N, QK_AHEAD, STAMPS, STAMP_BUF, SID)
         elif pas == 1:
             _x3_pass(o1, SLOPES, q_s, k_s, v_s, ready, empty, s_smem, vg_smem, o_smem, pid_bh, h, e0, E, row_r, col_v,
                      nblk, HAS_DECAY, BLOCK_N, BLOCK_D, BLOCK_E, STAGES, VG_AHEAD, STATE_FIRST, True, -BLOCK_N,
@@ -2365,8 +2365,8 @@ def compile_sm90(block_e: int = 32, stages: int = 3, split: bool = False, bnhd: 
     ``one_pass``: the ``x3`` probe form whose programs all run that pass (:data:`BWD_X3_ONE_PASS`); ``one_body``:
     the ``x3`` kernel's one compute body for the three passes (:func:`x3_one_body`); ``dkdv_body``: its dk and dv
     passes in one reverse copy (:data:`BWD_X3_DKDV_BODY`); ``one_out``: the one body's stacked output
-    (:data:`BWD_X3_ONE_OUT`); ``early``: the first stage issued before the partitions (:data:`WS_EARLY_STAGE` for ws, :data:`WG2_EARLY_STAGE`
-    for wg2, :data:`X3_EARLY_STAGE` for x3).
+    (:data:`BWD_X3_ONE_OUT`); ``early``: the first stage issued before the partitions (:data:`WS_EARLY_STAGE` for
+    ws, :data:`WG2_EARLY_STAGE` for wg2, :data:`X3_EARLY_STAGE` for x3).
     Used by the CPU tests and tools/gluon_la2_fwd.py.
 
     Under ``TRITON_INTERPRET=1`` the compile runs in one spawned worker process (reused): Triton 3.9's interpreter

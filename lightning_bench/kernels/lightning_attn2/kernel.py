@@ -1179,7 +1179,7 @@ def _register_custom_ops() -> bool:
                     block_n: int, want_ds0: bool, fp32_dot: str, seq_split: int = 1
                     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         # separate_grads: a custom op's outputs may not alias each other (torch checks it at every call), so not
-        # the one launch's stacked gradients (1-2.5% slower there, gluon_fwd.x3_one_out)
+        # the one launch's stacked gradients (1.3–2.5% slower there, gluon_fwd.x3_one_out)
         dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu, fp32_dot,
                                _split_arg(seq_split), separate_grads=True)
         return dq, dk, dv, (ds0 if ds0 is not None else q.new_empty(_EMPTY, dtype=torch.float32))
