@@ -7,8 +7,14 @@ import pytest
 import torch
 
 from lightning_bench.kernels import decay_slopes, lightning_attn, lightning_attn_reference
+from lightning_bench.kernels.lightning_attn2 import kernel as K
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _op(name: str):
+    """The custom op ``lightning_bench::<name>`` (``kernel.FWD_OP`` / ``BWD_OP``)."""
+    return getattr(torch.ops.lightning_bench, name)
 
 
 def _block(q, k, v, slopes, s0, seq_split="auto"):
@@ -24,8 +30,6 @@ def _block(q, k, v, slopes, s0, seq_split="auto"):
 def test_compiled_fullgraph_matches_eager(monkeypatch, backend, decay, seq_split):
     """Also: the custom ops receive the call's seq_split (forward and backward), so a compiled call runs the eager
     call's launches (the Gluon backward where eligible) instead of always the unsplit Triton ones."""
-    from lightning_bench.kernels.lightning_attn2 import kernel as K
-
     torch._dynamo.reset()
     seen = []
     for name, pos in (("_fwd", 10), ("_bwd", 12)):  # seq_split's position in each signature
@@ -57,46 +61,55 @@ def test_custom_ops_pass_opcheck():
     for args in ((q, k, v, sl, None, None, "bhnd", 16, False, "ieee"),
                  (q, k, v, sl, s0, None, "bhnd", 16, True, "tf32", 0),
                  (qt, kt, vt, None, None, None, "bnhd", 16, True, "ieee", 2)):
-        torch.library.opcheck(torch.ops.lightning_bench.la2_fwd.default, args)
+        torch.library.opcheck(_op(K.FWD_OP).default, args)
     with pytest.raises(ValueError, match="seq_split"):
-        torch.ops.lightning_bench.la2_fwd(q, k, v, sl, None, None, "bhnd", 16, False, "ieee", -1)
+        _op(K.FWD_OP)(q, k, v, sl, None, None, "bhnd", 16, False, "ieee", -1)
     do = torch.randn_like(q)
     for split in (1, 0, 2):
-        torch.library.opcheck(torch.ops.lightning_bench.la2_bwd.default,
+        torch.library.opcheck(_op(K.BWD_OP).default,
                               (q, k, v, do, sl, s0, None, None, "bhnd", 16, True, "ieee", split))
 
 
-def test_bwd_op_gets_gradients_that_do_not_alias(monkeypatch):
+def test_bwd_op_returns_the_stacked_gradients_as_one_buffer(monkeypatch):
     """The one-launch Gluon backward writes dq, dk, dv as views of one stacked buffer (``gluon_fwd.x3_one_out``), but
-    a custom op may not return outputs that alias each other: torch raises at every call, so a compiled training step
-    at such a shape (b2 h16 d128) failed. The ``la2_bwd`` op therefore asks for separate buffers. Here a stand-in for
-    the Gluon backward (this machine may have no Hopper GPU) stacks its gradients as the one launch does unless it
-    is asked not to, and returns the float64 reference's values; the op must return them, in three storages."""
+    a custom op may not return outputs that alias each other: torch raises at every call (a compiled training step at
+    b2 h16 d128 failed so, 2026-12-01). The ``la2_bwd`` op therefore returns one flat gradient buffer, and the views
+    are made outside it (``grad_views``). Here a stand-in for the Gluon backward (this machine may have no Hopper GPU)
+    writes the float64 reference's gradients into the buffer it is given, stacked as the one launch does; the op must
+    return that buffer, and a compiled training step (inductor) must get the reference's gradients through it."""
     from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G
-    from lightning_bench.kernels.lightning_attn2 import kernel as K
 
     g = torch.Generator().manual_seed(5)
     q, k, v, do = (torch.randn(1, 2, 24, 16, generator=g, dtype=torch.float64) for _ in range(4))
     sl = decay_slopes(2)
     qr, kr, vr = (x.clone().requires_grad_() for x in (q, k, v))
     want = torch.autograd.grad(lightning_attn_reference(qr, kr, vr, sl), (qr, kr, vr), do)
-    asked = []
+    given = []
 
-    def fake_backward(q, k, v, do, slopes, layout, plans, separate=False):
-        asked.append(separate)
-        if separate:
-            return tuple(w.to(q.dtype).clone() for w in want)
-        stacked = torch.stack(want).to(q.dtype)
+    def fake_backward(q, k, v, do, slopes, layout, plans, grads=None):
+        given.append(grads)
+        stacked = (grads.view(3, *q.shape) if grads is not None
+                   else torch.empty((3, *q.shape), dtype=q.dtype, device=q.device))
+        stacked.copy_(torch.stack(want))
         return stacked.unbind(0)
 
     monkeypatch.setattr(K, "_gluon_bwd_plans", lambda *a, **kw: ["a plan"])
     monkeypatch.setattr(G, "backward", fake_backward)
-    qf, kf, vf, dof = (x.float() for x in (q, k, v, do))
-    dq, dk, dv, _ = torch.ops.lightning_bench.la2_bwd(qf, kf, vf, dof, sl, None, None, None, "bhnd", 16,
-                                                      False, "ieee", 0)
-    assert asked == [True]
-    assert len({x.untyped_storage().data_ptr() for x in (dq, dk, dv)}) == 3
-    for got, w in zip((dq, dk, dv), want):
+    want = [w.to(DEVICE) for w in want]
+    sl = sl.to(DEVICE)
+    qf, kf, vf, dof = (x.float().to(DEVICE) for x in (q, k, v, do))
+    grads, _ = _op(K.BWD_OP)(qf, kf, vf, dof, sl, None, None, None, "bhnd", 16, False, "ieee", 0)
+    assert len(given) == 1 and given[0] is grads
+    assert grads.shape == (3 * q.numel(),) and grads._base is None
+    for got, w in zip(K.grad_views(grads, qf, kf, vf), want):
+        assert got.shape == w.shape and got.untyped_storage().data_ptr() == grads.untyped_storage().data_ptr()
         torch.testing.assert_close(got.double(), w, rtol=1e-6, atol=1e-6)
-    # the eager path keeps the stacked form (no custom op there)
-    assert K._bwd(qf, kf, vf, dof, sl, None, None, False, "bhnd", 16, None, "ieee", 0)[0]._base is not None
+    # a compiled step through the op: the gradients, views of the one buffer, reach q, k, v
+    torch._dynamo.reset()
+    xs = [x.float().to(DEVICE).requires_grad_() for x in (q, k, v)]
+    step = torch.compile(lambda q, k, v: (lightning_attn(q, k, v, sl, block_n=16, seq_split=1) * dof).sum(),
+                         fullgraph=True, backend="inductor")
+    step(*xs).backward()
+    assert len(given) == 2 and given[1] is not None
+    for x, w in zip(xs, want):
+        torch.testing.assert_close(x.grad.double(), w, rtol=1e-6, atol=1e-6)

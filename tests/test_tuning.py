@@ -112,7 +112,8 @@ def test_backward_on_another_thread_uses_the_forwards_launch_config(monkeypatch,
     over = dict(bwd_fused=True, bwd_block_n=16, bwd_bd=16, bwd_be=16)
     with k2.launch_config(**over):
         if compiled_op:  # the custom-op autograd path (the one torch.compile traces), called eagerly
-            o, _ = torch.ops.lightning_bench.la2_fwd(q, k, v, sl, None, None, "bhnd", k2.BLOCK_N, False, "ieee")
+            fwd_op = getattr(torch.ops.lightning_bench, k2.FWD_OP)
+            o, _ = fwd_op(q, k, v, sl, None, None, "bhnd", k2.BLOCK_N, False, "ieee")
         else:
             o = lightning_attn(q, k, v, sl)
     do = torch.randn_like(o)

@@ -105,6 +105,14 @@ def dims(q: torch.Tensor, v: torch.Tensor, layout: str) -> tuple[int, int, int, 
     return b, h, n, d, v.shape[-1]
 
 
+def grad_views(grads: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
+    """dq, dk, dv as contiguous views of one flat buffer ``grads`` of 2·q.numel() + v.numel() elements (q's dtype),
+    shaped like q, k, v: the ``la2_bwd`` custom op returns that one buffer, because a custom op's outputs may not alias
+    each other and the one-launch backward writes the three as one stacked [3, *q.shape] buffer."""
+    nq, nk = q.numel(), k.numel()
+    return grads[:nq].view(q.shape), grads[nq:nq + nk].view(k.shape), grads[nq + nk:].view(v.shape)
+
+
 def empty(b, h, n, dim, layout, like: torch.Tensor) -> torch.Tensor:
     """An uninitialised [b, h, n, dim] (bhnd) or [b, n, h, dim] (bnhd) tensor like ``like``."""
     shape = (b, h, n, dim) if layout == "bhnd" else (b, n, h, dim)

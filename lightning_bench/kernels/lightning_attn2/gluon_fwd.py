@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import torch
 
 from .._common import dims as _dims
+from .._common import grad_views
 from .._common import prec as _prec
 
 try:  # Gluon and its Hopper module: Triton ≥ 3.5 (the API names moved between 3.6 and 3.9; both are handled)
@@ -1976,7 +1977,7 @@ def _backward_shape_plans(batch_heads: int, seq_len: int, head_dim: int, value_d
 
 
 def backward(q, k, v, do, slopes, layout: str, plans: list[Plan],
-             separate: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             grads: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """dq, dk, dv of o = LA2(q, k, v) (no initial or final state) as three runs of the forward kernel, because each
     gradient is itself a (causal or anti-causal) decayed linear attention (paper arXiv 2401.04658 §3.2, Algorithm 2;
     shared docs §2), with o_t = Σ_(s ≤ t) λ^(t−s) (q_t·k_s) v_s:
@@ -1987,17 +1988,22 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan],
 
     Shapes as the inputs (dq like q, dk like k, dv like v; bf16, fp32 accumulation); ``plans`` from
     :func:`backward_plans`, replaced by three unsplit passes side by side where :func:`concurrent_plans` says so.
-    The one launch returns dq, dk, dv as views of one stacked buffer (:func:`x3_one_out`) unless ``separate``: then
-    three buffers of their own (the ``la2_bwd`` custom op, which torch.compile calls, may not return outputs that
-    alias each other)."""
+    The one launch returns dq, dk, dv as views of one stacked buffer (:func:`x3_one_out`). ``grads``: a flat buffer
+    of 2·q.numel() + v.numel() elements to write them into (:func:`grad_views`; the ``la2_bwd`` custom op's one
+    output, which torch.compile calls: its outputs may not alias each other, so it returns the buffer, not the views);
+    the one launch's stacked buffer is then ``grads`` itself."""
     b, h, n, d, e = _dims(q, v, layout)
     side_by_side = concurrent_plans(b * h, n, d, e, plans, sm_count(q.device))
     one = side_by_side is not None and one_launch(d, e, side_by_side)
     # one_launch: head_dim = value_dim, so q, k, v have one shape and the gradients can be one stacked buffer
-    stacked = (torch.empty((3, *q.shape), dtype=q.dtype, device=q.device) if one and x3_one_out() and not separate
-               else None)
+    stacked = None
+    if one and x3_one_out():
+        stacked = (grads.view(3, *q.shape) if grads is not None
+                   else torch.empty((3, *q.shape), dtype=q.dtype, device=q.device))
     if stacked is not None:
         dq, dk, dv = stacked.unbind(0)
+    elif grads is not None:
+        dq, dk, dv = grad_views(grads, q, k, v)
     else:
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     if one:

@@ -34,6 +34,7 @@ from .._common import dot_in as _dot
 from .._common import dot_wa as _dot_wa
 from .._common import dot_wb as _dot_wb
 from .._common import empty as _empty
+from .._common import grad_views
 from .._common import head_slope as _slope
 from .._common import load_rows as _load_rows
 from .._common import pow2 as _pow2
@@ -1017,11 +1018,12 @@ def _gluon_bwd_plans(q, k, v, do_c, slopes, layout, block_n, seq_split, cfg: "_C
 
 
 def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_dot="ieee", seq_split=1,
-         segment_hook=None, separate_grads=False):
+         segment_hook=None, grads=None):
     """Backward launches. ``segment_hook(seg_r, nseg, seg)`` (sequence parallelism, split path only): called after
     the local R of *all* nseg segments are in ``seg_r`` and before the sweeps combine them; returns the gradient of the state
-    after the last token (replacing dht; None for zero). ``separate_grads``: dq, dk, dv never views of one buffer
-    (the custom op's rule; :func:`gluon_fwd.backward`'s ``separate``). Inputs validated by the caller."""
+    after the last token (replacing dht; None for zero). ``grads``: a flat buffer of 2·q.numel() + v.numel() elements
+    that dq, dk, dv are written into as views (:func:`grad_views`; the ``la2_bwd`` custom op's output, :data:`BWD_OP`). Inputs
+    validated by the caller."""
     b, h, n, d, e = _dims(q, v, layout)
     nseq = b if cu is None else cu.numel() - 1
     cfg = _config(d, e, block_n, q, n, nseq * h)
@@ -1029,11 +1031,14 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
         do_c = do if do.is_contiguous() else do.contiguous()
         plans = _gluon_bwd_plans(q, k, v, do_c, slopes, layout, block_n, seq_split, cfg, n)
         if plans is not None:  # Hopper, bf16, eligible shape: the Gluon backward (gluon_fwd.backward)
-            dq, dk, dv = _gluon.backward(q, k, v, do_c, slopes, layout, plans, separate=separate_grads)
+            dq, dk, dv = _gluon.backward(q, k, v, do_c, slopes, layout, plans, grads=grads)
             return dq, dk, dv, None
-    dq = _empty(b, h, n, d, layout, q)
-    dk = _empty(b, h, n, d, layout, q)
-    dv = _empty(b, h, n, e, layout, q)
+    if grads is not None:
+        dq, dk, dv = grad_views(grads, q, k, v)
+    else:
+        dq = _empty(b, h, n, d, layout, q)
+        dk = _empty(b, h, n, d, layout, q)
+        dv = _empty(b, h, n, e, layout, q)
     ds0 = torch.empty(nseq, h, d, e, dtype=torch.float32, device=q.device) if want_ds0 else None
     sl = slopes if slopes is not None else q
     common = dict(HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot), IS_VARLEN=cu is not None, BLOCK_N=cfg.bwd_block_n,
@@ -1152,11 +1157,18 @@ def _split_arg(seq_split: int):
     return "auto" if seq_split == SPLIT_AUTO else seq_split
 
 
+# The custom ops' names carry a version: torch's compile caches (FX graph, AOTAutograd) key a compiled graph by an
+# op's name, not its schema, fake or backward (pytorch/pytorch#144344), so a changed op under its old name gets the
+# old compiled code from a warm cache (seen here: inductor asserting the old gradients' shapes). Bump the version
+# with any change to an op's schema, fake or backward. v2: la2_bwd returns one flat gradient buffer (grad_views).
+FWD_OP, BWD_OP = "la2_fwd_v2", "la2_bwd_v2"
+
+
 def _register_custom_ops() -> bool:
     """Define the custom ops; returns False (the compile path then uses the autograd.Function) where this torch
     lacks torch.library.custom_op or rejects the schema, so an old or unusual torch never breaks the import."""
     global _la2_fwd_op, _la2_bwd_op
-    @torch.library.custom_op("lightning_bench::la2_fwd", mutates_args=())
+    @torch.library.custom_op(f"lightning_bench::{FWD_OP}", mutates_args=())
     def _la2_fwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, slopes: Optional[torch.Tensor],
                     s0: Optional[torch.Tensor], cu: Optional[torch.Tensor], layout: str, block_n: int,
                     want_ht: bool, fp32_dot: str, seq_split: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -1173,16 +1185,18 @@ def _register_custom_ops() -> bool:
         return o, ht
 
 
-    @torch.library.custom_op("lightning_bench::la2_bwd", mutates_args=())
+    @torch.library.custom_op(f"lightning_bench::{BWD_OP}", mutates_args=())
     def _la2_bwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, do: torch.Tensor, slopes: Optional[torch.Tensor],
                     s0: Optional[torch.Tensor], dht: Optional[torch.Tensor], cu: Optional[torch.Tensor], layout: str,
                     block_n: int, want_ds0: bool, fp32_dot: str, seq_split: int = 1
-                    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        # separate_grads: a custom op's outputs may not alias each other (torch checks it at every call), so not
-        # the one launch's stacked gradients (1.3–2.5% slower there, gluon_fwd.x3_one_out)
-        dq, dk, dv, ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu, fp32_dot,
-                               _split_arg(seq_split), separate_grads=True)
-        return dq, dk, dv, (ds0 if ds0 is not None else q.new_empty(_EMPTY, dtype=torch.float32))
+                    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        # one flat gradient buffer, dq, dk, dv made as views of it outside the op (grad_views): a custom op's outputs
+        # may not alias each other (torch checks it at every call), and the one launch writes the three as one
+        # stacked buffer (gluon_fwd.x3_one_out; three separate buffers cost it 1.3–2.5% at b2 h16)
+        grads = q.new_empty(q.numel() + k.numel() + v.numel())
+        ds0 = _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu, fp32_dot, _split_arg(seq_split),
+                   grads=grads)[3]
+        return grads, (ds0 if ds0 is not None else q.new_empty(_EMPTY, dtype=torch.float32))
 
 
     @_la2_bwd_op.register_fake
@@ -1190,7 +1204,7 @@ def _register_custom_ops() -> bool:
         b, h, n, d, e = _dims(q, v, layout)
         nseq = b if cu is None else cu.shape[0] - 1
         ds0 = q.new_empty((nseq, h, d, e) if want_ds0 else _EMPTY, dtype=torch.float32)
-        return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), ds0
+        return q.new_empty(q.numel() + k.numel() + v.numel()), ds0
 
 
     def _op_setup_context(ctx, inputs, output):
@@ -1207,8 +1221,9 @@ def _register_custom_ops() -> bool:
         dht_arg = dht.float().contiguous() if (ctx.want_ht and dht is not None) else None
         want_ds0 = s0 is not None and ctx.needs_input_grad[4]
         with _overrides_of(ctx):
-            dq, dk, dv, ds0 = _la2_bwd_op(q, k, v, do, slopes, s0, dht_arg, cu, ctx.layout, ctx.block_n, want_ds0,
-                                          ctx.fp32_dot, ctx.seq_split)
+            grads, ds0 = _la2_bwd_op(q, k, v, do, slopes, s0, dht_arg, cu, ctx.layout, ctx.block_n, want_ds0,
+                                     ctx.fp32_dot, ctx.seq_split)
+        dq, dk, dv = grad_views(grads, q, k, v)
         return dq, dk, dv, None, (ds0 if want_ds0 else None), None, None, None, None, None, None
 
 
@@ -1330,8 +1345,9 @@ def lightning_attn(
         s0 = canonical_state(initial_state, nseq, h, d, e, q.device)
         if seq_split not in (1, "auto"):
             seq_split_segments(seq_split, b * h, 1, n, block_n)  # validates
-        o, ht = torch.ops.lightning_bench.la2_fwd(q, k, v, s, s0, cu, layout, block_n, bool(output_final_state),
-                                                  fp32_dot, SPLIT_AUTO if seq_split == "auto" else seq_split)
+        o, ht = getattr(torch.ops.lightning_bench, FWD_OP)(q, k, v, s, s0, cu, layout, block_n,
+                                                           bool(output_final_state), fp32_dot,
+                                                           SPLIT_AUTO if seq_split == "auto" else seq_split)
         return (o, ht) if output_final_state else o
     s = canonical_slopes(slopes, h, q.device)
     cu = canonical_cu_seqlens(cu_seqlens, b, n, q.device)
