@@ -113,3 +113,36 @@ def test_bwd_op_returns_the_stacked_gradients_as_one_buffer(monkeypatch):
     assert len(given) == 2 and given[1] is not None
     for x, w in zip(xs, want):
         torch.testing.assert_close(x.grad.double(), w, rtol=1e-6, atol=1e-6)
+
+
+# What each version of the custom ops' names stands for (kernel.FWD_OP / BWD_OP): their schemas, and a digest of the
+# code torch's compile caches would replay from a warm cache under an unchanged name (pytorch/pytorch#144344): the
+# fakes, the registered backward (the views it makes) and setup_context, all inside kernel._register_custom_ops,
+# and _common.grad_views.
+_OPS_RECORD = {
+    "la2_fwd_v2": "lightning_bench::la2_fwd_v2(Tensor q, Tensor k, Tensor v, Tensor? slopes, Tensor? s0, Tensor? cu, "
+                  "str layout, SymInt block_n, bool want_ht, str fp32_dot, SymInt seq_split=1) -> (Tensor, Tensor)",
+    "la2_bwd_v2": "lightning_bench::la2_bwd_v2(Tensor q, Tensor k, Tensor v, Tensor do, Tensor? slopes, Tensor? s0, "
+                  "Tensor? dht, Tensor? cu, str layout, SymInt block_n, bool want_ds0, str fp32_dot, "
+                  "SymInt seq_split=1) -> (Tensor, Tensor)",
+    "source": "a9d58bb513f4a825",
+}
+
+
+def test_custom_op_names_change_with_their_definition():
+    """A change to the ops' schema, fakes or registered backward under the same names would let a user's warm
+    inductor cache replay the old compiled code (seen 2026-12-01: inductor asserting the old gradient shapes after
+    la2_bwd's schema changed). So any edit there must come with a new version in the names, recorded here."""
+    import hashlib
+    import inspect
+
+    from lightning_bench.kernels import _common
+
+    if not K._HAS_CUSTOM_OPS:
+        pytest.skip("this torch has no torch.library.custom_op")
+    src = inspect.getsource(K._register_custom_ops) + inspect.getsource(_common.grad_views)
+    got = {name: str(_op(name).default._schema) for name in (K.FWD_OP, K.BWD_OP)}
+    got["source"] = hashlib.sha256(src.encode()).hexdigest()[:16]
+    assert got == _OPS_RECORD, (
+        "the custom ops' schema, fakes or backward changed: bump the version in kernel.FWD_OP / BWD_OP (torch's "
+        "compile caches key an op by its name only) and record the new schemas and digest in _OPS_RECORD")

@@ -9,7 +9,8 @@ time the v29 form on the current code. Per case, A B B A over the forms
     eager · compiled · compiled with BWD_X3_ONE_OUT=False (v29's compiled form) · the same · compiled · eager
 
 (fwd_bwd: ``torch.autograd.grad`` of the call; fwd: the call), GPU time as the sweep takes it (host-decoupled CUDA
-events, L2 flushed), M tokens/s. Before timing, the compiled call's o and gradients must equal eager's bitwise (same
+events, L2 flushed), M tokens/s, and the host's time to enqueue one call (``host_ms``: the warm-up calls' median,
+unsynchronised; where it exceeds the GPU time, a call not captured in a CUDA graph runs at the host's speed). Before timing, the compiled call's o and gradients must equal eager's bitwise (same
 kernels) in both output forms; a case that differs is reported and not timed.
 
     python tools/compiled_vs_eager.py --out DIR [--seq-lens 1024,2048,8192,32768] [--repeat 1]
@@ -36,6 +37,10 @@ def _call(form: str, compiled, q, k, v, do, mode: str):
     G.BWD_X3_ONE_OUT = None if form != "compiled_sep" else False
     o = (compiled if form != "eager" else _eager)(q, k, v)
     return (o,) if mode == "fwd" else torch.autograd.grad(o, (q, k, v), do)
+
+
+def _median(xs):
+    return sorted(xs)[len(xs) // 2]
 
 
 def _eager(q, k, v):
@@ -78,20 +83,22 @@ def main():
                 if not all(same.values()):
                     print(f"  FAIL n={n} {layout} {mode}: compiled not bitwise equal to eager: {same}", flush=True)
                     continue
-                res = {}
+                res, host = {}, {}
                 order = ("eager", "compiled", "compiled_sep", "compiled_sep", "compiled", "eager") * a.repeat
                 for form in order:
-                    t = measure(lambda: _call(form, compiled, qg, kg, vg, do, mode), device=q.device,
-                                config=cfg).median_ms
+                    m = measure(lambda: _call(form, compiled, qg, kg, vg, do, mode), device=q.device, config=cfg)
+                    t = m.median_ms
                     res.setdefault(form, []).append(t)
+                    host.setdefault(form, []).append(m.extra["host_ms"])
                     rows.append(dict(batch=b, heads=h, head_dim=d, layout=layout, seq_len=n, mode=mode, form=form,
-                                     median_ms=t, mtok_s=b * n / t / 1e3))
+                                     median_ms=t, mtok_s=b * n / t / 1e3, host_ms=m.extra["host_ms"]))
                 G.BWD_X3_ONE_OUT = keep
                 ms = {f: sum(x) / len(x) for f, x in res.items()}
                 tok = {f: b * n / t / 1e3 for f, t in ms.items()}
                 print(f"b{b} h{h} d{d} {layout} n={n:>6} {mode:7s}: eager {tok['eager']:6.1f}  compiled "
                       f"{tok['compiled']:6.1f} ({ms['eager'] / ms['compiled']:5.3f}x eager)  v29 form "
-                      f"{tok['compiled_sep']:6.1f} (compiled {ms['compiled_sep'] / ms['compiled']:5.3f}x it)",
+                      f"{tok['compiled_sep']:6.1f} (compiled {ms['compiled_sep'] / ms['compiled']:5.3f}x it)  host µs "
+                      f"eager {_median(host['eager']) * 1e3:5.0f} compiled {_median(host['compiled']) * 1e3:5.0f}",
                       flush=True)
     G.BWD_X3_ONE_OUT = keep
     pd.DataFrame(rows).to_csv(a.out / "compiled_vs_eager.csv", index=False)

@@ -1,7 +1,8 @@
 """Where the host time of one la2 call goes (cProfile over many enqueued calls, no synchronization inside): the
-forward alone and fwd + bwd through autograd, at a short shape where the call is host-bound.
+forward alone and fwd + bwd through autograd, at a short shape where the call is host-bound; also the backward's
+launches called directly (no autograd) and autograd's own cost around a one-element autograd.Function.
 
-    python tools/host_profile.py --out DIR [--shape 2,16,2048] [--calls 300]
+    python tools/host_profile.py --out DIR [--shape 2,16,2048] [--calls 300] [--cases fwd,fwd_bwd,...]
 """
 from __future__ import annotations
 
@@ -24,14 +25,32 @@ def main():
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--shape", default="2,16,2048")
     ap.add_argument("--calls", type=int, default=300)
+    ap.add_argument("--cases", default="", help="comma-separated subset of fwd, fwd_bwd, bwd_direct (the backward's "
+                    "launches without autograd), autograd_scale (autograd.grad of a one-element autograd.Function)")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     b, h, n = (int(x) for x in a.shape.split(","))
     q, k, v, do = (torch.randn(b, h, n, 128, device="cuda").to(torch.bfloat16) for _ in range(4))
     sl = decay_slopes(h).cuda()
     qg, kg, vg = (t.clone().requires_grad_() for t in (q, k, v))
+    from lightning_bench.kernels.lightning_attn2 import kernel as K
+
+    class _Scale(torch.autograd.Function):  # autograd's own cost: one tiny kernel each way
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    x1 = torch.zeros(1, device="cuda", requires_grad=True)
     cases = {"fwd": lambda: lightning_attn(q, k, v, sl),
-             "fwd_bwd": lambda: torch.autograd.grad(lightning_attn(qg, kg, vg, sl), (qg, kg, vg), do)}
+             "fwd_bwd": lambda: torch.autograd.grad(lightning_attn(qg, kg, vg, sl), (qg, kg, vg), do),
+             "bwd_direct": lambda: K._bwd(q, k, v, do, sl, None, None, False, "bhnd", K.BLOCK_N, None, "ieee", "auto"),
+             "autograd_scale": lambda: torch.autograd.grad(_Scale.apply(x1), (x1,), x1)}
+    if a.cases:
+        cases = {name: cases[name] for name in a.cases.split(",")}
     for name, fn in cases.items():
         for _ in range(20):
             fn()
