@@ -10,8 +10,9 @@ time the v29 form on the current code. Per case, A B B A over the forms
 
 (fwd_bwd: ``torch.autograd.grad`` of the call; fwd: the call), GPU time as the sweep takes it (host-decoupled CUDA
 events, L2 flushed), M tokens/s, and the host's time to enqueue one call (``host_ms``: the warm-up calls' median,
-unsynchronised; where it exceeds the GPU time, a call not captured in a CUDA graph runs at the host's speed). Before timing, the compiled call's o and gradients must equal eager's bitwise (same
-kernels) in both output forms; a case that differs is reported and not timed.
+unsynchronised; where it exceeds the GPU time, a call not captured in a CUDA graph runs at the host's speed).
+Before timing, the compiled call's o and gradients must equal eager's bitwise (same kernels) in both output forms; a
+case that differs is reported and not timed.
 
     python tools/compiled_vs_eager.py --out DIR [--seq-lens 1024,2048,8192,32768] [--repeat 1]
 """

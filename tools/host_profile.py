@@ -20,6 +20,47 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lightning_bench.kernels import decay_slopes, lightning_attn  # noqa: E402
 
 
+class Scale(torch.autograd.Function):
+    """A one-element autograd.Function with one tiny kernel each way: autograd's own per-call cost."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 2
+
+
+def setup(b: int, h: int, n: int):
+    """Inputs at [b, h, n, 128] bf16 on CUDA and the cases every host-time tool times (name → call)."""
+    from lightning_bench.kernels.lightning_attn2 import kernel as K
+
+    q, k, v, do = (torch.randn(b, h, n, 128, device="cuda").to(torch.bfloat16) for _ in range(4))
+    sl = decay_slopes(h).cuda()
+    qg, kg, vg = (t.clone().requires_grad_() for t in (q, k, v))
+    x1 = torch.zeros(1, device="cuda", requires_grad=True)
+    cases = {"fwd": lambda: lightning_attn(q, k, v, sl),
+             "fwd_bwd": lambda: torch.autograd.grad(lightning_attn(qg, kg, vg, sl), (qg, kg, vg), do),
+             "bwd_direct": lambda: K._bwd(q, k, v, do, sl, None, None, False, "bhnd", K.BLOCK_N, None, "ieee", "auto"),
+             "autograd_scale": lambda: torch.autograd.grad(Scale.apply(x1), (x1,), x1)}
+    return dict(q=q, k=k, v=v, do=do, sl=sl, qg=qg, kg=kg, vg=vg), cases
+
+
+def host_ms(fn, calls: int) -> float:
+    """Host ms per call of ``fn`` enqueued ``calls`` times back to back after 20 warm-up calls (no synchronization
+    inside; at the shapes these tools use, the GPU never holds the host back)."""
+    for _ in range(20):
+        fn()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    ms = (time.perf_counter() - t0) / calls * 1e3
+    torch.cuda.synchronize()
+    return ms
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
@@ -30,36 +71,11 @@ def main():
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     b, h, n = (int(x) for x in a.shape.split(","))
-    q, k, v, do = (torch.randn(b, h, n, 128, device="cuda").to(torch.bfloat16) for _ in range(4))
-    sl = decay_slopes(h).cuda()
-    qg, kg, vg = (t.clone().requires_grad_() for t in (q, k, v))
-    from lightning_bench.kernels.lightning_attn2 import kernel as K
-
-    class _Scale(torch.autograd.Function):  # autograd's own cost: one tiny kernel each way
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
-        @staticmethod
-        def backward(ctx, g):
-            return g * 2
-
-    x1 = torch.zeros(1, device="cuda", requires_grad=True)
-    cases = {"fwd": lambda: lightning_attn(q, k, v, sl),
-             "fwd_bwd": lambda: torch.autograd.grad(lightning_attn(qg, kg, vg, sl), (qg, kg, vg), do),
-             "bwd_direct": lambda: K._bwd(q, k, v, do, sl, None, None, False, "bhnd", K.BLOCK_N, None, "ieee", "auto"),
-             "autograd_scale": lambda: torch.autograd.grad(_Scale.apply(x1), (x1,), x1)}
+    _, cases = setup(b, h, n)
     if a.cases:
         cases = {name: cases[name] for name in a.cases.split(",")}
     for name, fn in cases.items():
-        for _ in range(20):
-            fn()
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        for _ in range(a.calls):
-            fn()
-        host = (time.perf_counter() - t0) / a.calls * 1e3
-        torch.cuda.synchronize()
+        host = host_ms(fn, a.calls)
         pr = cProfile.Profile()
         pr.enable()
         for _ in range(a.calls):

@@ -24,15 +24,17 @@ import queue
 import statistics
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lightning_bench.kernels import decay_slopes, lightning_attn  # noqa: E402
+from lightning_bench.kernels import lightning_attn  # noqa: E402
 from lightning_bench.kernels.lightning_attn2 import kernel as K  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from host_profile import host_ms, setup  # noqa: E402  (tools/ is this script's directory)
 
 
 class _Like(torch.autograd.Function):
@@ -51,16 +53,6 @@ class _Like(torch.autograd.Function):
                 None, None)
 
 
-class _Scale(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return x * 2
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * 2
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
@@ -70,10 +62,8 @@ def main():
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     b, h, n = (int(x) for x in a.shape.split(","))
-    q, k, v, do = (torch.randn(b, h, n, 128, device="cuda").to(torch.bfloat16) for _ in range(4))
-    sl = decay_slopes(h).cuda()
-    qg, kg, vg = (t.clone().requires_grad_() for t in (q, k, v))
-    x1 = torch.zeros(1, device="cuda", requires_grad=True)
+    t, base = setup(b, h, n)
+    do, sl, qg, kg, vg = (t[x] for x in ("do", "sl", "qg", "kg", "vg"))
     jobs, done = queue.Queue(), queue.Queue()
 
     def worker():
@@ -83,11 +73,7 @@ def main():
     th = threading.Thread(target=worker, daemon=True)
     th.start()
 
-    def bwd():
-        return K._bwd(q, k, v, do, sl, None, None, False, "bhnd", K.BLOCK_N, None, "ieee", "auto")
-
-    def grad():
-        return torch.autograd.grad(lightning_attn(qg, kg, vg, sl), (qg, kg, vg), do)
+    bwd, grad = base["bwd_direct"], base["fwd_bwd"]
 
     def grad_1thread():
         with torch.autograd.set_multithreading_enabled(False):
@@ -115,22 +101,15 @@ def main():
         jobs.put(bwd)
         return done.get()
 
-    cases = {"fwd": lambda: lightning_attn(q, k, v, sl), "fwd_grad": lambda: lightning_attn(qg, kg, vg, sl),
+    cases = {"fwd": base["fwd"], "fwd_grad": lambda: lightning_attn(qg, kg, vg, sl),
              "fwd_bwd": grad, "fwd_bwd_1thread": grad_1thread, "fwd_bwd_nolaunch": grad_nolaunch,
              "fwd_bwd_nolaunch_1thread": grad_nolaunch_1thread, "like_la2": like,
              "like_la2_1thread": lambda: like(False), "bwd_direct": bwd, "bwd_thread": bwd_thread,
-             "autograd_scale": lambda: torch.autograd.grad(_Scale.apply(x1), (x1,), x1)}
+             "autograd_scale": base["autograd_scale"]}
     rows = []
     for r in range(a.repeat):
         for name, fn in cases.items():
-            for _ in range(20):
-                fn()
-            torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            for _ in range(a.calls):
-                fn()
-            ms = (time.perf_counter() - t0) / a.calls * 1e3
-            torch.cuda.synchronize()
+            ms = host_ms(fn, a.calls)
             rows.append(dict(case=name, round=r, host_ms=ms, batch=b, heads=h, seq_len=n))
     jobs.put(None)
     df = pd.DataFrame(rows)
