@@ -1022,8 +1022,8 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
     """Backward launches. ``segment_hook(seg_r, nseg, seg)`` (sequence parallelism, split path only): called after
     the local R of *all* nseg segments are in ``seg_r`` and before the sweeps combine them; returns the gradient of the state
     after the last token (replacing dht; None for zero). ``grads``: a flat buffer of 2·q.numel() + v.numel() elements
-    that dq, dk, dv are written into as views (:func:`grad_views`; the ``la2_bwd`` custom op's output, :data:`BWD_OP`). Inputs
-    validated by the caller."""
+    that dq, dk, dv are written into as views (:func:`grad_views`; the ``la2_bwd`` custom op's output,
+    :data:`BWD_OP`). Inputs validated by the caller."""
     b, h, n, d, e = _dims(q, v, layout)
     nseq = b if cu is None else cu.numel() - 1
     cfg = _config(d, e, block_n, q, n, nseq * h)
