@@ -19,6 +19,7 @@ case that differs is reported and not timed.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
@@ -33,19 +34,12 @@ from lightning_bench.timing import TimingConfig, measure  # noqa: E402
 FORMS = ("eager", "compiled", "compiled_sep")  # compiled_sep: compiled with BWD_X3_ONE_OUT = False (v29's form)
 
 
-def _call(form: str, compiled, q, k, v, do, mode: str):
-    """One call of ``form``: the attention (fwd) or its three input gradients (fwd_bwd)."""
+def _call(form: str, fns: dict, q, k, v, do, mode: str):
+    """One call of ``form`` (``fns``: the eager and the compiled function): the attention (fwd) or its three input
+    gradients (fwd_bwd)."""
     G.BWD_X3_ONE_OUT = None if form != "compiled_sep" else False
-    o = (compiled if form != "eager" else _eager)(q, k, v)
+    o = fns["eager" if form == "eager" else "compiled"](q, k, v)
     return (o,) if mode == "fwd" else torch.autograd.grad(o, (q, k, v), do)
-
-
-def _median(xs):
-    return sorted(xs)[len(xs) // 2]
-
-
-def _eager(q, k, v):
-    return lightning_attn(q, k, v, _eager.slopes, layout=_eager.layout)
 
 
 def main():
@@ -69,17 +63,17 @@ def main():
     sl = decay_slopes(h).cuda()
     for layout in a.layouts.split(","):
         for n in map(int, a.seq_lens.split(",")):
-            _eager.slopes, _eager.layout = sl, layout
             torch._dynamo.reset()
-            compiled = torch.compile(lambda q, k, v: lightning_attn(q, k, v, sl, layout=layout), fullgraph=True)
+            eager = lambda q, k, v, layout=layout: lightning_attn(q, k, v, sl, layout=layout)  # noqa: E731
+            fns = {"eager": eager, "compiled": torch.compile(eager, fullgraph=True)}
             shape = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
             gen = torch.Generator(device="cuda").manual_seed(n + b * h)
             q, k, v, do = (torch.randn(shape, device="cuda", generator=gen).mul(0.5).to(torch.bfloat16)
                            for _ in range(4))
             for mode in a.modes.split(","):
                 qg, kg, vg = (t.clone().requires_grad_(mode == "fwd_bwd") for t in (q, k, v))
-                want = _call("eager", compiled, qg, kg, vg, do, mode)
-                same = {f: all(torch.equal(x, y) for x, y in zip(_call(f, compiled, qg, kg, vg, do, mode), want))
+                want = _call("eager", fns, qg, kg, vg, do, mode)
+                same = {f: all(torch.equal(x, y) for x, y in zip(_call(f, fns, qg, kg, vg, do, mode), want))
                         for f in FORMS[1:]}
                 if not all(same.values()):
                     print(f"  FAIL n={n} {layout} {mode}: compiled not bitwise equal to eager: {same}", flush=True)
@@ -87,7 +81,7 @@ def main():
                 res, host = {}, {}
                 order = ("eager", "compiled", "compiled_sep", "compiled_sep", "compiled", "eager") * a.repeat
                 for form in order:
-                    m = measure(lambda: _call(form, compiled, qg, kg, vg, do, mode), device=q.device, config=cfg)
+                    m = measure(lambda: _call(form, fns, qg, kg, vg, do, mode), device=q.device, config=cfg)
                     t = m.median_ms
                     res.setdefault(form, []).append(t)
                     host.setdefault(form, []).append(m.extra["host_ms"])
@@ -99,7 +93,7 @@ def main():
                 print(f"b{b} h{h} d{d} {layout} n={n:>6} {mode:7s}: eager {tok['eager']:6.1f}  compiled "
                       f"{tok['compiled']:6.1f} ({ms['eager'] / ms['compiled']:5.3f}x eager)  v29 form "
                       f"{tok['compiled_sep']:6.1f} (compiled {ms['compiled_sep'] / ms['compiled']:5.3f}x it)  host µs "
-                      f"eager {_median(host['eager']) * 1e3:5.0f} compiled {_median(host['compiled']) * 1e3:5.0f}",
+                      f"eager {statistics.median(host['eager']) * 1e3:5.0f} compiled {statistics.median(host['compiled']) * 1e3:5.0f}",
                       flush=True)
     G.BWD_X3_ONE_OUT = keep
     pd.DataFrame(rows).to_csv(a.out / "compiled_vs_eager.csv", index=False)

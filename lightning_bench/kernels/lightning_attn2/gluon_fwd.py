@@ -1996,18 +1996,16 @@ def backward(q, k, v, do, slopes, layout: str, plans: list[Plan],
     side_by_side = concurrent_plans(b * h, n, d, e, plans, sm_count(q.device))
     one = side_by_side is not None and one_launch(d, e, side_by_side)
     # one_launch: head_dim = value_dim, so q, k, v have one shape and the gradients can be one stacked buffer
-    stacked = None
-    if one and x3_one_out():
-        stacked = (grads.view(3, *q.shape) if grads is not None
-                   else torch.empty((3, *q.shape), dtype=q.dtype, device=q.device))
-    if stacked is not None:
-        dq, dk, dv = stacked.unbind(0)
-    elif grads is not None:
+    stacked = one and x3_one_out()
+    if grads is None and stacked:
+        grads = torch.empty(3 * q.numel(), dtype=q.dtype, device=q.device)
+    if grads is not None:
         dq, dk, dv = grad_views(grads, q, k, v)
     else:
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     if one:
-        _backward_one_launch(q, k, v, do, slopes, layout, side_by_side[0], dq, dk, dv, stacked)
+        _backward_one_launch(q, k, v, do, slopes, layout, side_by_side[0], dq, dk, dv,
+                             grads.view(3, *q.shape) if stacked else None)
         return dq, dk, dv
     if side_by_side is None and fuse_dkdv(b * h, d, e):
         forward(do, v, k, slopes, layout, plans[0], dq)
