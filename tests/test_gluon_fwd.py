@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import triton.language as triton_language
 
 from lightning_bench.kernels import decay_slopes, lightning_attn, lightning_attn_reference
 from lightning_bench.kernels.lightning_attn2 import kernel as K
@@ -1798,3 +1799,160 @@ def test_bwd_custom_op_runs_the_one_launch_into_one_buffer(monkeypatch):
     for name, x, y, r in zip("qkv", (dq, dk, dv), eager, ref):
         assert torch.isfinite(x).all() and torch.equal(x, y), name
         assert rel(x, r) <= 1e-2, name
+
+
+# ---------------------------------------------------------------- the host path (FAST_HOST)
+@pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
+@pytest.mark.parametrize("layout, shape, cols", [("bhnd", (2, 3, 128, 128), 128), ("bhnd", (1, 2, 64, 64), 32),
+                                                 ("bnhd", (2, 128, 3, 128), 64), ("bnhd", (1, 64, 4, 64), 64)])
+def test_fast_descriptors_equal_the_constructed_ones(monkeypatch, layout, shape, cols):
+    """:func:`gluon_fwd._desc` with ``FAST_HOST`` (a copy of a validated template with the new base) gives the
+    descriptor Triton's constructor gives for the 2-D view (every field; the base's address), the first time and
+    from the template; the template keeps no tensor alive; a base off 16-byte alignment still raises the
+    constructor's error."""
+    import gc
+    import weakref
+
+    def fields(d):
+        return {name: value for name, value in vars(d).items() if name not in ("base", "lb_key")}
+
+    monkeypatch.setattr(G, "_DESC_TEMPLATES", {})
+    t = torch.randn(shape).to(torch.bfloat16)
+    monkeypatch.setattr(G, "FAST_HOST", False)
+    slow = G._desc(t, layout, cols)
+    assert not hasattr(slow, "lb_key")
+    monkeypatch.setattr(G, "FAST_HOST", True)
+    first = G._desc(t, layout, cols)
+    u = torch.randn(shape).to(torch.bfloat16)
+    again = G._desc(u, layout, cols)  # from the template
+    for d, base in ((first, t), (again, u)):
+        assert type(d) is type(slow) and fields(d) == fields(slow)
+        assert d.base.data_ptr() == base.data_ptr() and d.lb_key == (torch.bfloat16, cols)
+    assert list(again.shape) == list(slow.shape) and list(again.strides) == list(slow.strides)
+    ref = weakref.ref(t)
+    del t, first, slow
+    gc.collect()
+    assert ref() is None  # the template holds no base
+    off = torch.empty(u.numel() + 1, dtype=torch.bfloat16)[1:].view(shape)  # 2 bytes past an aligned address
+    with pytest.raises(AssertionError, match="16-byte aligned"):
+        G._desc(off, layout, cols)
+
+
+@pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
+def test_launch_key_separates_what_triton_specializes_on():
+    """:func:`gluon_fwd._arg_key` tells apart what Triton compiles different kernels for: bool and int scalars of
+    equal value, int values, a tensor's dtype and its 16-byte alignment, a descriptor's block; and has no key for an
+    argument it cannot vouch for (then the launch goes through Triton's binder)."""
+    k = G._arg_key
+    assert k(True) != k(1) and k(1) != k(16) and k(None) != k(0) and k(2.0) != k(2)
+    x = torch.empty(64, dtype=torch.bfloat16)
+    assert k(x) == k(torch.empty(8, dtype=torch.bfloat16)) and k(x) != k(x[1:]) and k(x) != k(x.float())
+    a = G._desc(torch.empty(1, 1, 64, 128, dtype=torch.bfloat16), "bhnd", 32)
+    b = G._desc(torch.empty(1, 1, 64, 128, dtype=torch.bfloat16), "bhnd", 64)
+    assert k(a) != k(b) and k(a) == (torch.bfloat16, 32)
+    assert k(object()) is G._NO_KEY and k([1]) is G._NO_KEY
+
+
+_FILL_BIAS = triton_language.constexpr(0)  # a global test_fast_launch_keys_its_cache_by_the_launch's kernel reads
+
+
+def _count_runs(monkeypatch):
+    """name → how many launches of that gluon_fwd kernel went through Triton's ``JITFunction.run`` from here on."""
+    counts = {}
+    for name in ("_la2_fwd_gluon_ws_kernel", "_la2_fwd_gluon_wg2_kernel", "_la2_bwd_gluon_x3_kernel",
+                 "_la2_bwd_gluon_dkdv_kernel"):
+        fn = getattr(G, name)
+        counts[name] = 0
+
+        def run(*args, _fn=fn, _name=name, **kwargs):
+            counts[_name] += 1
+            return type(_fn).run(_fn, *args, **kwargs)
+
+        monkeypatch.setattr(fn, "run", run, raising=False)
+    return counts
+
+
+@gpu
+@pytest.mark.parametrize("b, h, n, d, layout", [
+    (2, 16, 2048, 128, "bhnd"),   # ws e32 forward; one-launch backward, stacked output
+    (2, 16, 1024, 128, "bnhd"),
+    (1, 16, 2048, 128, "bhnd"),   # one launch of one-warpgroup e64 programs
+    (4, 16, 1024, 128, "bhnd"),   # 64 batch·heads: dq pass + the fused dk, dv kernel
+    (4, 32, 1024, 128, "bhnd"),
+    (2, 16, 2048, 64, "bhnd"),
+])
+def test_fast_host_launches_are_the_launches_triton_makes(monkeypatch, b, h, n, d, layout):
+    """With ``FAST_HOST`` a repeated call launches the compiled kernels directly (no ``JITFunction.run`` for the
+    Gluon launches after the first call) and its o, dq, dk, dv are bitwise those of the same call through Triton's
+    launch path with constructed descriptors (``FAST_HOST`` off), with every output and gradient buffer NaN-poisoned
+    at allocation; and within rel-L2 1e-2 of float64."""
+    g = torch.Generator().manual_seed(b * h * n + d)
+    shp = (b, h, n, d) if layout == "bhnd" else (b, n, h, d)
+    q, k, v, do = (torch.randn(shp, generator=g).cuda().to(torch.bfloat16) for _ in range(4))
+    sl = decay_slopes(h).cuda()
+
+    def step():
+        qg, kg, vg = (t.clone().requires_grad_() for t in (q, k, v))
+        empty_like, empty, new_empty = torch.empty_like, torch.empty, torch.Tensor.new_empty
+        torch.empty_like = lambda t, **kw: _poison(empty_like(t, **kw))
+        torch.empty = lambda *a, **kw: _poison(empty(*a, **kw))
+        torch.Tensor.new_empty = lambda t, *a, **kw: _poison(new_empty(t, *a, **kw))
+        try:
+            o = lightning_attn(qg, kg, vg, sl, layout=layout)
+            return (o.detach(), *torch.autograd.grad(o, (qg, kg, vg), do))
+        finally:
+            torch.empty_like, torch.empty, torch.Tensor.new_empty = empty_like, empty, new_empty
+
+    monkeypatch.setattr(G, "FAST_HOST", False)
+    slow = step()
+    monkeypatch.setattr(G, "FAST_HOST", True)
+    step()  # fills the launch cache
+    counts = _count_runs(monkeypatch)
+    fast = step()
+    assert sum(counts.values()) == 0, counts
+    tr, ref = _reference_grads(q, k, v, do, sl, layout)
+    o_ref = lightning_attn_reference(*(tr(t).double() for t in (q, k, v)), sl)
+    for name, x, y, r in zip(("o", "dq", "dk", "dv"), fast, slow, (o_ref, *ref)):
+        assert torch.isfinite(x).all() and torch.equal(x, y), name
+        assert rel(x, tr(r)) <= 1e-2, (name, rel(x, tr(r)))
+
+
+@gpu
+def test_fast_launch_keys_its_cache_by_the_launch(monkeypatch):
+    """:func:`gluon_fwd._launch`'s cache: a second launch with equal keys skips ``JITFunction.run``; another constexpr,
+    another scalar (bool for int), another tensor dtype or a changed global the kernel reads each goes through it
+    again (Triton compiles or raises there), and every launch computes what the kernel says."""
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def fill(x_ptr, n, val, ADD: tl.constexpr, BLOCK: tl.constexpr):
+        offs = tl.arange(0, BLOCK)
+        tl.store(x_ptr + offs, (val + ADD + _FILL_BIAS).to(x_ptr.dtype.element_ty), mask=offs < n)
+
+    runs = []
+    monkeypatch.setattr(fill, "run", lambda *a, **kw: (runs.append(1), type(fill).run(fill, *a, **kw))[1],
+                        raising=False)
+    monkeypatch.setattr(G, "_LAUNCHES", {})
+    x = torch.zeros(32, device="cuda")
+    G._launch(fill, (1,), x, 32, 3, ADD=1, BLOCK=32)
+    G._launch(fill, (1,), x, 32, 3, ADD=1, BLOCK=32)
+    assert len(runs) == 1 and x.eq(4).all()
+    G._launch(fill, (1,), x, 32, 5, ADD=1, BLOCK=32)  # another int value: keyed apart (Triton specializes 1, %16)
+    G._launch(fill, (1,), x, 32, 5, ADD=2, BLOCK=32)
+    assert len(runs) == 3 and x.eq(7).all()
+    G._launch(fill, (1,), x, 32, True, ADD=2, BLOCK=32)
+    assert len(runs) == 4 and x.eq(3).all()
+    y = torch.zeros(32, device="cuda", dtype=torch.float16)
+    G._launch(fill, (1,), y, 32, 5, ADD=2, BLOCK=32)
+    assert len(runs) == 5 and y.eq(7).all()
+    G._launch(fill, (1,), x, 16, 5, ADD=1, BLOCK=32)  # n = 16: its own key
+    assert len(runs) == 6 and x[:16].eq(6).all() and x[16:].eq(3).all()
+    monkeypatch.setattr(sys.modules[__name__], "_FILL_BIAS", tl.constexpr(1))
+    with pytest.raises(RuntimeError, match="_FILL_BIAS"):  # Triton's own check, reached through its launch path
+        G._launch(fill, (1,), x, 32, 3, ADD=1, BLOCK=32)
+    assert len(runs) == 7
+    monkeypatch.setattr(sys.modules[__name__], "_FILL_BIAS", tl.constexpr(0))
+    monkeypatch.setattr(G, "FAST_HOST", False)
+    G._launch(fill, (1,), x, 32, 3, ADD=1, BLOCK=32)
+    assert len(runs) == 8 and x.eq(4).all()

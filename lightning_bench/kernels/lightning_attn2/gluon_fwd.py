@@ -104,6 +104,10 @@ PDL = False  # programmatic dependent launch of the ws / wg2 / x3 / dkdv launche
 # 0.98–1.03× fwd_bwd, 1.00× forward on the H200, perf-notes v25)
 STAMP_BUF: torch.Tensor | None = None  # probe (tools/program_stamps.py): int64 on the GPU; the ws and wg2 forward
 # and the one-launch backward then write per-program %globaltimer / %clock64 stamps into it (:func:`_stamps`)
+FAST_HOST_ENV = "LIGHTNING_BENCH_FAST_HOST"
+FAST_HOST = os.environ.get(FAST_HOST_ENV, "1") != "0"  # the descriptors from validated templates (:func:`_tdesc`) and
+# launches without Triton's argument binding (:func:`_launch`); False (or LIGHTNING_BENCH_FAST_HOST=0): Triton's
+# constructor and launch path every time (ablation: tools/host_parts.py --ab; perf-notes v31)
 WG2_REGS = 232  # registers per thread of the second compute warpgroup (the first gets 256, the loader 24: 512 × 128)
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
 
@@ -1816,10 +1820,37 @@ def _view2d(t: torch.Tensor, layout: str) -> torch.Tensor:
 
 
 def _desc(t: torch.Tensor, layout: str, cols: int):
-    """TMA descriptor of ``t``'s 2-D view with [BLOCK_N, cols] blocks. (A per-shape template copied with the new base
-    was tried and dropped: constructing one costs ~1.6 µs on the CPU, a copy ~1.5 µs; session 19, perf-notes v21.)"""
-    t2 = _view2d(t, layout)
-    return TensorDescriptor(t2, list(t2.shape), list(t2.stride()), [BLOCK_N, cols], _smem_layout(BLOCK_N, cols))
+    """TMA descriptor of ``t``'s 2-D view (:func:`_view2d`) with [BLOCK_N, cols] blocks, for a contiguous ``t``."""
+    if not FAST_HOST or not t.is_contiguous():
+        t2 = _view2d(t, layout)
+        return TensorDescriptor(t2, list(t2.shape), list(t2.stride()), [BLOCK_N, cols], _smem_layout(BLOCK_N, cols))
+    width = t.shape[-1] if layout == "bhnd" else t.shape[-2] * t.shape[-1]
+    return _tdesc(t, [t.numel() // width, width], [width, 1], cols)
+
+
+_DESC_TEMPLATES: dict[tuple, dict] = {}
+
+
+def _tdesc(base: torch.Tensor, shape: list[int], strides: list[int], cols: int):
+    """``TensorDescriptor(base, shape, strides, [BLOCK_N, cols], _smem_layout(BLOCK_N, cols))`` for a 2-D
+    (shape, strides) view of contiguous ``base`` starting at its first element, built by copying a validated one
+    (:data:`FAST_HOST`): the constructor's checks (alignment, dtype, block shape; ~4 µs of host time on the H200's
+    host) run once per (dtype, cols, shape, strides) and for any base not 16-byte aligned (the constructor then
+    raises). The descriptor carries ``lb_key``, what Triton specializes a launch on (dtype and block; the layout
+    follows from both), for :func:`_launch`."""
+    key = (base.dtype, cols, shape[0], shape[1], strides[0])
+    tmpl = _DESC_TEMPLATES.get(key) if FAST_HOST else None
+    if tmpl is None or base.data_ptr() % 16:
+        d = TensorDescriptor(base, shape, strides, [BLOCK_N, cols], _smem_layout(BLOCK_N, cols))
+        d.lb_key = (base.dtype, cols)
+        if len(_DESC_TEMPLATES) >= 1024:
+            _DESC_TEMPLATES.clear()
+        _DESC_TEMPLATES[key] = {name: value for name, value in d.__dict__.items() if name != "base"}  # no tensor kept
+        return d
+    d = object.__new__(TensorDescriptor)
+    d.__dict__.update(tmpl)
+    d.base = base
+    return d
 
 
 def _descs(q, k, v, o, layout: str, block_e: int):
@@ -1850,6 +1881,60 @@ def _pdl() -> dict:
     """Launch keywords of the programmatic dependent launch (``PDL``; :func:`_pdl_enter`): the kernels' ``PDL``
     constexpr and Triton's ``launch_pdl`` option, or nothing (the variants compiled without it)."""
     return {"PDL": True, "launch_pdl": True} if PDL else {}
+
+
+_LAUNCHES: dict[tuple, tuple] = {}
+_NO_KEY = object()
+
+
+def _arg_key(a):
+    """What Triton specializes a launch argument on, or more (so that equal keys select the same compiled kernel):
+    a descriptor's dtype and block (``lb_key``, :func:`_tdesc`), a tensor's dtype and 16-byte alignment, a scalar's
+    type and value; ``_NO_KEY`` for anything else."""
+    t = type(a)
+    if t is int or t is bool or t is float or a is None:
+        return t, a
+    if isinstance(a, torch.Tensor):
+        return a.dtype, a.data_ptr() % 16 == 0
+    return getattr(a, "lb_key", _NO_KEY)
+
+
+def _launch(fn, grid, *args, _fast: bool = True, **kwargs) -> None:
+    """``fn[grid](*args, **kwargs)`` for a Gluon kernel, without Triton's per-launch argument binding where it can
+    (:data:`FAST_HOST`): the compiled kernel ``JITFunction.run`` returned for the first launch with this key (the
+    kernel; device; each argument's :func:`_arg_key`; the keyword arguments, which are constexprs and options; Triton's
+    debug knobs) is launched directly (``CompiledKernel[grid](*bound arguments)``, the same launcher). Binding and
+    specializing the arguments cost 25 µs (forward, 4 descriptors) and 49 µs (one-launch backward, 12) of host time
+    per launch on the H200's host (tools/launch_parts.py). Falls back to ``fn[grid]`` for arguments it cannot key
+    (descriptors not built by :func:`_tdesc`, tensor keywords: the stamp probe's buffer), with pre-run hooks, or
+    where a global the kernel reads has changed (Triton then raises). ``_fast=False``: ``fn[grid]`` (launches with a
+    per-launch argument, the lookback's epoch, would never hit)."""
+    if not (FAST_HOST and _fast):
+        fn[grid](*args, **kwargs)
+        return
+    from triton import knobs
+
+    akey = tuple(map(_arg_key, args))
+    if (_NO_KEY in akey or getattr(fn, "pre_run_hooks", True)  # True: not a JITFunction (a test's spy)
+            or any(isinstance(x, torch.Tensor) for x in kwargs.values())):
+        fn[grid](*args, **kwargs)
+        return
+    key = (fn, torch.cuda.current_device(), akey, tuple(kwargs.items()), knobs.runtime.debug,
+           knobs.compilation.instrumentation_mode)
+    hit = _LAUNCHES.get(key)
+    if hit is not None and all(g.get(name, _NO_KEY) == val
+                               for (name, _), (val, g) in fn.used_global_vals.items()):
+        kernel, tail = hit
+        kernel[tuple(grid) + (1,) * (3 - len(grid))](*args, *tail)  # CompiledKernel's runner reads three dims
+        return
+    kernel = fn[grid](*args, **kwargs)
+    if not hasattr(kernel, "launch_metadata"):  # not a CompiledKernel (an asynchronous compile's future): no cache
+        return
+    # the bound arguments after the positional ones, in the kernel's parameter order (keyword or default)
+    tail = tuple(kwargs[p.name] if p.name in kwargs else p.default for p in fn.params[len(args):])
+    if len(_LAUNCHES) >= 1024:
+        _LAUNCHES.clear()
+    _LAUNCHES[key] = (kernel, tail)
 
 
 def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Tensor | None = None,
@@ -1922,20 +2007,18 @@ def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Te
     if s0_shift or want_final:  # only then: the default launches keep their compiled variants
         ce.update(S0_SHIFT=s0_shift, STORE_FINAL=want_final)
     if p.wg2:
-        _la2_fwd_gluon_wg2_kernel[grid](*args, LOOKBACK=lookback, REGS=WG2_REGS, REVERSE=reverse,
-                                        O_DIRECT=p.o_direct, STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p),
-                                        **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16),
-                                        **_early(WG2_EARLY_STAGE and not lookback), **ce)
+        _launch(_la2_fwd_gluon_wg2_kernel, grid, *args, _fast=not lookback, LOOKBACK=lookback, REGS=WG2_REGS,
+                REVERSE=reverse, O_DIRECT=p.o_direct, STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p), **_pdl(),
+                **_stamps(grid[0] * grid[1] * grid[2], 16), **_early(WG2_EARLY_STAGE and not lookback), **ce)
     elif p.pair:
-        _la2_fwd_gluon_pair_kernel[grid](*args, REGS=WG2_REGS, **ce)
+        _launch(_la2_fwd_gluon_pair_kernel, grid, *args, REGS=WG2_REGS, **ce)
     elif p.ws:
-        _la2_fwd_gluon_ws_kernel[grid](*args, PREFIX=prefix, LOOKBACK=lookback, REVERSE=reverse, O_DIRECT=p.o_direct,
-                                       VG_AHEAD=p.vg_ahead and not p.qk_ahead, TILE_MAJOR=tile_major,
-                                       STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p), **_pdl(),
-                                       **_stamps(grid[0] * grid[1] * grid[2], 16),
-                                       **_early(WS_EARLY_STAGE and not (prefix or lookback)), **ce)
+        _launch(_la2_fwd_gluon_ws_kernel, grid, *args, _fast=not lookback, PREFIX=prefix, LOOKBACK=lookback,
+                REVERSE=reverse, O_DIRECT=p.o_direct, VG_AHEAD=p.vg_ahead and not p.qk_ahead, TILE_MAJOR=tile_major,
+                STATE_FIRST=p.state_first, QK_AHEAD=_qk_form(p), **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16),
+                **_early(WS_EARLY_STAGE and not (prefix or lookback)), **ce)
     else:
-        _la2_fwd_gluon_kernel[grid](*args, **ce)
+        _launch(_la2_fwd_gluon_kernel, grid, *args, **ce)
     if want_final:
         return o, seg_buf[:, p.nseg - 1]
     return o
@@ -2083,9 +2166,9 @@ def _backward_dkdv(q, k, v, do, slopes, layout: str, dk, dv, nseg: int = 1) -> N
             epoch, h, n, seg, nseg)
     if q.is_cuda:
         bind_context(q.device)
-    _la2_bwd_gluon_dkdv_kernel[(b * h, nseg)](*args, HAS_DECAY=slopes is not None, BNHD=layout == "bnhd",
-                                              BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=half, STAGES=DKDV_STAGES[d],
-                                              num_warps=4, REGS=WG2_REGS, LOOKBACK=lookback, **_pdl())
+    _launch(_la2_bwd_gluon_dkdv_kernel, (b * h, nseg), *args, _fast=not lookback, HAS_DECAY=slopes is not None,
+            BNHD=layout == "bnhd", BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=half, STAGES=DKDV_STAGES[d], num_warps=4,
+            REGS=WG2_REGS, LOOKBACK=lookback, **_pdl())
 
 
 def _backward_split(q, k, v, do, slopes, layout: str, dq, dk, dv, nseg: int, pq: Plan | None = None) -> None:
@@ -2149,11 +2232,10 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv, 
     b, h, n, d, e = _dims(q, v, layout)
     dqk = {id(t): _desc(t, layout, d) for t in (do, v, k, q)}
     dv_ = {id(t): _desc(t, layout, p.block_e) for t in (k, q, do)}
-    orows = _view2d(dq, layout).shape[0]
+    orows = b * h * n if layout == "bhnd" else b * n  # rows of dq's 2-D view (:func:`_view2d`)
     if stacked is not None:  # one descriptor for the three outputs (the kernel reads only o0)
-        s2 = stacked.reshape(3 * orows, -1)
-        o_all = TensorDescriptor(s2, list(s2.shape), list(s2.stride()), [BLOCK_N, p.block_e],
-                                 _smem_layout(BLOCK_N, p.block_e))
+        width = stacked.numel() // (3 * orows)
+        o_all = _tdesc(stacked, [3 * orows, width], [width, 1], p.block_e)
         odq = odk = odv = o_all
     else:
         odq, odk, odv = (_desc(t, layout, p.block_e) for t in (dq, dk, dv))
@@ -2169,15 +2251,13 @@ def _backward_one_launch(q, k, v, do, slopes, layout: str, p: Plan, dq, dk, dv, 
         grid = (3, b * h, e // p.tile)
     else:
         grid = (e // p.tile, b * h, 3) if tile_major else (b * h, e // p.tile, 3)
-    _la2_bwd_gluon_x3_kernel[grid](*args, HAS_DECAY=slopes is not None, BNHD=layout == "bnhd", BLOCK_N=BLOCK_N,
-                                   BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, num_warps=4, WG2=p.wg2,
-                                   REGS=WG2_REGS, VG_AHEAD=p.vg_ahead and not p.wg2 and not p.qk_ahead,
-                                   TILE_MAJOR=tile_major, STATE_FIRST=p.state_first, PASS_INNER=pass_inner,
-                                   QK_AHEAD=_qk_form(p), **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16),
-                                   ONE_BODY=x3_one_body(), DKDV_BODY=bool(BWD_X3_DKDV_BODY),
-                                   ONE_PASS=None if BWD_X3_ONE_PASS is None else int(BWD_X3_ONE_PASS),
-                                   ONE_OUT=stacked is not None, OROWS=orows,
-                                   **_early(X3_EARLY_STAGE))
+    _launch(_la2_bwd_gluon_x3_kernel, grid, *args, HAS_DECAY=slopes is not None, BNHD=layout == "bnhd",
+            BLOCK_N=BLOCK_N, BLOCK_D=d, BLOCK_E=p.block_e, STAGES=p.stages, num_warps=4, WG2=p.wg2, REGS=WG2_REGS,
+            VG_AHEAD=p.vg_ahead and not p.wg2 and not p.qk_ahead, TILE_MAJOR=tile_major, STATE_FIRST=p.state_first,
+            PASS_INNER=pass_inner, QK_AHEAD=_qk_form(p), **_pdl(), **_stamps(grid[0] * grid[1] * grid[2], 16),
+            ONE_BODY=x3_one_body(), DKDV_BODY=bool(BWD_X3_DKDV_BODY),
+            ONE_PASS=None if BWD_X3_ONE_PASS is None else int(BWD_X3_ONE_PASS), ONE_OUT=stacked is not None,
+            OROWS=orows, **_early(X3_EARLY_STAGE))
 
 
 def concurrent_plans(batch_heads: int, seq_len: int, head_dim: int, value_dim: int, plans: list[Plan],
