@@ -11,9 +11,7 @@ their ratio (off ÷ on: how many times faster the host path is with it).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +26,7 @@ from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G  # noqa: E402
 from lightning_bench.kernels.lightning_attn2 import kernel as K  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from host_profile import setup  # noqa: E402  (tools/ is this script's directory)
+from host_profile import host_ms, parse_host_args, setup  # noqa: E402  (tools/ is this script's directory)
 
 
 @triton.jit
@@ -38,15 +36,8 @@ def _nop(x_ptr, n, BLOCK: tl.constexpr):
 
 
 def us_per_call(fn, calls: int) -> float:
-    for _ in range(10):
-        fn()
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    us = (time.perf_counter() - t0) / calls * 1e6
-    torch.cuda.synchronize()
-    return us
+    """Host µs per call of ``fn`` (:func:`host_profile.host_ms`)."""
+    return host_ms(fn, calls) * 1e3
 
 
 def parts(b: int, h: int, n: int) -> dict:
@@ -116,14 +107,8 @@ def stubbed(fn, call):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--shape", default="2,16,2048")
-    ap.add_argument("--calls", type=int, default=500)
-    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--ab", action="store_true", help="A B B A over gluon_fwd.FAST_HOST on / off")
-    a = ap.parse_args()
-    a.out.mkdir(parents=True, exist_ok=True)
-    b, h, n = (int(x) for x in a.shape.split(","))
+    a, b, h, n = parse_host_args(ap, calls=500, repeat=5)
     cases = parts(b, h, n)
     order = (True, False, False, True) if a.ab else (G.FAST_HOST,)
     rows = []

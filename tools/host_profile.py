@@ -61,16 +61,25 @@ def host_ms(fn, calls: int) -> float:
     return ms
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def parse_host_args(ap: argparse.ArgumentParser, calls: int = 300, repeat: int | None = None):
+    """The host-time tools' common options (``--out``, ``--shape b,h,n``, ``--calls``, and ``--repeat`` where
+    ``repeat`` is given) added to ``ap`` and parsed: (args, batch, heads, seq_len), with ``--out`` created."""
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--shape", default="2,16,2048")
-    ap.add_argument("--calls", type=int, default=300)
-    ap.add_argument("--cases", default="", help="comma-separated subset of fwd, fwd_bwd, bwd_direct (the backward's "
-                    "launches without autograd), autograd_scale (autograd.grad of a one-element autograd.Function)")
+    ap.add_argument("--calls", type=int, default=calls)
+    if repeat is not None:
+        ap.add_argument("--repeat", type=int, default=repeat)
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     b, h, n = (int(x) for x in a.shape.split(","))
+    return a, b, h, n
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases", default="", help="comma-separated subset of fwd, fwd_bwd, bwd_direct (the backward's "
+                    "launches without autograd), autograd_scale (autograd.grad of a one-element autograd.Function)")
+    a, b, h, n = parse_host_args(ap)
     _, cases = setup(b, h, n)
     if a.cases:
         cases = {name: cases[name] for name in a.cases.split(",")}

@@ -34,7 +34,7 @@ from lightning_bench.kernels import lightning_attn  # noqa: E402
 from lightning_bench.kernels.lightning_attn2 import kernel as K  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from host_profile import host_ms, setup  # noqa: E402  (tools/ is this script's directory)
+from host_profile import host_ms, parse_host_args, setup  # noqa: E402  (tools/ is this script's directory)
 
 
 class _Like(torch.autograd.Function):
@@ -54,14 +54,7 @@ class _Like(torch.autograd.Function):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--shape", default="2,16,2048")
-    ap.add_argument("--calls", type=int, default=300)
-    ap.add_argument("--repeat", type=int, default=3)
-    a = ap.parse_args()
-    a.out.mkdir(parents=True, exist_ok=True)
-    b, h, n = (int(x) for x in a.shape.split(","))
+    a, b, h, n = parse_host_args(argparse.ArgumentParser(), repeat=3)
     t, base = setup(b, h, n)
     do, sl, qg, kg, vg = (t[x] for x in ("do", "sl", "qg", "kg", "vg"))
     jobs, done = queue.Queue(), queue.Queue()

@@ -9,7 +9,6 @@ names their Triton 3.6 attributes and reports a part it cannot reach as missing.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from host_parts import us_per_call  # noqa: E402
-from host_profile import setup  # noqa: E402
+from host_profile import parse_host_args, setup  # noqa: E402
 
 
 def capture(fn, call):
@@ -79,14 +78,8 @@ def steps(fn, grid, args, kwargs) -> dict:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--shape", default="2,16,2048")
-    ap.add_argument("--calls", type=int, default=500)
-    ap.add_argument("--repeat", type=int, default=5)
-    a = ap.parse_args()
-    a.out.mkdir(parents=True, exist_ok=True)
-    b, h, n = (int(x) for x in a.shape.split(","))
+    a, b, h, n = parse_host_args(argparse.ArgumentParser(), calls=500, repeat=5)
+    G.FAST_HOST = False  # Triton's own launch path is what this times (and capture() needs JITFunction.run)
     t, base = setup(b, h, n)
     q, k, v, do, sl = (t[x] for x in ("q", "k", "v", "do", "sl"))
     p = G.plan(q, k, v, sl, "bhnd")
