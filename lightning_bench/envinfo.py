@@ -68,6 +68,8 @@ def collect(device: torch.device, telemetry=None, argv: list[str] | None = None)
         "git": git_commit(),
         "device": str(device),
         "triton_interpret": os.environ.get("TRITON_INTERPRET", "0"),
+        # switches that change what runs (LIGHTNING_BENCH_GLUON, LIGHTNING_BENCH_FAST_HOST, the planted slowdown, ...)
+        "lightning_bench_env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("LIGHTNING_BENCH_")},
         "cpu_count": os.cpu_count(),
     }
     if device.type == "cuda":

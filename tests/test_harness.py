@@ -565,3 +565,16 @@ def test_sweep_preset_choices_are_the_presets():
 
     opt = next(o for o in sweep.params if o.name == "preset")
     assert sorted(opt.type.choices) == sorted(PRESETS)
+
+
+def test_env_json_records_the_lightning_bench_switches(monkeypatch):
+    """env.json keeps the LIGHTNING_BENCH_* variables in effect (they change what runs: the Gluon kernels, the host
+    path, a planted slowdown), and nothing else of the environment."""
+    from lightning_bench import envinfo
+
+    monkeypatch.setenv("LIGHTNING_BENCH_FAST_HOST", "0")
+    monkeypatch.setenv("LIGHTNING_BENCH_GLUON", "1")
+    monkeypatch.setenv("SOME_SECRET_TOKEN", "x")
+    got = envinfo.collect(torch.device("cpu"), argv=[])["lightning_bench_env"]
+    assert got["LIGHTNING_BENCH_FAST_HOST"] == "0" and got["LIGHTNING_BENCH_GLUON"] == "1"
+    assert all(k.startswith("LIGHTNING_BENCH_") for k in got)
