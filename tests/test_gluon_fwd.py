@@ -1856,12 +1856,13 @@ def test_launch_key_separates_what_triton_specializes_on():
 _FILL_BIAS = triton_language.constexpr(0)  # a global test_fast_launch_keys_its_cache_by_the_launch's kernel reads
 
 
-def _count_runs(monkeypatch):
-    """name → how many launches of that gluon_fwd kernel went through Triton's ``JITFunction.run`` from here on."""
+def _count_runs(monkeypatch, module=G, names=("_la2_fwd_gluon_ws_kernel", "_la2_fwd_gluon_wg2_kernel",
+                                                 "_la2_bwd_gluon_x3_kernel", "_la2_bwd_gluon_dkdv_kernel")):
+    """name → how many launches of that kernel of ``module`` went through Triton's ``JITFunction.run`` from here
+    on."""
     counts = {}
-    for name in ("_la2_fwd_gluon_ws_kernel", "_la2_fwd_gluon_wg2_kernel", "_la2_bwd_gluon_x3_kernel",
-                 "_la2_bwd_gluon_dkdv_kernel"):
-        fn = getattr(G, name)
+    for name in names:
+        fn = getattr(module, name)
         counts[name] = 0
 
         def run(*args, _fn=fn, _name=name, **kwargs):
@@ -1956,3 +1957,54 @@ def test_fast_launch_keys_its_cache_by_the_launch(monkeypatch):
     monkeypatch.setattr(G, "FAST_HOST", False)
     G._launch(fill, (1,), x, 32, 3, ADD=1, BLOCK=32)
     assert len(runs) == 8 and x.eq(4).all()
+
+
+@gpu
+@pytest.mark.parametrize("case", ["fp16", "fp32_states", "varlen", "d64_short_fused"])
+def test_fast_host_triton_launches_are_the_launches_triton_makes(monkeypatch, case):
+    """The Triton kernels' launches (forward, the fused backward, the dq / dk / dv sweeps) go through the same launch
+    cache (:func:`gluon_fwd._launch`): a repeated fwd + bwd of a Triton-path call (fp16; fp32 with an initial and a
+    final state; packed sequences; head_dim 64 at 1024 tokens, the fused Triton backward) makes no
+    ``JITFunction.run`` call for them, and its outputs and gradients are bitwise those with ``FAST_HOST`` off, every
+    buffer NaN-poisoned at allocation."""
+    g = torch.Generator().manual_seed(len(case))
+    b, h, n, d, dtype = {"fp16": (2, 4, 256, 64, torch.float16), "fp32_states": (1, 2, 128, 32, torch.float32),
+                         "varlen": (1, 2, 320, 64, torch.bfloat16),
+                         "d64_short_fused": (2, 16, 1024, 64, torch.bfloat16)}[case]
+    q, k, v, do = (torch.randn(b, h, n, d, generator=g).cuda().to(dtype) for _ in range(4))
+    sl = decay_slopes(h).cuda()
+    s0 = torch.randn(b, h, d, d, generator=g).cuda() if case == "fp32_states" else None
+    cu = torch.tensor([0, 64, 192, 320], dtype=torch.int32, device="cuda") if case == "varlen" else None
+
+    def step():
+        qg, kg, vg = (t.clone().requires_grad_() for t in (q, k, v))
+        s0g = s0.clone().requires_grad_() if s0 is not None else None
+        empty_like, empty, new_empty = torch.empty_like, torch.empty, torch.Tensor.new_empty
+        torch.empty_like = lambda t, **kw: _poison(empty_like(t, **kw))
+        torch.empty = lambda *a, **kw: _poison(empty(*a, **kw))
+        torch.Tensor.new_empty = lambda t, *a, **kw: _poison(new_empty(t, *a, **kw))
+        try:
+            out = lightning_attn(qg, kg, vg, sl, initial_state=s0g, output_final_state=s0 is not None,
+                                 cu_seqlens=cu)
+            o, ht = out if s0 is not None else (out, None)
+            loss = (o.float() * do.float()).sum() + (ht.sum() if ht is not None else 0)
+            inputs = (qg, kg, vg) + ((s0g,) if s0g is not None else ())
+            return (o.detach(),) + ((ht.detach(),) if ht is not None else ()) + torch.autograd.grad(loss, inputs)
+        finally:
+            torch.empty_like, torch.empty, torch.Tensor.new_empty = empty_like, empty, new_empty
+
+    counts = _count_runs(monkeypatch, K, ("_la2_fwd_kernel", "_la2_bwd_fused_kernel", "_la2_bwd_dq_kernel",
+                                          "_la2_bwd_dk_kernel", "_la2_bwd_dv_kernel"))
+    monkeypatch.setattr(G, "FAST_HOST", False)
+    slow = step()
+    ran = {name for name, c in counts.items() if c}
+    want = {"_la2_bwd_fused_kernel"} if case == "d64_short_fused" else {"_la2_fwd_kernel"}
+    assert want <= ran, ran  # the Triton launches this case is about did run
+    monkeypatch.setattr(G, "FAST_HOST", True)
+    step()  # fills the launch cache
+    counts.update(dict.fromkeys(counts, 0))
+    fast = step()
+    assert sum(counts.values()) == 0, counts
+    assert len(fast) == len(slow)
+    for i, (x, y) in enumerate(zip(fast, slow)):
+        assert torch.isfinite(x).all() and torch.equal(x, y), i

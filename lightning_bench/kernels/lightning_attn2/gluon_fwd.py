@@ -1900,28 +1900,33 @@ def _arg_key(a):
 
 
 def _launch(fn, grid, *args, _fast: bool = True, **kwargs) -> None:
-    """``fn[grid](*args, **kwargs)`` for a Gluon kernel, without Triton's per-launch argument binding where it can
-    (:data:`FAST_HOST`): the compiled kernel ``JITFunction.run`` returned for the first launch with this key (the
-    kernel; device; each argument's :func:`_arg_key`; the keyword arguments, which are constexprs and options; Triton's
-    debug knobs) is launched directly (``CompiledKernel[grid](*bound arguments)``, the same launcher). Binding and
-    specializing the arguments cost 25 µs (forward, 4 descriptors) and 49 µs (one-launch backward, 12) of host time
-    per launch on the H200's host (tools/launch_parts.py). Falls back to ``fn[grid]`` for arguments it cannot key
-    (descriptors not built by :func:`_tdesc`, tensor keywords: the stamp probe's buffer), with pre-run hooks, or
-    where a global the kernel reads has changed (Triton then raises). ``_fast=False``: ``fn[grid]`` (launches with a
-    per-launch argument, the lookback's epoch, would never hit)."""
+    """``fn[grid](*args, **kwargs)`` for a Gluon or Triton kernel, without Triton's per-launch argument binding
+    where it can (:data:`FAST_HOST`): the compiled kernel ``JITFunction.run`` returned for the first launch with this
+    key (the kernel; device; each argument's :func:`_arg_key`; the keyword arguments, which are constexprs and
+    options; Triton's debug knobs) is launched directly (``CompiledKernel[grid](*bound arguments)``, the same
+    launcher). Binding and specializing the arguments cost 25 µs (forward, 4 descriptors) and 49 µs (one-launch
+    backward, 12) of host time per launch on the H200's host (tools/launch_parts.py). Falls back to ``fn[grid]`` for
+    arguments it cannot key (descriptors not built by :func:`_tdesc`, tensor keywords: the stamp probe's buffer,
+    unhashable values), for a function that is not a ``JITFunction`` (the interpreter's, an autotuner, a test's
+    spy), with pre-run hooks, or where a global the kernel reads has changed (Triton then raises). ``_fast=False``:
+    ``fn[grid]`` (launches with a per-launch argument, the lookback's epoch, would never hit)."""
     if not (FAST_HOST and _fast):
         fn[grid](*args, **kwargs)
         return
     from triton import knobs
 
     akey = tuple(map(_arg_key, args))
-    if (_NO_KEY in akey or getattr(fn, "pre_run_hooks", True)  # True: not a JITFunction (a test's spy)
-            or any(isinstance(x, torch.Tensor) for x in kwargs.values())):
+    if (_NO_KEY in akey or getattr(fn, "device_caches", None) is None  # not a JITFunction
+            or fn.pre_run_hooks or any(isinstance(x, torch.Tensor) for x in kwargs.values())):
         fn[grid](*args, **kwargs)
         return
     key = (fn, torch.cuda.current_device(), akey, tuple(kwargs.items()), knobs.runtime.debug,
            knobs.compilation.instrumentation_mode)
-    hit = _LAUNCHES.get(key)
+    try:
+        hit = _LAUNCHES.get(key)
+    except TypeError:  # an unhashable keyword value
+        fn[grid](*args, **kwargs)
+        return
     if hit is not None and all(g.get(name, _NO_KEY) == val
                                for (name, _), (val, g) in fn.used_global_vals.items()):
         kernel, tail = hit
