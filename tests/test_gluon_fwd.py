@@ -21,6 +21,7 @@ import triton.language as triton_language
 
 from lightning_bench.kernels import decay_slopes, lightning_attn, lightning_attn_reference
 from lightning_bench.kernels.lightning_attn2 import kernel as K
+from lightning_bench.kernels import _launch as L
 from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G
 
 ON_SM90 = torch.cuda.is_available() and G.unavailable_reason(torch.device("cuda")) is None
@@ -1818,10 +1819,10 @@ def test_fast_descriptors_equal_the_constructed_ones(monkeypatch, layout, shape,
 
     monkeypatch.setattr(G, "_DESC_TEMPLATES", {})
     t = torch.randn(shape).to(torch.bfloat16)
-    monkeypatch.setattr(G, "FAST_HOST", False)
+    monkeypatch.setattr(L, "FAST_HOST", False)
     slow = G._desc(t, layout, cols)
     assert not hasattr(slow, "lb_key")
-    monkeypatch.setattr(G, "FAST_HOST", True)
+    monkeypatch.setattr(L, "FAST_HOST", True)
     first = G._desc(t, layout, cols)
     u = torch.randn(shape).to(torch.bfloat16)
     again = G._desc(u, layout, cols)  # from the template
@@ -1840,17 +1841,17 @@ def test_fast_descriptors_equal_the_constructed_ones(monkeypatch, layout, shape,
 
 @pytest.mark.skipif(G.IMPORT_ERROR is not None, reason="this triton has no Gluon/Hopper")
 def test_launch_key_separates_what_triton_specializes_on():
-    """:func:`gluon_fwd._arg_key` tells apart what Triton compiles different kernels for: bool and int scalars of
+    """:func:`_launch.arg_key` tells apart what Triton compiles different kernels for: bool and int scalars of
     equal value, int values, a tensor's dtype and its 16-byte alignment, a descriptor's block; and has no key for an
     argument it cannot vouch for (then the launch goes through Triton's binder)."""
-    k = G._arg_key
+    k = L.arg_key
     assert k(True) != k(1) and k(1) != k(16) and k(None) != k(0) and k(2.0) != k(2)
     x = torch.empty(64, dtype=torch.bfloat16)
     assert k(x) == k(torch.empty(8, dtype=torch.bfloat16)) and k(x) != k(x[1:]) and k(x) != k(x.float())
     a = G._desc(torch.empty(1, 1, 64, 128, dtype=torch.bfloat16), "bhnd", 32)
     b = G._desc(torch.empty(1, 1, 64, 128, dtype=torch.bfloat16), "bhnd", 64)
     assert k(a) != k(b) and k(a) == (torch.bfloat16, 32)
-    assert k(object()) is G._NO_KEY and k([1]) is G._NO_KEY
+    assert k(object()) is L.NO_KEY and k([1]) is L.NO_KEY
 
 
 _FILL_BIAS = triton_language.constexpr(0)  # a global test_fast_launch_keys_its_cache_by_the_launch's kernel reads
@@ -1904,9 +1905,9 @@ def test_fast_host_launches_are_the_launches_triton_makes(monkeypatch, b, h, n, 
         finally:
             torch.empty_like, torch.empty, torch.Tensor.new_empty = empty_like, empty, new_empty
 
-    monkeypatch.setattr(G, "FAST_HOST", False)
+    monkeypatch.setattr(L, "FAST_HOST", False)
     slow = step()
-    monkeypatch.setattr(G, "FAST_HOST", True)
+    monkeypatch.setattr(L, "FAST_HOST", True)
     step()  # fills the launch cache
     counts = _count_runs(monkeypatch)
     fast = step()
@@ -1920,7 +1921,7 @@ def test_fast_host_launches_are_the_launches_triton_makes(monkeypatch, b, h, n, 
 
 @gpu
 def test_fast_launch_keys_its_cache_by_the_launch(monkeypatch):
-    """:func:`gluon_fwd._launch`'s cache: a second launch with equal keys skips ``JITFunction.run``; another constexpr,
+    """:func:`_launch.launch`'s cache: a second launch with equal keys skips ``JITFunction.run``; another constexpr,
     another scalar (bool for int), another tensor dtype or a changed global the kernel reads each goes through it
     again (Triton compiles or raises there), and every launch computes what the kernel says."""
     import triton
@@ -1934,28 +1935,28 @@ def test_fast_launch_keys_its_cache_by_the_launch(monkeypatch):
     runs = []
     monkeypatch.setattr(fill, "run", lambda *a, **kw: (runs.append(1), type(fill).run(fill, *a, **kw))[1],
                         raising=False)
-    monkeypatch.setattr(G, "_LAUNCHES", {})
+    monkeypatch.setattr(L, "_LAUNCHES", {})
     x = torch.zeros(32, device="cuda")
-    G._launch(fill, (1,), x, 32, 3, ADD=1, BLOCK=32)
-    G._launch(fill, (1,), x, 32, 3, ADD=1, BLOCK=32)
+    L.launch(fill, (1,), x, 32, 3, ADD=1, BLOCK=32)
+    L.launch(fill, (1,), x, 32, 3, ADD=1, BLOCK=32)
     assert len(runs) == 1 and x.eq(4).all()
-    G._launch(fill, (1,), x, 32, 5, ADD=1, BLOCK=32)  # another int value: keyed apart (Triton specializes 1, %16)
-    G._launch(fill, (1,), x, 32, 5, ADD=2, BLOCK=32)
+    L.launch(fill, (1,), x, 32, 5, ADD=1, BLOCK=32)  # another int value: keyed apart (Triton specializes 1, %16)
+    L.launch(fill, (1,), x, 32, 5, ADD=2, BLOCK=32)
     assert len(runs) == 3 and x.eq(7).all()
-    G._launch(fill, (1,), x, 32, True, ADD=2, BLOCK=32)
+    L.launch(fill, (1,), x, 32, True, ADD=2, BLOCK=32)
     assert len(runs) == 4 and x.eq(3).all()
     y = torch.zeros(32, device="cuda", dtype=torch.float16)
-    G._launch(fill, (1,), y, 32, 5, ADD=2, BLOCK=32)
+    L.launch(fill, (1,), y, 32, 5, ADD=2, BLOCK=32)
     assert len(runs) == 5 and y.eq(7).all()
-    G._launch(fill, (1,), x, 16, 5, ADD=1, BLOCK=32)  # n = 16: its own key
+    L.launch(fill, (1,), x, 16, 5, ADD=1, BLOCK=32)  # n = 16: its own key
     assert len(runs) == 6 and x[:16].eq(6).all() and x[16:].eq(3).all()
     monkeypatch.setattr(sys.modules[__name__], "_FILL_BIAS", tl.constexpr(1))
     with pytest.raises(RuntimeError, match="_FILL_BIAS"):  # Triton's own check, reached through its launch path
-        G._launch(fill, (1,), x, 32, 3, ADD=1, BLOCK=32)
+        L.launch(fill, (1,), x, 32, 3, ADD=1, BLOCK=32)
     assert len(runs) == 7
     monkeypatch.setattr(sys.modules[__name__], "_FILL_BIAS", tl.constexpr(0))
-    monkeypatch.setattr(G, "FAST_HOST", False)
-    G._launch(fill, (1,), x, 32, 3, ADD=1, BLOCK=32)
+    monkeypatch.setattr(L, "FAST_HOST", False)
+    L.launch(fill, (1,), x, 32, 3, ADD=1, BLOCK=32)
     assert len(runs) == 8 and x.eq(4).all()
 
 
@@ -1963,7 +1964,7 @@ def test_fast_launch_keys_its_cache_by_the_launch(monkeypatch):
 @pytest.mark.parametrize("case", ["fp16", "fp32_states", "varlen", "d64_short_fused"])
 def test_fast_host_triton_launches_are_the_launches_triton_makes(monkeypatch, case):
     """The Triton kernels' launches (forward, the fused backward, the dq / dk / dv sweeps) go through the same launch
-    cache (:func:`gluon_fwd._launch`): a repeated fwd + bwd of a Triton-path call (fp16; fp32 with an initial and a
+    cache (:func:`_launch.launch`): a repeated fwd + bwd of a Triton-path call (fp16; fp32 with an initial and a
     final state; packed sequences; head_dim 64 at 1024 tokens, the fused Triton backward) makes no
     ``JITFunction.run`` call for them, and its outputs and gradients are bitwise those with ``FAST_HOST`` off, every
     buffer NaN-poisoned at allocation."""
@@ -1995,12 +1996,12 @@ def test_fast_host_triton_launches_are_the_launches_triton_makes(monkeypatch, ca
 
     counts = _count_runs(monkeypatch, K, ("_la2_fwd_kernel", "_la2_bwd_fused_kernel", "_la2_bwd_dq_kernel",
                                           "_la2_bwd_dk_kernel", "_la2_bwd_dv_kernel"))
-    monkeypatch.setattr(G, "FAST_HOST", False)
+    monkeypatch.setattr(L, "FAST_HOST", False)
     slow = step()
     ran = {name for name, c in counts.items() if c}
     want = {"_la2_bwd_fused_kernel"} if case == "d64_short_fused" else {"_la2_fwd_kernel"}
     assert want <= ran, ran  # the Triton launches this case is about did run
-    monkeypatch.setattr(G, "FAST_HOST", True)
+    monkeypatch.setattr(L, "FAST_HOST", True)
     step()  # fills the launch cache
     counts.update(dict.fromkeys(counts, 0))
     fast = step()

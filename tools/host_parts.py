@@ -5,7 +5,7 @@ inside; the GPU never holds the host back at these shapes), median of ``--repeat
 
     python tools/host_parts.py --out DIR [--shape 2,16,2048] [--calls 500] [--repeat 5] [--ab]
 
-``--ab``: every round times each part with ``gluon_fwd.FAST_HOST`` on, off, off, on (A B B A) and reports both and
+``--ab``: every round times each part with ``_launch.FAST_HOST`` on, off, off, on (A B B A) and reports both and
 their ratio (off ÷ on: how many times faster the host path is with it).
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ import triton.language as tl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lightning_bench.kernels import _validate as V  # noqa: E402
 from lightning_bench.kernels._common import grad_views  # noqa: E402
+from lightning_bench.kernels import _launch as L  # noqa: E402
 from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G  # noqa: E402
 from lightning_bench.kernels.lightning_attn2 import kernel as K  # noqa: E402
 
@@ -107,18 +108,18 @@ def stubbed(fn, call):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--ab", action="store_true", help="A B B A over gluon_fwd.FAST_HOST on / off")
+    ap.add_argument("--ab", action="store_true", help="A B B A over _launch.FAST_HOST on / off")
     a, b, h, n = parse_host_args(ap, calls=500, repeat=5)
     cases = parts(b, h, n)
-    order = (True, False, False, True) if a.ab else (G.FAST_HOST,)
+    order = (True, False, False, True) if a.ab else (L.FAST_HOST,)
     rows = []
     for r in range(a.repeat):
         for name, fn in cases.items():
             for fast in order:
-                G.FAST_HOST = fast
+                L.FAST_HOST = fast
                 rows.append(dict(part=name, round=r, fast_host=fast, host_us=us_per_call(fn, a.calls), batch=b,
                                  heads=h, seq_len=n))
-    G.FAST_HOST = True
+    L.FAST_HOST = True
     df = pd.DataFrame(rows)
     df.to_csv(a.out / "host_parts.csv", index=False)
     med = df.groupby(["part", "fast_host"], sort=False).host_us.agg(["median", "min", "max"])
@@ -127,7 +128,8 @@ def main():
         ratio = ""
         if a.ab and fast:
             ratio = f"  off/on {med.loc[(name, False), 'median'] / row['median']:.2f}"
-        print(f"  {name:28s} {'on ' if fast else 'off'} {row['median']:8.1f}  [{row['min']:.1f}, {row['max']:.1f}]{ratio}")
+        print(f"  {name:28s} {'on ' if fast else 'off'} {row['median']:8.1f}  "
+              f"[{row['min']:.1f}, {row['max']:.1f}]{ratio}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lightning_bench.kernels import _launch as L  # noqa: E402
 from lightning_bench.kernels.lightning_attn2 import gluon_fwd as G  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -79,7 +80,7 @@ def steps(fn, grid, args, kwargs) -> dict:
 
 def main():
     a, b, h, n = parse_host_args(argparse.ArgumentParser(), calls=500, repeat=5)
-    G.FAST_HOST = False  # Triton's own launch path is what this times (and capture() needs JITFunction.run)
+    L.FAST_HOST = False  # Triton's own launch path is what this times (and capture() needs JITFunction.run)
     t, base = setup(b, h, n)
     q, k, v, do, sl = (t[x] for x in ("q", "k", "v", "do", "sl"))
     p = G.plan(q, k, v, sl, "bhnd")

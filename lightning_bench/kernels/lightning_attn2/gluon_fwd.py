@@ -45,6 +45,8 @@ import torch
 from .._common import dims as _dims
 from .._common import grad_views
 from .._common import prec as _prec
+from .. import _launch as _L
+from .._launch import launch as _launch
 
 try:  # Gluon and its Hopper module: Triton ≥ 3.5 (the API names moved between 3.6 and 3.9; both are handled)
     from triton.experimental import gluon
@@ -104,10 +106,6 @@ PDL = False  # programmatic dependent launch of the ws / wg2 / x3 / dkdv launche
 # 0.98–1.03× fwd_bwd, 1.00× forward on the H200, perf-notes v25)
 STAMP_BUF: torch.Tensor | None = None  # probe (tools/program_stamps.py): int64 on the GPU; the ws and wg2 forward
 # and the one-launch backward then write per-program %globaltimer / %clock64 stamps into it (:func:`_stamps`)
-FAST_HOST_ENV = "LIGHTNING_BENCH_FAST_HOST"
-FAST_HOST = os.environ.get(FAST_HOST_ENV, "1") != "0"  # the descriptors from validated templates (:func:`_tdesc`) and
-# launches without Triton's argument binding (:func:`_launch`); False (or LIGHTNING_BENCH_FAST_HOST=0): Triton's
-# constructor and launch path every time (ablation: tools/host_parts.py --ab; perf-notes v31)
 WG2_REGS = 232  # registers per thread of the second compute warpgroup (the first gets 256, the loader 24: 512 × 128)
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("lightning_bench_gluon", default=True)
 
@@ -1821,7 +1819,7 @@ def _view2d(t: torch.Tensor, layout: str) -> torch.Tensor:
 
 def _desc(t: torch.Tensor, layout: str, cols: int):
     """TMA descriptor of ``t``'s 2-D view (:func:`_view2d`) with [BLOCK_N, cols] blocks, for a contiguous ``t``."""
-    if not FAST_HOST or not t.is_contiguous():
+    if not _L.FAST_HOST or not t.is_contiguous():
         t2 = _view2d(t, layout)
         return TensorDescriptor(t2, list(t2.shape), list(t2.stride()), [BLOCK_N, cols], _smem_layout(BLOCK_N, cols))
     width = t.shape[-1] if layout == "bhnd" else t.shape[-2] * t.shape[-1]
@@ -1834,12 +1832,13 @@ _DESC_TEMPLATES: dict[tuple, dict] = {}
 def _tdesc(base: torch.Tensor, shape: list[int], strides: list[int], cols: int):
     """``TensorDescriptor(base, shape, strides, [BLOCK_N, cols], _smem_layout(BLOCK_N, cols))`` for a 2-D
     (shape, strides) view of contiguous ``base`` starting at its first element, built by copying a validated one
-    (:data:`FAST_HOST`; 2.3 instead of 7.8 µs per descriptor on the H200's host, with :func:`_desc`'s skipped reshape:
-    tools/host_parts.py, perf-notes v31): the constructor's checks (alignment, dtype, block shape) run once per
-    (dtype, cols, shape, strides) and for any base not 16-byte aligned (the constructor then raises). The descriptor carries ``lb_key``, what Triton specializes a launch on (dtype and block; the layout
-    follows from both), for :func:`_launch`."""
+    (``_launch.FAST_HOST``; 2.3 instead of 7.8 µs per descriptor on the H200's host, with :func:`_desc`'s skipped
+    reshape: tools/host_parts.py, perf-notes v31): the constructor's checks (alignment, dtype, block shape) run once
+    per (dtype, cols, shape, strides) and for any base not 16-byte aligned (the constructor then raises). The
+    descriptor carries ``lb_key``, what Triton specializes a launch on (dtype and block; the layout follows from
+    both), for ``_launch.launch``."""
     key = (base.dtype, cols, shape[0], shape[1], strides[0])
-    tmpl = _DESC_TEMPLATES.get(key) if FAST_HOST else None
+    tmpl = _DESC_TEMPLATES.get(key) if _L.FAST_HOST else None
     if tmpl is None or base.data_ptr() % 16:
         d = TensorDescriptor(base, shape, strides, [BLOCK_N, cols], _smem_layout(BLOCK_N, cols))
         d.lb_key = (base.dtype, cols)
@@ -1881,65 +1880,6 @@ def _pdl() -> dict:
     """Launch keywords of the programmatic dependent launch (``PDL``; :func:`_pdl_enter`): the kernels' ``PDL``
     constexpr and Triton's ``launch_pdl`` option, or nothing (the variants compiled without it)."""
     return {"PDL": True, "launch_pdl": True} if PDL else {}
-
-
-_LAUNCHES: dict[tuple, tuple] = {}
-_NO_KEY = object()
-
-
-def _arg_key(a):
-    """What Triton specializes a launch argument on, or more (so that equal keys select the same compiled kernel):
-    a descriptor's dtype and block (``lb_key``, :func:`_tdesc`), a tensor's dtype and 16-byte alignment, a scalar's
-    type and value; ``_NO_KEY`` for anything else."""
-    t = type(a)
-    if t is int or t is bool or t is float or a is None:
-        return t, a
-    if isinstance(a, torch.Tensor):
-        return a.dtype, a.data_ptr() % 16 == 0
-    return getattr(a, "lb_key", _NO_KEY)
-
-
-def _launch(fn, grid, *args, _fast: bool = True, **kwargs) -> None:
-    """``fn[grid](*args, **kwargs)`` for a Gluon or Triton kernel, without Triton's per-launch argument binding
-    where it can (:data:`FAST_HOST`): the compiled kernel ``JITFunction.run`` returned for the first launch with this
-    key (the kernel; device; each argument's :func:`_arg_key`; the keyword arguments, which are constexprs and
-    options; Triton's debug knobs) is launched directly (``CompiledKernel[grid](*bound arguments)``, the same
-    launcher). Binding and specializing the arguments cost 25 µs (forward, 4 descriptors) and 49 µs (one-launch
-    backward, 12) of host time per launch on the H200's host (tools/launch_parts.py). Falls back to ``fn[grid]`` for
-    arguments it cannot key (descriptors not built by :func:`_tdesc`, tensor keywords: the stamp probe's buffer,
-    unhashable values), for a function that is not a ``JITFunction`` (the interpreter's, an autotuner, a test's
-    spy), with pre-run hooks, or where a global the kernel reads has changed (Triton then raises). ``_fast=False``:
-    ``fn[grid]`` (launches with a per-launch argument, the lookback's epoch, would never hit)."""
-    if not (FAST_HOST and _fast):
-        fn[grid](*args, **kwargs)
-        return
-    from triton import knobs
-
-    akey = tuple(map(_arg_key, args))
-    if (_NO_KEY in akey or getattr(fn, "device_caches", None) is None  # not a JITFunction
-            or fn.pre_run_hooks or any(isinstance(x, torch.Tensor) for x in kwargs.values())):
-        fn[grid](*args, **kwargs)
-        return
-    key = (fn, torch.cuda.current_device(), akey, tuple(kwargs.items()), knobs.runtime.debug,
-           knobs.compilation.instrumentation_mode)
-    try:
-        hit = _LAUNCHES.get(key)
-    except TypeError:  # an unhashable keyword value
-        fn[grid](*args, **kwargs)
-        return
-    if hit is not None and all(g.get(name, _NO_KEY) == val
-                               for (name, _), (val, g) in fn.used_global_vals.items()):
-        kernel, tail = hit
-        kernel[tuple(grid) + (1,) * (3 - len(grid))](*args, *tail)  # CompiledKernel's runner reads three dims
-        return
-    kernel = fn[grid](*args, **kwargs)
-    if not hasattr(kernel, "launch_metadata"):  # not a CompiledKernel (an asynchronous compile's future): no cache
-        return
-    # the bound arguments after the positional ones, in the kernel's parameter order (keyword or default)
-    tail = tuple(kwargs[p.name] if p.name in kwargs else p.default for p in fn.params[len(args):])
-    if len(_LAUNCHES) >= 1024:
-        _LAUNCHES.clear()
-    _LAUNCHES[key] = (kernel, tail)
 
 
 def forward(q, k, v, slopes, layout: str, p: Plan, o: torch.Tensor, s0: torch.Tensor | None = None,

@@ -50,8 +50,8 @@ from .._validate import (
     check_kernel_device,
     interpreter_enabled,
 )
+from .._launch import launch as _launch
 from . import gluon_fwd as _gluon
-from .gluon_fwd import _launch  # the compiled kernel of a repeated launch, without Triton's per-launch binding
 from . import tuning as _tuning
 
 BLOCK_N = 64  # rows per block B (shared docs §2: B = 64 balances intra FLOPs against sequential steps)
@@ -928,8 +928,8 @@ def _fwd(q, k, v, slopes, s0, want_ht, layout, block_n, cu=None, fp32_dot="ieee"
             _scan_states(seg_buf, s0, slopes, h, n, d, e, seg, nseg, False, q)
     grid = (nseq * h, e_tiles, nseg)
     _launch(
-        _la2_fwd_kernel, grid, q, k, v, o, slopes if slopes is not None else q, s0 if s0 is not None else q, ht if ht is not None else q,
-        seg_buf,
+        _la2_fwd_kernel, grid, q, k, v, o, slopes if slopes is not None else q, s0 if s0 is not None else q,
+        ht if ht is not None else q, seg_buf,
         *_strides(q, layout), *_strides(k, layout), *_strides(v, layout), *_strides(o, layout),
         h, n, d, e, cu if cu is not None else q, seg, nseg,
         HAS_DECAY=slopes is not None, PREC=_prec(q.dtype, fp32_dot), IS_VARLEN=cu is not None, HAS_S0=s0 is not None,
@@ -1071,26 +1071,27 @@ def _bwd(q, k, v, do, slopes, s0, dht, want_ds0, layout, block_n, cu=None, fp32_
     common["SPLIT"] = mode
     if cfg.bwd_fused:
         _launch(
-            _la2_bwd_fused_kernel, (nseq * h, 2 * nd + ne, nseg), q, k, v, do, dq, dk, dv, sl, s0 if s0 is not None else q, dht if dht is not None else q,
-            ds0 if ds0 is not None else q, seg_end, seg_r, *sq, *sk, *sv, *sdo, *_strides(dq, layout),
-            *_strides(dk, layout), *_strides(dv, layout), h, n, d, e, cu_arg, seg, nseg, nd,
+            _la2_bwd_fused_kernel, (nseq * h, 2 * nd + ne, nseg), q, k, v, do, dq, dk, dv, sl,
+            s0 if s0 is not None else q, dht if dht is not None else q, ds0 if ds0 is not None else q, seg_end, seg_r,
+            *sq, *sk, *sv, *sdo, *_strides(dq, layout), *_strides(dk, layout), *_strides(dv, layout), h, n, d, e,
+            cu_arg, seg, nseg, nd,
             HAS_S0=s0 is not None, HAS_DHT=dht is not None, STORE_DS0=want_ds0, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be,
             BLOCK_DV=cfg.bd, BLOCK_EV=cfg.bwd_be, **common,
         )
         return dq, dk, dv, ds0
     _launch(
-        _la2_bwd_dq_kernel, (nseq * h, nd, nseg), k, v, do, dq, sl, s0 if s0 is not None else q, seg_end, *sk, *sv, *sdo, *_strides(dq, layout), h, n, d, e,
-        cu_arg, seg, nseg,
+        _la2_bwd_dq_kernel, (nseq * h, nd, nseg), k, v, do, dq, sl, s0 if s0 is not None else q, seg_end, *sk, *sv,
+        *sdo, *_strides(dq, layout), h, n, d, e, cu_arg, seg, nseg,
         HAS_S0=s0 is not None, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, **common,
     )
     _launch(
-        _la2_bwd_dk_kernel, (nseq * h, nd, nseg), q, v, do, dk, sl, dht if dht is not None else q, seg_r, *sq, *sv, *sdo, *_strides(dk, layout), h, n, d, e,
-        cu_arg, seg, nseg,
+        _la2_bwd_dk_kernel, (nseq * h, nd, nseg), q, v, do, dk, sl, dht if dht is not None else q, seg_r, *sq, *sv,
+        *sdo, *_strides(dk, layout), h, n, d, e, cu_arg, seg, nseg,
         HAS_DHT=dht is not None, BLOCK_D=cfg.bwd_bd, BLOCK_E=cfg.be, **common,
     )
     _launch(
-        _la2_bwd_dv_kernel, (nseq * h, ne, nseg), q, k, do, dv, sl, dht if dht is not None else q, ds0 if ds0 is not None else q, seg_r,
-        *sq, *sk, *sdo, *_strides(dv, layout), h, n, d, e, cu_arg, seg, nseg,
+        _la2_bwd_dv_kernel, (nseq * h, ne, nseg), q, k, do, dv, sl, dht if dht is not None else q,
+        ds0 if ds0 is not None else q, seg_r, *sq, *sk, *sdo, *_strides(dv, layout), h, n, d, e, cu_arg, seg, nseg,
         HAS_DHT=dht is not None, STORE_DS0=want_ds0, BLOCK_D=cfg.bd, BLOCK_E=cfg.bwd_be, **common,
     )
     return dq, dk, dv, ds0
